@@ -1,0 +1,2 @@
+//! protocols (under construction)
+#![forbid(unsafe_code)]

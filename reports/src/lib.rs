@@ -1,0 +1,2 @@
+//! reports (under construction)
+#![forbid(unsafe_code)]

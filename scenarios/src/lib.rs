@@ -1,0 +1,2 @@
+//! scenarios (under construction)
+#![forbid(unsafe_code)]

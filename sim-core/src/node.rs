@@ -1,0 +1,325 @@
+//! The node trait and its handler context.
+//!
+//! A protocol replica is a deterministic state machine: the simulator calls one of its
+//! `on_*` handlers with a [`Ctx`], and the handler *records* effects in the context (send,
+//! broadcast, set or cancel a timer, append to disk, sync, reply to a client, observe, mark).
+//! It never performs them. Only the simulator applies effects, after the handler returns, in the
+//! order they were recorded; that single choke point is where faults are injected and the trace
+//! digest is fed.
+//!
+//! A handler reads time only through [`Ctx::now`], which is the node's *local* clock (offset,
+//! drift and faults included), and randomness only through [`Ctx::rng`], the node's own stream.
+//! Durable state is only what went through [`Ctx::append`] followed by [`Ctx::sync`]: after a
+//! crash the simulator rebuilds the node with [`Node::recover`] from its synced records, and all
+//! other state is gone.
+
+use crate::history::{Function, Value};
+use crate::id::{ClientId, NodeId, ProcessId, RequestId, TimerId};
+use crate::prng::Prng;
+use crate::time::{Duration, Instant};
+use std::fmt;
+
+/// A client operation as the workload issues it and a server receives it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Operation {
+    /// What to do.
+    pub f: Function,
+    /// Which object (key, lock name, account); `None` for single-object applications.
+    pub key: Option<u32>,
+    /// The argument: a written value, a CAS pair `[from, to]`, a delta, or `Null`.
+    pub value: Value,
+}
+
+/// A client request as delivered to a node.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Request {
+    /// Unique per operation; a retry of the same operation keeps it, so servers can deduplicate.
+    pub id: RequestId,
+    /// The client slot that sent it (replies go back to it).
+    pub client: ClientId,
+    /// The Jepsen process on whose behalf it was sent.
+    pub process: ProcessId,
+    /// The operation.
+    pub operation: Operation,
+    /// 0 for the first send, then 1, 2, … for retries.
+    pub attempt: u32,
+}
+
+/// A server's answer to a request.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Outcome {
+    /// The operation took effect. `value` is a read's result (or `Null`); `token` is a fencing
+    /// token for a lock acquire.
+    Ok {
+        /// The result value.
+        value: Value,
+        /// A fencing token, for acquires.
+        token: Option<u64>,
+    },
+    /// The operation definitely did not take effect (a failed compare, a refused acquire).
+    Fail,
+    /// This node cannot serve the request and it did not take effect here; try `leader` if
+    /// known. The client retries elsewhere within the operation's timeout.
+    Redirect {
+        /// The node this one believes leads, if any.
+        leader: Option<NodeId>,
+    },
+    /// The server cannot tell whether the operation took effect.
+    Unknown,
+}
+
+/// A reply as delivered to a client.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Reply {
+    /// The request being answered.
+    pub id: RequestId,
+    /// The answer.
+    pub outcome: Outcome,
+}
+
+/// A replica of some protocol. See the module documentation for the contract.
+pub trait Node: Sized + 'static {
+    /// Configuration shared by every replica (cluster parameters, switched-on mutations).
+    type Config;
+    /// Messages between replicas.
+    type Msg: Clone + fmt::Debug;
+    /// Timer payloads.
+    type Timer: Clone + fmt::Debug;
+    /// Disk records (the node's append-only durable log).
+    type Record: Clone + fmt::Debug;
+    /// Protocol-meaningful moments reported to the invariant checker.
+    type Observation: Clone + fmt::Debug;
+
+    /// Builds the replica `id` from its synced disk records: empty at first boot, the
+    /// surviving prefix after a crash. Volatile state starts fresh.
+    fn recover(config: &Self::Config, id: NodeId, durable: &[Self::Record]) -> Self;
+
+    /// Called once after [`Node::recover`], at boot and at every restart: set timers here.
+    fn on_start(&mut self, ctx: &mut Ctx<'_, Self>);
+
+    /// A message from another replica arrived.
+    fn on_message(&mut self, ctx: &mut Ctx<'_, Self>, from: NodeId, msg: Self::Msg);
+
+    /// A timer set earlier (and not cancelled) fired.
+    fn on_timer(&mut self, ctx: &mut Ctx<'_, Self>, timer: Self::Timer);
+
+    /// A client request arrived. Answer with [`Ctx::reply`] now or later, or never (the client
+    /// then times out).
+    fn on_request(&mut self, ctx: &mut Ctx<'_, Self>, request: Request);
+}
+
+/// An effect recorded by a handler, applied by the simulator after the handler returns.
+#[derive(Clone, Debug)]
+pub enum Effect<N: Node> {
+    /// Send `msg` to `to`.
+    Send {
+        /// Destination replica.
+        to: NodeId,
+        /// The message.
+        msg: N::Msg,
+    },
+    /// Send `msg` to every other replica.
+    Broadcast {
+        /// The message.
+        msg: N::Msg,
+    },
+    /// Fire `timer` after `after` of *local* time.
+    SetTimer {
+        /// The id handed back to the handler.
+        id: TimerId,
+        /// Local-clock delay.
+        after: Duration,
+        /// The payload.
+        timer: N::Timer,
+    },
+    /// Forget a pending timer (no effect if it already fired).
+    CancelTimer {
+        /// The timer.
+        id: TimerId,
+    },
+    /// Append a record to the disk (not yet durable).
+    Append {
+        /// The record.
+        record: N::Record,
+    },
+    /// Make every appended record durable.
+    Sync,
+    /// Answer a client.
+    Reply {
+        /// The client slot.
+        client: ClientId,
+        /// The reply.
+        reply: Reply,
+    },
+    /// Report to the invariant checker.
+    Observe {
+        /// The observation.
+        observation: N::Observation,
+    },
+    /// Count a rarely taken path.
+    Mark {
+        /// The mark's name, `protocol.what_happened`.
+        name: &'static str,
+    },
+}
+
+/// The context a handler receives: reads of the node's world, and a recorder of effects.
+pub struct Ctx<'a, N: Node> {
+    pub(crate) id: NodeId,
+    pub(crate) node_count: u32,
+    pub(crate) local_now: Instant,
+    pub(crate) rng: &'a mut Prng,
+    pub(crate) effects: &'a mut Vec<Effect<N>>,
+    pub(crate) next_timer: &'a mut u64,
+}
+
+impl<'a, N: Node> Ctx<'a, N> {
+    /// A context for driving a node by hand (unit tests, golden traces). The caller inspects
+    /// `effects` afterwards.
+    pub fn new(
+        id: NodeId,
+        node_count: u32,
+        local_now: Instant,
+        rng: &'a mut Prng,
+        effects: &'a mut Vec<Effect<N>>,
+        next_timer: &'a mut u64,
+    ) -> Self {
+        assert!(id.0 < node_count, "node {id} outside a cluster of {node_count}");
+        Ctx { id, node_count, local_now, rng, effects, next_timer }
+    }
+
+    /// This node's local clock (offset, drift and clock faults included).
+    #[inline]
+    pub fn now(&self) -> Instant {
+        self.local_now
+    }
+
+    /// This node's id.
+    #[inline]
+    pub fn id(&self) -> NodeId {
+        self.id
+    }
+
+    /// How many replicas the cluster has.
+    #[inline]
+    pub fn node_count(&self) -> u32 {
+        self.node_count
+    }
+
+    /// The smallest number of replicas that is a majority.
+    #[inline]
+    pub fn majority(&self) -> u32 {
+        self.node_count / 2 + 1
+    }
+
+    /// Every other replica, in id order.
+    pub fn peers(&self) -> impl Iterator<Item = NodeId> + 'static {
+        let me = self.id;
+        (0..self.node_count).map(NodeId).filter(move |&n| n != me)
+    }
+
+    /// This node's own random stream.
+    #[inline]
+    pub fn rng(&mut self) -> &mut Prng {
+        self.rng
+    }
+
+    /// Send `msg` to `to`.
+    ///
+    /// # Panics
+    /// If `to` is not a replica of this cluster.
+    #[inline]
+    pub fn send(&mut self, to: NodeId, msg: N::Msg) {
+        assert!(to.0 < self.node_count, "send to {to} outside a cluster of {}", self.node_count);
+        self.effects.push(Effect::Send { to, msg });
+    }
+
+    /// Send `msg` to every other replica.
+    pub fn broadcast(&mut self, msg: N::Msg) {
+        self.effects.push(Effect::Broadcast { msg });
+    }
+
+    /// Fire `timer` after `after` of local time; returns an id to cancel it with.
+    pub fn set_timer(&mut self, after: Duration, timer: N::Timer) -> TimerId {
+        let id = TimerId(*self.next_timer);
+        *self.next_timer += 1;
+        self.effects.push(Effect::SetTimer { id, after, timer });
+        id
+    }
+
+    /// Cancel a pending timer.
+    pub fn cancel_timer(&mut self, id: TimerId) {
+        self.effects.push(Effect::CancelTimer { id });
+    }
+
+    /// Append `record` to this node's disk. It survives a crash only after [`Ctx::sync`].
+    pub fn append(&mut self, record: N::Record) {
+        self.effects.push(Effect::Append { record });
+    }
+
+    /// Make every record appended so far durable (fsync).
+    pub fn sync(&mut self) {
+        self.effects.push(Effect::Sync);
+    }
+
+    /// Answer the client that sent request `id`.
+    pub fn reply(&mut self, client: ClientId, id: RequestId, outcome: Outcome) {
+        self.effects.push(Effect::Reply { client, reply: Reply { id, outcome } });
+    }
+
+    /// Report a protocol-meaningful moment to the invariant checker.
+    pub fn observe(&mut self, observation: N::Observation) {
+        self.effects.push(Effect::Observe { observation });
+    }
+
+    /// Count a rarely taken path (`"raft.truncate"`); sweeps report which marks were hit.
+    pub fn mark(&mut self, name: &'static str) {
+        self.effects.push(Effect::Mark { name });
+    }
+}
+
+/// A safety violation found by an invariant checker.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Violation {
+    /// The invariant, in BUGS.md's vocabulary (`election-safety`, `agreement`, …).
+    pub invariant: String,
+    /// What went wrong, with the values involved.
+    pub message: String,
+}
+
+impl fmt::Display for Violation {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}: {}", self.invariant, self.message)
+    }
+}
+
+/// A per-protocol invariant checker. The simulator hands it every observation as it happens
+/// (stamped with the *true* simulated time) and stops the run at the first violation.
+pub trait Invariants<O> {
+    /// Checks one observation.
+    ///
+    /// # Errors
+    /// The violation, at the first bad observation.
+    fn observe(&mut self, time: Instant, node: NodeId, observation: &O) -> Result<(), Violation>;
+
+    /// Called when `node` crashes (its volatile state is gone).
+    fn on_crash(&mut self, _time: Instant, _node: NodeId) {}
+
+    /// Called once at the end of the run, after the recovery phase.
+    ///
+    /// # Errors
+    /// A violation that only shows at the end (lack of convergence, a lost acknowledged write).
+    fn finish(&mut self, _time: Instant) -> Result<(), Violation> {
+        Ok(())
+    }
+}
+
+/// The checker that checks nothing, for protocols without node-internal invariants.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct NoInvariants;
+
+impl<O> Invariants<O> for NoInvariants {
+    fn observe(&mut self, _: Instant, _: NodeId, _: &O) -> Result<(), Violation> {
+        Ok(())
+    }
+}
