@@ -1,2 +1,14 @@
-//! protocols (under construction)
+//! # protocols: the systems faultline tests
+//!
+//! Each protocol is a [`sim_core::node::Node`] implementation written in its paper's
+//! vocabulary, with durable state through the simulated disk and timeouts on the local clock.
+//! [`apps`] holds the replicated applications any consensus protocol can drive; [`mutation`]
+//! the classic bugs each protocol can switch on.
+
 #![forbid(unsafe_code)]
+
+pub mod apps;
+pub mod mutation;
+pub mod primary_backup;
+pub mod raft;
+pub mod single_server;

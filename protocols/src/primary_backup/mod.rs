@@ -1,0 +1,1 @@
+//! Asynchronous primary-backup replication (under construction).

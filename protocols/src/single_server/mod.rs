@@ -1,0 +1,1 @@
+//! A single-server register/kv (under construction).
