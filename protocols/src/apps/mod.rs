@@ -5,10 +5,22 @@
 //! and calls [`Application::apply`] on every replica in that order; the [`Outcome`] of the
 //! replica that answers the client goes back in the reply. Reads that bypass the log (ReadIndex,
 //! leases) use [`Application::query`].
+//!
+//! - [`kv::Kv`]: read, write and cas over integer keys (the `kv`, `register` and
+//!   `cas-register` models of the checker).
+//! - [`session::Sessions`]: wraps any application with the client-session table of the Raft
+//!   thesis §6.3, so that a retried request is applied at most once and its retry gets the
+//!   cached answer.
+//!
+//! Every application is deterministic: the same commands in the same order give the same
+//! outcomes and the same [`Application::state_digest`] on every replica and every machine.
 
 use sim_core::id::{ClientId, ProcessId, RequestId};
 use sim_core::node::{Operation, Outcome, Request};
 use std::fmt;
+
+pub mod kv;
+pub mod session;
 
 /// A client command as it is ordered by a protocol and applied by an application.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -46,4 +58,51 @@ pub trait Application: Clone + fmt::Debug + 'static {
 
     /// A digest of the whole state, for replica-equality checks after quiescence.
     fn state_digest(&self) -> u64;
+}
+
+/// Mixes a [`Value`](sim_core::history::Value) into a digest, with a tag per variant so that
+/// different shapes never collide by construction (`[1]` versus `1`).
+pub(crate) fn digest_value(digest: &mut sim_core::trace::Digest, value: &sim_core::history::Value) {
+    use sim_core::history::Value;
+    match value {
+        Value::Null => digest.word(0),
+        Value::Int(v) => {
+            digest.word(1);
+            digest.word(*v as u64);
+        }
+        Value::Str(text) => {
+            digest.word(2);
+            digest.str(text);
+        }
+        Value::List(items) => {
+            digest.word(3);
+            digest.word(items.len() as u64);
+            for item in items {
+                digest_value(digest, item);
+            }
+        }
+    }
+}
+
+/// Mixes an [`Outcome`] into a digest (cached outcomes are part of a session table's state).
+pub(crate) fn digest_outcome(digest: &mut sim_core::trace::Digest, outcome: &Outcome) {
+    match outcome {
+        Outcome::Ok { value, token } => {
+            digest.word(0);
+            digest_value(digest, value);
+            match token {
+                None => digest.word(0),
+                Some(t) => {
+                    digest.word(1);
+                    digest.word(*t);
+                }
+            }
+        }
+        Outcome::Fail => digest.word(1),
+        Outcome::Redirect { leader } => {
+            digest.word(2);
+            digest.word(leader.map_or(u64::MAX, |n| u64::from(n.0)));
+        }
+        Outcome::Unknown => digest.word(3),
+    }
 }
