@@ -7,3 +7,5 @@
 #![forbid(unsafe_code)]
 
 pub mod commands;
+pub mod file;
+pub mod scenario;

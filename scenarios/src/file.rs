@@ -1,0 +1,523 @@
+//! Stage one of scenario parsing: the raw RON file as serde sees it.
+//!
+//! Every type here mirrors the text a user writes, field for field, with
+//! `#[serde(deny_unknown_fields)]` everywhere so a misspelt field is an error with the list of
+//! expected fields rather than silently ignored. Fields that may be left out are `Option`s (the
+//! file is read with RON's `implicit_some` extension, so users write `nodes: 5`, not
+//! `nodes: Some(5)`); defaults are filled in by stage two, [`crate::scenario`], which also does
+//! every check that needs more than one field (ranges, node ids, operations per application,
+//! bugs per protocol).
+//!
+//! Durations, signed durations, ratios and bug names are parsed *here*, inside serde, by the
+//! newtypes [`DurationText`], [`SignedDurationText`], [`RatioText`] and [`BugName`]: a bad
+//! value is then a RON error and carries the file's `line:column`.
+//!
+//! The same types serialize back to RON ([`crate::scenario::Scenario::to_ron_with_script`]).
+
+use protocols::mutation::Bug;
+use serde::de::{self, Deserializer, Visitor};
+use serde::{Deserialize, Serialize, Serializer};
+use sim_core::prng::Ratio;
+use sim_core::time::Duration;
+use std::fmt;
+
+/// A whole scenario file: `Scenario(protocol: ..., ...)`. Only `protocol` is required.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, rename = "Scenario")]
+pub struct ScenarioFile {
+    /// A short name for reports; defaults to the file name without `.ron`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub name: Option<String>,
+    /// The protocol under test and its parameters.
+    pub protocol: ProtocolFile,
+    /// The replicated application; defaults to `Kv(keys: 4)`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub app: Option<AppFile>,
+    /// Number of server nodes; defaults per protocol (1, 3 for primary-backup, 5 for Raft).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub nodes: Option<u32>,
+    /// Client processes.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub clients: Option<ClientsFile>,
+    /// The operation mix.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub workload: Option<WorkloadFile>,
+    /// Network behaviour.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub network: Option<NetworkFile>,
+    /// Faults: `Random(...)` or `Script([...])`; absent (or `None`) means no faults.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub faults: Option<FaultsFile>,
+    /// Length of phase one (workload and faults); defaults to `"10s"`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub duration: Option<DurationText>,
+    /// Length of phase two (faults healed, every operation must complete); defaults to `"5s"`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub recovery: Option<DurationText>,
+    /// Switched-on classic bugs by kebab-case name; defaults to none.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub bugs: Option<Vec<BugName>>,
+    /// Resource limits; each defaults generously.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub limits: Option<LimitsFile>,
+    /// What a directed scenario expects of every seed (used by the runner and CI).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub expect: Option<ExpectFile>,
+}
+
+/// The protocol under test.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, rename = "Protocol")]
+pub enum ProtocolFile {
+    /// One server that owns all the state: the linearizable reference.
+    SingleServer,
+    /// Asynchronous (or synchronous) primary-backup replication with failover.
+    PrimaryBackup {
+        /// Let clients read from backups (stale reads).
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        read_from_backups: Option<bool>,
+        /// `Async` (acknowledge after the primary applied) or `Sync` (after every backup did).
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        replication: Option<ReplicationFile>,
+        /// How long the primary batches updates before shipping them to the backups.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        replication_delay: Option<DurationText>,
+        /// Interval of the primary's heartbeats.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        heartbeat: Option<DurationText>,
+        /// A backup promotes itself after hearing nothing from the primary for this long.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        failover_timeout: Option<DurationText>,
+    },
+    /// Raft (Ongaro and Ousterhout).
+    Raft {
+        /// Election timeout range `(min, max)`.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        election_timeout: Option<(DurationText, DurationText)>,
+        /// Leader heartbeat interval.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        heartbeat: Option<DurationText>,
+        /// Pre-vote phase (Raft thesis §9.6).
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        pre_vote: Option<bool>,
+        /// Leaders step down without a quorum of recent contact (thesis §6.2).
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        check_quorum: Option<bool>,
+        /// How linearizable reads are served.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        read: Option<RaftReadFile>,
+    },
+}
+
+/// Primary-backup replication mode.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename = "Replication")]
+pub enum ReplicationFile {
+    /// Acknowledge a write once the primary applied it.
+    Async,
+    /// Acknowledge a write once every live backup applied it.
+    Sync,
+}
+
+/// How Raft serves reads.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename = "RaftRead")]
+pub enum RaftReadFile {
+    /// ReadIndex (thesis §6.4): confirm leadership with a heartbeat round.
+    ReadIndex,
+    /// Reads go through the log like writes.
+    Log,
+}
+
+/// The replicated application.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, rename = "App")]
+pub enum AppFile {
+    /// A key-value store of cas-registers.
+    Kv {
+        /// Number of keys; defaults to 4.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        keys: Option<u32>,
+    },
+    /// One cas-register.
+    Register,
+    /// One counter (add, read).
+    Counter,
+    /// A lock table.
+    Lock {
+        /// Number of locks; defaults to 1.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        locks: Option<u32>,
+    },
+}
+
+/// Client processes: `(count: 4, think: ("0ms", "10ms"), timeout: "1s")`.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, rename = "Clients")]
+pub struct ClientsFile {
+    /// Number of client slots.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub count: Option<u32>,
+    /// Think time between operations, `(min, max)`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub think: Option<(DurationText, DurationText)>,
+    /// How long a client waits for a reply before the operation is indeterminate.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub timeout: Option<DurationText>,
+}
+
+/// The workload: `(mix: [(Read, 50), (Write, 50)])`.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, rename = "Workload")]
+pub struct WorkloadFile {
+    /// Operation kinds with integer weights.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub mix: Option<Vec<(OpKindFile, u32)>>,
+}
+
+/// A kind of client operation.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename = "Op")]
+pub enum OpKindFile {
+    /// Read (kv, register, counter).
+    Read,
+    /// Write (kv, register).
+    Write,
+    /// Compare-and-set (kv, register).
+    Cas,
+    /// Add a delta (counter).
+    Add,
+    /// Acquire a lock (lock).
+    Acquire,
+    /// Release a lock (lock).
+    Release,
+}
+
+/// The network: `(latency: ("1ms", "10ms"), loss: "1%", duplicate: "0.5%", reorder: true)`.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, rename = "Network")]
+pub struct NetworkFile {
+    /// One-way latency range `(min, max)`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub latency: Option<(DurationText, DurationText)>,
+    /// Probability that a message is lost.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub loss: Option<RatioText>,
+    /// Probability that a message is delivered twice.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub duplicate: Option<RatioText>,
+    /// Whether messages on one link may overtake each other (`false`: per-link FIFO).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reorder: Option<bool>,
+}
+
+/// The fault schedule.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, rename = "Faults")]
+pub enum FaultsFile {
+    /// A plan generated from the seed.
+    Random {
+        /// Gap between the starts of consecutive faults, `(min, max)`.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        every: Option<(DurationText, DurationText)>,
+        /// The kinds of fault to draw from.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        kinds: Option<Vec<FaultKindFile>>,
+        /// Swarm testing: each seed enables a random non-empty subset of `kinds`.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        swarm: Option<bool>,
+    },
+    /// A hand-written list of timed actions.
+    Script(Vec<TimedActionFile>),
+}
+
+/// A kind of generated fault.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename = "FaultKind")]
+pub enum FaultKindFile {
+    /// A partition of this shape, healed later.
+    Partition(ShapeFile),
+    /// Crash and later restart a node (unsynced writes survive).
+    Crash,
+    /// Crash with power loss (unsynced writes may be lost) and later restart.
+    LoseUnsynced,
+    /// Pause a node for up to this long.
+    Pause(DurationText),
+    /// Step a node's clock by up to ± this much.
+    ClockSkew(DurationText),
+    /// Drift a node's clock by up to ± this many ppm.
+    ClockDrift(u32),
+    /// Clog a link for a while.
+    Clog,
+    /// A burst of this loss ratio.
+    LossBurst(RatioText),
+}
+
+/// A partition shape.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename = "Shape")]
+pub enum ShapeFile {
+    /// Two random halves.
+    Halves,
+    /// Jepsen's majorities ring.
+    MajoritiesRing,
+    /// Two halves joined by a bridge node.
+    Bridge,
+    /// One random node cut off.
+    IsolateOne,
+    /// One random node that can send but not receive.
+    OneWay,
+    /// Explicit disjoint groups of node numbers.
+    Groups(Vec<Vec<u32>>),
+    /// Explicit directed cuts `(from, to)`.
+    Cuts(Vec<(u32, u32)>),
+}
+
+/// One scripted action: `(at: "2s", do: Crash(1))`.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, rename = "Step")]
+pub struct TimedActionFile {
+    /// Simulated time since the start of the run.
+    pub at: DurationText,
+    /// What happens.
+    #[serde(rename = "do")]
+    pub action: ActionFile,
+}
+
+/// A scripted fault action; nodes are numbered from 0.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename = "Action")]
+pub enum ActionFile {
+    /// Replace the current partition.
+    Partition(ShapeFile),
+    /// Remove every partition and clog, end any loss burst.
+    Heal,
+    /// Crash a node; the OS keeps its unsynced writes.
+    Crash(u32),
+    /// Crash a node with power loss: unsynced writes may be lost.
+    LoseUnsynced(u32),
+    /// Restart a crashed node from its durable records.
+    Restart(u32),
+    /// Pause a node.
+    Pause(u32),
+    /// Resume a paused node.
+    Resume(u32),
+    /// Step a node's clock by a signed duration: `ClockStep(2, "-200ms")`.
+    ClockStep(u32, SignedDurationText),
+    /// Set a node's clock rate error in ppm.
+    ClockDrift(u32, i32),
+    /// Hold messages on the directed link `(from, to)`.
+    Clog(u32, u32),
+    /// Release a clogged link.
+    Unclog(u32, u32),
+    /// Override the loss ratio (a loss burst).
+    SetLoss(RatioText),
+    /// Restore the configured loss ratio.
+    ResetLoss,
+}
+
+/// Resource limits: hitting one is a reported outcome.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, rename = "Limits")]
+pub struct LimitsFile {
+    /// Events the scheduler may process.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub max_events: Option<u64>,
+    /// Messages in flight at once.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub max_in_flight_messages: Option<u64>,
+    /// History events (invokes and completions).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub max_history_events: Option<u64>,
+}
+
+/// The verdict a directed scenario expects.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename = "Expect")]
+pub enum ExpectFile {
+    /// Every seed passes.
+    Pass,
+    /// The scenario is built to find a safety violation.
+    Violation,
+    /// The scenario is built to show a liveness failure.
+    LivenessFailure,
+}
+
+/// A duration written as a string, `"150ms"` (see [`Duration::parse`]).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct DurationText(pub Duration);
+
+/// A signed duration written as a string, `"-200ms"` or `"+1s"`, in nanoseconds.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct SignedDurationText(pub i64);
+
+/// A ratio written as a string, `"1%"`, `"0.5%"`, `"1/1000"` or `"0"` (see [`Ratio::parse`]).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct RatioText(pub Ratio);
+
+/// A bug by its kebab-case name (BUGS.md), checked against the mutation registry.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct BugName(pub Bug);
+
+/// Parses a signed duration: an optional `+` or `-` followed by a [`Duration`].
+///
+/// # Errors
+/// A message naming the expected form, or saying that the value does not fit in 64 signed bits.
+pub fn parse_signed_duration(text: &str) -> Result<i64, String> {
+    let trimmed = text.trim();
+    let (negative, magnitude) = if let Some(rest) = trimmed.strip_prefix('-') {
+        (true, rest)
+    } else if let Some(rest) = trimmed.strip_prefix('+') {
+        (false, rest)
+    } else {
+        (false, trimmed)
+    };
+    let duration = Duration::parse(magnitude).map_err(|message| {
+        format!("{message} (a signed duration is written like \"-200ms\" or \"+1s\")")
+    })?;
+    let nanos = i64::try_from(duration.as_nanos())
+        .map_err(|_| format!("signed duration `{trimmed}` is too large (limit about 292 years)"))?;
+    Ok(if negative { -nanos } else { nanos })
+}
+
+/// Formats signed nanoseconds the way [`parse_signed_duration`] reads them.
+pub fn format_signed_duration(nanos: i64) -> String {
+    let magnitude = Duration::from_nanos(nanos.unsigned_abs());
+    if nanos < 0 {
+        format!("-{magnitude}")
+    } else {
+        format!("{magnitude}")
+    }
+}
+
+/// Parses a ratio, guarding [`Ratio::parse`] against inputs whose arithmetic could overflow.
+///
+/// # Errors
+/// A message naming the expected form.
+pub fn parse_ratio(text: &str) -> Result<Ratio, String> {
+    let trimmed = text.trim();
+    // `Ratio::parse` multiplies its integer parts by up to 10^6 unchecked; anything long enough
+    // to overflow is far outside `0..=1` anyway, so it is rejected here before that arithmetic.
+    let too_long = if let Some((numerator, denominator)) = trimmed.split_once('/') {
+        numerator.trim().len() > 12 || denominator.trim().len() > 12
+    } else {
+        trimmed.strip_suffix('%').unwrap_or(trimmed).split('.').next().unwrap_or("").len() > 6
+    };
+    if too_long {
+        return Err(format!(
+            "ratio `{trimmed}` is not of the form \"1%\", \"0.25%\" or \"1/1000\" (between 0 and 1)"
+        ));
+    }
+    Ratio::parse(trimmed)
+}
+
+fn expect_str<'de, D, T>(
+    deserializer: D,
+    expecting: &'static str,
+    parse: fn(&str) -> Result<T, String>,
+) -> Result<T, D::Error>
+where
+    D: Deserializer<'de>,
+{
+    struct TextVisitor<T> {
+        expecting: &'static str,
+        parse: fn(&str) -> Result<T, String>,
+    }
+    impl<T> Visitor<'_> for TextVisitor<T> {
+        type Value = T;
+        fn expecting(&self, formatter: &mut fmt::Formatter<'_>) -> fmt::Result {
+            formatter.write_str(self.expecting)
+        }
+        fn visit_str<E: de::Error>(self, value: &str) -> Result<T, E> {
+            (self.parse)(value).map_err(E::custom)
+        }
+    }
+    deserializer.deserialize_str(TextVisitor { expecting, parse })
+}
+
+impl<'de> Deserialize<'de> for DurationText {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        expect_str(deserializer, "a duration string such as \"150ms\"", Duration::parse)
+            .map(DurationText)
+    }
+}
+
+impl Serialize for DurationText {
+    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.collect_str(&self.0)
+    }
+}
+
+impl<'de> Deserialize<'de> for SignedDurationText {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        expect_str(
+            deserializer,
+            "a signed duration string such as \"-200ms\"",
+            parse_signed_duration,
+        )
+        .map(SignedDurationText)
+    }
+}
+
+impl Serialize for SignedDurationText {
+    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.serialize_str(&format_signed_duration(self.0))
+    }
+}
+
+impl<'de> Deserialize<'de> for RatioText {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        expect_str(deserializer, "a ratio string such as \"1%\"", parse_ratio).map(RatioText)
+    }
+}
+
+impl Serialize for RatioText {
+    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.collect_str(&self.0)
+    }
+}
+
+fn parse_bug_name(name: &str) -> Result<Bug, String> {
+    Bug::from_name(name).ok_or_else(|| {
+        let known: Vec<String> = Bug::ALL.iter().map(|bug| format!("\"{bug}\"")).collect();
+        format!("unknown bug \"{name}\": expected one of {}", known.join(", "))
+    })
+}
+
+impl<'de> Deserialize<'de> for BugName {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        expect_str(deserializer, "a bug name such as \"raft-commit-prior-term\"", parse_bug_name)
+            .map(BugName)
+    }
+}
+
+impl Serialize for BugName {
+    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.serialize_str(self.0.name())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn signed_durations_round_trip() {
+        for (text, nanos) in [("-200ms", -200_000_000), ("+1s", 1_000_000_000), ("0s", 0)] {
+            assert_eq!(parse_signed_duration(text), Ok(nanos));
+            assert_eq!(parse_signed_duration(&format_signed_duration(nanos)), Ok(nanos));
+        }
+        assert!(parse_signed_duration("--1s").is_err());
+        assert!(parse_signed_duration("300y").is_err());
+        assert!(parse_signed_duration("9223372036854775808ns").is_err());
+        assert_eq!(parse_signed_duration("-9223372036854775807ns"), Ok(-i64::MAX));
+    }
+
+    #[test]
+    fn ratio_guard_rejects_overflowing_inputs_without_panicking() {
+        assert!(parse_ratio("18446744073709551615/18446744073709551615").is_err());
+        assert!(parse_ratio("1844674407370955.9999%").is_err());
+        assert_eq!(parse_ratio("1%"), Ok(Ratio::from_percent(1)));
+        assert_eq!(parse_ratio("100%"), Ok(Ratio::ONE));
+    }
+}
