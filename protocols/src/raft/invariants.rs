@@ -1,0 +1,377 @@
+//! Raft's safety properties (Figure 3) checked incrementally from observations.
+//!
+//! - **election-safety**: at most one leader per term.
+//! - **log-matching**: an (index, term) pair identifies the entry and its whole prefix. Checked
+//!   by induction: every (index, term) ever appended must always come with the same payload and
+//!   the same term at `index - 1`; if that holds for every pair, logs that share a pair share the
+//!   prefix.
+//! - **leader-completeness**: an entry committed in term t is in the log of every leader of a
+//!   term after t. Each new leader reports its log's terms; we compare them against the entries
+//!   known committed, each stamped with the smallest term in which any node saw it committed
+//!   (an upper bound on the term it was committed in, so the check never raises a false alarm).
+//!   Removing a committed entry from any log (a truncation) is reported too, as it happens.
+//! - **state-machine-safety**: no two nodes commit or apply different entries at one index.
+//!
+//! Each observation costs O(log n), except a new leader's report, which costs O(committed
+//! entries): elections are rare.
+
+use super::message::{LogIndex, Term};
+use sim_core::id::NodeId;
+use sim_core::node::{Invariants, Violation};
+use sim_core::time::Instant;
+use std::collections::BTreeMap;
+
+/// A protocol-meaningful moment reported by a Raft node.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum RaftObservation {
+    /// The node won the election of `term`; `log` is the term of each of its entries, index 1
+    /// first, before it appends its no-op.
+    BecameLeader {
+        /// The term it leads.
+        term: Term,
+        /// Its log's terms.
+        log: Vec<Term>,
+    },
+    /// The node granted its vote in `term` (to itself, when it starts an election).
+    Voted {
+        /// The term.
+        term: Term,
+        /// Who got the vote.
+        candidate: NodeId,
+    },
+    /// The node stored an entry at `index`.
+    Appended {
+        /// Where.
+        index: LogIndex,
+        /// The entry's term.
+        term: Term,
+        /// The term of the entry before it (0 at index 1).
+        prev_term: Term,
+        /// The payload digest.
+        digest: u64,
+    },
+    /// The node removed its entries after `last_kept`; the first removed entry had
+    /// `first_removed_term`.
+    Truncated {
+        /// The last index kept.
+        last_kept: LogIndex,
+        /// The term of the entry at `last_kept + 1` before removal.
+        first_removed_term: Term,
+    },
+    /// The node learned that `index` is committed, while in `observer_term`.
+    Committed {
+        /// The committed index.
+        index: LogIndex,
+        /// The entry's term.
+        term: Term,
+        /// The payload digest.
+        digest: u64,
+        /// The node's current term when it learned it.
+        observer_term: Term,
+    },
+    /// The node applied the entry at `index` to its state machine.
+    Applied {
+        /// The applied index.
+        index: LogIndex,
+        /// The payload digest.
+        digest: u64,
+    },
+}
+
+#[derive(Clone, Copy, Debug)]
+struct CommittedEntry {
+    term: Term,
+    digest: u64,
+    /// The smallest term in which some node knew it committed.
+    commit_term: Term,
+}
+
+/// The checker for [`RaftObservation`]s.
+#[derive(Clone, Debug, Default)]
+pub struct RaftInvariants {
+    leaders: BTreeMap<Term, NodeId>,
+    /// (index, term) -> (term at index - 1, payload digest).
+    entries: BTreeMap<(LogIndex, Term), (Term, u64)>,
+    committed: BTreeMap<LogIndex, CommittedEntry>,
+    applied: BTreeMap<LogIndex, (NodeId, u64)>,
+}
+
+fn violation(invariant: &str, message: String) -> Result<(), Violation> {
+    Err(Violation {
+        invariant: invariant.to_string(),
+        message,
+    })
+}
+
+impl RaftInvariants {
+    /// A checker that has seen nothing.
+    pub fn new() -> RaftInvariants {
+        RaftInvariants::default()
+    }
+
+    /// The leader elected in `term`, if one was observed.
+    pub fn leader_of(&self, term: Term) -> Option<NodeId> {
+        self.leaders.get(&term).copied()
+    }
+
+    /// The highest index observed committed.
+    pub fn commit_index(&self) -> LogIndex {
+        self.committed
+            .keys()
+            .next_back()
+            .copied()
+            .unwrap_or(LogIndex::ZERO)
+    }
+
+    fn check_leader(&mut self, node: NodeId, term: Term, log: &[Term]) -> Result<(), Violation> {
+        if let Some(&other) = self.leaders.get(&term) {
+            if other != node {
+                return violation(
+                    "election-safety",
+                    format!("{node} and {other} both became leader in {term}"),
+                );
+            }
+        }
+        self.leaders.insert(term, node);
+        for (&index, committed) in &self.committed {
+            if committed.commit_term >= term {
+                continue;
+            }
+            let held = log.get((index.0 - 1) as usize).copied();
+            if held != Some(committed.term) {
+                return violation(
+                    "leader-completeness",
+                    format!(
+                        "{node} became leader in {term} without entry {index}@{} committed by {}; its log has {}",
+                        committed.term,
+                        committed.commit_term,
+                        held.map_or("nothing".to_string(), |t| t.to_string())
+                    ),
+                );
+            }
+        }
+        Ok(())
+    }
+}
+
+impl Invariants<RaftObservation> for RaftInvariants {
+    fn observe(
+        &mut self,
+        _time: Instant,
+        node: NodeId,
+        observation: &RaftObservation,
+    ) -> Result<(), Violation> {
+        match *observation {
+            RaftObservation::BecameLeader { term, ref log } => self.check_leader(node, term, log),
+            RaftObservation::Voted { .. } => Ok(()),
+            RaftObservation::Appended { index, term, prev_term, digest } => {
+                assert!(index > LogIndex::ZERO, "{node} appended at index 0");
+                match self.entries.get(&(index, term)) {
+                    Some(&(known_prev, known_digest)) => {
+                        if known_prev != prev_term || known_digest != digest {
+                            return violation(
+                                "log-matching",
+                                format!(
+                                    "{node} stored {index}@{term} after {prev_term} with digest {digest:016x}; \
+                                     another log has it after {known_prev} with digest {known_digest:016x}"
+                                ),
+                            );
+                        }
+                        Ok(())
+                    }
+                    None => {
+                        self.entries.insert((index, term), (prev_term, digest));
+                        Ok(())
+                    }
+                }
+            }
+            RaftObservation::Truncated { last_kept, first_removed_term } => {
+                let removed = last_kept.next();
+                match self.committed.get(&removed) {
+                    Some(committed) if committed.term == first_removed_term => violation(
+                        "leader-completeness",
+                        format!(
+                            "{node} removed committed entry {removed}@{first_removed_term} (truncated after {last_kept})"
+                        ),
+                    ),
+                    _ => Ok(()),
+                }
+            }
+            RaftObservation::Committed { index, term, digest, observer_term } => {
+                match self.committed.get_mut(&index) {
+                    Some(known) => {
+                        if known.term != term || known.digest != digest {
+                            return violation(
+                                "state-machine-safety",
+                                format!(
+                                    "{node} committed {index}@{term} ({digest:016x}); {index}@{} ({:016x}) was committed before",
+                                    known.term, known.digest
+                                ),
+                            );
+                        }
+                        known.commit_term = known.commit_term.min(observer_term);
+                        Ok(())
+                    }
+                    None => {
+                        // Leaders already elected are not re-checked against this entry:
+                        // their logs were reported when they were elected, and a leader that
+                        // lacks it shows up either when it truncates the entry away somewhere
+                        // or when it commits a different entry at this index.
+                        self.committed.insert(index, CommittedEntry { term, digest, commit_term: observer_term });
+                        Ok(())
+                    }
+                }
+            }
+            RaftObservation::Applied { index, digest } => match self.applied.get(&index) {
+                Some(&(other, known)) if known != digest => violation(
+                    "state-machine-safety",
+                    format!("{node} applied {digest:016x} at {index}; {other} applied {known:016x} there"),
+                ),
+                Some(_) => Ok(()),
+                None => {
+                    self.applied.insert(index, (node, digest));
+                    Ok(())
+                }
+            },
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn check(
+        invariants: &mut RaftInvariants,
+        node: u32,
+        observation: RaftObservation,
+    ) -> Result<(), Violation> {
+        invariants.observe(Instant::ZERO, NodeId(node), &observation)
+    }
+
+    #[test]
+    fn two_leaders_in_one_term_violate_election_safety() {
+        let mut invariants = RaftInvariants::new();
+        check(
+            &mut invariants,
+            0,
+            RaftObservation::BecameLeader {
+                term: Term(1),
+                log: vec![],
+            },
+        )
+        .unwrap();
+        check(
+            &mut invariants,
+            1,
+            RaftObservation::BecameLeader {
+                term: Term(2),
+                log: vec![],
+            },
+        )
+        .unwrap();
+        let error = check(
+            &mut invariants,
+            2,
+            RaftObservation::BecameLeader {
+                term: Term(2),
+                log: vec![],
+            },
+        )
+        .unwrap_err();
+        assert_eq!(error.invariant, "election-safety");
+    }
+
+    #[test]
+    fn a_leader_missing_a_committed_entry_violates_leader_completeness() {
+        let mut invariants = RaftInvariants::new();
+        let committed = RaftObservation::Committed {
+            index: LogIndex(1),
+            term: Term(1),
+            digest: 7,
+            observer_term: Term(1),
+        };
+        check(&mut invariants, 0, committed).unwrap();
+        // A leader of the same term need not be re-checked; one of a later term must hold it.
+        check(
+            &mut invariants,
+            1,
+            RaftObservation::BecameLeader {
+                term: Term(2),
+                log: vec![Term(1)],
+            },
+        )
+        .unwrap();
+        let error = check(
+            &mut invariants,
+            2,
+            RaftObservation::BecameLeader {
+                term: Term(3),
+                log: vec![Term(2)],
+            },
+        )
+        .unwrap_err();
+        assert_eq!(error.invariant, "leader-completeness");
+        let truncation = RaftObservation::Truncated {
+            last_kept: LogIndex(0),
+            first_removed_term: Term(1),
+        };
+        assert_eq!(
+            check(&mut invariants, 1, truncation).unwrap_err().invariant,
+            "leader-completeness"
+        );
+    }
+
+    #[test]
+    fn divergent_entries_violate_log_matching_and_state_machine_safety() {
+        let mut invariants = RaftInvariants::new();
+        let appended = |prev, digest| RaftObservation::Appended {
+            index: LogIndex(2),
+            term: Term(2),
+            prev_term: prev,
+            digest,
+        };
+        check(&mut invariants, 0, appended(Term(1), 5)).unwrap();
+        check(&mut invariants, 1, appended(Term(1), 5)).unwrap();
+        assert_eq!(
+            check(&mut invariants, 2, appended(Term(1), 6))
+                .unwrap_err()
+                .invariant,
+            "log-matching"
+        );
+        assert_eq!(
+            check(&mut invariants, 2, appended(Term(2), 5))
+                .unwrap_err()
+                .invariant,
+            "log-matching"
+        );
+        check(
+            &mut invariants,
+            0,
+            RaftObservation::Applied {
+                index: LogIndex(1),
+                digest: 1,
+            },
+        )
+        .unwrap();
+        check(
+            &mut invariants,
+            1,
+            RaftObservation::Applied {
+                index: LogIndex(1),
+                digest: 1,
+            },
+        )
+        .unwrap();
+        let error = check(
+            &mut invariants,
+            2,
+            RaftObservation::Applied {
+                index: LogIndex(1),
+                digest: 2,
+            },
+        )
+        .unwrap_err();
+        assert_eq!(error.invariant, "state-machine-safety");
+    }
+}

@@ -1,0 +1,207 @@
+//! Raft's vocabulary: terms, log indexes, entries, the RPCs of Figure 2, timers and the
+//! records written to the node's append-only disk.
+
+use crate::apps::Command;
+use sim_core::id::NodeId;
+use sim_core::trace::Digest;
+use std::fmt;
+
+/// A Raft term (§5.1): a logical clock that numbers elections. Term 0 precedes every election.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct Term(pub u64);
+
+impl Term {
+    /// The term after this one.
+    pub fn next(self) -> Term {
+        Term(self.0.checked_add(1).expect("term overflowed u64"))
+    }
+}
+
+impl fmt::Display for Term {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "T{}", self.0)
+    }
+}
+
+/// A position in the replicated log, counted from 1 as in the paper; index 0 is the empty
+/// prefix (the `prevLogIndex` of the first entry).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct LogIndex(pub u64);
+
+impl LogIndex {
+    /// The empty prefix.
+    pub const ZERO: LogIndex = LogIndex(0);
+
+    /// The index after this one.
+    pub fn next(self) -> LogIndex {
+        LogIndex(self.0 + 1)
+    }
+
+    /// The index before this one (`ZERO` stays `ZERO`).
+    pub fn previous(self) -> LogIndex {
+        LogIndex(self.0.saturating_sub(1))
+    }
+}
+
+impl fmt::Display for LogIndex {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "#{}", self.0)
+    }
+}
+
+/// What a log entry carries.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Payload {
+    /// The blank entry a leader appends at the start of its term (§8): committing it commits
+    /// every earlier entry and lets the leader serve reads.
+    Noop,
+    /// A client command for the replicated application.
+    Command(Command),
+}
+
+/// One log entry: the term of the leader that created it, and its payload.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Entry {
+    /// The term in which a leader created the entry.
+    pub term: Term,
+    /// What to apply.
+    pub payload: Payload,
+}
+
+impl Entry {
+    /// A stable digest of the payload (not the term), for the state-machine-safety check:
+    /// two replicas applying the same index must apply the same command.
+    pub fn payload_digest(&self) -> u64 {
+        let mut digest = Digest::new();
+        match &self.payload {
+            Payload::Noop => digest.word(0),
+            Payload::Command(command) => {
+                digest.word(1);
+                digest.word(command.request.0);
+                digest.word(u64::from(command.client.0));
+                digest.word(command.process.0);
+                digest.str(command.operation.f.as_str());
+                digest.word(command.operation.key.map_or(u64::MAX, u64::from));
+                // `Value`'s Display is explicit (not derived Debug), so it is stable.
+                digest.str(&command.operation.value.to_string());
+            }
+        }
+        digest.value()
+    }
+}
+
+/// The messages between servers (Figure 2), with named fields in the paper's words.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Message {
+    /// Invoked by candidates to gather votes (§5.2).
+    RequestVote {
+        /// The candidate's term.
+        term: Term,
+        /// The candidate requesting the vote.
+        candidate: NodeId,
+        /// Index of the candidate's last log entry (§5.4).
+        last_log_index: LogIndex,
+        /// Term of the candidate's last log entry (§5.4).
+        last_log_term: Term,
+    },
+    /// The answer to [`Message::RequestVote`].
+    RequestVoteResponse {
+        /// The voter's current term, for the candidate to update itself.
+        term: Term,
+        /// True means the candidate received the vote.
+        vote_granted: bool,
+    },
+    /// Invoked by the leader to replicate entries (§5.3); also the heartbeat (§5.2).
+    AppendEntries {
+        /// The leader's term.
+        term: Term,
+        /// So that followers can redirect clients.
+        leader: NodeId,
+        /// Index of the entry immediately preceding the new ones.
+        prev_log_index: LogIndex,
+        /// Term of the entry at `prev_log_index`.
+        prev_log_term: Term,
+        /// Entries to store (empty for a heartbeat).
+        entries: Vec<Entry>,
+        /// The leader's commitIndex.
+        leader_commit: LogIndex,
+        /// The leader's heartbeat round when it sent this message, echoed in the response, so
+        /// that a ReadIndex read knows which acknowledgements postdate it (thesis §6.4).
+        round: u64,
+    },
+    /// The answer to [`Message::AppendEntries`].
+    AppendEntriesResponse {
+        /// The follower's current term.
+        term: Term,
+        /// True if the follower contained an entry matching prevLogIndex and prevLogTerm.
+        success: bool,
+        /// On success, the index of the last entry the request made the follower match
+        /// (`prev_log_index + entries.len()`), which the leader stores as matchIndex.
+        match_index: LogIndex,
+        /// On failure, where the leader should retry from (the fast backup of §5.3's last
+        /// paragraphs): the first index of the conflicting term, or one past the follower's log.
+        conflict_index: LogIndex,
+        /// The `round` of the request being answered.
+        round: u64,
+    },
+}
+
+impl Message {
+    /// The sender's term, carried by every Raft message (§5.1: "if one server's current term
+    /// is smaller than the other's, then it updates its current term").
+    pub fn term(&self) -> Term {
+        match self {
+            Message::RequestVote { term, .. }
+            | Message::RequestVoteResponse { term, .. }
+            | Message::AppendEntries { term, .. }
+            | Message::AppendEntriesResponse { term, .. } => *term,
+        }
+    }
+}
+
+/// Timer payloads. Each carries the generation it was armed in: resetting a timer bumps the
+/// generation, so a timer that fires after it was superseded is recognised and ignored even if
+/// its cancellation raced with it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Timer {
+    /// No AppendEntries from a current leader and no vote granted for a randomised interval:
+    /// start an election (§5.2).
+    Election {
+        /// The arming generation.
+        generation: u64,
+    },
+    /// A leader's periodic heartbeat (and check-quorum tick).
+    Heartbeat {
+        /// The arming generation.
+        generation: u64,
+    },
+    /// Under `raft-ack-before-fsync` only: the deferred fsync of acknowledged entries.
+    DeferredSync,
+}
+
+/// A record of the node's append-only disk. The durable state of Figure 2 (currentTerm,
+/// votedFor, log[]) is the fold of these records in order.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Record {
+    /// currentTerm and votedFor, written together in one record so that no crash can separate
+    /// them (hashicorp/raft#661 is what happens when they are two writes).
+    HardState {
+        /// currentTerm.
+        term: Term,
+        /// votedFor in that term.
+        voted_for: Option<NodeId>,
+    },
+    /// A log entry stored at `index` (which is always one past the log's end at that point).
+    Entry {
+        /// Where the entry goes.
+        index: LogIndex,
+        /// The entry.
+        entry: Entry,
+    },
+    /// Every entry after `last_kept` was removed (a conflicting suffix, §5.3). The disk is
+    /// append-only, so truncation is itself a record.
+    Truncate {
+        /// The last index that survives.
+        last_kept: LogIndex,
+    },
+}

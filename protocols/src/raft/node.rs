@@ -1,0 +1,1056 @@
+//! The Raft server: Figure 2's rules as handlers that record effects.
+
+use super::config::{Config, ReadMode};
+use super::invariants::RaftObservation;
+use super::log::Log;
+use super::message::{Entry, LogIndex, Message, Payload, Record, Term, Timer};
+use crate::apps::{Application, Command};
+use crate::mutation::Bug;
+use sim_core::id::{ClientId, NodeId, RequestId, TimerId};
+use sim_core::node::{Ctx, Node, Operation, Outcome, Request};
+use sim_core::time::{Duration, Instant};
+use std::collections::{BTreeMap, BTreeSet};
+
+/// A server's role (§5.1).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Role {
+    /// Passive: answers leaders and candidates.
+    Follower,
+    /// Gathering votes for `current_term`.
+    Candidate,
+    /// Handles clients and replicates the log.
+    Leader,
+}
+
+/// A read waiting for its ReadIndex round (thesis §6.4).
+#[derive(Clone, Debug)]
+struct PendingRead {
+    client: ClientId,
+    request: RequestId,
+    operation: Operation,
+    /// commitIndex when the read was admitted; `None` until the leader has committed an entry
+    /// of its own term.
+    read_index: Option<LogIndex>,
+    /// The heartbeat round whose majority acknowledgement proves leadership for this read.
+    round: u64,
+    confirmed: bool,
+}
+
+/// Volatile state on leaders (Figure 2), reinitialised after every election.
+#[derive(Clone, Debug)]
+struct LeaderState {
+    /// For each server, index of the next log entry to send to that server.
+    next_index: Vec<LogIndex>,
+    /// For each server, index of the highest log entry known to be replicated on it.
+    match_index: Vec<LogIndex>,
+    /// For each server, the highest heartbeat round it acknowledged.
+    acked_round: Vec<u64>,
+    /// The current heartbeat round; a ReadIndex read starts a new one.
+    round: u64,
+    /// Client commands this leader appended and owes a reply once applied.
+    proposals: BTreeMap<LogIndex, (ClientId, RequestId)>,
+    reads: Vec<PendingRead>,
+    /// Check-quorum: the peers heard from since `quorum_checked_at`.
+    heard: BTreeSet<NodeId>,
+    quorum_checked_at: Instant,
+}
+
+/// A Raft server replicating the application `A`.
+#[derive(Clone, Debug)]
+pub struct RaftNode<A: Application> {
+    config: Config<A>,
+    id: NodeId,
+    // Persistent state (Figure 2): only ever changed together with a disk record.
+    current_term: Term,
+    voted_for: Option<NodeId>,
+    log: Log,
+    // Volatile state on all servers.
+    /// The last log index known synced to this node's disk.
+    durable_index: LogIndex,
+    commit_index: LogIndex,
+    last_applied: LogIndex,
+    app: A,
+    /// Exactly-once table: the last request applied per client slot and its outcome (thesis
+    /// §6.3). Part of the replicated state: every replica builds it from the same commands.
+    sessions: BTreeMap<ClientId, (RequestId, Outcome)>,
+    role: Role,
+    votes: BTreeSet<NodeId>,
+    leader: Option<LeaderState>,
+    leader_id: Option<NodeId>,
+    election_generation: u64,
+    election_timer: Option<TimerId>,
+    heartbeat_generation: u64,
+    /// `raft-ack-before-fsync` only: appended records wait for the deferred sync.
+    sync_pending: bool,
+    recovered_with_log: bool,
+}
+
+impl<A: Application> RaftNode<A> {
+    /// This node's id.
+    pub fn id(&self) -> NodeId {
+        self.id
+    }
+    /// currentTerm.
+    pub fn current_term(&self) -> Term {
+        self.current_term
+    }
+    /// votedFor.
+    pub fn voted_for(&self) -> Option<NodeId> {
+        self.voted_for
+    }
+    /// The log.
+    pub fn log(&self) -> &Log {
+        &self.log
+    }
+    /// commitIndex.
+    pub fn commit_index(&self) -> LogIndex {
+        self.commit_index
+    }
+    /// lastApplied.
+    pub fn last_applied(&self) -> LogIndex {
+        self.last_applied
+    }
+    /// The role.
+    pub fn role(&self) -> Role {
+        self.role
+    }
+    /// Is this node the leader of its current term?
+    pub fn is_leader(&self) -> bool {
+        self.role == Role::Leader
+    }
+    /// The leader this node believes in, if any.
+    pub fn leader_id(&self) -> Option<NodeId> {
+        self.leader_id
+    }
+    /// The replicated application's state.
+    pub fn app(&self) -> &A {
+        &self.app
+    }
+
+    fn bug(&self, bug: Bug) -> bool {
+        self.config.bugs.contains(bug)
+    }
+
+    // ----- persistence -------------------------------------------------------------------
+
+    /// Makes everything appended durable. Every reply that depends on persistent state is
+    /// recorded after this, and the simulator applies effects in order.
+    fn sync(&mut self, ctx: &mut Ctx<'_, Self>) {
+        ctx.sync();
+        self.durable_index = self.log.last_index();
+        self.sync_pending = false;
+    }
+
+    /// Writes currentTerm and votedFor as one record and syncs it.
+    fn persist_hard_state(&mut self, ctx: &mut Ctx<'_, Self>) {
+        ctx.append(Record::HardState {
+            term: self.current_term,
+            voted_for: self.voted_for,
+        });
+        if self.bug(Bug::RaftVotedforNotDurable) {
+            // R2, variant A: the record is written but not fsynced, so a crash before the next
+            // unrelated sync forgets the vote and the node may vote again in the same term.
+            return;
+        }
+        self.sync(ctx);
+    }
+
+    /// Syncs appended log records before an acknowledgement, or defers it under R6.
+    fn sync_log(&mut self, ctx: &mut Ctx<'_, Self>) {
+        if self.bug(Bug::RaftAckBeforeFsync) {
+            // R6: acknowledge now, fsync on a later timer; a crash in between loses entries
+            // that a leader already counted towards a majority.
+            if !self.sync_pending {
+                self.sync_pending = true;
+                ctx.set_timer(self.config.heartbeat, Timer::DeferredSync);
+            }
+            return;
+        }
+        self.sync(ctx);
+    }
+
+    /// Appends `entry` to the log, records it on disk and reports it (not yet synced).
+    fn store_entry(&mut self, ctx: &mut Ctx<'_, Self>, entry: Entry) -> LogIndex {
+        let prev_term = self.log.last_term();
+        let term = entry.term;
+        let digest = entry.payload_digest();
+        let index = self.log.append(entry.clone());
+        ctx.append(Record::Entry { index, entry });
+        ctx.observe(RaftObservation::Appended {
+            index,
+            term,
+            prev_term,
+            digest,
+        });
+        index
+    }
+
+    // ----- roles and timers --------------------------------------------------------------
+
+    fn reset_election_timer(&mut self, ctx: &mut Ctx<'_, Self>) {
+        self.election_generation += 1;
+        if let Some(old) = self.election_timer.take() {
+            ctx.cancel_timer(old);
+        }
+        let min = self.config.election_timeout_min.as_nanos();
+        let max = self.config.election_timeout_max.as_nanos();
+        let after = Duration::from_nanos(ctx.rng().range_inclusive(min, max));
+        let id = ctx.set_timer(
+            after,
+            Timer::Election {
+                generation: self.election_generation,
+            },
+        );
+        self.election_timer = Some(id);
+    }
+
+    fn disarm_election_timer(&mut self, ctx: &mut Ctx<'_, Self>) {
+        self.election_generation += 1;
+        if let Some(old) = self.election_timer.take() {
+            ctx.cancel_timer(old);
+        }
+    }
+
+    fn arm_heartbeat(&mut self, ctx: &mut Ctx<'_, Self>) {
+        ctx.set_timer(
+            self.config.heartbeat,
+            Timer::Heartbeat {
+                generation: self.heartbeat_generation,
+            },
+        );
+    }
+
+    /// §5.1: a server that sees a higher term adopts it and reverts to follower.
+    fn step_to_term(&mut self, ctx: &mut Ctx<'_, Self>, term: Term) {
+        assert!(
+            term > self.current_term,
+            "step_to_term({term}) from {}",
+            self.current_term
+        );
+        if self.role != Role::Follower {
+            ctx.mark("raft.step_down");
+        }
+        self.current_term = term;
+        self.voted_for = None;
+        self.leader_id = None;
+        self.persist_hard_state(ctx);
+        self.become_follower(ctx);
+    }
+
+    fn become_follower(&mut self, ctx: &mut Ctx<'_, Self>) {
+        if let Some(leader) = self.leader.take() {
+            // Replying to the abandoned proposals would be wrong either way: they may still
+            // commit under the next leader, so neither `Ok` nor `Fail` is known. The clients
+            // time out and retry with the same request id, which the session table dedupes.
+            if !leader.proposals.is_empty() {
+                ctx.mark("raft.proposals_abandoned");
+            }
+            // Reads have no effect, so a redirect is exact for them.
+            for read in leader.reads {
+                ctx.reply(
+                    read.client,
+                    read.request,
+                    Outcome::Redirect { leader: None },
+                );
+            }
+            self.heartbeat_generation += 1;
+        }
+        self.role = Role::Follower;
+        self.votes.clear();
+        self.reset_election_timer(ctx);
+    }
+
+    fn start_election(&mut self, ctx: &mut Ctx<'_, Self>) {
+        assert!(
+            self.role != Role::Leader,
+            "a leader does not start elections"
+        );
+        self.current_term = self.current_term.next();
+        self.voted_for = Some(self.id);
+        self.leader_id = None;
+        self.role = Role::Candidate;
+        self.votes.clear();
+        self.votes.insert(self.id);
+        self.persist_hard_state(ctx);
+        ctx.observe(RaftObservation::Voted {
+            term: self.current_term,
+            candidate: self.id,
+        });
+        self.reset_election_timer(ctx);
+        if self.votes.len() as u32 >= ctx.majority() {
+            self.become_leader(ctx);
+            return;
+        }
+        ctx.broadcast(Message::RequestVote {
+            term: self.current_term,
+            candidate: self.id,
+            last_log_index: self.log.last_index(),
+            last_log_term: self.log.last_term(),
+        });
+    }
+
+    fn become_leader(&mut self, ctx: &mut Ctx<'_, Self>) {
+        assert_eq!(
+            self.role,
+            Role::Candidate,
+            "only a candidate becomes leader"
+        );
+        assert!(
+            self.votes.len() as u32 >= ctx.majority(),
+            "votes={} majority={}",
+            self.votes.len(),
+            ctx.majority()
+        );
+        self.role = Role::Leader;
+        self.leader_id = Some(self.id);
+        ctx.observe(RaftObservation::BecameLeader {
+            term: self.current_term,
+            log: self.log.terms(),
+        });
+        self.disarm_election_timer(ctx);
+        let node_count = ctx.node_count() as usize;
+        self.leader = Some(LeaderState {
+            next_index: vec![self.log.last_index().next(); node_count],
+            match_index: vec![LogIndex::ZERO; node_count],
+            acked_round: vec![0; node_count],
+            round: 0,
+            proposals: BTreeMap::new(),
+            reads: Vec::new(),
+            heard: BTreeSet::new(),
+            quorum_checked_at: ctx.now(),
+        });
+        // §8: a blank no-op at the start of the term commits the entries of earlier terms
+        // (which §5.4.2 forbids committing by counting replicas) and lets reads proceed.
+        self.store_entry(
+            ctx,
+            Entry {
+                term: self.current_term,
+                payload: Payload::Noop,
+            },
+        );
+        self.sync_log(ctx);
+        self.heartbeat_generation += 1;
+        self.arm_heartbeat(ctx);
+        self.replicate_to_all(ctx);
+        self.advance_leader_commit(ctx);
+    }
+
+    // ----- replication --------------------------------------------------------------------
+
+    fn replicate_to_all(&mut self, ctx: &mut Ctx<'_, Self>) {
+        for peer in ctx.peers() {
+            self.send_append_entries(ctx, peer);
+        }
+    }
+
+    fn send_append_entries(&mut self, ctx: &mut Ctx<'_, Self>, peer: NodeId) {
+        let leader = self.leader.as_ref().expect("only leaders replicate");
+        let next_index = leader.next_index[peer.index()];
+        assert!(next_index > LogIndex::ZERO, "next_index of {peer} is 0");
+        assert!(
+            next_index <= self.log.last_index().next(),
+            "next_index={next_index} of {peer} past last_index={}",
+            self.log.last_index()
+        );
+        let prev_log_index = next_index.previous();
+        let prev_log_term = self
+            .log
+            .term_at(prev_log_index)
+            .expect("prev_log_index is inside the log");
+        let entries = self
+            .log
+            .entries_from(next_index, self.config.max_entries_per_append);
+        ctx.send(
+            peer,
+            Message::AppendEntries {
+                term: self.current_term,
+                leader: self.id,
+                prev_log_index,
+                prev_log_term,
+                entries,
+                leader_commit: self.commit_index,
+                round: leader.round,
+            },
+        );
+    }
+
+    /// The commit rule (Figure 2, §5.4.2): commitIndex advances to the largest N replicated on
+    /// a majority, and only if log[N] is of the current term.
+    fn advance_leader_commit(&mut self, ctx: &mut Ctx<'_, Self>) {
+        let leader = self.leader.as_ref().expect("only leaders count replicas");
+        // The leader counts itself only for entries on its disk: an unsynced entry could be
+        // lost by a crash after the commit was announced (etcd#14370). R6 counts them anyway.
+        let own = if self.bug(Bug::RaftAckBeforeFsync) {
+            self.log.last_index()
+        } else {
+            self.durable_index
+        };
+        let mut matches: Vec<LogIndex> = leader.match_index.clone();
+        matches[self.id.index()] = own;
+        matches.sort_unstable_by(|a, b| b.cmp(a));
+        let majority_index = matches[ctx.majority() as usize - 1];
+        if majority_index <= self.commit_index {
+            return;
+        }
+        let term = self
+            .log
+            .term_at(majority_index)
+            .expect("a replicated index is in the leader's log");
+        if term != self.current_term && !self.bug(Bug::RaftCommitPriorTerm) {
+            // Figure 8: a majority holding an entry of an earlier term does not make it safe;
+            // a candidate with a later last term can still win and overwrite it. It commits
+            // indirectly once an entry of this term reaches a majority.
+            ctx.mark("raft.commit_deferred_prior_term");
+            return;
+        }
+        self.advance_commit_to(ctx, majority_index);
+    }
+
+    fn advance_commit_to(&mut self, ctx: &mut Ctx<'_, Self>, new_commit: LogIndex) {
+        assert!(
+            new_commit > self.commit_index,
+            "commit {new_commit} <= {}",
+            self.commit_index
+        );
+        assert!(
+            new_commit <= self.log.last_index(),
+            "commit {new_commit} past {}",
+            self.log.last_index()
+        );
+        let mut index = self.commit_index;
+        while index < new_commit {
+            index = index.next();
+            let entry = self
+                .log
+                .entry(index)
+                .expect("committed entries are in the log");
+            ctx.observe(RaftObservation::Committed {
+                index,
+                term: entry.term,
+                digest: entry.payload_digest(),
+                observer_term: self.current_term,
+            });
+        }
+        self.commit_index = new_commit;
+        self.apply_committed(ctx);
+    }
+
+    fn apply_committed(&mut self, ctx: &mut Ctx<'_, Self>) {
+        while self.last_applied < self.commit_index {
+            let index = self.last_applied.next();
+            let entry = self
+                .log
+                .entry(index)
+                .expect("entries up to commitIndex are in the log")
+                .clone();
+            let outcome = match &entry.payload {
+                Payload::Noop => None,
+                Payload::Command(command) => Some(self.apply_command(ctx, command)),
+            };
+            self.last_applied = index;
+            ctx.observe(RaftObservation::Applied {
+                index,
+                digest: entry.payload_digest(),
+            });
+            let owed = self
+                .leader
+                .as_mut()
+                .and_then(|leader| leader.proposals.remove(&index));
+            if let Some((client, request)) = owed {
+                // Paired with the insertion in `on_request`: a leader never overwrites its own
+                // entries, so what it applied at `index` is what it appended there.
+                let Payload::Command(command) = &entry.payload else {
+                    panic!("proposal at {index} is a no-op");
+                };
+                assert_eq!(
+                    command.request, request,
+                    "proposal at {index} holds another request"
+                );
+                ctx.reply(client, request, outcome.expect("commands have outcomes"));
+            }
+        }
+        if self.role == Role::Leader {
+            self.progress_reads(ctx);
+        }
+    }
+
+    /// Applies a command once per request id (thesis §6.3).
+    fn apply_command(&mut self, ctx: &mut Ctx<'_, Self>, command: &Command) -> Outcome {
+        if let Some((last, outcome)) = self.sessions.get(&command.client) {
+            if *last == command.request {
+                ctx.mark("raft.duplicate_not_applied");
+                return outcome.clone();
+            }
+            if *last > command.request {
+                // A retry of an older request of this slot, which has since moved on: the
+                // original was applied or abandoned, and the client no longer waits for it.
+                ctx.mark("raft.stale_retry_not_applied");
+                return Outcome::Unknown;
+            }
+        }
+        let outcome = self.app.apply(command);
+        self.sessions
+            .insert(command.client, (command.request, outcome.clone()));
+        outcome
+    }
+
+    // ----- reads ----------------------------------------------------------------------------
+
+    /// Moves ReadIndex reads along: admit them once an entry of this term is committed, start
+    /// a heartbeat round for them, confirm them on a majority of acknowledgements of that
+    /// round, and answer them once the state machine has caught up with their read index.
+    fn progress_reads(&mut self, ctx: &mut Ctx<'_, Self>) {
+        let majority = ctx.majority() as usize;
+        let id = self.id;
+        let commit_index = self.commit_index;
+        let last_applied = self.last_applied;
+        let has_committed_own_term = self.log.term_at(commit_index) == Some(self.current_term);
+        let Some(leader) = self.leader.as_mut() else {
+            return;
+        };
+        if leader.reads.is_empty() {
+            return;
+        }
+        let mut new_round = false;
+        if has_committed_own_term {
+            for read in leader
+                .reads
+                .iter_mut()
+                .filter(|read| read.read_index.is_none())
+            {
+                read.read_index = Some(commit_index);
+                read.round = leader.round + 1;
+                new_round = true;
+            }
+        }
+        if new_round {
+            leader.round += 1;
+        }
+        for read in leader
+            .reads
+            .iter_mut()
+            .filter(|read| read.read_index.is_some() && !read.confirmed)
+        {
+            let acknowledged = leader
+                .acked_round
+                .iter()
+                .enumerate()
+                .filter(|&(node, &round)| node == id.index() || round >= read.round)
+                .count();
+            if acknowledged >= majority {
+                read.confirmed = true;
+                ctx.mark("raft.read_index_confirmed");
+            }
+        }
+        let mut waiting = Vec::new();
+        for read in std::mem::take(&mut leader.reads) {
+            let ready =
+                read.confirmed && read.read_index.is_some_and(|index| index <= last_applied);
+            if ready {
+                let outcome = self
+                    .app
+                    .query(&read.operation)
+                    .expect("pending reads are read-only");
+                ctx.reply(read.client, read.request, outcome);
+            } else {
+                waiting.push(read);
+            }
+        }
+        leader.reads = waiting;
+        if new_round {
+            self.replicate_to_all(ctx);
+        }
+    }
+
+    // ----- handlers -------------------------------------------------------------------------
+
+    fn on_request_vote(
+        &mut self,
+        ctx: &mut Ctx<'_, Self>,
+        from: NodeId,
+        term: Term,
+        candidate: NodeId,
+        last_log_index: LogIndex,
+        last_log_term: Term,
+    ) {
+        assert_eq!(from, candidate, "RequestVote relayed");
+        if term < self.current_term {
+            ctx.mark("raft.vote_rejected_term");
+            ctx.send(
+                from,
+                Message::RequestVoteResponse {
+                    term: self.current_term,
+                    vote_granted: false,
+                },
+            );
+            return;
+        }
+        if term > self.current_term {
+            self.step_to_term(ctx, term);
+        }
+        // §5.4.1: the election restriction. R4 grants on the term alone.
+        let up_to_date = self.bug(Bug::RaftNoElectionRestriction)
+            || self.log.is_up_to_date(last_log_index, last_log_term);
+        let free = self.voted_for.is_none() || self.voted_for == Some(candidate);
+        if !up_to_date {
+            ctx.mark("raft.vote_rejected_log");
+        } else if !free {
+            ctx.mark("raft.vote_rejected_already_voted");
+        }
+        let vote_granted = up_to_date && free;
+        if vote_granted {
+            if self.voted_for != Some(candidate) {
+                self.voted_for = Some(candidate);
+                // Durable before the response leaves (Figure 2): a vote forgotten by a crash
+                // can be given again in the same term (R2).
+                self.persist_hard_state(ctx);
+            }
+            ctx.observe(RaftObservation::Voted {
+                term: self.current_term,
+                candidate,
+            });
+            self.reset_election_timer(ctx);
+        }
+        ctx.send(
+            from,
+            Message::RequestVoteResponse {
+                term: self.current_term,
+                vote_granted,
+            },
+        );
+    }
+
+    fn on_request_vote_response(
+        &mut self,
+        ctx: &mut Ctx<'_, Self>,
+        from: NodeId,
+        term: Term,
+        vote_granted: bool,
+    ) {
+        if term > self.current_term {
+            self.step_to_term(ctx, term);
+            return;
+        }
+        if self.role != Role::Candidate || term < self.current_term {
+            // A late answer to an election this node already won, lost or left.
+            return;
+        }
+        if vote_granted {
+            self.votes.insert(from);
+            if self.votes.len() as u32 >= ctx.majority() {
+                self.become_leader(ctx);
+            }
+        }
+    }
+
+    #[allow(clippy::too_many_arguments)] // The fields of Figure 2's AppendEntries RPC.
+    fn on_append_entries(
+        &mut self,
+        ctx: &mut Ctx<'_, Self>,
+        from: NodeId,
+        term: Term,
+        leader: NodeId,
+        prev_log_index: LogIndex,
+        prev_log_term: Term,
+        entries: Vec<Entry>,
+        leader_commit: LogIndex,
+        round: u64,
+    ) {
+        assert_eq!(from, leader, "AppendEntries relayed");
+        let reject = |node: &Self, conflict_index: LogIndex| Message::AppendEntriesResponse {
+            term: node.current_term,
+            success: false,
+            match_index: LogIndex::ZERO,
+            conflict_index,
+            round,
+        };
+        if term < self.current_term {
+            // A deposed leader: the response carries our term so that it steps down.
+            ctx.mark("raft.append_rejected_term");
+            let response = reject(self, LogIndex::ZERO);
+            ctx.send(from, response);
+            return;
+        }
+        if term > self.current_term {
+            self.step_to_term(ctx, term);
+        } else if self.role == Role::Candidate {
+            // Another server won this term's election (§5.2).
+            self.become_follower(ctx);
+        } else if self.role == Role::Leader {
+            // Two leaders in one term: impossible unless a mutation broke election safety,
+            // which the invariant checker has already reported.
+            assert!(
+                !self.config.bugs.is_empty(),
+                "{} and {leader} both lead {term}",
+                self.id
+            );
+            return;
+        } else {
+            self.reset_election_timer(ctx);
+        }
+        self.leader_id = Some(leader);
+
+        // The consistency check (§5.3).
+        match self.log.term_at(prev_log_index) {
+            None => {
+                let response = reject(self, self.log.last_index().next());
+                ctx.send(from, response);
+                return;
+            }
+            Some(held) if held != prev_log_term => {
+                let conflict_index = self.log.first_index_of_term(held, prev_log_index);
+                let response = reject(self, conflict_index);
+                ctx.send(from, response);
+                return;
+            }
+            Some(_) => {}
+        }
+
+        let mut index = prev_log_index;
+        let mut wrote = false;
+        for entry in entries {
+            index = index.next();
+            match self.log.term_at(index) {
+                // Log matching: same index and term means the same entry and prefix.
+                Some(held) if held == entry.term => continue,
+                Some(held) => {
+                    // An existing entry conflicts with a new one: delete it and all that
+                    // follow (§5.3). Committed entries never conflict (leader completeness).
+                    if index <= self.commit_index {
+                        assert!(
+                            !self.config.bugs.is_empty(),
+                            "{} truncating committed {index}",
+                            self.id
+                        );
+                    }
+                    let last_kept = index.previous();
+                    ctx.mark("raft.truncate");
+                    ctx.observe(RaftObservation::Truncated {
+                        last_kept,
+                        first_removed_term: held,
+                    });
+                    self.log.truncate(last_kept);
+                    ctx.append(Record::Truncate { last_kept });
+                    self.durable_index = self.durable_index.min(last_kept);
+                    self.store_entry(ctx, entry);
+                    wrote = true;
+                }
+                None => {
+                    self.store_entry(ctx, entry);
+                    wrote = true;
+                }
+            }
+        }
+        if wrote {
+            self.sync_log(ctx);
+        }
+        // The index of the last entry this request vouches for; later entries of ours may be
+        // stale ones from another leader, so they neither count as matched nor as committed.
+        let match_index = index;
+        if leader_commit > self.commit_index {
+            let new_commit = leader_commit.min(match_index);
+            if new_commit > self.commit_index {
+                self.advance_commit_to(ctx, new_commit);
+            }
+        }
+        ctx.send(
+            from,
+            Message::AppendEntriesResponse {
+                term: self.current_term,
+                success: true,
+                match_index,
+                conflict_index: LogIndex::ZERO,
+                round,
+            },
+        );
+    }
+
+    fn on_append_entries_response(
+        &mut self,
+        ctx: &mut Ctx<'_, Self>,
+        from: NodeId,
+        term: Term,
+        success: bool,
+        match_index: LogIndex,
+        conflict_index: LogIndex,
+        round: u64,
+    ) {
+        if term > self.current_term {
+            self.step_to_term(ctx, term);
+            return;
+        }
+        if self.role != Role::Leader || term < self.current_term {
+            // An answer to a leader this node no longer is.
+            return;
+        }
+        let last_index = self.log.last_index();
+        let leader = self.leader.as_mut().expect("leaders have leader state");
+        let peer = from.index();
+        leader.acked_round[peer] = leader.acked_round[peer].max(round);
+        leader.heard.insert(from);
+        if success {
+            assert!(
+                match_index <= last_index,
+                "{from} matched {match_index} past {last_index}"
+            );
+            // Responses may be reordered: matchIndex only grows.
+            leader.match_index[peer] = leader.match_index[peer].max(match_index);
+            leader.next_index[peer] = leader.next_index[peer].max(match_index.next());
+            let more = leader.next_index[peer] <= last_index;
+            self.advance_leader_commit(ctx);
+            if self.role == Role::Leader {
+                self.progress_reads(ctx);
+                if more {
+                    self.send_append_entries(ctx, from);
+                }
+            }
+        } else {
+            ctx.mark("raft.append_rejected_log");
+            // Back up to the follower's hint, one step at least, never below what it matched.
+            let backed = conflict_index.min(leader.next_index[peer].previous());
+            leader.next_index[peer] = backed.max(leader.match_index[peer].next()).max(LogIndex(1));
+            self.progress_reads(ctx);
+            self.send_append_entries(ctx, from);
+        }
+    }
+
+    fn on_heartbeat(&mut self, ctx: &mut Ctx<'_, Self>) {
+        assert_eq!(self.role, Role::Leader);
+        if self.config.check_quorum {
+            let now = ctx.now();
+            let majority = ctx.majority() as usize;
+            let leader = self.leader.as_mut().expect("leaders have leader state");
+            if now.saturating_since(leader.quorum_checked_at) >= self.config.election_timeout_max {
+                let heard = leader.heard.len() + 1;
+                leader.heard.clear();
+                leader.quorum_checked_at = now;
+                if heard < majority {
+                    // Thesis §6.2: a leader cut off from a majority stops serving, so that
+                    // clients find the new leader instead of waiting on this one.
+                    ctx.mark("raft.check_quorum_step_down");
+                    self.leader_id = None;
+                    self.become_follower(ctx);
+                    return;
+                }
+            }
+        }
+        self.replicate_to_all(ctx);
+        self.arm_heartbeat(ctx);
+    }
+}
+
+impl<A: Application> Node for RaftNode<A> {
+    type Config = Config<A>;
+    type Msg = Message;
+    type Timer = Timer;
+    type Record = Record;
+    type Observation = RaftObservation;
+
+    fn recover(config: &Config<A>, id: NodeId, durable: &[Record]) -> Self {
+        config.assert_valid();
+        let mut current_term = Term(0);
+        let mut voted_for = None;
+        let mut log = Log::new();
+        for record in durable {
+            match record {
+                Record::HardState {
+                    term,
+                    voted_for: vote,
+                } => {
+                    current_term = *term;
+                    voted_for = *vote;
+                }
+                Record::Entry { index, entry } => {
+                    // Paired with `store_entry`: records describe a contiguous log.
+                    assert_eq!(
+                        *index,
+                        log.last_index().next(),
+                        "{id}: entry record out of place"
+                    );
+                    log.append(entry.clone());
+                }
+                Record::Truncate { last_kept } => log.truncate(*last_kept),
+            }
+        }
+        if current_term < log.last_term() {
+            // Entries are only stored in a term the node has adopted, and the term is synced
+            // first; so this only happens when R2 left the term unsynced.
+            assert!(
+                config.bugs.contains(Bug::RaftVotedforNotDurable),
+                "{id}: term {current_term} below log"
+            );
+            current_term = log.last_term();
+            voted_for = None;
+        }
+        RaftNode {
+            config: config.clone(),
+            id,
+            current_term,
+            voted_for,
+            durable_index: log.last_index(),
+            recovered_with_log: log.last_index() > LogIndex::ZERO,
+            log,
+            commit_index: LogIndex::ZERO,
+            last_applied: LogIndex::ZERO,
+            app: config.app.clone(),
+            sessions: BTreeMap::new(),
+            role: Role::Follower,
+            votes: BTreeSet::new(),
+            leader: None,
+            leader_id: None,
+            election_generation: 0,
+            election_timer: None,
+            heartbeat_generation: 0,
+            sync_pending: false,
+        }
+    }
+
+    fn on_start(&mut self, ctx: &mut Ctx<'_, Self>) {
+        if self.recovered_with_log {
+            ctx.mark("raft.recovered_with_log");
+        }
+        self.reset_election_timer(ctx);
+    }
+
+    fn on_message(&mut self, ctx: &mut Ctx<'_, Self>, from: NodeId, msg: Message) {
+        match msg {
+            Message::RequestVote {
+                term,
+                candidate,
+                last_log_index,
+                last_log_term,
+            } => {
+                self.on_request_vote(ctx, from, term, candidate, last_log_index, last_log_term);
+            }
+            Message::RequestVoteResponse { term, vote_granted } => {
+                self.on_request_vote_response(ctx, from, term, vote_granted);
+            }
+            Message::AppendEntries {
+                term,
+                leader,
+                prev_log_index,
+                prev_log_term,
+                entries,
+                leader_commit,
+                round,
+            } => {
+                self.on_append_entries(
+                    ctx,
+                    from,
+                    term,
+                    leader,
+                    prev_log_index,
+                    prev_log_term,
+                    entries,
+                    leader_commit,
+                    round,
+                );
+            }
+            Message::AppendEntriesResponse {
+                term,
+                success,
+                match_index,
+                conflict_index,
+                round,
+            } => {
+                self.on_append_entries_response(
+                    ctx,
+                    from,
+                    term,
+                    success,
+                    match_index,
+                    conflict_index,
+                    round,
+                );
+            }
+        }
+        assert!(self.commit_index <= self.log.last_index() || !self.config.bugs.is_empty());
+        assert!(self.last_applied <= self.commit_index);
+    }
+
+    fn on_timer(&mut self, ctx: &mut Ctx<'_, Self>, timer: Timer) {
+        match timer {
+            Timer::Election { generation } => {
+                if generation != self.election_generation {
+                    return; // Superseded: reset or disarmed after it was set.
+                }
+                self.election_timer = None;
+                self.start_election(ctx);
+            }
+            Timer::Heartbeat { generation } => {
+                if generation != self.heartbeat_generation || self.role != Role::Leader {
+                    return; // From an earlier leadership.
+                }
+                self.on_heartbeat(ctx);
+            }
+            Timer::DeferredSync => {
+                if self.sync_pending {
+                    self.sync(ctx);
+                    if self.role == Role::Leader {
+                        self.advance_leader_commit(ctx);
+                    }
+                }
+            }
+        }
+    }
+
+    fn on_request(&mut self, ctx: &mut Ctx<'_, Self>, request: Request) {
+        if self.role != Role::Leader {
+            ctx.reply(
+                request.client,
+                request.id,
+                Outcome::Redirect {
+                    leader: self.leader_id,
+                },
+            );
+            return;
+        }
+        if let Some(outcome) = self.app.query(&request.operation) {
+            if self.bug(Bug::RaftStaleReadNoReadindex) {
+                // R7: a leader that was deposed without knowing it answers from stale state.
+                ctx.reply(request.client, request.id, outcome);
+                return;
+            }
+            if self.config.read_mode == ReadMode::ReadIndex {
+                let leader = self.leader.as_mut().expect("leaders have leader state");
+                leader.reads.push(PendingRead {
+                    client: request.client,
+                    request: request.id,
+                    operation: request.operation,
+                    read_index: None,
+                    round: 0,
+                    confirmed: false,
+                });
+                self.progress_reads(ctx);
+                return;
+            }
+        }
+        if let Some((last, outcome)) = self.sessions.get(&request.client) {
+            if *last == request.id {
+                // Applied already, hence committed: answering from the session table is exact.
+                ctx.mark("raft.duplicate_answered_from_session");
+                ctx.reply(request.client, request.id, outcome.clone());
+                return;
+            }
+        }
+        let leader = self.leader.as_ref().expect("leaders have leader state");
+        if leader.proposals.values().any(|&(_, id)| id == request.id) {
+            // A retry of a proposal still in flight: its reply is already owed.
+            ctx.mark("raft.retry_in_flight");
+            return;
+        }
+        let command = Command::from_request(&request);
+        let index = self.store_entry(
+            ctx,
+            Entry {
+                term: self.current_term,
+                payload: Payload::Command(command),
+            },
+        );
+        self.sync_log(ctx);
+        let leader = self.leader.as_mut().expect("leaders have leader state");
+        leader.proposals.insert(index, (request.client, request.id));
+        self.replicate_to_all(ctx);
+        self.advance_leader_commit(ctx);
+    }
+}
