@@ -116,21 +116,34 @@ impl<A: Application> Sessions<A> {
         self.deduplicate
     }
 
+    /// The answer for `command` when it must not be applied (a retry of the slot's last
+    /// request, or an older request), or `None` when it is fresh. [`Sessions::apply_command`]
+    /// follows this rule; protocols that must know before applying (to put only fresh
+    /// commands in a stream) ask here.
+    pub fn cached(&self, command: &Command) -> Option<Applied> {
+        if !self.deduplicate {
+            return None;
+        }
+        let session = self.sessions.get(&command.client)?;
+        if command.request == session.request {
+            return Some(Applied::Duplicate(session.outcome.clone()));
+        }
+        if command.request < session.request {
+            // Case 3 of the module documentation: a delayed copy of a request the client
+            // has given up on. Dropping it is allowed, since an indeterminate operation may
+            // also never take effect.
+            return Some(Applied::Stale);
+        }
+        None
+    }
+
     /// Applies `command` at most once per request id; see the module documentation.
     pub fn apply_command(&mut self, command: &Command) -> Applied {
+        if let Some(cached) = self.cached(command) {
+            return cached;
+        }
         if !self.deduplicate {
             return Applied::Fresh(self.app.apply(command));
-        }
-        if let Some(session) = self.sessions.get(&command.client) {
-            if command.request == session.request {
-                return Applied::Duplicate(session.outcome.clone());
-            }
-            if command.request < session.request {
-                // Case 3 of the module documentation: a delayed copy of a request the client
-                // has given up on. Dropping it is allowed, since an indeterminate operation may
-                // also never take effect.
-                return Applied::Stale;
-            }
         }
         let outcome = self.app.apply(command);
         let previous = self.sessions.insert(

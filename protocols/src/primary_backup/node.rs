@@ -1,0 +1,648 @@
+//! A primary-backup replica: see the module documentation of
+//! [`primary_backup`](crate::primary_backup).
+
+use super::message::{Epoch, Message, Offset, Role};
+use super::Config;
+use crate::apps::kv::Kv;
+use crate::apps::session::{Applied, Sessions};
+use crate::apps::{Application, Command};
+use sim_core::id::NodeId;
+use sim_core::node::{Ctx, Node, Outcome, Request};
+use sim_core::time::{Duration, Instant};
+use std::collections::BTreeMap;
+use std::fmt;
+
+/// The only timer: every `heartbeat`, broadcast a heartbeat and (at a backup) consider failover.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Timer {
+    /// The periodic tick.
+    Tick,
+}
+
+/// A disk record. Replayed in order by [`Node::recover`].
+#[derive(Clone, Debug)]
+pub enum Record<A: Application> {
+    /// The node adopted a higher epoch; when `epoch.primary` is the node itself, it promoted
+    /// itself at its current state.
+    Epoch {
+        /// The epoch.
+        epoch: Epoch,
+    },
+    /// The node replaced its state with the primary's snapshot of `epoch`'s stream.
+    Snapshot {
+        /// The stream the state belongs to.
+        epoch: Epoch,
+        /// Its position.
+        offset: Offset,
+        /// The state.
+        state: Sessions<A>,
+    },
+    /// The node applied the command at `offset` of its stream.
+    Entry {
+        /// The command's offset.
+        offset: Offset,
+        /// The command.
+        command: Command,
+    },
+}
+
+/// Moments reported for the timeline (there are no invariants to check: see the module doc).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Observation {
+    /// The node promoted itself to primary of `epoch` with its state at `offset`.
+    Promoted {
+        /// The new epoch.
+        epoch: Epoch,
+        /// The stream position it starts from.
+        offset: Offset,
+    },
+    /// The node was primary of `epoch` and heard of the higher `new_epoch`.
+    SteppedDown {
+        /// The epoch it led.
+        epoch: Epoch,
+        /// The epoch it adopted.
+        new_epoch: Epoch,
+    },
+    /// The node replaced its state with a snapshot of `epoch`'s stream at `offset`.
+    SnapshotInstalled {
+        /// The stream.
+        epoch: Epoch,
+        /// Its position.
+        offset: Offset,
+    },
+}
+
+/// A replica of asynchronous primary-backup replication, generic over the application.
+pub struct PrimaryBackup<A: Application + Default = Kv> {
+    id: NodeId,
+    config: Config,
+    /// The highest epoch this node knows (durable).
+    epoch: Epoch,
+    /// The epoch whose stream `state` is a prefix of (durable). Equal to `epoch` at the primary;
+    /// older at a backup that has not yet taken the new primary's snapshot.
+    synced_epoch: Epoch,
+    /// The application with its session table, at `offset` of `synced_epoch`'s stream.
+    state: Sessions<A>,
+    offset: Offset,
+    /// The commands at offsets `log_start + 1 ..= offset`, kept for resending.
+    log: BTreeMap<Offset, Command>,
+    log_start: Offset,
+    /// When each peer was last heard from, on the local clock (volatile).
+    last_heard: BTreeMap<NodeId, Instant>,
+    /// The stream length the primary last announced (volatile; a backup's staleness hint).
+    primary_offset: Offset,
+}
+
+impl<A: Application + Default> fmt::Debug for PrimaryBackup<A> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("PrimaryBackup")
+            .field("id", &self.id)
+            .field("epoch", &self.epoch)
+            .field("synced_epoch", &self.synced_epoch)
+            .field("offset", &self.offset)
+            .field("log_start", &self.log_start)
+            .field("state", &self.state)
+            .finish()
+    }
+}
+
+/// Is it `me`'s turn to promote itself? Only when the primary has been silent for `timeout`
+/// and `me` is the lowest-numbered of the backups heard from within `timeout` (itself
+/// included). A backup that is lower but silent does not block `me`: it is presumed dead.
+pub(crate) fn is_failover_turn(
+    me: NodeId,
+    primary: NodeId,
+    last_heard: &BTreeMap<NodeId, Instant>,
+    now: Instant,
+    timeout: Duration,
+) -> bool {
+    assert_ne!(me, primary, "the primary does not fail over to itself");
+    let is_live = |node: NodeId| {
+        last_heard
+            .get(&node)
+            .is_some_and(|&heard| now.saturating_since(heard) < timeout)
+    };
+    if is_live(primary) {
+        return false;
+    }
+    let lowest_live_backup = last_heard
+        .keys()
+        .copied()
+        .filter(|&node| node != primary && node != me && is_live(node))
+        .chain(std::iter::once(me))
+        .min()
+        .expect("me is always a candidate");
+    lowest_live_backup == me
+}
+
+impl<A: Application + Default> PrimaryBackup<A> {
+    /// Does this node act as primary (of its epoch, with its state in that epoch's stream)?
+    pub fn is_primary(&self) -> bool {
+        self.epoch.primary == self.id && self.synced_epoch == self.epoch
+    }
+
+    /// The highest epoch this node knows.
+    pub fn epoch(&self) -> Epoch {
+        self.epoch
+    }
+
+    /// The epoch whose stream this node's state belongs to.
+    pub fn synced_epoch(&self) -> Epoch {
+        self.synced_epoch
+    }
+
+    /// How many commands of its stream this node has applied.
+    pub fn offset(&self) -> Offset {
+        self.offset
+    }
+
+    /// The application state with its session table.
+    pub fn state(&self) -> &Sessions<A> {
+        &self.state
+    }
+
+    fn role(&self) -> Role {
+        if self.is_primary() {
+            Role::Primary
+        } else {
+            Role::Backup
+        }
+    }
+
+    fn heartbeat(&self) -> Message<A> {
+        Message::Heartbeat {
+            epoch: self.epoch,
+            role: self.role(),
+            synced_epoch: self.synced_epoch,
+            offset: self.offset,
+        }
+    }
+
+    /// Applies the next command of the stream to the state and the log. Used by the primary,
+    /// by backups and by replay, so all three keep the same books.
+    fn apply_entry(&mut self, offset: Offset, command: Command) -> Outcome {
+        assert_eq!(
+            offset,
+            self.offset.next(),
+            "stream applied out of order at {}",
+            self.id
+        );
+        let applied = self.state.apply_command(&command);
+        // Pair of the primary's check in `on_request`: only fresh commands enter a stream, and a
+        // backup's session table equals the primary's at the same offset of the same stream, so
+        // the command is fresh here too. A duplicate here would mean two lineages got mixed.
+        assert!(
+            applied.is_fresh(),
+            "stream command at {offset:?} not fresh on {}",
+            self.id
+        );
+        self.offset = offset;
+        self.log.insert(offset, command);
+        applied.outcome()
+    }
+
+    /// Replaces the state with a snapshot of `epoch`'s stream.
+    fn install_snapshot(&mut self, epoch: Epoch, offset: Offset, state: Sessions<A>) {
+        self.state = state;
+        self.offset = offset;
+        self.synced_epoch = epoch;
+        self.epoch = self.epoch.max(epoch);
+        self.log.clear();
+        self.log_start = offset;
+    }
+
+    /// Starts a new stream at the current state: the commands before it are never resent,
+    /// because every backup of the new epoch starts from a snapshot taken in it.
+    fn become_primary_of(&mut self, epoch: Epoch) {
+        assert_eq!(epoch.primary, self.id);
+        self.epoch = epoch;
+        self.synced_epoch = epoch;
+        self.log.clear();
+        self.log_start = self.offset;
+    }
+
+    /// Adopts `epoch`, higher than any this node knew; a primary steps down.
+    fn adopt_epoch(&mut self, ctx: &mut Ctx<'_, Self>, epoch: Epoch) {
+        assert!(
+            epoch > self.epoch,
+            "adopting {epoch} while at {}",
+            self.epoch
+        );
+        assert_ne!(
+            epoch.primary, self.id,
+            "only the node itself creates its epochs"
+        );
+        if self.is_primary() {
+            ctx.mark("primary_backup.stepped_down");
+            ctx.observe(Observation::SteppedDown {
+                epoch: self.epoch,
+                new_epoch: epoch,
+            });
+        }
+        self.epoch = epoch;
+        // Persisted so that a restart does not resurrect an old primary; a crash before the
+        // sync only delays the step-down until the next heartbeat of the new epoch.
+        ctx.append(Record::Epoch { epoch });
+        ctx.sync();
+        ctx.mark("primary_backup.epoch_adopted");
+        // Our state belongs to an older stream: ask the new primary for a snapshot right away
+        // rather than at the next tick.
+        ctx.send(epoch.primary, self.heartbeat());
+    }
+
+    /// The primary answers a backup's heartbeat: the missing commands, or a snapshot when the
+    /// backup's state is not in this epoch's stream or is older than the kept log.
+    fn on_heartbeat_from_backup(
+        &mut self,
+        ctx: &mut Ctx<'_, Self>,
+        from: NodeId,
+        synced_epoch: Epoch,
+        offset: Offset,
+    ) {
+        assert!(self.is_primary());
+        if synced_epoch == self.epoch {
+            // Every command of this epoch's stream comes from this node, which never forgets
+            // one (each is synced before it is sent), so no backup can be ahead.
+            assert!(
+                offset <= self.offset,
+                "{from} at {offset:?} ahead of primary {:?}",
+                self.offset
+            );
+            if offset == self.offset {
+                return;
+            }
+            if offset >= self.log_start {
+                let last = Offset(
+                    self.offset
+                        .0
+                        .min(offset.0 + u64::from(self.config.resend_batch_max)),
+                );
+                let commands: Vec<Command> = self
+                    .log
+                    .range(offset.next()..=last)
+                    .map(|(_, command)| command.clone())
+                    .collect();
+                assert_eq!(commands.len() as u64, last.0 - offset.0, "log has a hole");
+                ctx.mark("primary_backup.resent");
+                ctx.send(
+                    from,
+                    Message::Replicate {
+                        epoch: self.epoch,
+                        first_offset: offset.next(),
+                        commands,
+                    },
+                );
+                return;
+            }
+            // Defensive: the kept log starts after the backup's position.
+            ctx.mark("primary_backup.resend_beyond_log");
+        }
+        ctx.mark("primary_backup.full_resync");
+        ctx.send(
+            from,
+            Message::Snapshot {
+                epoch: self.epoch,
+                offset: self.offset,
+                state: self.state.clone(),
+            },
+        );
+    }
+
+    /// A backup applies commands of its primary's stream, in order.
+    fn on_replicate(
+        &mut self,
+        ctx: &mut Ctx<'_, Self>,
+        first_offset: Offset,
+        commands: Vec<Command>,
+    ) {
+        let mut applied_any = false;
+        for (position, command) in commands.into_iter().enumerate() {
+            let offset = Offset(first_offset.0 + position as u64);
+            if offset <= self.offset {
+                // A duplicate or a resend of what we have: ignore it on purpose.
+                continue;
+            }
+            if offset > self.offset.next() {
+                // A gap: an earlier command was lost or is still in flight. Applying this one
+                // would break stream order; our next heartbeat makes the primary resend.
+                ctx.mark("primary_backup.stream_gap");
+                break;
+            }
+            ctx.append(Record::Entry {
+                offset,
+                command: command.clone(),
+            });
+            self.apply_entry(offset, command);
+            applied_any = true;
+        }
+        if applied_any {
+            ctx.sync();
+        }
+    }
+
+    fn on_tick(&mut self, ctx: &mut Ctx<'_, Self>) {
+        ctx.set_timer(self.config.heartbeat, Timer::Tick);
+        ctx.broadcast(self.heartbeat());
+        if self.is_primary() {
+            return;
+        }
+        assert_ne!(
+            self.epoch.primary, self.id,
+            "a node's own epoch makes it primary"
+        );
+        if is_failover_turn(
+            self.id,
+            self.epoch.primary,
+            &self.last_heard,
+            ctx.now(),
+            self.config.failover_timeout,
+        ) {
+            self.on_tick_promote(ctx);
+        }
+    }
+
+    fn on_tick_promote(&mut self, ctx: &mut Ctx<'_, Self>) {
+        let epoch = self.epoch.successor(self.id);
+        // Persist the epoch before acting as its primary: the pair (number, node) must never be
+        // reused, even across a crash, or two streams would share one epoch.
+        ctx.append(Record::Epoch { epoch });
+        ctx.sync();
+        self.become_primary_of(epoch);
+        ctx.mark("primary_backup.promoted");
+        ctx.observe(Observation::Promoted {
+            epoch,
+            offset: self.offset,
+        });
+        ctx.broadcast(self.heartbeat());
+    }
+}
+
+impl<A: Application + Default> Node for PrimaryBackup<A> {
+    type Config = Config;
+    type Msg = Message<A>;
+    type Timer = Timer;
+    type Record = Record<A>;
+    type Observation = Observation;
+
+    fn recover(config: &Config, id: NodeId, durable: &[Record<A>]) -> Self {
+        if let Err(message) = config.validate() {
+            panic!("invalid primary-backup config: {message}");
+        }
+        let mut node = PrimaryBackup {
+            id,
+            config: *config,
+            epoch: Epoch::INITIAL,
+            synced_epoch: Epoch::INITIAL,
+            state: Sessions::new(A::default()),
+            offset: Offset(0),
+            log: BTreeMap::new(),
+            log_start: Offset(0),
+            last_heard: BTreeMap::new(),
+            primary_offset: Offset(0),
+        };
+        for record in durable {
+            match record {
+                Record::Epoch { epoch } => {
+                    assert!(*epoch > node.epoch, "epoch records must increase");
+                    if epoch.primary == id {
+                        node.become_primary_of(*epoch);
+                    } else {
+                        node.epoch = *epoch;
+                    }
+                }
+                Record::Snapshot {
+                    epoch,
+                    offset,
+                    state,
+                } => {
+                    node.install_snapshot(*epoch, *offset, state.clone());
+                }
+                Record::Entry { offset, command } => {
+                    node.apply_entry(*offset, command.clone());
+                }
+            }
+        }
+        node
+    }
+
+    fn on_start(&mut self, ctx: &mut Ctx<'_, Self>) {
+        // Every peer gets a full `failover_timeout` of grace after a boot or restart.
+        let now = ctx.now();
+        self.last_heard = ctx.peers().map(|peer| (peer, now)).collect();
+        if self.offset > Offset(0) || self.epoch != Epoch::INITIAL {
+            ctx.mark("primary_backup.recovered_from_disk");
+        }
+        ctx.set_timer(self.config.heartbeat, Timer::Tick);
+        ctx.broadcast(self.heartbeat());
+    }
+
+    fn on_message(&mut self, ctx: &mut Ctx<'_, Self>, from: NodeId, msg: Message<A>) {
+        self.last_heard.insert(from, ctx.now());
+        let epoch = msg.epoch();
+        if epoch > self.epoch {
+            self.adopt_epoch(ctx, epoch);
+        }
+        match msg {
+            Message::Heartbeat {
+                epoch,
+                role,
+                synced_epoch,
+                offset,
+            } => {
+                if self.is_primary() {
+                    if role == Role::Primary {
+                        // An old primary of a lower epoch that has not heard of ours (epochs
+                        // are unique, so it cannot be ours). Tell it now; it steps down.
+                        assert!(epoch < self.epoch, "two primaries of {epoch}");
+                        ctx.mark("primary_backup.stale_primary_heard");
+                        ctx.send(from, self.heartbeat());
+                    } else {
+                        self.on_heartbeat_from_backup(ctx, from, synced_epoch, offset);
+                    }
+                } else if role == Role::Primary && epoch == self.epoch && from == epoch.primary {
+                    self.primary_offset = offset;
+                }
+            }
+            Message::Replicate {
+                epoch,
+                first_offset,
+                commands,
+            } => {
+                if epoch < self.epoch {
+                    // The stream of a deposed primary: never apply it. Our heartbeat tells the
+                    // sender about the newer epoch.
+                    ctx.mark("primary_backup.stale_stream_ignored");
+                    ctx.send(from, self.heartbeat());
+                    return;
+                }
+                assert_eq!(epoch, self.epoch);
+                assert_eq!(from, epoch.primary, "only an epoch's primary streams it");
+                assert!(!self.is_primary(), "{} received its own stream", self.id);
+                if self.synced_epoch != epoch {
+                    // Our state belongs to an older stream; the snapshot we asked for comes
+                    // first, and its offset covers these commands or the next resend does.
+                    ctx.mark("primary_backup.stream_before_snapshot");
+                    return;
+                }
+                self.on_replicate(ctx, first_offset, commands);
+            }
+            Message::Snapshot {
+                epoch,
+                offset,
+                state,
+            } => {
+                if epoch < self.epoch {
+                    ctx.mark("primary_backup.stale_snapshot_ignored");
+                    return;
+                }
+                assert_eq!(epoch, self.epoch);
+                assert!(!self.is_primary(), "{} received its own snapshot", self.id);
+                if self.synced_epoch == epoch && offset <= self.offset {
+                    // A duplicate, or older than what we already have of this stream.
+                    return;
+                }
+                ctx.append(Record::Snapshot {
+                    epoch,
+                    offset,
+                    state: state.clone(),
+                });
+                ctx.sync();
+                self.install_snapshot(epoch, offset, state);
+                ctx.mark("primary_backup.snapshot_installed");
+                ctx.observe(Observation::SnapshotInstalled { epoch, offset });
+            }
+        }
+    }
+
+    fn on_timer(&mut self, ctx: &mut Ctx<'_, Self>, timer: Timer) {
+        match timer {
+            Timer::Tick => self.on_tick(ctx),
+        }
+    }
+
+    fn on_request(&mut self, ctx: &mut Ctx<'_, Self>, request: Request) {
+        if !self.is_primary() {
+            if self.config.read_from_backups {
+                if let Some(outcome) = self.state.query(&request.operation) {
+                    let is_behind =
+                        self.synced_epoch != self.epoch || self.offset < self.primary_offset;
+                    if is_behind {
+                        // Known to be behind the primary: this read may well be stale.
+                        ctx.mark("primary_backup.stale_read_served");
+                    }
+                    ctx.reply(request.client, request.id, outcome);
+                    return;
+                }
+            }
+            let leader = Some(self.epoch.primary);
+            ctx.reply(request.client, request.id, Outcome::Redirect { leader });
+            return;
+        }
+        if let Some(outcome) = self.state.query(&request.operation) {
+            ctx.reply(request.client, request.id, outcome);
+            return;
+        }
+        let command = Command::from_request(&request);
+        // Deduplicate before anything else: only fresh commands enter the stream, so that
+        // every replica applies exactly the same commands.
+        match self.state.cached(&command) {
+            Some(Applied::Duplicate(outcome)) => {
+                ctx.mark("primary_backup.duplicate_request");
+                ctx.reply(request.client, request.id, outcome);
+                return;
+            }
+            Some(Applied::Stale) => {
+                ctx.mark("primary_backup.stale_request");
+                ctx.reply(request.client, request.id, Outcome::Unknown);
+                return;
+            }
+            Some(Applied::Fresh(_)) => unreachable!("a cached answer is never fresh"),
+            None => {}
+        }
+        let offset = self.offset.next();
+        ctx.append(Record::Entry {
+            offset,
+            command: command.clone(),
+        });
+        ctx.sync();
+        let outcome = self.apply_entry(offset, command.clone());
+        // Acknowledge at once, before any backup has the command: this is what makes the
+        // replication asynchronous, and what a failover can lose.
+        ctx.reply(request.client, request.id, outcome);
+        ctx.broadcast(Message::Replicate {
+            epoch: self.epoch,
+            first_offset: offset,
+            commands: vec![command],
+        });
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn heard(entries: &[(u32, u64)]) -> BTreeMap<NodeId, Instant> {
+        entries
+            .iter()
+            .map(|&(node, at)| (NodeId(node), Instant(at)))
+            .collect()
+    }
+
+    #[test]
+    fn lowest_live_backup_takes_the_turn() {
+        let timeout = Duration(100);
+        // Primary n0 silent since 0; n1 and n2 heard recently; now = 150.
+        let last = heard(&[(0, 0), (1, 120), (2, 130)]);
+        assert!(is_failover_turn(
+            NodeId(1),
+            NodeId(0),
+            &last,
+            Instant(150),
+            timeout
+        ));
+        assert!(!is_failover_turn(
+            NodeId(2),
+            NodeId(0),
+            &last,
+            Instant(150),
+            timeout
+        ));
+        // n1 silent too: n2 is now the lowest live backup.
+        let last = heard(&[(0, 0), (1, 10), (3, 140)]);
+        assert!(is_failover_turn(
+            NodeId(2),
+            NodeId(0),
+            &last,
+            Instant(150),
+            timeout
+        ));
+        let seen_by_3 = heard(&[(0, 0), (1, 10), (2, 140)]);
+        assert!(!is_failover_turn(
+            NodeId(3),
+            NodeId(0),
+            &seen_by_3,
+            Instant(150),
+            timeout
+        ));
+    }
+
+    #[test]
+    fn no_turn_while_the_primary_is_heard() {
+        let last = heard(&[(0, 60), (2, 0)]);
+        assert!(!is_failover_turn(
+            NodeId(1),
+            NodeId(0),
+            &last,
+            Instant(150),
+            Duration(100)
+        ));
+        // A clock stepped backwards makes every peer look freshly heard, never dead.
+        assert!(!is_failover_turn(
+            NodeId(1),
+            NodeId(0),
+            &last,
+            Instant(10),
+            Duration(100)
+        ));
+    }
+}
