@@ -1,1 +1,212 @@
-//! (under construction)
+//! Clients and workloads.
+//!
+//! Each client *slot* is a thread of the workload. It invokes one operation at a time, sends it
+//! to the node it believes leads (at first its home node), follows redirects, re-sends the same
+//! request (same [`crate::id::RequestId`], so servers can deduplicate) when an attempt gets no
+//! answer within `retry_after`, and gives up at `timeout`, recording the operation as `info`
+//! (indeterminate). A process that got `info` is retired and the slot continues as a fresh
+//! process (Jepsen's convention: process `p + client_count`), so each process has at most one
+//! open operation. During the recovery phase operations do not time out: every one of them must
+//! complete, or the run is a liveness failure.
+//!
+//! What the clients ask is decided by a [`Workload`]: the simulator asks it for the next
+//! operation of a slot and tells it every result, so workloads can aim CAS operations at values
+//! that were actually seen.
+
+use crate::history::{Function, Value};
+use crate::id::ClientId;
+use crate::node::{Operation, Outcome};
+use crate::prng::Prng;
+use crate::time::Duration;
+
+/// The clients' parameters.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ClientConfig {
+    /// How many client slots run concurrently.
+    pub count: u32,
+    /// Smallest pause between one operation's completion and the next invocation.
+    pub think_min: Duration,
+    /// Largest such pause (inclusive).
+    pub think_max: Duration,
+    /// How long an operation may take before it is recorded as `info` (phase 1 only).
+    pub timeout: Duration,
+    /// How long one attempt waits for an answer before the request is re-sent to another node.
+    pub retry_after: Duration,
+    /// How long a client waits after a redirect with no leader hint before trying again.
+    pub redirect_backoff: Duration,
+}
+
+impl Default for ClientConfig {
+    fn default() -> Self {
+        ClientConfig {
+            count: 3,
+            think_min: Duration::ZERO,
+            think_max: Duration::from_millis(10),
+            timeout: Duration::from_secs(1),
+            retry_after: Duration::from_millis(250),
+            redirect_backoff: Duration::from_millis(10),
+        }
+    }
+}
+
+/// Decides what the clients do.
+pub trait Workload {
+    /// The next operation for `client`, drawing randomness from the client's own stream.
+    fn next_operation(&mut self, client: ClientId, rng: &mut Prng) -> Operation;
+
+    /// The result of an operation of `client` (`None`: indeterminate).
+    fn observe_result(
+        &mut self,
+        _client: ClientId,
+        _operation: &Operation,
+        _outcome: Option<&Outcome>,
+    ) {
+    }
+}
+
+/// A mix of register/kv operations (`read`, `write`, `cas`) over `key_count` keys (no key when
+/// `key_count` is `None`: a single register), with integer weights.
+///
+/// Written values are unique per run (`client * 1_000_000 + sequence`), which makes lost and
+/// stale writes unambiguous to the checker; CAS operations compare against the value the client
+/// last saw for that key (so a good share of them succeed) and swap in a fresh unique value.
+#[derive(Clone, Debug)]
+pub struct RegisterWorkload {
+    mix: Vec<(Function, u64)>,
+    key_count: Option<u32>,
+    sequence: Vec<i64>,
+    /// Last value each client saw per key (index `client * keys + key`).
+    last_seen: Vec<Option<i64>>,
+}
+
+impl RegisterWorkload {
+    /// A workload with this mix over `key_count` keys, for `client_count` clients.
+    ///
+    /// # Panics
+    /// If the mix holds a function other than read, write or cas, or has no positive weight.
+    pub fn new(
+        mix: Vec<(Function, u64)>,
+        key_count: Option<u32>,
+        client_count: u32,
+    ) -> RegisterWorkload {
+        assert!(
+            mix.iter().any(|&(_, w)| w > 0),
+            "workload mix has no positive weight"
+        );
+        for &(f, _) in &mix {
+            assert!(
+                matches!(f, Function::Read | Function::Write | Function::Cas),
+                "{f:?} is not a register operation"
+            );
+        }
+        let keys = key_count.unwrap_or(1).max(1) as usize;
+        RegisterWorkload {
+            mix,
+            key_count,
+            sequence: vec![0; client_count as usize],
+            last_seen: vec![None; client_count as usize * keys],
+        }
+    }
+
+    fn fresh_value(&mut self, client: ClientId) -> i64 {
+        let sequence = &mut self.sequence[client.index()];
+        *sequence += 1;
+        i64::from(client.0) * 1_000_000 + *sequence
+    }
+
+    fn seen_slot(&self, client: ClientId, key: Option<u32>) -> usize {
+        let keys = self.key_count.unwrap_or(1).max(1) as usize;
+        client.index() * keys + key.unwrap_or(0) as usize
+    }
+}
+
+impl Workload for RegisterWorkload {
+    fn next_operation(&mut self, client: ClientId, rng: &mut Prng) -> Operation {
+        let weights: Vec<u64> = self.mix.iter().map(|&(_, w)| w).collect();
+        let f = self.mix[rng.weighted_index(&weights)].0;
+        let key = self.key_count.map(|keys| rng.below(u64::from(keys)) as u32);
+        let value = match f {
+            Function::Read => Value::Null,
+            Function::Write => Value::Int(self.fresh_value(client)),
+            Function::Cas => {
+                let from = self.last_seen[self.seen_slot(client, key)].unwrap_or(0);
+                Value::pair(from, self.fresh_value(client))
+            }
+            _ => unreachable!("checked in new"),
+        };
+        Operation { f, key, value }
+    }
+
+    fn observe_result(
+        &mut self,
+        client: ClientId,
+        operation: &Operation,
+        outcome: Option<&Outcome>,
+    ) {
+        let slot = self.seen_slot(client, operation.key);
+        match (operation.f, outcome) {
+            (Function::Read, Some(Outcome::Ok { value, .. })) => {
+                self.last_seen[slot] = value.as_int()
+            }
+            (Function::Write, Some(Outcome::Ok { .. })) => {
+                self.last_seen[slot] = operation.value.as_int()
+            }
+            (Function::Cas, Some(Outcome::Ok { .. })) => {
+                self.last_seen[slot] = operation.value.as_pair().map(|(_, to)| to)
+            }
+            _ => {}
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::prng::Stream;
+
+    #[test]
+    fn register_workload_follows_its_mix_and_aims_cas_at_seen_values() {
+        let mut workload = RegisterWorkload::new(
+            vec![
+                (Function::Read, 1),
+                (Function::Write, 1),
+                (Function::Cas, 2),
+            ],
+            Some(3),
+            2,
+        );
+        let mut rng = Prng::new(1, Stream::Client(0));
+        let mut counts = [0u32; 3];
+        for _ in 0..4_000 {
+            let op = workload.next_operation(ClientId(0), &mut rng);
+            assert!(op.key.unwrap() < 3);
+            counts[match op.f {
+                Function::Read => 0,
+                Function::Write => 1,
+                _ => 2,
+            }] += 1;
+        }
+        assert!(
+            counts[2] > counts[0] + 500 && counts[2] > counts[1] + 500,
+            "{counts:?}"
+        );
+        let read = Operation {
+            f: Function::Read,
+            key: Some(1),
+            value: Value::Null,
+        };
+        workload.observe_result(
+            ClientId(1),
+            &read,
+            Some(&Outcome::Ok {
+                value: Value::Int(77),
+                token: None,
+            }),
+        );
+        let mut rng = Prng::new(2, Stream::Client(1));
+        let cas = std::iter::repeat_with(|| workload.next_operation(ClientId(1), &mut rng))
+            .find(|op| op.f == Function::Cas && op.key == Some(1))
+            .unwrap();
+        assert_eq!(cas.value.as_pair().unwrap().0, 77);
+    }
+}

@@ -150,14 +150,236 @@ pub struct RandomFaults {
     pub swarm: bool,
 }
 
-/// Generates a fault plan for a run of `duration` over `node_count` nodes. Implemented with the
-/// simulator; see `simulation`.
+/// Generates a fault plan for a run of `duration` over `node_count` nodes.
+///
+/// Faults start at gaps drawn from `[every_min, every_max]`; each lasts a span drawn from the
+/// same range and is then undone (heal, restart, resume, clock reset, unclog, loss restored).
+/// Faults may overlap, which is what deep bugs need (a crash during a partition). A node is
+/// never crashed or paused twice at once, and at most a minority of nodes is down at any time,
+/// so that a correct protocol can always make progress once partitions heal. With `swarm`, each
+/// seed first picks a random non-empty subset of `kinds` (swarm testing: fewer kinds per run
+/// explore each kind's corner cases more deeply).
+///
+/// # Panics
+/// If `every_min` is zero or above `every_max`, or `kinds` is empty.
 pub fn generate(
     options: &RandomFaults,
     node_count: u32,
     duration: Duration,
     rng: &mut Prng,
 ) -> FaultPlan {
-    let _ = (options, node_count, duration, rng);
-    FaultPlan::default()
+    assert!(
+        options.every_min > Duration::ZERO,
+        "fault gap must be positive"
+    );
+    assert!(
+        options.every_min <= options.every_max,
+        "every_min above every_max"
+    );
+    assert!(!options.kinds.is_empty(), "no fault kinds to draw from");
+    let kinds: Vec<FaultKind> = if options.swarm {
+        loop {
+            let chosen: Vec<FaultKind> = options
+                .kinds
+                .iter()
+                .filter(|_| rng.below(2) == 0)
+                .cloned()
+                .collect();
+            if !chosen.is_empty() {
+                break chosen;
+            }
+        }
+    } else {
+        options.kinds.clone()
+    };
+    let draw_span =
+        |rng: &mut Prng| Duration(rng.range_inclusive(options.every_min.0, options.every_max.0));
+    let end = Instant::ZERO + duration;
+    // When each node is next free of a node-level fault (crash or pause).
+    let mut busy_until = vec![Instant::ZERO; node_count as usize];
+    let minority = (node_count.saturating_sub(1) / 2) as usize;
+    let mut faults = Vec::new();
+    let mut at = Instant::ZERO + draw_span(rng);
+    while at < end {
+        let kind = &kinds[rng.index(kinds.len())];
+        let until = at + draw_span(rng);
+        let free: Vec<NodeId> = (0..node_count)
+            .map(NodeId)
+            .filter(|n| busy_until[n.index()] <= at)
+            .collect();
+        let down_now = node_count as usize - free.len();
+        let mut push =
+            |time: Instant, action: FaultAction| faults.push(TimedFault { at: time, action });
+        match kind {
+            FaultKind::Partition(shape) => {
+                push(at, FaultAction::Partition(shape.clone()));
+                push(until, FaultAction::Heal);
+            }
+            FaultKind::Crash | FaultKind::LoseUnsynced => {
+                if !free.is_empty() && down_now < minority.max(1) {
+                    let node = free[rng.index(free.len())];
+                    busy_until[node.index()] = until;
+                    let lose_unsynced = matches!(kind, FaultKind::LoseUnsynced);
+                    push(
+                        at,
+                        FaultAction::Crash {
+                            node,
+                            lose_unsynced,
+                        },
+                    );
+                    push(until, FaultAction::Restart { node });
+                }
+            }
+            FaultKind::Pause(max) => {
+                if !free.is_empty() {
+                    let node = free[rng.index(free.len())];
+                    let length = Duration(rng.range_inclusive(1, max.0.max(1)));
+                    busy_until[node.index()] = at + length;
+                    push(at, FaultAction::Pause { node });
+                    push(at + length, FaultAction::Resume { node });
+                }
+            }
+            FaultKind::ClockSkew(max) => {
+                let node = NodeId(rng.below(u64::from(node_count)) as u32);
+                let magnitude = rng.range_inclusive(1, max.0.max(1)) as i64;
+                let delta_nanos = if rng.below(2) == 0 {
+                    magnitude
+                } else {
+                    -magnitude
+                };
+                push(at, FaultAction::ClockStep { node, delta_nanos });
+                push(
+                    until,
+                    FaultAction::ClockStep {
+                        node,
+                        delta_nanos: -delta_nanos,
+                    },
+                );
+            }
+            FaultKind::ClockDrift(max_ppm) => {
+                let node = NodeId(rng.below(u64::from(node_count)) as u32);
+                let magnitude = rng.range_inclusive(1, u64::from((*max_ppm).max(1))) as i32;
+                let drift_ppm = if rng.below(2) == 0 {
+                    magnitude
+                } else {
+                    -magnitude
+                };
+                push(at, FaultAction::ClockDrift { node, drift_ppm });
+                push(until, FaultAction::ClockDrift { node, drift_ppm: 0 });
+            }
+            FaultKind::Clog => {
+                if node_count >= 2 {
+                    let from = NodeId(rng.below(u64::from(node_count)) as u32);
+                    let to = NodeId(
+                        (from.0 + 1 + rng.below(u64::from(node_count - 1)) as u32) % node_count,
+                    );
+                    push(at, FaultAction::Clog { from, to });
+                    push(at, FaultAction::Clog { from: to, to: from });
+                    push(until, FaultAction::Unclog { from, to });
+                    push(until, FaultAction::Unclog { from: to, to: from });
+                }
+            }
+            FaultKind::LossBurst(loss) => {
+                push(at, FaultAction::SetLoss { loss: Some(*loss) });
+                push(until, FaultAction::SetLoss { loss: None });
+            }
+        }
+        at += draw_span(rng);
+    }
+    // Undo actions may land after the end of phase 1; recovery heals everything anyway, and
+    // they are kept so the plan reads as complete fault intervals.
+    faults.sort_by_key(|fault| fault.at);
+    FaultPlan { faults }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::prng::Stream;
+
+    fn options(kinds: Vec<FaultKind>, swarm: bool) -> RandomFaults {
+        RandomFaults {
+            every_min: Duration::from_millis(200),
+            every_max: Duration::from_secs(1),
+            kinds,
+            swarm,
+        }
+    }
+
+    #[test]
+    fn generated_plans_are_deterministic_sorted_and_bounded() {
+        let kinds = vec![
+            FaultKind::Partition(PartitionShape::Halves),
+            FaultKind::Crash,
+            FaultKind::LoseUnsynced,
+            FaultKind::Pause(Duration::from_millis(300)),
+            FaultKind::ClockSkew(Duration::from_millis(200)),
+            FaultKind::Clog,
+        ];
+        let plan = |seed| {
+            generate(
+                &options(kinds.clone(), false),
+                5,
+                Duration::from_secs(20),
+                &mut Prng::new(seed, Stream::Faults),
+            )
+        };
+        assert_eq!(plan(1), plan(1));
+        assert_ne!(plan(1), plan(2));
+        let p = plan(3);
+        assert!(
+            p.faults.len() > 20,
+            "a 20s run with ~0.6s gaps has many faults"
+        );
+        assert!(p.faults.windows(2).all(|w| w[0].at <= w[1].at));
+        // Never more than a minority (2 of 5) crashed at once.
+        let mut down = std::collections::BTreeSet::new();
+        for fault in &p.faults {
+            match fault.action {
+                FaultAction::Crash { node, .. } => {
+                    assert!(down.insert(node), "{node} crashed twice");
+                    assert!(down.len() <= 2, "majority down at {}", fault.at);
+                }
+                FaultAction::Restart { node } => assert!(down.remove(&node)),
+                _ => {}
+            }
+        }
+    }
+
+    #[test]
+    fn swarm_enables_a_subset_per_seed() {
+        let kinds = vec![
+            FaultKind::Crash,
+            FaultKind::Clog,
+            FaultKind::LossBurst(Ratio::from_percent(50)),
+        ];
+        let mut subsets = std::collections::BTreeSet::new();
+        for seed in 0..40 {
+            let plan = generate(
+                &options(kinds.clone(), true),
+                3,
+                Duration::from_secs(30),
+                &mut Prng::new(seed, Stream::Faults),
+            );
+            let used: Vec<u8> = [
+                plan.faults
+                    .iter()
+                    .any(|f| matches!(f.action, FaultAction::Crash { .. })),
+                plan.faults
+                    .iter()
+                    .any(|f| matches!(f.action, FaultAction::Clog { .. })),
+                plan.faults
+                    .iter()
+                    .any(|f| matches!(f.action, FaultAction::SetLoss { .. })),
+            ]
+            .iter()
+            .map(|&b| b as u8)
+            .collect();
+            subsets.insert(used);
+        }
+        assert!(
+            subsets.len() >= 4,
+            "swarm should vary the enabled kinds: {subsets:?}"
+        );
+    }
 }

@@ -100,7 +100,9 @@ impl Value {
     /// The two integers of a CAS pair, if this is one.
     pub fn as_pair(&self) -> Option<(i64, i64)> {
         match self {
-            Value::List(items) if items.len() == 2 => Some((items[0].as_int()?, items[1].as_int()?)),
+            Value::List(items) if items.len() == 2 => {
+                Some((items[0].as_int()?, items[1].as_int()?))
+            }
             _ => None,
         }
     }
@@ -184,7 +186,10 @@ impl History {
     ) -> u64 {
         let index = self.events.len() as u64;
         if let Some(last) = self.events.last() {
-            assert!(last.time <= time.as_nanos(), "history must be appended in time order");
+            assert!(
+                last.time <= time.as_nanos(),
+                "history must be appended in time order"
+            );
         }
         self.events.push(HistoryEvent {
             index,
@@ -256,13 +261,31 @@ mod tests {
     #[test]
     fn recorder_writes_what_it_was_given() {
         let mut history = History::new();
-        history.push(Instant(10), ProcessId(1), EventType::Invoke, Function::Acquire, Some("l".into()), Value::Null, None);
-        history.push(Instant(20), ProcessId(1), EventType::Ok, Function::Acquire, Some("l".into()), Value::Null, Some(7));
+        history.push(
+            Instant(10),
+            ProcessId(1),
+            EventType::Invoke,
+            Function::Acquire,
+            Some("l".into()),
+            Value::Null,
+            None,
+        );
+        history.push(
+            Instant(20),
+            ProcessId(1),
+            EventType::Ok,
+            Function::Acquire,
+            Some("l".into()),
+            Value::Null,
+            Some(7),
+        );
         assert_eq!(
             history.to_jsonl(),
             concat!(
-                r#"{"index":0,"time":10,"process":1,"type":"invoke","f":"acquire","key":"l","value":null}"#, "\n",
-                r#"{"index":1,"time":20,"process":1,"type":"ok","f":"acquire","key":"l","value":null,"token":7}"#, "\n",
+                r#"{"index":0,"time":10,"process":1,"type":"invoke","f":"acquire","key":"l","value":null}"#,
+                "\n",
+                r#"{"index":1,"time":20,"process":1,"type":"ok","f":"acquire","key":"l","value":null,"token":7}"#,
+                "\n",
             )
         );
     }

@@ -43,5 +43,6 @@ pub mod network;
 pub mod node;
 pub mod prng;
 pub mod simulation;
+pub mod testkit;
 pub mod time;
 pub mod trace;

@@ -184,8 +184,18 @@ impl<'a, N: Node> Ctx<'a, N> {
         effects: &'a mut Vec<Effect<N>>,
         next_timer: &'a mut u64,
     ) -> Self {
-        assert!(id.0 < node_count, "node {id} outside a cluster of {node_count}");
-        Ctx { id, node_count, local_now, rng, effects, next_timer }
+        assert!(
+            id.0 < node_count,
+            "node {id} outside a cluster of {node_count}"
+        );
+        Ctx {
+            id,
+            node_count,
+            local_now,
+            rng,
+            effects,
+            next_timer,
+        }
     }
 
     /// This node's local clock (offset, drift and clock faults included).
@@ -230,7 +240,11 @@ impl<'a, N: Node> Ctx<'a, N> {
     /// If `to` is not a replica of this cluster.
     #[inline]
     pub fn send(&mut self, to: NodeId, msg: N::Msg) {
-        assert!(to.0 < self.node_count, "send to {to} outside a cluster of {}", self.node_count);
+        assert!(
+            to.0 < self.node_count,
+            "send to {to} outside a cluster of {}",
+            self.node_count
+        );
         self.effects.push(Effect::Send { to, msg });
     }
 
@@ -264,7 +278,10 @@ impl<'a, N: Node> Ctx<'a, N> {
 
     /// Answer the client that sent request `id`.
     pub fn reply(&mut self, client: ClientId, id: RequestId, outcome: Outcome) {
-        self.effects.push(Effect::Reply { client, reply: Reply { id, outcome } });
+        self.effects.push(Effect::Reply {
+            client,
+            reply: Reply { id, outcome },
+        });
     }
 
     /// Report a protocol-meaningful moment to the invariant checker.

@@ -158,7 +158,9 @@ impl Prng {
 }
 
 /// A probability as an integer number of parts per million (no floats in a run).
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[derive(
+    Clone, Copy, Debug, Default, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize,
+)]
 pub struct Ratio {
     /// Parts per million, `0..=1_000_000`.
     pub ppm: u32,
@@ -209,7 +211,11 @@ impl Ratio {
             if fraction.len() > 4 {
                 return Err(format!("ratio `{text}` is finer than one part per million"));
             }
-            let whole: u64 = if whole.is_empty() { 0 } else { whole.parse().map_err(|_| expected())? };
+            let whole: u64 = if whole.is_empty() {
+                0
+            } else {
+                whole.parse().map_err(|_| expected())?
+            };
             let mut ppm = whole.checked_mul(10_000).ok_or_else(expected)?;
             let mut scale = 1_000;
             for digit in fraction.bytes() {
@@ -260,12 +266,23 @@ mod tests {
     fn first_outputs_are_pinned() {
         let mut workload = Prng::new(42, Stream::Workload);
         let got: Vec<u64> = (0..3).map(|_| workload.next_u64()).collect();
-        assert_eq!(got, PINNED_WORKLOAD_42, "Prng stream for seed 42/Workload changed");
+        assert_eq!(
+            got, PINNED_WORKLOAD_42,
+            "Prng stream for seed 42/Workload changed"
+        );
         let mut node = Prng::new(7, Stream::Node(3));
-        assert_eq!(node.next_u64(), PINNED_NODE3_7, "Prng stream for seed 7/Node(3) changed");
+        assert_eq!(
+            node.next_u64(),
+            PINNED_NODE3_7,
+            "Prng stream for seed 7/Node(3) changed"
+        );
     }
 
-    const PINNED_WORKLOAD_42: [u64; 3] = [5574938516184574121, 132759926152441759, 15975794716040365664];
+    const PINNED_WORKLOAD_42: [u64; 3] = [
+        5574938516184574121,
+        132759926152441759,
+        15975794716040365664,
+    ];
     const PINNED_NODE3_7: u64 = 3026978722082842674;
 
     #[test]
@@ -302,7 +319,9 @@ mod tests {
     #[test]
     fn chance_matches_its_ratio() {
         let mut r = Prng::new(3, Stream::Custom(1));
-        let hits = (0..100_000).filter(|_| r.chance(Ratio::from_percent(10))).count();
+        let hits = (0..100_000)
+            .filter(|_| r.chance(Ratio::from_percent(10)))
+            .count();
         assert!((9_000..11_000).contains(&hits), "{hits}");
         assert!(!(0..1000).any(|_| r.chance(Ratio::ZERO)));
         assert!((0..1000).all(|_| r.chance(Ratio::ONE)));
@@ -316,7 +335,9 @@ mod tests {
         assert_eq!(Ratio::parse("1/1000"), Ok(Ratio::from_ppm(1_000)));
         assert_eq!(Ratio::parse("100%"), Ok(Ratio::ONE));
         assert_eq!(Ratio::parse("0"), Ok(Ratio::ZERO));
-        for bad in ["101%", "1", "1/0", "2/1", "%", "abc", "0.00001%", "1/3", "-1%"] {
+        for bad in [
+            "101%", "1", "1/0", "2/1", "%", "abc", "0.00001%", "1/3", "-1%",
+        ] {
             assert!(Ratio::parse(bad).is_err(), "{bad} should be rejected");
         }
         assert_eq!(Ratio::from_ppm(5_000).to_string(), "0.5%");

@@ -6,12 +6,16 @@ use std::fmt;
 use std::ops::{Add, AddAssign, Sub};
 
 /// A point in simulated time, in nanoseconds since the start of the run.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[derive(
+    Clone, Copy, Debug, Default, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize,
+)]
 #[serde(transparent)]
 pub struct Instant(pub u64);
 
 /// A span of simulated time, in nanoseconds.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[derive(
+    Clone, Copy, Debug, Default, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize,
+)]
 #[serde(transparent)]
 pub struct Duration(pub u64);
 
@@ -108,7 +112,11 @@ impl Duration {
             return Err(format!("duration `{text}` has more than one decimal point"));
         }
         let overflow = || format!("duration `{text}` is too large (limit about 584 years)");
-        let whole_value: u64 = if whole.is_empty() { 0 } else { whole.parse().map_err(|_| overflow())? };
+        let whole_value: u64 = if whole.is_empty() {
+            0
+        } else {
+            whole.parse().map_err(|_| overflow())?
+        };
         let mut nanos = whole_value.checked_mul(unit_nanos).ok_or_else(overflow)?;
         let mut scale = unit_nanos;
         for digit in fraction.bytes() {
@@ -116,7 +124,9 @@ impl Duration {
                 return Err(format!("duration `{text}` is finer than one nanosecond"));
             }
             scale /= 10;
-            nanos = nanos.checked_add(u64::from(digit - b'0') * scale).ok_or_else(overflow)?;
+            nanos = nanos
+                .checked_add(u64::from(digit - b'0') * scale)
+                .ok_or_else(overflow)?;
         }
         Ok(Duration(nanos))
     }
@@ -141,14 +151,23 @@ impl fmt::Display for Duration {
 impl fmt::Display for Instant {
     /// Seconds with nanosecond precision: `12.000150000s`.
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "{}.{:09}s", self.0 / 1_000_000_000, self.0 % 1_000_000_000)
+        write!(
+            f,
+            "{}.{:09}s",
+            self.0 / 1_000_000_000,
+            self.0 % 1_000_000_000
+        )
     }
 }
 
 impl Add<Duration> for Instant {
     type Output = Instant;
     fn add(self, rhs: Duration) -> Instant {
-        Instant(self.0.checked_add(rhs.0).expect("simulated time overflowed u64 nanoseconds"))
+        Instant(
+            self.0
+                .checked_add(rhs.0)
+                .expect("simulated time overflowed u64 nanoseconds"),
+        )
     }
 }
 
@@ -161,7 +180,10 @@ impl AddAssign<Duration> for Instant {
 impl Sub<Instant> for Instant {
     type Output = Duration;
     fn sub(self, rhs: Instant) -> Duration {
-        assert!(self >= rhs, "instant subtraction went negative: {self} - {rhs}");
+        assert!(
+            self >= rhs,
+            "instant subtraction went negative: {self} - {rhs}"
+        );
         Duration(self.0 - rhs.0)
     }
 }
@@ -169,14 +191,22 @@ impl Sub<Instant> for Instant {
 impl Add for Duration {
     type Output = Duration;
     fn add(self, rhs: Duration) -> Duration {
-        Duration(self.0.checked_add(rhs.0).expect("duration overflowed u64 nanoseconds"))
+        Duration(
+            self.0
+                .checked_add(rhs.0)
+                .expect("duration overflowed u64 nanoseconds"),
+        )
     }
 }
 
 impl Sub for Duration {
     type Output = Duration;
     fn sub(self, rhs: Duration) -> Duration {
-        Duration(self.0.checked_sub(rhs.0).expect("duration subtraction went negative"))
+        Duration(
+            self.0
+                .checked_sub(rhs.0)
+                .expect("duration subtraction went negative"),
+        )
     }
 }
 
@@ -197,7 +227,16 @@ mod tests {
 
     #[test]
     fn rejects_malformed_durations() {
-        for bad in ["150", "ms", "1.5.0s", "10 parsecs", "1.5ns", "99999999999999h", "-1s", ""] {
+        for bad in [
+            "150",
+            "ms",
+            "1.5.0s",
+            "10 parsecs",
+            "1.5ns",
+            "99999999999999h",
+            "-1s",
+            "",
+        ] {
             assert!(Duration::parse(bad).is_err(), "{bad} should be rejected");
         }
     }

@@ -23,7 +23,9 @@ const MULTIPLIER: u64 = 0x9E37_79B9_7F4A_7C15;
 impl Digest {
     /// A fresh digest.
     pub const fn new() -> Digest {
-        Digest { state: 0x243F_6A88_85A3_08D3 }
+        Digest {
+            state: 0x243F_6A88_85A3_08D3,
+        }
     }
 
     /// Mixes one 64-bit word in.
