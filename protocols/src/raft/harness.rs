@@ -162,7 +162,11 @@ impl<A: Application> Cluster<A> {
         self.now += by;
     }
 
-    fn fire(&mut self, id: NodeId, kind: &str, matches: impl Fn(&Timer) -> bool) {
+    /// Fires node `id`'s most recently set pending timer of the kind `matches` accepts.
+    ///
+    /// # Panics
+    /// If there is none.
+    pub fn fire(&mut self, id: NodeId, kind: &str, matches: impl Fn(&Timer) -> bool) {
         let timer_id = self.timers[id.index()]
             .iter()
             .filter(|(_, timer)| matches(timer))
@@ -246,6 +250,33 @@ impl<A: Application> Cluster<A> {
         self.deliver_envelope(envelope);
     }
 
+    /// Delivers the oldest message for which `predicate` holds; false if there is none.
+    pub fn deliver_first(&mut self, predicate: impl Fn(&Envelope) -> bool) -> bool {
+        let Some(position) = self.in_flight.iter().position(predicate) else {
+            return false;
+        };
+        let envelope = self.in_flight.remove(position).expect("position is valid");
+        self.deliver_envelope(envelope);
+        true
+    }
+
+    /// Delivers election traffic (RequestVote and its responses) until none is in flight,
+    /// leaving every other message where it is.
+    pub fn deliver_votes(&mut self) {
+        let is_vote = |envelope: &Envelope| {
+            matches!(
+                envelope.msg,
+                Message::RequestVote { .. } | Message::RequestVoteResponse { .. }
+            )
+        };
+        for _ in 0..DELIVERIES_MAX {
+            if !self.deliver_first(is_vote) {
+                return;
+            }
+        }
+        panic!("deliver_votes: still busy after {DELIVERIES_MAX} deliveries");
+    }
+
     /// Removes every in-flight message for which `predicate` holds.
     pub fn drop_where(&mut self, predicate: impl Fn(&Envelope) -> bool) {
         self.in_flight.retain(|envelope| !predicate(envelope));
@@ -274,15 +305,15 @@ impl<A: Application> Cluster<A> {
 
     // ----- crashes ----------------------------------------------------------------------------
 
-    /// Crashes `id`: volatile state, timers and unsynced records are gone, and so are the
-    /// messages addressed to it.
+    /// Crashes `id`: volatile state, timers and unsynced records are gone. Messages already on
+    /// the wire to it stay there: they are dropped if delivered while it is down, and arrive if
+    /// it has restarted by then.
     pub fn crash(&mut self, id: NodeId) {
         assert!(self.nodes[id.index()].is_some(), "{id} is already down");
         self.nodes[id.index()] = None;
         let disk = &mut self.disks[id.index()];
         disk.records.truncate(disk.synced);
         self.timers[id.index()].clear();
-        self.in_flight.retain(|envelope| envelope.to != id);
         self.invariants.on_crash(self.now, id);
     }
 
