@@ -53,7 +53,7 @@ impl Application for Register {
     }
 
     fn query(&self, operation: &Operation) -> Option<Outcome> {
-        (operation.f == Function::Read).then(|| Outcome::Ok {
+        (operation.f == Function::Read).then_some(Outcome::Ok {
             value: Value::Int(self.value),
             token: None,
         })

@@ -1,4 +1,89 @@
-//! Raft (placeholder doc, rewritten below).
+//! Raft (Ongaro & Ousterhout, *In Search of an Understandable Consensus Algorithm*, USENIX
+//! ATC'14, extended version; Ongaro's thesis, Stanford 2014), as a pure state machine.
+//!
+//! [`RaftNode`] implements [`sim_core::node::Node`] for any replicated
+//! [`Application`](crate::apps::Application). Its handlers follow Figure 2's "Rules for
+//! Servers" in the paper's vocabulary and record effects in the `Ctx`; they never perform them.
+//!
+//! ## The algorithm, as implemented
+//!
+//! - **Elections (§5.2).** A follower that hears from no leader for a randomised election
+//!   timeout (drawn from `ctx.rng()` in `[election_timeout_min, election_timeout_max]`, on the
+//!   *local* clock) becomes candidate: it increments currentTerm, votes for itself and sends
+//!   RequestVote. A voter grants at most one vote per term, and only to a candidate whose log
+//!   is at least as up-to-date as its own, comparing (lastLogTerm, lastLogIndex)
+//!   lexicographically (§5.4.1). A majority of votes makes a leader.
+//! - **Terms (§5.1).** Any message with a higher term makes the receiver adopt the term and
+//!   become follower; messages of lower terms are answered with the receiver's term (so a
+//!   deposed leader learns it) or ignored when they are responses.
+//! - **Replication (§5.3).** AppendEntries carries prevLogIndex/prevLogTerm; a follower whose
+//!   log does not match rejects it and returns a hint (the first index of the conflicting term,
+//!   or one past its log) so the leader backs nextIndex up by a term at a time. A follower
+//!   deletes a conflicting suffix before appending. The leader keeps nextIndex and matchIndex
+//!   per follower; matchIndex only grows (responses may be reordered or duplicated).
+//! - **Commitment (§5.4.2).** The leader advances commitIndex to the largest N stored on a
+//!   majority **only if `log[N].term == currentTerm`**: counting replicas of an earlier term's
+//!   entry is unsafe (Figure 8). Every leader appends a no-op at the start of its term (§8),
+//!   which commits the earlier entries indirectly.
+//! - **Persistence (Figure 2).** currentTerm and votedFor are one disk record
+//!   ([`Record::HardState`]), so a crash cannot separate them; log entries are
+//!   [`Record::Entry`] and a removed suffix is [`Record::Truncate`] (the disk is append-only).
+//!   Every reply that depends on them (a vote, an AppendEntries acknowledgement) is recorded
+//!   after `ctx.sync()`, and a leader counts its own entries toward a majority only once they
+//!   are synced. [`Node::recover`](sim_core::node::Node::recover) folds the synced records back
+//!   into term, vote and log; commitIndex and the state machine are volatile and rebuilt by
+//!   re-applying once the node learns the commit index again.
+//! - **Clients (§8, thesis §6).** A non-leader answers `Redirect { leader }`. A leader appends
+//!   the command and replies when it applies the entry; if it loses leadership first it does
+//!   not reply at all (the client times out and retries: the entry may still commit). Each
+//!   replica keeps a session table (client slot → last request id and its outcome, thesis
+//!   §6.3) so a retried request is applied once and its retry gets the cached outcome.
+//! - **Reads (§8, thesis §6.4).** With [`ReadMode::ReadIndex`] (default) a read waits until
+//!   the leader has committed an entry of its own term, records commitIndex as its read index,
+//!   starts a heartbeat round, and is answered from the state machine once a majority has
+//!   acknowledged that round and lastApplied ≥ read index. With [`ReadMode::Log`] reads are
+//!   appended and answered when applied. A leader that steps down redirects waiting reads.
+//! - **Check-quorum (thesis §6.2, optional).** A leader that hears from no majority within
+//!   `election_timeout_max` steps down.
+//!
+//! ## Invariants checked ([`RaftInvariants`])
+//!
+//! Election safety, log matching, leader completeness and state-machine safety (Figure 3), from
+//! [`RaftObservation`]s emitted at the moments they concern: became leader (with the log's
+//! terms), voted, appended, truncated, committed, applied. See [`invariants`].
+//!
+//! ## Mutations (BUGS.md §1)
+//!
+//! Each is one `if config.bugs.contains(Bug::X)` at the rule it breaks:
+//! R1 `raft-commit-prior-term` (commit rule drops the current-term clause), R2
+//! `raft-votedfor-not-durable` (the hard state is appended but not synced: variant A), R4
+//! `raft-no-election-restriction` (votes skip the up-to-date check), R6 `raft-ack-before-fsync`
+//! (followers acknowledge and the leader counts itself before syncing; the sync happens on a
+//! later timer), R7 `raft-stale-read-no-readindex` (a leader answers reads from local state at
+//! once). `protocols/tests/raft_mutations.rs` kills each with its minimal schedule.
+//!
+//! ## Marks
+//!
+//! `raft.step_down`, `raft.truncate`, `raft.vote_rejected_term`, `raft.vote_rejected_log`,
+//! `raft.vote_rejected_already_voted`, `raft.append_rejected_term`, `raft.append_rejected_log`,
+//! `raft.commit_deferred_prior_term`, `raft.recovered_with_log`, `raft.read_index_confirmed`,
+//! `raft.proposals_abandoned`, `raft.retry_in_flight`, `raft.duplicate_not_applied`,
+//! `raft.duplicate_answered_from_session`, `raft.stale_retry_not_applied`,
+//! `raft.check_quorum_step_down`.
+//!
+//! ## Deliberate simplifications
+//!
+//! - Static membership: no configuration changes (§6), no log compaction or snapshots (§7).
+//! - No pre-vote (thesis §9.6) and no leadership transfer; no leases for reads.
+//! - One AppendEntries in flight per follower is not enforced: a leader sends from nextIndex on
+//!   every client request and heartbeat, and the follower treats repeats idempotently.
+//! - The leader syncs each client entry before replicating it rather than writing to its
+//!   disk in parallel with replication (§10.2.1), which is slower but simpler to reason about.
+//! - The session table keeps only the last request per client slot and assumes a slot's
+//!   request ids increase (a retry of an older request is answered `Unknown`, not re-applied).
+//!   Entries of abandoned sessions are never expired. An application wrapped in
+//!   `apps::session::Sessions` also works; the two tables then agree and are redundant.
+//! - Unreachable or down peers are retried on every heartbeat with no backoff.
 
 pub mod config;
 pub mod harness;

@@ -765,6 +765,7 @@ impl<A: Application> RaftNode<A> {
         );
     }
 
+    #[allow(clippy::too_many_arguments)] // The fields of Figure 2's AppendEntries response.
     fn on_append_entries_response(
         &mut self,
         ctx: &mut Ctx<'_, Self>,
