@@ -39,6 +39,15 @@
 //! this protocol promises; the nodes report promotions, step-downs and snapshot installations
 //! as [`Observation`]s for the timeline.
 //!
+//! ## Marks
+//!
+//! Rare paths, counted by sweeps: `primary_backup.promoted`, `.stepped_down`,
+//! `.epoch_adopted`, `.snapshot_installed`, `.full_resync`, `.resent`, `.resend_beyond_log`,
+//! `.stream_gap`, `.stream_before_snapshot`, `.stale_stream_ignored`,
+//! `.stale_snapshot_ignored`, `.stale_primary_heard`, `.stale_read_served` (a backup answered
+//! a read while known to be behind the primary), `.duplicate_request`, `.stale_request`,
+//! `.recovered_from_disk`.
+//!
 //! ## Deliberate simplifications
 //!
 //! - **No quorum anywhere.** Failover needs no vote (Redis Sentinel would need a majority of

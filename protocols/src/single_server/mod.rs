@@ -31,6 +31,12 @@
 //! no replica invariants: there is one replica. The server reports each applied command as an
 //! [`Observation::Applied`].
 //!
+//! ## Marks
+//!
+//! `single_server.recovered_from_disk` (a restart replayed records),
+//! `single_server.duplicate_request` (a retry answered from the session table),
+//! `single_server.stale_request` (a delayed request older than its client's last one).
+//!
 //! ## Deliberate simplifications
 //!
 //! - The disk log grows without bound: no snapshots or compaction (runs are short).
