@@ -1,0 +1,309 @@
+//! Sequential specifications, compiled for speed.
+//!
+//! Every object's state is one `u64`: a register holds an interned value id (0 = absent), a
+//! counter its sum, a string store's key an interned string id (0 = the empty string), a mutex
+//! its holder (low 32 bits, 0 = free) and the index of the largest fencing token handed out
+//! (high 32 bits, 0 = none; token indices preserve the tokens' order). Operations are compact
+//! `Copy` records ([`OpData`]) whose arguments are already interned.
+//!
+//! A partition of one object is searched with [`SingleSpec`] (the state is the object's `u64`).
+//! A partition of several objects (`--no-partition`, or a multi-register transaction spanning
+//! keys) is searched with [`VectorSpec`]: its state is the id of a hash-consed vector of object
+//! states, and transitions are memoised, so the search itself still sees one `u64`.
+//!
+//! Indeterminate operations (`info`, or never completed) use "apply if legal, otherwise leave
+//! the state unchanged". Their return is placed after the end of the history, so an operation
+//! that is never applied can always be linearized last; together this is exactly "took effect
+//! at some instant after its invocation, or never" (DESIGN.md §4).
+
+#![allow(clippy::disallowed_types)]
+// The two hash maps below are look-up tables (interning and transition memo) that are never
+// iterated, and they use `FixedState`, a fixed portable hasher: nothing about a run's result
+// can depend on their internal order.
+
+use super::linearizability::mix64;
+use std::collections::HashMap;
+use std::hash::{BuildHasher, Hasher};
+
+/// A fixed, portable hasher (multiply-xor), for lookup-only tables.
+#[derive(Clone, Copy, Default)]
+pub(crate) struct FixedState;
+
+/// The hasher built by [`FixedState`].
+pub(crate) struct FixedHasher(u64);
+
+impl Hasher for FixedHasher {
+    fn finish(&self) -> u64 {
+        mix64(self.0)
+    }
+    fn write(&mut self, bytes: &[u8]) {
+        for chunk in bytes.chunks(8) {
+            let mut word = [0u8; 8];
+            word[..chunk.len()].copy_from_slice(chunk);
+            self.write_u64(u64::from_le_bytes(word));
+        }
+    }
+    fn write_u64(&mut self, value: u64) {
+        self.0 = (self.0.rotate_left(5) ^ value).wrapping_mul(0x51_7C_C1_B7_27_22_0A_95);
+    }
+    fn write_u32(&mut self, value: u32) {
+        self.write_u64(u64::from(value));
+    }
+    fn write_usize(&mut self, value: usize) {
+        self.write_u64(value as u64);
+    }
+}
+
+impl BuildHasher for FixedState {
+    type Hasher = FixedHasher;
+    fn build_hasher(&self) -> FixedHasher {
+        FixedHasher(0)
+    }
+}
+
+/// A read's expected value when any value is acceptable.
+pub(crate) const ANY: u64 = u64::MAX;
+
+/// What an operation does.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Kind {
+    /// The state must equal `a`.
+    Read,
+    /// Sets the state to `a`.
+    Write,
+    /// Compare `a`, set `b`.
+    Cas,
+    /// Counter: adds `a` (two's complement).
+    Add,
+    /// String store: appends string `a`.
+    Append,
+    /// Mutex: process `a` (interned, from 1) acquires, with token index `b` (0 = none).
+    Acquire,
+    /// Mutex: process `a` releases.
+    Release,
+    /// Multi-register transaction number `a`.
+    Txn,
+}
+
+/// One operation, compiled.
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct OpData {
+    pub kind: Kind,
+    /// Indeterminate: apply if legal, else no change.
+    pub unknown: bool,
+    /// Porcupine etcd `:fail :cas`: the compare was executed and failed.
+    pub compare_failed: bool,
+    /// The object's slot inside its partition.
+    pub slot: u32,
+    pub a: u64,
+    pub b: u64,
+}
+
+/// A micro-operation of a transaction: `(slot, is_write, value)`; a read of [`ANY`] is free.
+pub(crate) type Micro = (u32, bool, u64);
+
+/// Interned strings with memoised concatenation, for the string store.
+#[derive(Clone, Debug, Default)]
+pub(crate) struct Strings {
+    pub texts: Vec<String>,
+    ids: HashMap<String, u32, FixedState>,
+    concat: HashMap<(u32, u32), u32, FixedState>,
+}
+
+impl Strings {
+    /// A table holding only the empty string, id 0.
+    pub fn new() -> Strings {
+        let mut strings = Strings::default();
+        strings.intern("");
+        strings
+    }
+
+    /// The id of `text`.
+    pub fn intern(&mut self, text: &str) -> u32 {
+        if let Some(&id) = self.ids.get(text) {
+            return id;
+        }
+        let id = self.texts.len() as u32;
+        self.texts.push(text.to_string());
+        self.ids.insert(text.to_string(), id);
+        id
+    }
+
+    #[inline]
+    fn append(&mut self, base: u32, suffix: u32) -> u32 {
+        if let Some(&id) = self.concat.get(&(base, suffix)) {
+            return id;
+        }
+        let mut text = String::with_capacity(
+            self.texts[base as usize].len() + self.texts[suffix as usize].len(),
+        );
+        text.push_str(&self.texts[base as usize]);
+        text.push_str(&self.texts[suffix as usize]);
+        let id = self.intern(&text);
+        self.concat.insert((base, suffix), id);
+        id
+    }
+}
+
+/// One step of one object.
+#[inline]
+pub(crate) fn step_object(strings: &mut Strings, state: u64, op: &OpData) -> Option<u64> {
+    match op.kind {
+        Kind::Read => (op.a == ANY || state == op.a).then_some(state),
+        Kind::Write => Some(op.a),
+        Kind::Cas => {
+            if op.compare_failed {
+                (state != op.a).then_some(state)
+            } else if state == op.a {
+                Some(op.b)
+            } else if op.unknown {
+                Some(state)
+            } else {
+                None
+            }
+        }
+        Kind::Add => Some(state.wrapping_add(op.a)),
+        Kind::Append => Some(u64::from(strings.append(state as u32, op.a as u32))),
+        Kind::Acquire => {
+            let holder = state & 0xFFFF_FFFF;
+            let last = state >> 32;
+            if holder == 0 && (op.b == 0 || op.b > last) {
+                Some(op.a | (last.max(op.b) << 32))
+            } else if op.unknown {
+                Some(state)
+            } else {
+                None
+            }
+        }
+        Kind::Release => {
+            if state & 0xFFFF_FFFF == op.a {
+                Some(state & !0xFFFF_FFFF)
+            } else if op.unknown {
+                Some(state)
+            } else {
+                None
+            }
+        }
+        Kind::Txn => unreachable!("transactions are stepped by VectorSpec"),
+    }
+}
+
+/// A sequential specification as the search sees it: states are `u64`, operations indices.
+pub(crate) trait Spec {
+    /// The initial state.
+    fn init(&mut self) -> u64;
+    /// The state after operation `op`, or `None` if it is illegal in `state`.
+    fn step(&mut self, state: u64, op: u32) -> Option<u64>;
+}
+
+/// One object.
+pub(crate) struct SingleSpec<'a> {
+    pub ops: Vec<OpData>,
+    pub initial: u64,
+    pub strings: &'a mut Strings,
+}
+
+impl Spec for SingleSpec<'_> {
+    fn init(&mut self) -> u64 {
+        self.initial
+    }
+    #[inline]
+    fn step(&mut self, state: u64, op: u32) -> Option<u64> {
+        step_object(self.strings, state, &self.ops[op as usize])
+    }
+}
+
+/// Several objects (slots) with a hash-consed vector state.
+pub(crate) struct VectorSpec<'a> {
+    pub ops: Vec<OpData>,
+    pub txns: &'a [Vec<Micro>],
+    pub strings: &'a mut Strings,
+    pub initial: Vec<u64>,
+    pub vectors: Vec<Box<[u64]>>,
+    ids: HashMap<Box<[u64]>, u32, FixedState>,
+    memo: HashMap<(u32, u32), u32, FixedState>,
+    scratch: Vec<u64>,
+}
+
+/// Memo value for an illegal transition.
+const ILLEGAL: u32 = u32::MAX;
+
+impl<'a> VectorSpec<'a> {
+    pub fn new(
+        ops: Vec<OpData>,
+        txns: &'a [Vec<Micro>],
+        strings: &'a mut Strings,
+        initial: Vec<u64>,
+    ) -> Self {
+        VectorSpec {
+            ops,
+            txns,
+            strings,
+            initial,
+            vectors: Vec::new(),
+            ids: HashMap::default(),
+            memo: HashMap::default(),
+            scratch: Vec::new(),
+        }
+    }
+
+    fn intern(&mut self, vector: &[u64]) -> u32 {
+        if let Some(&id) = self.ids.get(vector) {
+            return id;
+        }
+        let id = self.vectors.len() as u32;
+        self.vectors.push(vector.into());
+        self.ids.insert(vector.into(), id);
+        id
+    }
+
+    /// The per-slot states of a state id.
+    pub fn slots(&self, state: u64) -> &[u64] {
+        &self.vectors[state as usize]
+    }
+}
+
+impl Spec for VectorSpec<'_> {
+    fn init(&mut self) -> u64 {
+        let initial = self.initial.clone();
+        u64::from(self.intern(&initial))
+    }
+
+    fn step(&mut self, state: u64, op: u32) -> Option<u64> {
+        if let Some(&next) = self.memo.get(&(state as u32, op)) {
+            return (next != ILLEGAL).then_some(u64::from(next));
+        }
+        let mut scratch = std::mem::take(&mut self.scratch);
+        scratch.clear();
+        scratch.extend_from_slice(&self.vectors[state as usize]);
+        let data = self.ops[op as usize];
+        let legal = if data.kind == Kind::Txn {
+            let mut legal = true;
+            for &(slot, is_write, value) in &self.txns[data.a as usize] {
+                if is_write {
+                    scratch[slot as usize] = value;
+                } else if value != ANY && scratch[slot as usize] != value {
+                    legal = false;
+                    break;
+                }
+            }
+            legal
+        } else {
+            match step_object(self.strings, scratch[data.slot as usize], &data) {
+                Some(value) => {
+                    scratch[data.slot as usize] = value;
+                    true
+                }
+                None => false,
+            }
+        };
+        let next = if legal {
+            self.intern(&scratch)
+        } else {
+            ILLEGAL
+        };
+        self.scratch = scratch;
+        self.memo.insert((state as u32, op), next);
+        (next != ILLEGAL).then_some(u64::from(next))
+    }
+}
