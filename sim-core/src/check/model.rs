@@ -149,7 +149,9 @@ impl Strings {
 #[inline]
 pub(crate) fn step_object(strings: &mut Strings, state: u64, op: &OpData) -> Option<u64> {
     match op.kind {
-        Kind::Read => (op.a == ANY || state == op.a).then_some(state),
+        // Unconstrained reads never get here (they are dropped when compiled), so every u64
+        // is a real expected value (a counter may legitimately read -1, i.e. u64::MAX).
+        Kind::Read => (state == op.a).then_some(state),
         Kind::Write => Some(op.a),
         Kind::Cas => {
             if op.compare_failed {
