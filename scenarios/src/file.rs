@@ -401,7 +401,14 @@ pub fn parse_ratio(text: &str) -> Result<Ratio, String> {
     let too_long = if let Some((numerator, denominator)) = trimmed.split_once('/') {
         numerator.trim().len() > 12 || denominator.trim().len() > 12
     } else {
-        trimmed.strip_suffix('%').unwrap_or(trimmed).split('.').next().unwrap_or("").len() > 6
+        trimmed
+            .strip_suffix('%')
+            .unwrap_or(trimmed)
+            .split('.')
+            .next()
+            .unwrap_or("")
+            .len()
+            > 6
     };
     if too_long {
         return Err(format!(
@@ -432,13 +439,20 @@ where
             (self.parse)(value).map_err(E::custom)
         }
     }
-    deserializer.deserialize_str(TextVisitor { expecting, parse })
+    // `deserialize_any` rather than `deserialize_str`: for a number or an identifier where a
+    // string belongs, serde then says "invalid type: integer `10`, expected a duration string
+    // such as "150ms"" instead of RON's bare "expected string".
+    deserializer.deserialize_any(TextVisitor { expecting, parse })
 }
 
 impl<'de> Deserialize<'de> for DurationText {
     fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
-        expect_str(deserializer, "a duration string such as \"150ms\"", Duration::parse)
-            .map(DurationText)
+        expect_str(
+            deserializer,
+            "a duration string such as \"150ms\"",
+            Duration::parse,
+        )
+        .map(DurationText)
     }
 }
 
@@ -480,14 +494,21 @@ impl Serialize for RatioText {
 fn parse_bug_name(name: &str) -> Result<Bug, String> {
     Bug::from_name(name).ok_or_else(|| {
         let known: Vec<String> = Bug::ALL.iter().map(|bug| format!("\"{bug}\"")).collect();
-        format!("unknown bug \"{name}\": expected one of {}", known.join(", "))
+        format!(
+            "unknown bug \"{name}\": expected one of {}",
+            known.join(", ")
+        )
     })
 }
 
 impl<'de> Deserialize<'de> for BugName {
     fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
-        expect_str(deserializer, "a bug name such as \"raft-commit-prior-term\"", parse_bug_name)
-            .map(BugName)
+        expect_str(
+            deserializer,
+            "a bug name such as \"raft-commit-prior-term\"",
+            parse_bug_name,
+        )
+        .map(BugName)
     }
 }
 
@@ -505,12 +526,18 @@ mod tests {
     fn signed_durations_round_trip() {
         for (text, nanos) in [("-200ms", -200_000_000), ("+1s", 1_000_000_000), ("0s", 0)] {
             assert_eq!(parse_signed_duration(text), Ok(nanos));
-            assert_eq!(parse_signed_duration(&format_signed_duration(nanos)), Ok(nanos));
+            assert_eq!(
+                parse_signed_duration(&format_signed_duration(nanos)),
+                Ok(nanos)
+            );
         }
         assert!(parse_signed_duration("--1s").is_err());
         assert!(parse_signed_duration("300y").is_err());
         assert!(parse_signed_duration("9223372036854775808ns").is_err());
-        assert_eq!(parse_signed_duration("-9223372036854775807ns"), Ok(-i64::MAX));
+        assert_eq!(
+            parse_signed_duration("-9223372036854775807ns"),
+            Ok(-i64::MAX)
+        );
     }
 
     #[test]

@@ -15,9 +15,9 @@
 //! Everything is integers: durations are [`Duration`] nanoseconds, probabilities [`Ratio`] ppm.
 
 use crate::file::{
-    ActionFile, AppFile, BugName, ClientsFile, DurationText, ExpectFile, FaultKindFile,
-    FaultsFile, LimitsFile, NetworkFile, OpKindFile, ProtocolFile, RaftReadFile, RatioText,
-    ReplicationFile, ScenarioFile, ShapeFile, SignedDurationText, TimedActionFile, WorkloadFile,
+    ActionFile, AppFile, BugName, ClientsFile, DurationText, ExpectFile, FaultKindFile, FaultsFile,
+    LimitsFile, NetworkFile, OpKindFile, ProtocolFile, RaftReadFile, RatioText, ReplicationFile,
+    ScenarioFile, ShapeFile, SignedDurationText, TimedActionFile, WorkloadFile,
 };
 use protocols::mutation::{Bug, BugSet};
 use sim_core::faults::{
@@ -245,13 +245,18 @@ impl AppSpec {
     /// The operation mix used when the file gives none.
     pub fn default_mix(&self) -> Vec<WeightedOp> {
         let pairs: &[(Function, u64)] = match self {
-            AppSpec::Kv { .. } | AppSpec::Register => {
-                &[(Function::Read, 50), (Function::Write, 35), (Function::Cas, 15)]
-            }
+            AppSpec::Kv { .. } | AppSpec::Register => &[
+                (Function::Read, 50),
+                (Function::Write, 35),
+                (Function::Cas, 15),
+            ],
             AppSpec::Counter => &[(Function::Add, 50), (Function::Read, 50)],
             AppSpec::Lock { .. } => &[(Function::Acquire, 50), (Function::Release, 50)],
         };
-        pairs.iter().map(|&(function, weight)| WeightedOp { function, weight }).collect()
+        pairs
+            .iter()
+            .map(|&(function, weight)| WeightedOp { function, weight })
+            .collect()
     }
 }
 
@@ -409,7 +414,10 @@ struct Invalid {
 }
 
 fn invalid(path: impl Into<String>, message: impl Into<String>) -> Invalid {
-    Invalid { path: path.into(), message: message.into() }
+    Invalid {
+        path: path.into(),
+        message: message.into(),
+    }
 }
 
 /// The options every scenario file is read and written with.
@@ -429,8 +437,10 @@ impl Scenario {
     pub fn from_file(path: impl AsRef<Path>) -> Result<Scenario, ScenarioError> {
         let path = path.as_ref();
         let origin = path.display().to_string();
-        let bytes = std::fs::read(path)
-            .map_err(|source| ScenarioError::Io { origin: origin.clone(), source })?;
+        let bytes = std::fs::read(path).map_err(|source| ScenarioError::Io {
+            origin: origin.clone(),
+            source,
+        })?;
         let mut scenario = Scenario::from_bytes(&bytes, &origin)?;
         scenario.source = Some(path.to_path_buf());
         Ok(scenario)
@@ -500,7 +510,11 @@ impl Scenario {
 
     /// The end of the run: `duration + recovery` after the start.
     pub fn end(&self) -> Instant {
-        Instant(self.duration.as_nanos().saturating_add(self.recovery.as_nanos()))
+        Instant(
+            self.duration
+                .as_nanos()
+                .saturating_add(self.recovery.as_nanos()),
+        )
     }
 
     /// The resolved scenario as RON, every default written out, with `faults` replaced by
@@ -508,7 +522,9 @@ impl Scenario {
     /// `faults: FaultSpec::Script(plan)` (for a plan valid in this scenario: node ids in range,
     /// times within the run).
     pub fn to_ron_with_script(&self, plan: &FaultPlan) -> String {
-        self.to_ron(Some(FaultsFile::Script(plan.faults.iter().map(timed_fault_file).collect())))
+        self.to_ron(Some(FaultsFile::Script(
+            plan.faults.iter().map(timed_fault_file).collect(),
+        )))
     }
 
     /// The resolved scenario as RON with every default written out, faults as they are.
@@ -516,13 +532,16 @@ impl Scenario {
         let faults = match &self.faults {
             FaultSpec::None => None,
             FaultSpec::Random(random) => Some(FaultsFile::Random {
-                every: Some((DurationText(random.every_min), DurationText(random.every_max))),
+                every: Some((
+                    DurationText(random.every_min),
+                    DurationText(random.every_max),
+                )),
                 kinds: Some(random.kinds.iter().map(fault_kind_file).collect()),
                 swarm: Some(random.swarm),
             }),
-            FaultSpec::Script(plan) => {
-                Some(FaultsFile::Script(plan.faults.iter().map(timed_fault_file).collect()))
-            }
+            FaultSpec::Script(plan) => Some(FaultsFile::Script(
+                plan.faults.iter().map(timed_fault_file).collect(),
+            )),
         };
         self.to_ron(faults)
     }
@@ -594,7 +613,10 @@ impl Scenario {
                         .mix
                         .iter()
                         .map(|op| {
-                            (op_kind_file(op.function), u32::try_from(op.weight).unwrap_or(u32::MAX))
+                            (
+                                op_kind_file(op.function),
+                                u32::try_from(op.weight).unwrap_or(u32::MAX),
+                            )
                         })
                         .collect(),
                 ),
@@ -629,7 +651,10 @@ impl Scenario {
 /// 1-based (line, column) just past the end of `text`, counting characters.
 fn end_position(text: &str) -> (usize, usize) {
     let line = 1 + text.matches('\n').count();
-    let column = 1 + text.rsplit('\n').next().map_or(0, |last| last.chars().count());
+    let column = 1 + text
+        .rsplit('\n')
+        .next()
+        .map_or(0, |last| last.chars().count());
     (line, column)
 }
 
@@ -648,10 +673,48 @@ fn parse_file(text: &str, origin: &str) -> Result<ScenarioFile, ScenarioError> {
             "the file is empty: expected `Scenario(protocol: ..., ...)`".to_string(),
         ));
     }
-    ron_options().from_str::<ScenarioFile>(text).map_err(|error| {
-        let position = error.span.start;
-        syntax(position.line.max(1), position.col.max(1), describe_ron_error(&error.code))
-    })
+    ron_options()
+        .from_str::<ScenarioFile>(text)
+        .map_err(|error| {
+            let position = error.span.start;
+            let (line, column) = skip_whitespace(text, position.line.max(1), position.col.max(1));
+            syntax(line, column, describe_ron_error(&error.code))
+        })
+}
+
+/// Moves a 1-based `line:column` (columns in characters) forward over whitespace, so that an
+/// error RON reports just before a value (or at the newline before trailing text) points at the
+/// value itself. Positions past the end stay where they are.
+fn skip_whitespace(text: &str, line: usize, column: usize) -> (usize, usize) {
+    // The byte offset of the start of `line`, if the text has that many lines.
+    let mut lines = text.split_inclusive('\n');
+    let mut line_start = 0;
+    for _ in 1..line {
+        match lines.next() {
+            Some(previous) => line_start += previous.len(),
+            None => return (line, column),
+        }
+    }
+    let Some(offset) = text[line_start..]
+        .char_indices()
+        .nth(column - 1)
+        .map(|(index, _)| line_start + index)
+    else {
+        return (line, column);
+    };
+    let (mut new_line, mut new_column) = (line, column);
+    for character in text[offset..].chars() {
+        match character {
+            '\n' => {
+                new_line += 1;
+                new_column = 1;
+            }
+            c if c.is_whitespace() => new_column += 1,
+            _ => return (new_line, new_column),
+        }
+    }
+    // Only whitespace follows: keep RON's position.
+    (line, column)
 }
 
 /// True when the text holds nothing but whitespace and `//` comments.
@@ -666,7 +729,11 @@ fn quoted_list(names: &[&str]) -> String {
     if names.is_empty() {
         return "nothing".to_string();
     }
-    names.iter().map(|name| format!("`{name}`")).collect::<Vec<_>>().join(", ")
+    names
+        .iter()
+        .map(|name| format!("`{name}`"))
+        .collect::<Vec<_>>()
+        .join(", ")
 }
 
 fn in_outer(outer: &Option<String>) -> String {
@@ -755,18 +822,29 @@ fn validate(file: ScenarioFile, default_name: &str) -> Result<Scenario, Invalid>
 
     let duration = file.duration.map_or(Duration::from_secs(10), |text| text.0);
     if duration == Duration::ZERO {
-        return Err(invalid("duration", "the duration is 0s: expected a positive duration"));
+        return Err(invalid(
+            "duration",
+            "the duration is 0s: expected a positive duration",
+        ));
     }
     let recovery = file.recovery.map_or(Duration::from_secs(5), |text| text.0);
-    let end = duration.as_nanos().checked_add(recovery.as_nanos()).ok_or_else(|| {
-        invalid("recovery", "duration + recovery does not fit in 64-bit nanoseconds")
-    })?;
+    let end = duration
+        .as_nanos()
+        .checked_add(recovery.as_nanos())
+        .ok_or_else(|| {
+            invalid(
+                "recovery",
+                "duration + recovery does not fit in 64-bit nanoseconds",
+            )
+        })?;
 
     let faults = match file.faults {
         None => FaultSpec::None,
-        Some(FaultsFile::Random { every, kinds, swarm }) => {
-            FaultSpec::Random(validate_random(every, kinds, swarm, node_count)?)
-        }
+        Some(FaultsFile::Random {
+            every,
+            kinds,
+            swarm,
+        }) => FaultSpec::Random(validate_random(every, kinds, swarm, node_count)?),
         Some(FaultsFile::Script(steps)) => {
             FaultSpec::Script(validate_script(&steps, node_count, Duration(end))?)
         }
@@ -876,12 +954,19 @@ fn validate_protocol(protocol: ProtocolFile) -> Result<ProtocolSpec, Invalid> {
                     ReplicationFile::Async => Replication::Async,
                     ReplicationFile::Sync => Replication::Sync,
                 },
-                replication_delay: replication_delay.map_or(Duration::from_millis(5), |text| text.0),
+                replication_delay: replication_delay
+                    .map_or(Duration::from_millis(5), |text| text.0),
                 heartbeat,
                 failover_timeout,
             }))
         }
-        ProtocolFile::Raft { election_timeout, heartbeat, pre_vote, check_quorum, read } => {
+        ProtocolFile::Raft {
+            election_timeout,
+            heartbeat,
+            pre_vote,
+            check_quorum,
+            read,
+        } => {
             let (election_timeout_min, election_timeout_max) = range(
                 "protocol.Raft.election_timeout",
                 election_timeout,
@@ -916,19 +1001,24 @@ fn validate_protocol(protocol: ProtocolFile) -> Result<ProtocolSpec, Invalid> {
 
 fn object_count(path: &str, what: &str, count: u32) -> Result<u32, Invalid> {
     if count == 0 || count > MAX_OBJECTS {
-        return Err(invalid(path, format!("{count} {what}: expected 1 to {MAX_OBJECTS}")));
+        return Err(invalid(
+            path,
+            format!("{count} {what}: expected 1 to {MAX_OBJECTS}"),
+        ));
     }
     Ok(count)
 }
 
 fn validate_app(app: AppFile) -> Result<AppSpec, Invalid> {
     Ok(match app {
-        AppFile::Kv { keys } => AppSpec::Kv { keys: object_count("app.Kv.keys", "keys", keys.unwrap_or(4))? },
+        AppFile::Kv { keys } => AppSpec::Kv {
+            keys: object_count("app.Kv.keys", "keys", keys.unwrap_or(4))?,
+        },
         AppFile::Register => AppSpec::Register,
         AppFile::Counter => AppSpec::Counter,
-        AppFile::Lock { locks } => {
-            AppSpec::Lock { locks: object_count("app.Lock.locks", "locks", locks.unwrap_or(1))? }
-        }
+        AppFile::Lock { locks } => AppSpec::Lock {
+            locks: object_count("app.Lock.locks", "locks", locks.unwrap_or(1))?,
+        },
     })
 }
 
@@ -940,11 +1030,23 @@ fn validate_clients(clients: ClientsFile) -> Result<ClientSpec, Invalid> {
             format!("{count} clients: expected 1 to {MAX_CLIENTS}"),
         ));
     }
-    let (think_min, think_max) =
-        range("clients.think", clients.think, (Duration::ZERO, Duration::from_millis(10)))?;
-    let timeout =
-        positive("clients.timeout", clients.timeout.map_or(Duration::from_secs(1), |text| text.0))?;
-    Ok(ClientSpec { count, think_min, think_max, timeout })
+    let (think_min, think_max) = range(
+        "clients.think",
+        clients.think,
+        (Duration::ZERO, Duration::from_millis(10)),
+    )?;
+    let timeout = positive(
+        "clients.timeout",
+        clients
+            .timeout
+            .map_or(Duration::from_secs(1), |text| text.0),
+    )?;
+    Ok(ClientSpec {
+        count,
+        think_min,
+        think_max,
+        timeout,
+    })
 }
 
 fn function_of(kind: OpKindFile) -> Function {
@@ -985,10 +1087,15 @@ fn function_name(function: Function) -> &'static str {
 
 fn validate_workload(workload: WorkloadFile, app: &AppSpec) -> Result<WorkloadSpec, Invalid> {
     let Some(entries) = workload.mix else {
-        return Ok(WorkloadSpec { mix: app.default_mix() });
+        return Ok(WorkloadSpec {
+            mix: app.default_mix(),
+        });
     };
     if entries.is_empty() {
-        return Err(invalid("workload.mix", "the mix is empty: expected at least one operation"));
+        return Err(invalid(
+            "workload.mix",
+            "the mix is empty: expected at least one operation",
+        ));
     }
     let mut mix: Vec<WeightedOp> = Vec::with_capacity(entries.len());
     for (index, (kind, weight)) in entries.into_iter().enumerate() {
@@ -1007,15 +1114,24 @@ fn validate_workload(workload: WorkloadFile, app: &AppSpec) -> Result<WorkloadSp
             ));
         }
         if mix.iter().any(|op| op.function == function) {
-            return Err(invalid(path, format!("{} appears twice in the mix", function_name(function))));
+            return Err(invalid(
+                path,
+                format!("{} appears twice in the mix", function_name(function)),
+            ));
         }
         if weight == 0 {
             return Err(invalid(
                 path,
-                format!("{} has weight 0: leave it out instead", function_name(function)),
+                format!(
+                    "{} has weight 0: leave it out instead",
+                    function_name(function)
+                ),
             ));
         }
-        mix.push(WeightedOp { function, weight: u64::from(weight) });
+        mix.push(WeightedOp {
+            function,
+            weight: u64::from(weight),
+        });
     }
     Ok(WorkloadSpec { mix })
 }
@@ -1048,7 +1164,11 @@ fn node(path: &str, number: u32, node_count: u32) -> Result<NodeId, Invalid> {
     Ok(NodeId(number))
 }
 
-fn validate_shape(path: &str, shape: &ShapeFile, node_count: u32) -> Result<PartitionShape, Invalid> {
+fn validate_shape(
+    path: &str,
+    shape: &ShapeFile,
+    node_count: u32,
+) -> Result<PartitionShape, Invalid> {
     Ok(match shape {
         ShapeFile::Halves => PartitionShape::Halves,
         ShapeFile::MajoritiesRing => PartitionShape::MajoritiesRing,
@@ -1069,7 +1189,9 @@ fn validate_shape(path: &str, shape: &ShapeFile, node_count: u32) -> Result<Part
                     if std::mem::replace(&mut seen[id.index()], true) {
                         return Err(invalid(
                             format!("{group_path}[{member_index}]"),
-                            format!("node {number} is in more than one group (groups must be disjoint)"),
+                            format!(
+                                "node {number} is in more than one group (groups must be disjoint)"
+                            ),
                         ));
                     }
                     members.push(id);
@@ -1085,7 +1207,10 @@ fn validate_shape(path: &str, shape: &ShapeFile, node_count: u32) -> Result<Part
                 let from_id = node(&format!("{cut_path}.from"), from, node_count)?;
                 let to_id = node(&format!("{cut_path}.to"), to, node_count)?;
                 if from == to {
-                    return Err(invalid(cut_path, format!("a cut from node {from} to itself")));
+                    return Err(invalid(
+                        cut_path,
+                        format!("a cut from node {from} to itself"),
+                    ));
                 }
                 resolved.push((from_id, to_id));
             }
@@ -1124,9 +1249,11 @@ fn validate_random(
     for (index, kind) in kinds.iter().enumerate() {
         let path = format!("faults.Random.kinds[{index}]");
         resolved.push(match kind {
-            FaultKindFile::Partition(shape) => {
-                FaultKind::Partition(validate_shape(&format!("{path}.Partition"), shape, node_count)?)
-            }
+            FaultKindFile::Partition(shape) => FaultKind::Partition(validate_shape(
+                &format!("{path}.Partition"),
+                shape,
+                node_count,
+            )?),
             FaultKindFile::Crash => FaultKind::Crash,
             FaultKindFile::LoseUnsynced => FaultKind::LoseUnsynced,
             FaultKindFile::Pause(max) => {
@@ -1156,7 +1283,12 @@ fn validate_random(
             }
         });
     }
-    Ok(RandomFaults { every_min, every_max, kinds: resolved, swarm: swarm.unwrap_or(false) })
+    Ok(RandomFaults {
+        every_min,
+        every_max,
+        kinds: resolved,
+        swarm: swarm.unwrap_or(false),
+    })
 }
 
 fn validate_script(
@@ -1170,14 +1302,19 @@ fn validate_script(
         if step.at.0 > end {
             return Err(invalid(
                 format!("{base}.at"),
-                format!("{} is after the end of the run ({end}, duration + recovery)", step.at.0),
+                format!(
+                    "{} is after the end of the run ({end}, duration + recovery)",
+                    step.at.0
+                ),
             ));
         }
         let path = |variant: &str, field: &str| format!("{base}.do.{variant}.{field}");
         let action = match &step.action {
-            ActionFile::Partition(shape) => {
-                FaultAction::Partition(validate_shape(&format!("{base}.do.Partition"), shape, node_count)?)
-            }
+            ActionFile::Partition(shape) => FaultAction::Partition(validate_shape(
+                &format!("{base}.do.Partition"),
+                shape,
+                node_count,
+            )?),
             ActionFile::Heal => FaultAction::Heal,
             ActionFile::Crash(n) => FaultAction::Crash {
                 node: node(&path("Crash", "node"), *n, node_count)?,
@@ -1187,15 +1324,15 @@ fn validate_script(
                 node: node(&path("LoseUnsynced", "node"), *n, node_count)?,
                 lose_unsynced: true,
             },
-            ActionFile::Restart(n) => {
-                FaultAction::Restart { node: node(&path("Restart", "node"), *n, node_count)? }
-            }
-            ActionFile::Pause(n) => {
-                FaultAction::Pause { node: node(&path("Pause", "node"), *n, node_count)? }
-            }
-            ActionFile::Resume(n) => {
-                FaultAction::Resume { node: node(&path("Resume", "node"), *n, node_count)? }
-            }
+            ActionFile::Restart(n) => FaultAction::Restart {
+                node: node(&path("Restart", "node"), *n, node_count)?,
+            },
+            ActionFile::Pause(n) => FaultAction::Pause {
+                node: node(&path("Pause", "node"), *n, node_count)?,
+            },
+            ActionFile::Resume(n) => FaultAction::Resume {
+                node: node(&path("Resume", "node"), *n, node_count)?,
+            },
             ActionFile::ClockStep(n, delta) => FaultAction::ClockStep {
                 node: node(&path("ClockStep", "node"), *n, node_count)?,
                 delta_nanos: delta.0,
@@ -1208,10 +1345,17 @@ fn validate_script(
                         format!("{ppm} ppm: expected -{MAX_DRIFT_PPM} to {MAX_DRIFT_PPM}"),
                     ));
                 }
-                FaultAction::ClockDrift { node, drift_ppm: *ppm }
+                FaultAction::ClockDrift {
+                    node,
+                    drift_ppm: *ppm,
+                }
             }
             ActionFile::Clog(from, to) | ActionFile::Unclog(from, to) => {
-                let variant = if matches!(step.action, ActionFile::Clog(..)) { "Clog" } else { "Unclog" };
+                let variant = if matches!(step.action, ActionFile::Clog(..)) {
+                    "Clog"
+                } else {
+                    "Unclog"
+                };
                 let from_id = node(&path(variant, "from"), *from, node_count)?;
                 let to_id = node(&path(variant, "to"), *to, node_count)?;
                 if from == to {
@@ -1221,15 +1365,26 @@ fn validate_script(
                     ));
                 }
                 if variant == "Clog" {
-                    FaultAction::Clog { from: from_id, to: to_id }
+                    FaultAction::Clog {
+                        from: from_id,
+                        to: to_id,
+                    }
                 } else {
-                    FaultAction::Unclog { from: from_id, to: to_id }
+                    FaultAction::Unclog {
+                        from: from_id,
+                        to: to_id,
+                    }
                 }
             }
-            ActionFile::SetLoss(ratio) => FaultAction::SetLoss { loss: Some(ratio.0) },
+            ActionFile::SetLoss(ratio) => FaultAction::SetLoss {
+                loss: Some(ratio.0),
+            },
             ActionFile::ResetLoss => FaultAction::SetLoss { loss: None },
         };
-        faults.push(TimedFault { at: Instant(step.at.0.as_nanos()), action });
+        faults.push(TimedFault {
+            at: Instant(step.at.0.as_nanos()),
+            action,
+        });
     }
     // Stable: actions at the same instant keep the order the file gives them.
     faults.sort_by_key(|fault| fault.at);
@@ -1240,7 +1395,10 @@ fn validate_limits(limits: LimitsFile) -> Result<Limits, Invalid> {
     let defaults = Limits::default();
     let check = |field: &str, value: Option<u64>, default: u64| -> Result<u64, Invalid> {
         match value {
-            Some(0) => Err(invalid(format!("limits.{field}"), "0: expected a positive limit")),
+            Some(0) => Err(invalid(
+                format!("limits.{field}"),
+                "0: expected a positive limit",
+            )),
             Some(value) => Ok(value),
             None => Ok(default),
         }
@@ -1268,7 +1426,10 @@ fn shape_file(shape: &PartitionShape) -> ShapeFile {
         PartitionShape::IsolateOne => ShapeFile::IsolateOne,
         PartitionShape::OneWay => ShapeFile::OneWay,
         PartitionShape::Groups(groups) => ShapeFile::Groups(
-            groups.iter().map(|group| group.iter().map(|id| id.0).collect()).collect(),
+            groups
+                .iter()
+                .map(|group| group.iter().map(|id| id.0).collect())
+                .collect(),
         ),
         PartitionShape::Cuts(cuts) => {
             ShapeFile::Cuts(cuts.iter().map(|(from, to)| (from.0, to.0)).collect())
@@ -1293,8 +1454,14 @@ fn timed_fault_file(fault: &TimedFault) -> TimedActionFile {
     let action = match &fault.action {
         FaultAction::Partition(shape) => ActionFile::Partition(shape_file(shape)),
         FaultAction::Heal => ActionFile::Heal,
-        FaultAction::Crash { node, lose_unsynced: false } => ActionFile::Crash(node.0),
-        FaultAction::Crash { node, lose_unsynced: true } => ActionFile::LoseUnsynced(node.0),
+        FaultAction::Crash {
+            node,
+            lose_unsynced: false,
+        } => ActionFile::Crash(node.0),
+        FaultAction::Crash {
+            node,
+            lose_unsynced: true,
+        } => ActionFile::LoseUnsynced(node.0),
         FaultAction::Restart { node } => ActionFile::Restart(node.0),
         FaultAction::Pause { node } => ActionFile::Pause(node.0),
         FaultAction::Resume { node } => ActionFile::Resume(node.0),
@@ -1307,7 +1474,10 @@ fn timed_fault_file(fault: &TimedFault) -> TimedActionFile {
         FaultAction::SetLoss { loss: Some(loss) } => ActionFile::SetLoss(RatioText(*loss)),
         FaultAction::SetLoss { loss: None } => ActionFile::ResetLoss,
     };
-    TimedActionFile { at: DurationText(Duration(fault.at.as_nanos())), action }
+    TimedActionFile {
+        at: DurationText(Duration(fault.at.as_nanos())),
+        action,
+    }
 }
 
 #[cfg(test)]
