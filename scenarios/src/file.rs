@@ -57,6 +57,9 @@ pub struct ScenarioFile {
     /// Switched-on classic bugs by kebab-case name; defaults to none.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub bugs: Option<Vec<BugName>>,
+    /// Largest initial offset of a node's clock from true time; defaults to `"0s"`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub clock_offset_max: Option<DurationText>,
     /// Resource limits; each defaults generously.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub limits: Option<LimitsFile>,
@@ -164,6 +167,12 @@ pub struct ClientsFile {
     /// How long a client waits for a reply before the operation is indeterminate.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub timeout: Option<DurationText>,
+    /// How long one attempt waits before the request is re-sent (to another node).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub retry_after: Option<DurationText>,
+    /// How long a client waits after a redirect without a leader hint.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub redirect_backoff: Option<DurationText>,
 }
 
 /// The workload: `(mix: [(Read, 50), (Write, 50)])`.
@@ -193,7 +202,7 @@ pub enum OpKindFile {
     Release,
 }
 
-/// The network: `(latency: ("1ms", "10ms"), loss: "1%", duplicate: "0.5%", reorder: true)`.
+/// The network: `(latency: ("1ms", "10ms"), loss: "1%", duplicate: "0.5%", reorder: "1%")`.
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, rename = "Network")]
 pub struct NetworkFile {
@@ -206,9 +215,10 @@ pub struct NetworkFile {
     /// Probability that a message is delivered twice.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub duplicate: Option<RatioText>,
-    /// Whether messages on one link may overtake each other (`false`: per-link FIFO).
+    /// Probability that a message gets a long extra delay, on top of the reordering that
+    /// random latencies already cause.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub reorder: Option<bool>,
+    pub reorder: Option<RatioText>,
 }
 
 /// The fault schedule.

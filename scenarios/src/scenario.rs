@@ -56,6 +56,9 @@ pub struct Scenario {
     pub workload: WorkloadSpec,
     /// Network behaviour.
     pub network: NetworkSpec,
+    /// Largest initial offset of a node's clock from true time (drawn per node by the kernel).
+    /// Default `0s`.
+    pub clock_offset_max: Duration,
     /// Faults; every node id in them is `< node_count`.
     pub faults: FaultSpec,
     /// Length of phase one (workload and faults), greater than zero.
@@ -84,6 +87,7 @@ impl PartialEq for Scenario {
             clients,
             workload,
             network,
+            clock_offset_max,
             faults,
             duration,
             recovery,
@@ -99,6 +103,7 @@ impl PartialEq for Scenario {
             && *clients == other.clients
             && *workload == other.workload
             && *network == other.network
+            && *clock_offset_max == other.clock_offset_max
             && *faults == other.faults
             && *duration == other.duration
             && *recovery == other.recovery
@@ -272,6 +277,11 @@ pub struct ClientSpec {
     /// How long a client waits for a reply before the operation is indeterminate (`info`);
     /// greater than zero. Default `1s`.
     pub timeout: Duration,
+    /// How long one attempt waits for an answer before the request is re-sent to another
+    /// node; greater than zero. Default `250ms`.
+    pub retry_after: Duration,
+    /// How long a client waits after a redirect without a leader hint. Default `10ms`.
+    pub redirect_backoff: Duration,
 }
 
 /// One entry of the operation mix.
@@ -309,9 +319,9 @@ pub struct NetworkSpec {
     pub loss: Ratio,
     /// Probability that a message is delivered twice. Default 0.
     pub duplicate: Ratio,
-    /// Messages on one link may overtake each other; `false` means per-link FIFO. Default
-    /// `true`.
-    pub reorder: bool,
+    /// Probability that a message gets a long extra delay (random latencies reorder messages
+    /// anyway; this adds reordering far beyond `latency_max`). Default 0.
+    pub reorder: Ratio,
 }
 
 /// The fault schedule of a run.
@@ -330,20 +340,20 @@ pub enum FaultSpec {
 /// Resource limits; each is greater than zero. Hitting one is a reported outcome.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Limits {
-    /// Events the scheduler may process. Default 50,000,000.
+    /// Events the scheduler may process. Default 200,000,000.
     pub max_events: u64,
     /// Messages in flight at once. Default 1,000,000.
     pub max_in_flight_messages: u64,
-    /// History events (invokes and completions). Default 10,000,000.
+    /// History events (invokes and completions). Default 2,000,000.
     pub max_history_events: u64,
 }
 
 impl Default for Limits {
     fn default() -> Limits {
         Limits {
-            max_events: 50_000_000,
+            max_events: 200_000_000,
             max_in_flight_messages: 1_000_000,
-            max_history_events: 10_000_000,
+            max_history_events: 2_000_000,
         }
     }
 }
@@ -552,7 +562,8 @@ impl Scenario {
             .new_line("\n".to_string())
             .indentor("    ".to_string())
             .struct_names(false)
-            .compact_arrays(false);
+            .compact_arrays(false)
+            .depth_limit(2);
         match ron_options().to_string_pretty(&file, config) {
             // The raw types always serialize; `Scenario(` names the top-level struct, which
             // the pretty printer leaves out with `struct_names(false)`.
@@ -606,6 +617,8 @@ impl Scenario {
                     DurationText(self.clients.think_max),
                 )),
                 timeout: Some(DurationText(self.clients.timeout)),
+                retry_after: Some(DurationText(self.clients.retry_after)),
+                redirect_backoff: Some(DurationText(self.clients.redirect_backoff)),
             }),
             workload: Some(WorkloadFile {
                 mix: Some(
@@ -628,8 +641,9 @@ impl Scenario {
                 )),
                 loss: Some(RatioText(self.network.loss)),
                 duplicate: Some(RatioText(self.network.duplicate)),
-                reorder: Some(self.network.reorder),
+                reorder: Some(RatioText(self.network.reorder)),
             }),
+            clock_offset_max: Some(DurationText(self.clock_offset_max)),
             faults,
             duration: Some(DurationText(self.duration)),
             recovery: Some(DurationText(self.recovery)),
@@ -819,6 +833,7 @@ fn validate(file: ScenarioFile, default_name: &str) -> Result<Scenario, Invalid>
     let clients = validate_clients(file.clients.unwrap_or_default())?;
     let workload = validate_workload(file.workload.unwrap_or_default(), &app)?;
     let network = validate_network(file.network.unwrap_or_default())?;
+    let clock_offset_max = file.clock_offset_max.map_or(Duration::ZERO, |text| text.0);
 
     let duration = file.duration.map_or(Duration::from_secs(10), |text| text.0);
     if duration == Duration::ZERO {
@@ -894,6 +909,7 @@ fn validate(file: ScenarioFile, default_name: &str) -> Result<Scenario, Invalid>
         clients,
         workload,
         network,
+        clock_offset_max,
         faults,
         duration,
         recovery,
@@ -1041,11 +1057,22 @@ fn validate_clients(clients: ClientsFile) -> Result<ClientSpec, Invalid> {
             .timeout
             .map_or(Duration::from_secs(1), |text| text.0),
     )?;
+    let retry_after = positive(
+        "clients.retry_after",
+        clients
+            .retry_after
+            .map_or(Duration::from_millis(250), |text| text.0),
+    )?;
+    let redirect_backoff = clients
+        .redirect_backoff
+        .map_or(Duration::from_millis(10), |text| text.0);
     Ok(ClientSpec {
         count,
         think_min,
         think_max,
         timeout,
+        retry_after,
+        redirect_backoff,
     })
 }
 
@@ -1147,7 +1174,7 @@ fn validate_network(network: NetworkFile) -> Result<NetworkSpec, Invalid> {
         latency_max,
         loss: network.loss.map_or(Ratio::ZERO, |text| text.0),
         duplicate: network.duplicate.map_or(Ratio::ZERO, |text| text.0),
-        reorder: network.reorder.unwrap_or(true),
+        reorder: network.reorder.map_or(Ratio::ZERO, |text| text.0),
     })
 }
 

@@ -57,7 +57,7 @@ fn a_broken_file_exits_2_with_its_location() {
     assert_eq!(
         text(&output.stderr),
         format!(
-            "{}:4:25: unknown field `thnk` in `Clients`: expected one of `count`, `think`, `timeout`\n",
+            "{}:4:25: unknown field `thnk` in `Clients`: expected one of `count`, `think`, `timeout`, `retry_after`, `redirect_backoff`\n",
             path.display()
         )
     );

@@ -183,6 +183,8 @@ fn only_the_protocol_is_required_and_defaults_are_sensible() {
             think_min: Duration::ZERO,
             think_max: Duration::from_millis(10),
             timeout: Duration::from_secs(1),
+            retry_after: Duration::from_millis(250),
+            redirect_backoff: Duration::from_millis(10),
         }
     );
     assert_eq!(
@@ -210,9 +212,10 @@ fn only_the_protocol_is_required_and_defaults_are_sensible() {
             latency_max: Duration::from_millis(10),
             loss: Ratio::ZERO,
             duplicate: Ratio::ZERO,
-            reorder: true,
+            reorder: Ratio::ZERO,
         }
     );
+    assert_eq!(scenario.clock_offset_max, Duration::ZERO);
     assert_eq!(scenario.faults, FaultSpec::None);
     assert_eq!(scenario.duration, Duration::from_secs(10));
     assert_eq!(scenario.recovery, Duration::from_secs(5));
@@ -385,7 +388,7 @@ fn unknown_field_lists_the_expected_fields() {
     );
     assert_eq!(
         message,
-        "unknown field `thnk` in `Clients`: expected one of `count`, `think`, `timeout`"
+        "unknown field `thnk` in `Clients`: expected one of `count`, `think`, `timeout`, `retry_after`, `redirect_backoff`"
     );
     let message = syntax_error("Scenario(protocol: Raft(), nodez: 5)", 1, 28);
     assert!(message.starts_with("unknown field `nodez` in `Scenario`: expected one of `name`, `protocol`, `app`, `nodes`,"), "{message}");
@@ -951,9 +954,10 @@ fn every_field_survives_a_round_trip() {
             protocol: PrimaryBackup(read_from_backups: true, replication: Sync, replication_delay: "7ns", heartbeat: "1500us", failover_timeout: "2s"),
             app: Lock(locks: 3),
             nodes: 4,
-            clients: (count: 9, think: ("1us", "1.5ms"), timeout: "250ms"),
+            clients: (count: 9, think: ("1us", "1.5ms"), timeout: "250ms", retry_after: "3ms", redirect_backoff: "0s"),
             workload: (mix: [(Release, 1), (Acquire, 4000000000)]),
-            network: (latency: ("0s", "0s"), loss: "0.0001%", duplicate: "100%", reorder: false),
+            network: (latency: ("0s", "0s"), loss: "0.0001%", duplicate: "100%", reorder: "2%"),
+            clock_offset_max: "7ms",
             faults: Random(every: ("1s", "1s"), kinds: [Partition(Groups([[3], [0, 2]])), Partition(OneWay), Crash, LoseUnsynced, Pause("1s"), ClockSkew("1ms"), ClockDrift(100), Clog, LossBurst("33%")], swarm: true),
             duration: "1h",
             recovery: "0s",
