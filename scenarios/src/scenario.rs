@@ -692,7 +692,8 @@ fn parse_file(text: &str, origin: &str) -> Result<ScenarioFile, ScenarioError> {
         .map_err(|error| {
             let position = error.span.start;
             let (line, column) = skip_whitespace(text, position.line.max(1), position.col.max(1));
-            syntax(line, column, describe_ron_error(&error.code))
+            let context = ErrorContext::at(text, line, column);
+            syntax(line, column, describe_ron_error(&error.code, &context))
         })
 }
 
@@ -700,20 +701,7 @@ fn parse_file(text: &str, origin: &str) -> Result<ScenarioFile, ScenarioError> {
 /// error RON reports just before a value (or at the newline before trailing text) points at the
 /// value itself. Positions past the end stay where they are.
 fn skip_whitespace(text: &str, line: usize, column: usize) -> (usize, usize) {
-    // The byte offset of the start of `line`, if the text has that many lines.
-    let mut lines = text.split_inclusive('\n');
-    let mut line_start = 0;
-    for _ in 1..line {
-        match lines.next() {
-            Some(previous) => line_start += previous.len(),
-            None => return (line, column),
-        }
-    }
-    let Some(offset) = text[line_start..]
-        .char_indices()
-        .nth(column - 1)
-        .map(|(index, _)| line_start + index)
-    else {
+    let Some(offset) = byte_offset(text, line, column) else {
         return (line, column);
     };
     let (mut new_line, mut new_column) = (line, column);
@@ -729,6 +717,55 @@ fn skip_whitespace(text: &str, line: usize, column: usize) -> (usize, usize) {
     }
     // Only whitespace follows: keep RON's position.
     (line, column)
+}
+
+/// The byte offset of a 1-based `line:column` (columns in characters), if it is in the text.
+fn byte_offset(text: &str, line: usize, column: usize) -> Option<usize> {
+    let mut lines = text.split_inclusive('\n');
+    let mut line_start = 0;
+    for _ in 1..line {
+        line_start += lines.next()?.len();
+    }
+    text.get(line_start..)?
+        .char_indices()
+        .nth(column.checked_sub(1)?)
+        .map(|(index, _)| line_start + index)
+}
+
+/// What surrounds an error position, for hints.
+struct ErrorContext<'a> {
+    /// The identifier that ends right before the position (whitespace skipped), if any.
+    identifier_before: Option<&'a str>,
+    /// The character at the position.
+    character: Option<char>,
+}
+
+impl<'a> ErrorContext<'a> {
+    fn at(text: &'a str, line: usize, column: usize) -> ErrorContext<'a> {
+        let Some(offset) = byte_offset(text, line, column) else {
+            return ErrorContext {
+                identifier_before: None,
+                character: None,
+            };
+        };
+        let before = text[..offset].trim_end();
+        let start = before
+            .char_indices()
+            .rev()
+            .take_while(|&(_, c)| c.is_alphanumeric() || c == '_')
+            .last()
+            .map_or(before.len(), |(index, _)| index);
+        let identifier = &before[start..];
+        let identifier_before = identifier
+            .chars()
+            .next()
+            .filter(|c| c.is_alphabetic())
+            .map(|_| identifier);
+        ErrorContext {
+            identifier_before,
+            character: text[offset..].chars().next(),
+        }
+    }
 }
 
 /// True when the text holds nothing but whitespace and `//` comments.
@@ -758,7 +795,7 @@ fn in_outer(outer: &Option<String>) -> String {
 }
 
 /// A lowercase message for a RON error, naming what was expected.
-fn describe_ron_error(error: &ron::Error) -> String {
+fn describe_ron_error(error: &ron::Error, context: &ErrorContext<'_>) -> String {
     use ron::Error;
     match error {
         Error::NoSuchStructField { expected, found, outer } => format!(
@@ -792,7 +829,22 @@ fn describe_ron_error(error: &ron::Error) -> String {
         Error::ExceededRecursionLimit => {
             "nesting is too deep (more than 64 levels of brackets)".to_string()
         }
-        other => lowercase_first(&other.to_string()),
+        Error::ExpectedStructLike => match context.identifier_before {
+            // These variants have a default for every parameter.
+            Some(name @ ("Raft" | "PrimaryBackup" | "Kv" | "Lock" | "Random")) => format!(
+                "expected `(` after `{name}`: write `{name}(...)`, or `{name}()` for every default"
+            ),
+            Some(name) => format!("expected `(` after `{name}`: it takes parameters, `{name}(...)`"),
+            None => "expected `(`: a pair such as `(\"1ms\", \"10ms\")` or a group such as `(count: 4)`"
+                .to_string(),
+        },
+        Error::ExpectedComma if context.character == Some('(') => match context.identifier_before {
+            Some(name) => format!("unexpected `(`: `{name}` takes no parameters, write it without parentheses"),
+            None => "unexpected `(`: expected a comma".to_string(),
+        },
+        Error::ExpectedComma => "expected a comma between items".to_string(),
+        // serde names the Rust type of a tuple variant; the file calls it just `Clog`.
+        other => lowercase_first(&other.to_string().replace("ActionFile::", "")),
     }
 }
 
