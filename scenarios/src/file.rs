@@ -385,9 +385,10 @@ pub fn parse_signed_duration(text: &str) -> Result<i64, String> {
     let duration = Duration::parse(magnitude).map_err(|message| {
         format!("{message} (a signed duration is written like \"-200ms\" or \"+1s\")")
     })?;
-    let nanos = i64::try_from(duration.as_nanos())
-        .map_err(|_| format!("signed duration `{trimmed}` is too large (limit about 292 years)"))?;
-    Ok(if negative { -nanos } else { nanos })
+    let magnitude = i128::from(duration.as_nanos());
+    let nanos = if negative { -magnitude } else { magnitude };
+    i64::try_from(nanos)
+        .map_err(|_| format!("signed duration `{trimmed}` is too large (limit about 292 years)"))
 }
 
 /// Formats signed nanoseconds the way [`parse_signed_duration`] reads them.
@@ -547,6 +548,10 @@ mod tests {
         assert_eq!(
             parse_signed_duration("-9223372036854775807ns"),
             Ok(-i64::MAX)
+        );
+        assert_eq!(
+            parse_signed_duration(&format_signed_duration(i64::MIN)),
+            Ok(i64::MIN)
         );
     }
 

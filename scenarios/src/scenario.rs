@@ -1327,6 +1327,14 @@ fn validate_random(
     let mut resolved = Vec::with_capacity(kinds.len());
     for (index, kind) in kinds.iter().enumerate() {
         let path = format!("faults.Random.kinds[{index}]");
+        // A partition or a clogged link needs two nodes to come between; the generator is not
+        // asked to do the impossible.
+        if node_count < 2 && matches!(kind, FaultKindFile::Partition(_) | FaultKindFile::Clog) {
+            return Err(invalid(
+                path,
+                "partitions and clogged links need at least 2 nodes; this cluster has 1",
+            ));
+        }
         resolved.push(match kind {
             FaultKindFile::Partition(shape) => FaultKind::Partition(validate_shape(
                 &format!("{path}.Partition"),

@@ -822,6 +822,11 @@ fn other_semantic_rules() {
         "Scenario(protocol: Raft(), limits: (max_events: 0))",
         "limits.max_events",
     );
+    assert!(semantic_error(
+        "Scenario(protocol: SingleServer, faults: Random(kinds: [Crash, Clog]))",
+        "faults.Random.kinds[1]"
+    )
+    .contains("at least 2 nodes"));
     semantic_error(
         "Scenario(protocol: PrimaryBackup(heartbeat: \"1s\", failover_timeout: \"1s\"))",
         "protocol.PrimaryBackup.failover_timeout",
