@@ -18,7 +18,10 @@ fn corpus() -> Option<PathBuf> {
         return Some(path);
     }
     if std::env::var("CI").is_ok_and(|v| v == "true") {
-        panic!("conformance corpus missing at {} (set FAULTLINE_CONFORMANCE)", path.display());
+        panic!(
+            "conformance corpus missing at {} (set FAULTLINE_CONFORMANCE)",
+            path.display()
+        );
     }
     eprintln!("\n\n!!!!! SKIPPING conformance: corpus not found at {} (set FAULTLINE_CONFORMANCE) !!!!!\n", path.display());
     None
@@ -26,7 +29,10 @@ fn corpus() -> Option<PathBuf> {
 
 /// Expected verdict (true = linearizable) and first violating position, per file, from the
 /// MANIFEST's tables: columns found by their header names.
-fn manifest_table(text: &str, first_column: &str) -> BTreeMap<String, (Option<bool>, Option<usize>)> {
+fn manifest_table(
+    text: &str,
+    first_column: &str,
+) -> BTreeMap<String, (Option<bool>, Option<usize>)> {
     let mut table = BTreeMap::new();
     let mut columns: Option<(usize, usize)> = None;
     for line in text.lines() {
@@ -41,7 +47,9 @@ fn manifest_table(text: &str, first_column: &str) -> BTreeMap<String, (Option<bo
             columns = first.map(|f| (expected, f));
             continue;
         }
-        let Some((expected, first)) = columns else { continue };
+        let Some((expected, first)) = columns else {
+            continue;
+        };
         if cells.len() <= first || cells[0].starts_with("---") {
             continue;
         }
@@ -55,19 +63,46 @@ fn manifest_table(text: &str, first_column: &str) -> BTreeMap<String, (Option<bo
     table
 }
 
-fn check_file(path: &Path, format: Format, model: Option<Model>, explain: bool) -> (ParsedHistory, sim_core::check::CheckResult) {
+fn check_file(
+    path: &Path,
+    format: Format,
+    model: Option<Model>,
+    explain: bool,
+) -> (ParsedHistory, sim_core::check::CheckResult) {
     let text = std::fs::read_to_string(path).unwrap();
-    let history = formats::read(format, &text).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
-    let options = CheckOptions { dialect: history.dialect, initial: history.initial.clone(), explain, ..CheckOptions::default() };
-    let result = check_events(&history.events, model.unwrap_or(history.default_model), &options)
-        .unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+    let history =
+        formats::read(format, &text).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+    let options = CheckOptions {
+        dialect: history.dialect,
+        initial: history.initial.clone(),
+        explain,
+        ..CheckOptions::default()
+    };
+    let result = check_events(
+        &history.events,
+        model.unwrap_or(history.default_model),
+        &options,
+    )
+    .unwrap_or_else(|e| panic!("{}: {e}", path.display()));
     (history, result)
 }
 
-fn expect(name: &str, expected: bool, result: &sim_core::check::CheckResult, failures: &mut Vec<String>) {
-    let want = if expected { Verdict::Linearizable } else { Verdict::NotLinearizable };
+fn expect(
+    name: &str,
+    expected: bool,
+    result: &sim_core::check::CheckResult,
+    failures: &mut Vec<String>,
+) {
+    let want = if expected {
+        Verdict::Linearizable
+    } else {
+        Verdict::NotLinearizable
+    };
     if result.verdict != want {
-        failures.push(format!("{name}: expected {want}, got {} ({:?})", result.verdict, result.unknown_reason));
+        failures.push(format!(
+            "{name}: expected {want}, got {} ({:?})",
+            result.verdict, result.unknown_reason
+        ));
     }
 }
 
@@ -80,12 +115,19 @@ fn porcupine_corpus_gives_expected_verdicts_and_first_violations() {
     let mut checked = 0;
     for (name, (expected, first_line)) in &etcd {
         let path = root.join("porcupine").join(name);
-        let format = if name.starts_with("jepsen/") { Format::PorcupineEtcd } else { Format::PorcupineKv };
+        let format = if name.starts_with("jepsen/") {
+            Format::PorcupineEtcd
+        } else {
+            Format::PorcupineKv
+        };
         let (history, result) = check_file(&path, format, None, true);
         checked += 1;
         let Some(expected) = *expected else {
             // etcd_095 is empty: no verdict is expected; an empty history is linearizable.
-            assert!(history.events.is_empty(), "{name}: no verdict expected only for the empty file");
+            assert!(
+                history.events.is_empty(),
+                "{name}: no verdict expected only for the empty file"
+            );
             assert_eq!(result.verdict, Verdict::Linearizable);
             continue;
         };
@@ -95,15 +137,25 @@ fn porcupine_corpus_gives_expected_verdicts_and_first_violations() {
                 Some(explanation) => {
                     let got = history.positions[explanation.failing_event].line;
                     if got != *line {
-                        failures.push(format!("{name}: first violating line {got}, MANIFEST says {line}"));
+                        failures.push(format!(
+                            "{name}: first violating line {got}, MANIFEST says {line}"
+                        ));
                     }
                 }
                 None => failures.push(format!("{name}: no explanation")),
             }
         }
     }
-    assert_eq!(checked, 109, "103 etcd files + 6 kv files in the MANIFEST tables");
-    assert!(failures.is_empty(), "{} failures:\n{}", failures.len(), failures.join("\n"));
+    assert_eq!(
+        checked, 109,
+        "103 etcd files + 6 kv files in the MANIFEST tables"
+    );
+    assert!(
+        failures.is_empty(),
+        "{} failures:\n{}",
+        failures.len(),
+        failures.join("\n")
+    );
 }
 
 #[test]
@@ -114,22 +166,34 @@ fn knossos_corpus_gives_expected_verdicts_and_first_violations() {
     let mut failures = Vec::new();
     for (name, (expected, first_op)) in &table {
         let expected = expected.unwrap_or_else(|| panic!("{name}: no expected verdict"));
-        let (history, result) = check_file(&root.join("knossos").join(name), Format::Edn, None, true);
+        let (history, result) =
+            check_file(&root.join("knossos").join(name), Format::Edn, None, true);
         expect(name, expected, &result, &mut failures);
         if let (false, Some(op)) = (expected, first_op) {
             match &result.explanation {
                 Some(explanation) => {
                     let got = history.positions[explanation.failing_event].ordinal;
                     if got != *op {
-                        failures.push(format!("{name}: first violating op {got}, MANIFEST says {op}"));
+                        failures.push(format!(
+                            "{name}: first violating op {got}, MANIFEST says {op}"
+                        ));
                     }
                 }
                 None => failures.push(format!("{name}: no explanation")),
             }
         }
     }
-    assert_eq!(table.len(), 122, "every Knossos file is in the MANIFEST table");
-    assert!(failures.is_empty(), "{} failures:\n{}", failures.len(), failures.join("\n"));
+    assert_eq!(
+        table.len(),
+        122,
+        "every Knossos file is in the MANIFEST table"
+    );
+    assert!(
+        failures.is_empty(),
+        "{} failures:\n{}",
+        failures.len(),
+        failures.join("\n")
+    );
 }
 
 /// rethink-fail: the violation appears only when the failure of process 5's write of 3 is
@@ -137,7 +201,12 @@ fn knossos_corpus_gives_expected_verdicts_and_first_violations() {
 #[test]
 fn rethink_explanation_mentions_the_read_and_the_failed_write() {
     let Some(root) = corpus() else { return };
-    let (history, result) = check_file(&root.join("knossos/cas-register/bad/rethink-fail.edn"), Format::Edn, None, true);
+    let (history, result) = check_file(
+        &root.join("knossos/cas-register/bad/rethink-fail.edn"),
+        Format::Edn,
+        None,
+        true,
+    );
     assert_eq!(result.verdict, Verdict::NotLinearizable);
     let explanation = result.explanation.unwrap();
     assert_eq!(history.positions[explanation.failing_event].ordinal, 219);
@@ -150,7 +219,14 @@ fn rethink_explanation_mentions_the_read_and_the_failed_write() {
         .chain(explanation.blocking_invoke_event)
         .map(ordinal)
         .collect();
-    assert!(mentioned.contains(&217) || explanation.linearized.iter().any(|&e| ordinal(e) + 1 == 217 || ordinal(e) == 217), "read at 217 not mentioned: {explanation:?}");
+    assert!(
+        mentioned.contains(&217)
+            || explanation
+                .linearized
+                .iter()
+                .any(|&e| ordinal(e) + 1 == 217 || ordinal(e) == 217),
+        "read at 217 not mentioned: {explanation:?}"
+    );
 }
 
 /// Knossos's multi-register test also asserts the final states; here: the file passes, and a
@@ -163,8 +239,17 @@ fn multi_register_file_is_linearizable_under_no_partition_too() {
     let history = formats::read(Format::Edn, &text).unwrap();
     assert_eq!(history.default_model, Model::MultiRegister);
     for partition in [true, false] {
-        let options = CheckOptions { dialect: history.dialect, initial: history.initial.clone(), partition, ..CheckOptions::default() };
+        let options = CheckOptions {
+            dialect: history.dialect,
+            initial: history.initial.clone(),
+            partition,
+            ..CheckOptions::default()
+        };
         let result = check_events(&history.events, Model::MultiRegister, &options).unwrap();
-        assert_eq!(result.verdict, Verdict::Linearizable, "partition={partition}");
+        assert_eq!(
+            result.verdict,
+            Verdict::Linearizable,
+            "partition={partition}"
+        );
     }
 }

@@ -15,7 +15,10 @@ use std::collections::BTreeMap;
 #[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord)]
 enum Object {
     Value(Value),
-    Lock { holder: Option<u64>, last_token: Option<u64> },
+    Lock {
+        holder: Option<u64>,
+        last_token: Option<u64>,
+    },
 }
 
 type State = BTreeMap<Option<String>, Object>;
@@ -42,7 +45,10 @@ struct Op {
 
 fn initial(model: Model) -> Object {
     match model {
-        Model::Mutex => Object::Lock { holder: None, last_token: None },
+        Model::Mutex => Object::Lock {
+            holder: None,
+            last_token: None,
+        },
         Model::Counter => Object::Value(Value::Int(0)),
         Model::KvAppend => Object::Value(Value::Str(String::new())),
         _ => Object::Value(Value::Null),
@@ -54,9 +60,13 @@ fn apply(model: Model, state: &State, op: &Op) -> Option<State> {
     let mut state = state.clone();
     if op.f == Function::Txn {
         let source = op.result.as_ref().unwrap_or(&op.argument);
-        let Value::List(micros) = source else { panic!("txn value") };
+        let Value::List(micros) = source else {
+            panic!("txn value")
+        };
         for micro in micros {
-            let Value::List(parts) = micro else { panic!("micro") };
+            let Value::List(parts) = micro else {
+                panic!("micro")
+            };
             let key = match &parts[1] {
                 Value::Str(s) => Some(s.clone()),
                 _ => panic!("key"),
@@ -65,13 +75,18 @@ fn apply(model: Model, state: &State, op: &Op) -> Option<State> {
             let write = matches!(&parts[0], Value::Str(s) if s == "w");
             if write {
                 *current = Object::Value(parts[2].clone());
-            } else if op.result.is_some() && parts[2] != Value::Null && *current != Object::Value(parts[2].clone()) {
+            } else if op.result.is_some()
+                && parts[2] != Value::Null
+                && *current != Object::Value(parts[2].clone())
+            {
                 return None;
             }
         }
         return Some(state);
     }
-    let current = state.entry(op.key.clone()).or_insert_with(|| initial(model));
+    let current = state
+        .entry(op.key.clone())
+        .or_insert_with(|| initial(model));
     match (op.f, current.clone()) {
         (Function::Read, Object::Value(value)) => {
             // An unknown result constrains nothing; a counter read of null neither.
@@ -79,7 +94,11 @@ fn apply(model: Model, state: &State, op: &Op) -> Option<State> {
                 None => {}
                 Some(Value::Null) if model == Model::Counter => {}
                 Some(result) => {
-                    let seen = if model == Model::KvAppend && *result == Value::Null { Value::Str(String::new()) } else { result.clone() };
+                    let seen = if model == Model::KvAppend && *result == Value::Null {
+                        Value::Str(String::new())
+                    } else {
+                        result.clone()
+                    };
                     if seen != value {
                         return None;
                     }
@@ -88,7 +107,9 @@ fn apply(model: Model, state: &State, op: &Op) -> Option<State> {
         }
         (Function::Write, Object::Value(_)) => *current = Object::Value(op.argument.clone()),
         (Function::Cas, Object::Value(value)) => {
-            let Value::List(pair) = &op.argument else { panic!("cas") };
+            let Value::List(pair) = &op.argument else {
+                panic!("cas")
+            };
             if op.compare_failed {
                 if value == pair[0] {
                     return None;
@@ -117,13 +138,19 @@ fn apply(model: Model, state: &State, op: &Op) -> Option<State> {
                 }
                 last = Some(token);
             }
-            *current = Object::Lock { holder: Some(op.process), last_token: last };
+            *current = Object::Lock {
+                holder: Some(op.process),
+                last_token: last,
+            };
         }
         (Function::Release, Object::Lock { holder, last_token }) => {
             if holder != Some(op.process) {
                 return None;
             }
-            *current = Object::Lock { holder: None, last_token };
+            *current = Object::Lock {
+                holder: None,
+                last_token,
+            };
         }
         other => panic!("oracle: unsupported {other:?}"),
     }
@@ -176,7 +203,11 @@ fn ops_of(events: &[HistoryEvent], dialect: Dialect) -> Vec<Op> {
 fn oracle(model: Model, events: &[HistoryEvent], dialect: Dialect) -> bool {
     let ops = ops_of(events, dialect);
     fn search(model: Model, ops: &[Op], placed: &mut Vec<bool>, state: &State) -> bool {
-        if ops.iter().zip(placed.iter()).all(|(op, &p)| p || !op.required) {
+        if ops
+            .iter()
+            .zip(placed.iter())
+            .all(|(op, &p)| p || !op.required)
+        {
             return true;
         }
         for i in 0..ops.len() {
@@ -184,7 +215,9 @@ fn oracle(model: Model, events: &[HistoryEvent], dialect: Dialect) -> bool {
                 continue;
             }
             // Every required op that completed before this one's invoke must already be placed.
-            let blocked = ops.iter().enumerate().any(|(j, other)| !placed[j] && other.required && other.complete.is_some_and(|c| c < ops[i].invoke));
+            let blocked = ops.iter().enumerate().any(|(j, other)| {
+                !placed[j] && other.required && other.complete.is_some_and(|c| c < ops[i].invoke)
+            });
             if blocked {
                 continue;
             }
@@ -218,7 +251,10 @@ impl Generator {
 
     fn small(&mut self) -> Value {
         if self.model == Model::KvAppend {
-            return Value::Str(self.pick(&["", "a", "b", "x", "ax", "xy", "ay", "bx"]).to_string());
+            return Value::Str(
+                self.pick(&["", "a", "b", "x", "ax", "xy", "ay", "bx"])
+                    .to_string(),
+            );
         }
         let v = self.rng.below(4) as i64;
         if v == 3 && self.model != Model::Counter {
@@ -244,14 +280,26 @@ impl Generator {
                 }
             }
             Model::CasRegister | Model::Kv => {
-                let key = if self.model == Model::Kv { self.key(&[Some("a"), Some("b")]) } else { None };
+                let key = if self.model == Model::Kv {
+                    self.key(&[Some("a"), Some("b")])
+                } else {
+                    None
+                };
                 if r < 35 {
                     (Function::Read, key, Value::Null)
                 } else if r < 65 {
                     (Function::Write, key, Value::Int(self.rng.below(3) as i64))
                 } else {
-                    let from = if self.rng.below(4) == 0 { Value::Null } else { Value::Int(self.rng.below(3) as i64) };
-                    (Function::Cas, key, Value::List(vec![from, Value::Int(self.rng.below(3) as i64)]))
+                    let from = if self.rng.below(4) == 0 {
+                        Value::Null
+                    } else {
+                        Value::Int(self.rng.below(3) as i64)
+                    };
+                    (
+                        Function::Cas,
+                        key,
+                        Value::List(vec![from, Value::Int(self.rng.below(3) as i64)]),
+                    )
                 }
             }
             Model::KvAppend => {
@@ -259,9 +307,17 @@ impl Generator {
                 if r < 40 {
                     (Function::Read, key, Value::Null)
                 } else if r < 60 {
-                    (Function::Write, key, Value::Str(self.pick(&["a", "b"]).into()))
+                    (
+                        Function::Write,
+                        key,
+                        Value::Str(self.pick(&["a", "b"]).into()),
+                    )
                 } else {
-                    (Function::Add, key, Value::Str(self.pick(&["x", "y"]).into()))
+                    (
+                        Function::Add,
+                        key,
+                        Value::Str(self.pick(&["x", "y"]).into()),
+                    )
                 }
             }
             Model::Counter => {
@@ -287,7 +343,11 @@ impl Generator {
                         if self.rng.below(2) == 0 {
                             Value::List(vec![Value::Str("r".into()), key, Value::Null])
                         } else {
-                            Value::List(vec![Value::Str("w".into()), key, Value::Int(self.rng.below(3) as i64)])
+                            Value::List(vec![
+                                Value::Str("w".into()),
+                                key,
+                                Value::Int(self.rng.below(3) as i64),
+                            ])
                         }
                     })
                     .collect();
@@ -308,18 +368,45 @@ impl Generator {
         let mut events: Vec<HistoryEvent> = Vec::new();
         let mut issued = 0;
         loop {
-            let idle: Vec<u64> = processes.iter().copied().filter(|p| !open.contains_key(p)).collect();
+            let idle: Vec<u64> = processes
+                .iter()
+                .copied()
+                .filter(|p| !open.contains_key(p))
+                .collect();
             let can_invoke = issued < op_count && !idle.is_empty();
             if !can_invoke && open.is_empty() {
                 break;
             }
-            let push = |events: &mut Vec<HistoryEvent>, process, kind, f, key: Option<String>, value, token| {
-                events.push(HistoryEvent { index: events.len() as u64, time: events.len() as u64, process, kind, f, key, value, token });
+            let push = |events: &mut Vec<HistoryEvent>,
+                        process,
+                        kind,
+                        f,
+                        key: Option<String>,
+                        value,
+                        token| {
+                events.push(HistoryEvent {
+                    index: events.len() as u64,
+                    time: events.len() as u64,
+                    process,
+                    kind,
+                    f,
+                    key,
+                    value,
+                    token,
+                });
             };
             if can_invoke && (open.is_empty() || self.rng.below(2) == 0) {
                 let process = self.pick(&idle);
                 let (f, key, value) = self.invoke();
-                push(&mut events, process, EventType::Invoke, f, key.clone(), value.clone(), None);
+                push(
+                    &mut events,
+                    process,
+                    EventType::Invoke,
+                    f,
+                    key.clone(),
+                    value.clone(),
+                    None,
+                );
                 open.insert(process, (f, key, value));
                 issued += 1;
                 continue;
@@ -335,7 +422,19 @@ impl Generator {
             };
             if roll < 8 {
                 // Never completes; maybe it took effect.
-                let op = Op { process, f, key, argument, result: None, token: None, invoke: 0, complete: None, required: false, compare_failed: false, failed: false };
+                let op = Op {
+                    process,
+                    f,
+                    key,
+                    argument,
+                    result: None,
+                    token: None,
+                    invoke: 0,
+                    complete: None,
+                    required: false,
+                    compare_failed: false,
+                    failed: false,
+                };
                 if self.rng.below(2) == 0 {
                     if let Some(next) = apply(self.model, &truth, &op) {
                         truth = next;
@@ -345,18 +444,37 @@ impl Generator {
                 continue;
             }
             // The true effect, at completion time.
-            let mut op = Op { process, f, key: key.clone(), argument: argument.clone(), result: None, token: None, invoke: 0, complete: None, required: true, compare_failed: false, failed: false };
-            let current = truth.get(&key).cloned().unwrap_or_else(|| initial(self.model));
+            let mut op = Op {
+                process,
+                f,
+                key: key.clone(),
+                argument: argument.clone(),
+                result: None,
+                token: None,
+                invoke: 0,
+                complete: None,
+                required: true,
+                compare_failed: false,
+                failed: false,
+            };
+            let current = truth
+                .get(&key)
+                .cloned()
+                .unwrap_or_else(|| initial(self.model));
             let mut result = match (&current, f) {
                 (Object::Value(v), Function::Read) => v.clone(),
                 _ => argument.clone(),
             };
             if f == Function::Txn {
                 let mut scratch = truth.clone();
-                let Value::List(micros) = &argument else { unreachable!() };
+                let Value::List(micros) = &argument else {
+                    unreachable!()
+                };
                 let mut filled = Vec::new();
                 for micro in micros {
-                    let Value::List(parts) = micro else { unreachable!() };
+                    let Value::List(parts) = micro else {
+                        unreachable!()
+                    };
                     let k = match &parts[1] {
                         Value::Str(s) => Some(s.clone()),
                         _ => unreachable!(),
@@ -366,7 +484,9 @@ impl Generator {
                         *slot = Object::Value(parts[2].clone());
                         filled.push(micro.clone());
                     } else {
-                        let Object::Value(seen) = slot.clone() else { unreachable!() };
+                        let Object::Value(seen) = slot.clone() else {
+                            unreachable!()
+                        };
                         filled.push(Value::List(vec![parts[0].clone(), parts[1].clone(), seen]));
                     }
                 }
@@ -386,7 +506,15 @@ impl Generator {
                         truth = next;
                     }
                 }
-                push(&mut events, process, EventType::Info, f, key, Value::Null, None);
+                push(
+                    &mut events,
+                    process,
+                    EventType::Info,
+                    f,
+                    key,
+                    Value::Null,
+                    None,
+                );
                 replace(&mut processes, &mut next_process);
                 continue;
             }
@@ -402,10 +530,14 @@ impl Generator {
                             Function::Read => result = self.small(),
                             Function::Acquire if use_tokens => token = Some(self.rng.below(3)),
                             Function::Txn => {
-                                let Value::List(micros) = &result else { unreachable!() };
+                                let Value::List(micros) = &result else {
+                                    unreachable!()
+                                };
                                 let mut changed = Vec::new();
                                 for micro in micros.clone() {
-                                    let Value::List(mut parts) = micro else { unreachable!() };
+                                    let Value::List(mut parts) = micro else {
+                                        unreachable!()
+                                    };
                                     if matches!(&parts[0], Value::Str(s) if s == "r") {
                                         parts[2] = Value::Int(self.rng.below(3) as i64);
                                     }
@@ -416,7 +548,11 @@ impl Generator {
                             _ => {}
                         }
                     }
-                    let value = if f == Function::Read || f == Function::Txn { result } else { argument };
+                    let value = if f == Function::Read || f == Function::Txn {
+                        result
+                    } else {
+                        argument
+                    };
                     push(&mut events, process, EventType::Ok, f, key, value, token);
                 }
                 None => {
@@ -424,7 +560,15 @@ impl Generator {
                         // Claim success for an operation that could not succeed.
                         push(&mut events, process, EventType::Ok, f, key, argument, token);
                     } else {
-                        push(&mut events, process, EventType::Fail, f, key, argument, None);
+                        push(
+                            &mut events,
+                            process,
+                            EventType::Fail,
+                            f,
+                            key,
+                            argument,
+                            None,
+                        );
                     }
                 }
             }
@@ -438,27 +582,70 @@ fn differential(model: Model, dialect: Dialect, seed_base: u64, count: u64) {
     let mut linearizable = 0;
     let mut violations = 0;
     for seed in seed_base..seed_base + count {
-        let mut generator = Generator { rng: Prng::new(seed, Stream::Custom(7)), model, dialect };
+        let mut generator = Generator {
+            rng: Prng::new(seed, Stream::Custom(7)),
+            model,
+            dialect,
+        };
         let events = generator.history();
         let expected = oracle(model, &events, dialect);
-        let options = CheckOptions { dialect, partition: seed % 3 != 0, ..CheckOptions::default() };
-        let result = check_events(&events, model, &options).unwrap_or_else(|e| panic!("seed {seed}: {e}\n{events:#?}"));
-        let dump = || events.iter().map(HistoryEvent::to_json_line).collect::<Vec<_>>().join("\n");
-        assert_ne!(result.verdict, Verdict::Unknown, "seed {seed}: unknown on a tiny history");
-        assert_eq!(result.verdict == Verdict::Linearizable, expected, "model {} seed {seed}: checker {} oracle {}\n{}", model.name(), result.verdict, expected, dump());
+        let options = CheckOptions {
+            dialect,
+            partition: seed % 3 != 0,
+            ..CheckOptions::default()
+        };
+        let result = check_events(&events, model, &options)
+            .unwrap_or_else(|e| panic!("seed {seed}: {e}\n{events:#?}"));
+        let dump = || {
+            events
+                .iter()
+                .map(HistoryEvent::to_json_line)
+                .collect::<Vec<_>>()
+                .join("\n")
+        };
+        assert_ne!(
+            result.verdict,
+            Verdict::Unknown,
+            "seed {seed}: unknown on a tiny history"
+        );
+        assert_eq!(
+            result.verdict == Verdict::Linearizable,
+            expected,
+            "model {} seed {seed}: checker {} oracle {}\n{}",
+            model.name(),
+            result.verdict,
+            expected,
+            dump()
+        );
         if expected {
             linearizable += 1;
         } else {
             violations += 1;
             let explanation = result.explanation.expect("explanation");
             let cut = explanation.failing_event;
-            assert!(!oracle(model, &events[..=cut], dialect), "seed {seed}: prefix ..={cut} is linearizable\n{}", dump());
-            assert!(oracle(model, &events[..cut], dialect), "seed {seed}: prefix ..{cut} is not linearizable\n{}", dump());
+            assert!(
+                !oracle(model, &events[..=cut], dialect),
+                "seed {seed}: prefix ..={cut} is linearizable\n{}",
+                dump()
+            );
+            assert!(
+                oracle(model, &events[..cut], dialect),
+                "seed {seed}: prefix ..{cut} is not linearizable\n{}",
+                dump()
+            );
         }
     }
     // Both verdicts must be well represented, or the test proves little.
-    assert!(linearizable * 10 >= count, "{}: only {linearizable} linearizable of {count}", model.name());
-    assert!(violations * 10 >= count, "{}: only {violations} violations of {count}", model.name());
+    assert!(
+        linearizable * 10 >= count,
+        "{}: only {linearizable} linearizable of {count}",
+        model.name()
+    );
+    assert!(
+        violations * 10 >= count,
+        "{}: only {violations} violations of {count}",
+        model.name()
+    );
 }
 
 #[test]

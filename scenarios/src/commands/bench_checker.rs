@@ -1,14 +1,319 @@
-//! `faultline bench checker` (under construction).
+//! `faultline bench checker`: checks the whole conformance corpus (Porcupine's etcd and kv
+//! logs, Knossos's EDN histories) and reports, per file and in total, the wall time of the
+//! check (parsing excluded; median of `--repeat` runs), the model steps, the process's peak
+//! memory so far (VmHWM) and the verdict against the expected one. The kv files are also
+//! checked as ONE unpartitioned object (`#no-partition` rows), where `unknown` within the
+//! budget is an acceptable answer.
+//!
+//! Output: a table, or with `--json` one JSON object per line (`{"name": ..., ...}`), like the
+//! kernel bench. Exit code 0 when every verdict matches, 1 otherwise.
 
-/// Arguments of `faultline bench_checker`.
+use super::{EXIT_PASS, EXIT_VIOLATION};
+use anyhow::Context;
+use serde_json::json;
+use sim_core::check::formats::{self, Format};
+use sim_core::check::{check_events, CheckOptions, CheckResult, Verdict};
+use std::path::{Path, PathBuf};
+
+/// Arguments of `faultline bench checker`.
 #[derive(clap::Args, Debug)]
 pub struct Args {
-    /// Remaining arguments (not yet interpreted).
-    #[arg(trailing_var_arg = true, allow_hyphen_values = true)]
-    pub rest: Vec<String>,
+    /// One JSON object per line instead of a table.
+    #[arg(long)]
+    pub json: bool,
+    /// The conformance corpus (default: $FAULTLINE_CONFORMANCE, else ../shared/conformance
+    /// next to the workspace).
+    #[arg(long)]
+    pub corpus: Option<PathBuf>,
+    /// Checks per file; the median wall time is reported.
+    #[arg(long, default_value_t = 5)]
+    pub repeat: u32,
+    /// Model steps allowed per check.
+    #[arg(long)]
+    pub budget: Option<u64>,
+    /// Skip the unpartitioned kv runs.
+    #[arg(long)]
+    pub skip_unpartitioned: bool,
+}
+
+/// The etcd logs the MANIFEST lists as linearizable (all others but the empty 095 are not).
+const ETCD_LINEARIZABLE: [u32; 23] = [
+    2, 5, 7, 18, 25, 31, 38, 45, 48, 49, 51, 53, 56, 67, 75, 76, 80, 87, 92, 98, 100, 101, 102,
+];
+
+/// Wall-clock nanoseconds since an arbitrary origin.
+///
+/// The one wall-clock read of the checker bench: measuring wall time is its purpose, and it
+/// never influences a verdict.
+#[allow(clippy::disallowed_methods)]
+fn now() -> std::time::Instant {
+    std::time::Instant::now()
+}
+
+/// Peak resident memory of this process in KiB (VmHWM), or 0 if unavailable.
+fn peak_memory_kib() -> u64 {
+    let Ok(status) = std::fs::read_to_string("/proc/self/status") else {
+        return 0;
+    };
+    status
+        .lines()
+        .find_map(|line| line.strip_prefix("VmHWM:"))
+        .and_then(|rest| rest.trim().trim_end_matches("kB").trim().parse().ok())
+        .unwrap_or(0)
+}
+
+fn default_corpus() -> PathBuf {
+    if let Ok(path) = std::env::var("FAULTLINE_CONFORMANCE") {
+        return PathBuf::from(path);
+    }
+    let beside_workspace = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../shared/conformance");
+    if beside_workspace.exists() {
+        return beside_workspace;
+    }
+    PathBuf::from("../shared/conformance")
+}
+
+struct Case {
+    /// Relative name, e.g. `porcupine/jepsen/etcd_002.log`.
+    name: String,
+    group: &'static str,
+    path: PathBuf,
+    format: Format,
+    /// None: no verdict expected.
+    expected: Option<bool>,
+    partition: bool,
+}
+
+fn sorted_files(dir: &Path, extension: &str) -> anyhow::Result<Vec<PathBuf>> {
+    let mut files: Vec<PathBuf> = std::fs::read_dir(dir)
+        .with_context(|| format!("cannot read {}", dir.display()))?
+        .filter_map(|entry| entry.ok().map(|e| e.path()))
+        .filter(|path| path.extension().is_some_and(|e| e == extension))
+        .collect();
+    files.sort();
+    Ok(files)
+}
+
+fn cases(root: &Path, unpartitioned: bool) -> anyhow::Result<Vec<Case>> {
+    let mut cases = Vec::new();
+    for path in sorted_files(&root.join("porcupine/jepsen"), "log")? {
+        let stem = path.file_stem().and_then(|s| s.to_str()).unwrap_or("");
+        let number: u32 = stem.trim_start_matches("etcd_").parse().unwrap_or(u32::MAX);
+        let expected = if number == 95 {
+            None
+        } else {
+            Some(ETCD_LINEARIZABLE.contains(&number))
+        };
+        let name = format!("porcupine/jepsen/{stem}.log");
+        cases.push(Case {
+            name,
+            group: "porcupine-etcd",
+            path,
+            format: Format::PorcupineEtcd,
+            expected,
+            partition: true,
+        });
+    }
+    let kv = sorted_files(&root.join("porcupine/kv"), "txt")?;
+    for path in &kv {
+        let file = path
+            .file_name()
+            .and_then(|s| s.to_str())
+            .unwrap_or("")
+            .to_string();
+        let expected = Some(file.contains("-ok"));
+        let name = format!("porcupine/kv/{file}");
+        cases.push(Case {
+            name,
+            group: "porcupine-kv",
+            path: path.clone(),
+            format: Format::PorcupineKv,
+            expected,
+            partition: true,
+        });
+    }
+    for directory in [
+        "cas-register/bad",
+        "cas-register/good",
+        "multi-register/good",
+        "mutex/bad",
+    ] {
+        for path in sorted_files(&root.join("knossos").join(directory), "edn")? {
+            let file = path
+                .file_name()
+                .and_then(|s| s.to_str())
+                .unwrap_or("")
+                .to_string();
+            let expected = Some(directory.ends_with("good"));
+            let name = format!("knossos/{directory}/{file}");
+            cases.push(Case {
+                name,
+                group: "knossos",
+                path,
+                format: Format::Edn,
+                expected,
+                partition: true,
+            });
+        }
+    }
+    if unpartitioned {
+        for path in &kv {
+            let file = path
+                .file_name()
+                .and_then(|s| s.to_str())
+                .unwrap_or("")
+                .to_string();
+            let expected = Some(file.contains("-ok"));
+            let name = format!("porcupine/kv/{file}#no-partition");
+            cases.push(Case {
+                name,
+                group: "porcupine-kv-unpartitioned",
+                path: path.clone(),
+                format: Format::PorcupineKv,
+                expected,
+                partition: false,
+            });
+        }
+    }
+    Ok(cases)
 }
 
 /// Runs the command.
-pub fn execute(_args: Args) -> anyhow::Result<u8> {
-    anyhow::bail!("`faultline bench_checker` is not implemented yet")
+pub fn execute(args: Args) -> anyhow::Result<u8> {
+    let root = args.corpus.clone().unwrap_or_else(default_corpus);
+    anyhow::ensure!(
+        root.join("porcupine").exists() && root.join("knossos").exists(),
+        "conformance corpus not found at {} (use --corpus or FAULTLINE_CONFORMANCE)",
+        root.display()
+    );
+    let repeat = args.repeat.max(1);
+    let mut totals: Vec<(&'static str, u64, u64, usize, usize)> = Vec::new(); // group, wall ns, steps, files, mismatches
+    let mut all_match = true;
+    if !args.json {
+        println!(
+            "{:<58} {:>16} {:>11} {:>10} {:>11} {:>10}",
+            "file", "verdict", "wall µs", "steps", "peak KiB", "match"
+        );
+    }
+    for case in cases(&root, !args.skip_unpartitioned)? {
+        let text = std::fs::read_to_string(&case.path)
+            .with_context(|| format!("cannot read {}", case.path.display()))?;
+        let history = formats::read(case.format, &text)
+            .map_err(|e| anyhow::anyhow!("{}:{}: {}", case.path.display(), e.line, e.message))?;
+        let mut options = CheckOptions {
+            dialect: history.dialect,
+            initial: history.initial.clone(),
+            partition: case.partition,
+            explain: false,
+            ..CheckOptions::default()
+        };
+        if let Some(budget) = args.budget {
+            options.budget_steps = budget;
+        }
+        let mut walls = Vec::with_capacity(repeat as usize);
+        let mut last: Option<CheckResult> = None;
+        for _ in 0..repeat {
+            let start = now();
+            let result =
+                check_events(&history.events, history.default_model, &options).map_err(|e| {
+                    anyhow::anyhow!("{}: event {}: {}", case.path.display(), e.event, e.message)
+                })?;
+            walls.push(start.elapsed().as_nanos() as u64);
+            last = Some(result);
+            // A run that gave up took its whole budget; repeating it says nothing new.
+            if last.as_ref().is_some_and(|r| r.verdict == Verdict::Unknown) {
+                break;
+            }
+        }
+        walls.sort_unstable();
+        let wall = walls[walls.len() / 2];
+        let result = last.expect("at least one run");
+        let expected = case.expected.map(|l| {
+            if l {
+                Verdict::Linearizable
+            } else {
+                Verdict::NotLinearizable
+            }
+        });
+        let matches = match expected {
+            None => true,
+            Some(_) if !case.partition && result.verdict == Verdict::Unknown => true,
+            Some(want) => result.verdict == want,
+        };
+        all_match &= matches;
+        let peak = peak_memory_kib();
+        match totals.iter_mut().find(|t| t.0 == case.group) {
+            Some(total) => {
+                total.1 += wall;
+                total.2 += result.steps;
+                total.3 += 1;
+                total.4 += usize::from(!matches);
+            }
+            None => totals.push((case.group, wall, result.steps, 1, usize::from(!matches))),
+        }
+        if args.json {
+            println!(
+                "{}",
+                json!({
+                    "name": format!("checker/{}", case.name),
+                    "verdict": result.verdict.name(),
+                    "expected": expected.map(|v| v.name()),
+                    "match": matches,
+                    "wall_ns": wall,
+                    "steps": result.steps,
+                    "operations": result.operations,
+                    "partitions": result.partitions,
+                    "cache_entries_max": result.cache_entries_max,
+                    "peak_memory_kib": peak,
+                    "unknown_reason": result.unknown_reason,
+                })
+            );
+        } else {
+            println!(
+                "{:<58} {:>16} {:>11} {:>10} {:>11} {:>10}",
+                case.name,
+                result.verdict.name(),
+                wall / 1000,
+                result.steps,
+                peak,
+                if matches { "ok" } else { "MISMATCH" }
+            );
+        }
+    }
+    let mut grand = (0u64, 0u64, 0usize, 0usize);
+    for &(group, wall, steps, files, mismatches) in &totals {
+        if group != "porcupine-kv-unpartitioned" {
+            grand.0 += wall;
+            grand.1 += steps;
+            grand.2 += files;
+            grand.3 += mismatches;
+        }
+        print_total(args.json, group, wall, steps, files, mismatches);
+    }
+    print_total(args.json, "corpus", grand.0, grand.1, grand.2, grand.3);
+    Ok(if all_match { EXIT_PASS } else { EXIT_VIOLATION })
+}
+
+fn print_total(json: bool, group: &str, wall: u64, steps: u64, files: usize, mismatches: usize) {
+    let peak = peak_memory_kib();
+    if json {
+        println!(
+            "{}",
+            json!({"name": format!("checker/total/{group}"), "files": files, "mismatches": mismatches, "wall_ns": wall, "steps": steps, "peak_memory_kib": peak})
+        );
+    } else {
+        println!(
+            "total {:<52} {:>16} {:>11} {:>10} {:>11} {:>10}",
+            group,
+            format!("{files} files"),
+            wall / 1000,
+            steps,
+            peak,
+            if mismatches == 0 {
+                "ok".to_string()
+            } else {
+                format!("{mismatches} MISMATCH")
+            }
+        );
+    }
 }

@@ -1,14 +1,210 @@
-//! `faultline check` (under construction).
+//! `faultline check HISTORY`: checks a history file for linearizability.
+//!
+//! Exit codes: 0 linearizable, 1 not linearizable, 2 bad input (unreadable file, malformed
+//! line, history the model cannot interpret), 3 unknown (the step budget or the cache limit
+//! was reached first).
+
+use super::{EXIT_INCONCLUSIVE, EXIT_INPUT_ERROR, EXIT_PASS, EXIT_VIOLATION};
+use anyhow::Context;
+use serde_json::json;
+use sim_core::check::formats::{self, Format, ParsedHistory};
+use sim_core::check::{check_events, describe_op, CheckOptions, CheckResult, Model, Verdict};
+use sim_core::history::Value;
+use std::path::PathBuf;
 
 /// Arguments of `faultline check`.
 #[derive(clap::Args, Debug)]
 pub struct Args {
-    /// Remaining arguments (not yet interpreted).
-    #[arg(trailing_var_arg = true, allow_hyphen_values = true)]
-    pub rest: Vec<String>,
+    /// The history file.
+    pub history: PathBuf,
+    /// The model: register, cas-register, kv, kv-append, counter, mutex, multi-register
+    /// (default: inferred from the format and the operations).
+    #[arg(long)]
+    pub model: Option<String>,
+    /// The file format: native, porcupine-etcd, porcupine-kv, edn (default: guessed from the
+    /// file name and contents).
+    #[arg(long)]
+    pub format: Option<String>,
+    /// Model steps allowed before answering "unknown".
+    #[arg(long)]
+    pub budget: Option<u64>,
+    /// Cache entries allowed (per object) before answering "unknown".
+    #[arg(long)]
+    pub cache_entries_max: Option<u64>,
+    /// Every object's initial value: an integer, `null`, or a string (default: the format's
+    /// convention: null, or 0 for Knossos EDN).
+    #[arg(long)]
+    pub initial: Option<String>,
+    /// Check the whole history as ONE object (no per-key partitioning).
+    #[arg(long)]
+    pub no_partition: bool,
+    /// Print one JSON object instead of text.
+    #[arg(long)]
+    pub json: bool,
 }
 
 /// Runs the command.
-pub fn execute(_args: Args) -> anyhow::Result<u8> {
-    anyhow::bail!("`faultline check` is not implemented yet")
+pub fn execute(args: Args) -> anyhow::Result<u8> {
+    let path = args.history.display().to_string();
+    let format = match &args.format {
+        Some(name) => match Format::from_name(name) {
+            Some(format) => Some(format),
+            None => {
+                anyhow::bail!("unknown format {name:?} (native, porcupine-etcd, porcupine-kv, edn)")
+            }
+        },
+        None => None,
+    };
+    let model_arg = match &args.model {
+        Some(name) => match Model::from_name(name) {
+            Some(model) => Some(model),
+            None => anyhow::bail!(
+                "unknown model {name:?} ({})",
+                Model::ALL
+                    .iter()
+                    .map(|m| m.name())
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            ),
+        },
+        None => None,
+    };
+    let bytes = std::fs::read(&args.history).with_context(|| format!("cannot read {path}"))?;
+    let Ok(text) = String::from_utf8(bytes) else {
+        eprintln!("error: {path}: not UTF-8 text");
+        return Ok(EXIT_INPUT_ERROR);
+    };
+    let format = format.unwrap_or_else(|| Format::guess(&path, &text));
+    let history = match formats::read(format, &text) {
+        Ok(history) => history,
+        Err(error) => {
+            eprintln!("error: {path}:{}: {}", error.line, error.message);
+            return Ok(EXIT_INPUT_ERROR);
+        }
+    };
+    let model = model_arg.unwrap_or(history.default_model);
+    let mut options = CheckOptions {
+        dialect: history.dialect,
+        initial: history.initial.clone(),
+        partition: !args.no_partition,
+        ..CheckOptions::default()
+    };
+    if let Some(budget) = args.budget {
+        options.budget_steps = budget;
+    }
+    if let Some(entries) = args.cache_entries_max {
+        options.cache_entries_max = entries;
+    }
+    if let Some(initial) = &args.initial {
+        options.initial = parse_initial(initial);
+    }
+    let result = match check_events(&history.events, model, &options) {
+        Ok(result) => result,
+        Err(error) => {
+            let line = history
+                .positions
+                .get(error.event)
+                .map(|p| p.line)
+                .unwrap_or(0);
+            eprintln!("error: {path}:{line}: {}", error.message);
+            return Ok(EXIT_INPUT_ERROR);
+        }
+    };
+    if args.json {
+        println!("{}", to_json(&path, format, model, &history, &result));
+    } else {
+        print!("{}", to_text(&path, format, model, &history, &result));
+    }
+    Ok(match result.verdict {
+        Verdict::Linearizable => EXIT_PASS,
+        Verdict::NotLinearizable => EXIT_VIOLATION,
+        Verdict::Unknown => EXIT_INCONCLUSIVE,
+    })
+}
+
+fn parse_initial(text: &str) -> Value {
+    if text == "null" || text == "nil" {
+        Value::Null
+    } else if let Ok(v) = text.parse::<i64>() {
+        Value::Int(v)
+    } else {
+        Value::Str(text.to_string())
+    }
+}
+
+fn line_of(history: &ParsedHistory, event: usize) -> usize {
+    history.positions.get(event).map(|p| p.line).unwrap_or(0)
+}
+
+fn to_text(
+    path: &str,
+    format: Format,
+    model: Model,
+    history: &ParsedHistory,
+    result: &CheckResult,
+) -> String {
+    let verdict = match result.verdict {
+        Verdict::Linearizable => "linearizable",
+        Verdict::NotLinearizable => "NOT linearizable",
+        Verdict::Unknown => "UNKNOWN (no verdict)",
+    };
+    let mut out = format!(
+        "{path}: {verdict}\n  model {}, format {}, {} operations in {} partition(s), {} model steps, {} cache entries at most\n",
+        model.name(),
+        format.name(),
+        result.operations,
+        result.partitions,
+        result.steps,
+        result.cache_entries_max
+    );
+    if let Some(reason) = &result.unknown_reason {
+        out.push_str(&format!("  gave up: {reason}; raise --budget to decide\n"));
+    }
+    if let Some(explanation) = &result.explanation {
+        let position = |event: usize| format!("line {}", line_of(history, event));
+        for line in explanation.render(&history.events, &position).lines() {
+            out.push_str(&format!("  {line}\n"));
+        }
+    }
+    out
+}
+
+fn to_json(
+    path: &str,
+    format: Format,
+    model: Model,
+    history: &ParsedHistory,
+    result: &CheckResult,
+) -> serde_json::Value {
+    let explanation = result.explanation.as_ref().map(|explanation| {
+        let operation = |event: usize| json!({"line": line_of(history, event), "op": describe_op(&history.events, event)});
+        json!({
+            "failing_line": line_of(history, explanation.failing_event),
+            "failing_ordinal": history.positions.get(explanation.failing_event).map(|p| p.ordinal),
+            "object": explanation.object,
+            "linearized": explanation.linearized.iter().map(|&e| operation(e)).collect::<Vec<_>>(),
+            "state": explanation.state,
+            "blocking": explanation.blocking_invoke_event.map(operation),
+            "rejected": explanation.rejected.iter().map(|r| {
+                json!({
+                    "line": line_of(history, r.invoke_event),
+                    "completion_line": r.complete_event.map(|e| line_of(history, e)),
+                    "op": describe_op(&history.events, r.invoke_event),
+                    "reason": r.reason,
+                })
+            }).collect::<Vec<_>>(),
+        })
+    });
+    json!({
+        "file": path,
+        "verdict": result.verdict.name(),
+        "model": model.name(),
+        "format": format.name(),
+        "operations": result.operations,
+        "partitions": result.partitions,
+        "steps": result.steps,
+        "cache_entries_max": result.cache_entries_max,
+        "unknown_reason": result.unknown_reason,
+        "explanation": explanation,
+    })
 }

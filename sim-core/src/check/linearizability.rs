@@ -234,19 +234,70 @@ pub(crate) fn search<S: Spec>(
     let mut bits = vec![0u64; words];
     let mut set_hash = 0u64;
     let mut state = spec.init();
-    // Stack of (call entry, state before it).
-    let mut stack: Vec<(u32, u64)> = Vec::with_capacity(n);
     let mut max_depth = 0usize;
 
+    // Observations (reads, failed compares, read-only transactions) do not change the state.
+    // If one can go next it may as well go now: from any linearization that places it later,
+    // moving it to now keeps every other operation's state and every real-time constraint (it
+    // is a candidate, so everything that must precede it already has). So at each new
+    // configuration they are taken greedily, and when a greedy choice fails, the
+    // configuration it was taken in fails too (no alternative needs trying). Ordinary scans
+    // then skip observations: at this configuration they were all found illegal.
+    let observation: Vec<bool> = (0..n as u32).map(|op| spec.is_observation(op)).collect();
+    // Stack entries: (call entry, state before it, taken greedily).
+    let mut stack: Vec<(u32, u64, bool)> = Vec::with_capacity(n);
+    let mut fresh = true;
     let mut entry = next[0];
-    while next[0] != NIL {
-        if entry == NIL {
-            // Cannot happen: the list always ends with a return entry.
-            unreachable!("search ran off the end of the entry list");
+    'search: while next[0] != NIL {
+        let mut must_backtrack = false;
+        if fresh {
+            fresh = false;
+            let mut e = next[0];
+            while e != NIL && is_call[e as usize] {
+                let op = entry_op[e as usize];
+                if observation[op as usize] {
+                    if report.steps >= limits.steps_max {
+                        report.outcome = Outcome::Unknown(GaveUp::Steps);
+                        break 'search;
+                    }
+                    report.steps += 1;
+                    if spec.step(state, op).is_some() {
+                        let word = op as usize / 64;
+                        let mask = 1u64 << (op % 64);
+                        let new_hash = set_hash ^ zobrist[op as usize];
+                        if cache.len >= limits.cache_entries_max {
+                            report.outcome = Outcome::Unknown(GaveUp::Cache);
+                            break 'search;
+                        }
+                        if !cache.insert(new_hash ^ mix64(state), state, &bits, word, mask) {
+                            // Explored before and failed, so this configuration fails too.
+                            must_backtrack = true;
+                            break;
+                        }
+                        stack.push((e, state, true));
+                        bits[word] |= mask;
+                        set_hash = new_hash;
+                        lift(&mut next, &mut prev, &matching, e as usize);
+                        if track && stack.len() > max_depth {
+                            max_depth = stack.len();
+                            record_deepest(&mut report, &stack, &entry_op, state);
+                        }
+                        fresh = true;
+                        entry = next[0];
+                        continue 'search;
+                    }
+                }
+                e = next[e as usize];
+            }
+            entry = next[0];
         }
-        let e = entry as usize;
-        if is_call[e] {
+        if !must_backtrack && is_call[entry as usize] {
+            let e = entry as usize;
             let op = entry_op[e];
+            if observation[op as usize] {
+                entry = next[e];
+                continue;
+            }
             if report.steps >= limits.steps_max {
                 report.outcome = Outcome::Unknown(GaveUp::Steps);
                 break;
@@ -262,65 +313,90 @@ pub(crate) fn search<S: Spec>(
                     break;
                 }
                 if cache.insert(hash, new_state, &bits, word, mask) {
-                    stack.push((entry, state));
+                    stack.push((entry, state, false));
                     state = new_state;
                     bits[word] |= mask;
                     set_hash = new_hash;
-                    // Lift the call and its return out of the list.
-                    let r = matching[e] as usize;
-                    next[prev[e] as usize] = next[e];
-                    if next[e] != NIL {
-                        prev[next[e] as usize] = prev[e];
-                    }
-                    next[prev[r] as usize] = next[r];
-                    if next[r] != NIL {
-                        prev[next[r] as usize] = prev[r];
-                    }
+                    lift(&mut next, &mut prev, &matching, e);
                     if track && stack.len() > max_depth {
                         max_depth = stack.len();
-                        let deepest = report.deepest.get_or_insert_with(Deepest::default);
-                        deepest.order.clear();
-                        deepest
-                            .order
-                            .extend(stack.iter().map(|&(c, _)| entry_op[c as usize]));
-                        deepest.state = state;
+                        record_deepest(&mut report, &stack, &entry_op, state);
                     }
+                    fresh = true;
                     entry = next[0];
                     continue;
                 }
             }
             entry = next[e];
-        } else {
-            // A return: its operation must have been linearized by now on this path.
-            let Some((call, previous)) = stack.pop() else {
+            continue;
+        }
+        // A return (or a failed configuration): undo up to the last non-greedy choice.
+        loop {
+            let Some((call, previous, greedy)) = stack.pop() else {
                 report.outcome = Outcome::NotLinearizable;
-                break;
+                break 'search;
             };
             let c = call as usize;
             let op = entry_op[c];
             state = previous;
             bits[op as usize / 64] &= !(1u64 << (op % 64));
             set_hash ^= zobrist[op as usize];
-            // Unlift: return first, then call (the reverse of lifting).
-            let r = matching[c] as usize;
-            if next[r] != NIL {
-                prev[next[r] as usize] = r as u32;
+            unlift(&mut next, &mut prev, &matching, c);
+            if !greedy {
+                entry = next[c];
+                break;
             }
-            next[prev[r] as usize] = r as u32;
-            if next[c] != NIL {
-                prev[next[c] as usize] = c as u32;
-            }
-            next[prev[c] as usize] = c as u32;
-            entry = next[c];
         }
     }
     report.cache_entries = cache.len;
     if report.outcome == Outcome::Linearizable {
         if let Some(witness) = report.witness.as_mut() {
-            witness.extend(stack.iter().map(|&(c, _)| entry_op[c as usize]));
+            witness.extend(stack.iter().map(|&(c, _, _)| entry_op[c as usize]));
         }
     } else {
         report.witness = None;
     }
     report
+}
+
+/// Removes call entry `e` and its return from the list.
+#[inline]
+fn lift(next: &mut [u32], prev: &mut [u32], matching: &[u32], e: usize) {
+    let r = matching[e] as usize;
+    next[prev[e] as usize] = next[e];
+    if next[e] != NIL {
+        prev[next[e] as usize] = prev[e];
+    }
+    next[prev[r] as usize] = next[r];
+    if next[r] != NIL {
+        prev[next[r] as usize] = prev[r];
+    }
+}
+
+/// Puts call entry `c` and its return back (the reverse of [`lift`]).
+#[inline]
+fn unlift(next: &mut [u32], prev: &mut [u32], matching: &[u32], c: usize) {
+    let r = matching[c] as usize;
+    if next[r] != NIL {
+        prev[next[r] as usize] = r as u32;
+    }
+    next[prev[r] as usize] = r as u32;
+    if next[c] != NIL {
+        prev[next[c] as usize] = c as u32;
+    }
+    next[prev[c] as usize] = c as u32;
+}
+
+fn record_deepest(
+    report: &mut SearchReport,
+    stack: &[(u32, u64, bool)],
+    entry_op: &[u32],
+    state: u64,
+) {
+    let deepest = report.deepest.get_or_insert_with(Deepest::default);
+    deepest.order.clear();
+    deepest
+        .order
+        .extend(stack.iter().map(|&(c, _, _)| entry_op[c as usize]));
+    deepest.state = state;
 }

@@ -250,8 +250,12 @@ fn kind_word(kind: EventType) -> &'static str {
     }
 }
 
-/// "process 3 write 5 → ok" for the operation invoked at `invoke`.
-fn describe_op(events: &[HistoryEvent], invoke: usize) -> String {
+/// A one-line description of the operation invoked at event `invoke`, e.g.
+/// `process 3 write 5 → ok`.
+///
+/// # Panics
+/// If `invoke` is out of range.
+pub fn describe_op(events: &[HistoryEvent], invoke: usize) -> String {
     let event = &events[invoke];
     let mut text = format!("process {} {}", event.process, event.f.as_str());
     if let Some(key) = &event.key {
@@ -376,7 +380,11 @@ pub fn check_events(
     if options.explain {
         for (keys, ops) in failing {
             let explanation = explain(&prepared, &mut strings, keys, ops, options);
-            if result.explanation.as_ref().is_none_or(|best| explanation.failing_event < best.failing_event) {
+            if result
+                .explanation
+                .as_ref()
+                .is_none_or(|best| explanation.failing_event < best.failing_event)
+            {
                 result.explanation = Some(explanation);
             }
         }
@@ -499,14 +507,7 @@ fn object_name(prepared: &Prepared, keys: &[u32]) -> String {
 fn show_slot(prepared: &Prepared, strings: &Strings, state: u64) -> String {
     match prepared.model {
         Model::Counter => (state as i64).to_string(),
-        Model::KvAppend => format!(
-            "{:?}",
-            strings
-                .texts
-                .get(state as usize)
-                .map(String::as_str)
-                .unwrap_or("?")
-        ),
+        Model::KvAppend => format!("{:?}", strings.text(state as u32)),
         Model::Mutex => {
             let holder = state & 0xFFFF_FFFF;
             let last = (state >> 32) as usize;

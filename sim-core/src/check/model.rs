@@ -75,7 +75,7 @@ pub(crate) enum Kind {
     Cas,
     /// Counter: adds `a` (two's complement).
     Add,
-    /// String store: appends string `a`.
+    /// String store: appends atom `a` (see [`Strings`]).
     Append,
     /// Mutex: process `a` (interned, from 1) acquires, with token index `b` (0 = none).
     Acquire,
@@ -102,45 +102,134 @@ pub(crate) struct OpData {
 /// A micro-operation of a transaction: `(slot, is_write, value)`; a read of [`ANY`] is free.
 pub(crate) type Micro = (u32, bool, u64);
 
-/// Interned strings with memoised concatenation, for the string store.
-#[derive(Clone, Debug, Default)]
+/// Strings of the string store, hash-consed so that a state is one `u32` and appending is
+/// O(1): a string is a node `(parent, atom)` meaning "the parent's text followed by the atom's
+/// text" (an atom is a text from the history: a put, an append or a read's result). Equal
+/// texts get one canonical id whatever the path that built them, so ids compare like texts:
+/// nodes are looked up by (length, polynomial hash), and a hash match is confirmed by
+/// comparing the texts, so a hash collision can cost time but never a wrong answer.
+#[derive(Clone, Debug)]
 pub(crate) struct Strings {
-    pub texts: Vec<String>,
-    ids: HashMap<String, u32, FixedState>,
+    atoms: Vec<String>,
+    atom_ids: HashMap<String, u32, FixedState>,
+    /// Per atom: its hash and `BASE^len`.
+    atom_hash: Vec<(u64, u64)>,
+    /// Per canonical node: (parent node or NONE, atom, length, hash).
+    nodes: Vec<(u32, u32, u64, u64)>,
+    by_hash: HashMap<(u64, u64), Vec<u32>, FixedState>,
     concat: HashMap<(u32, u32), u32, FixedState>,
+}
+
+const NONE: u32 = u32::MAX;
+const BASE: u64 = 0x100_0000_01B3;
+
+impl Default for Strings {
+    fn default() -> Self {
+        Strings::new()
+    }
 }
 
 impl Strings {
     /// A table holding only the empty string, id 0.
     pub fn new() -> Strings {
-        let mut strings = Strings::default();
-        strings.intern("");
+        let mut strings = Strings {
+            atoms: Vec::new(),
+            atom_ids: HashMap::default(),
+            atom_hash: Vec::new(),
+            nodes: Vec::new(),
+            by_hash: HashMap::default(),
+            concat: HashMap::default(),
+        };
+        let id = strings.intern("");
+        assert_eq!(id, 0, "the empty string is id 0");
         strings
+    }
+
+    /// The atom id of `text` (what an append appends).
+    pub fn atom(&mut self, text: &str) -> u32 {
+        if let Some(&id) = self.atom_ids.get(text) {
+            return id;
+        }
+        let id = self.atoms.len() as u32;
+        let mut hash = 0u64;
+        let mut power = 1u64;
+        for &byte in text.as_bytes() {
+            hash = hash.wrapping_mul(BASE).wrapping_add(u64::from(byte) + 1);
+            power = power.wrapping_mul(BASE);
+        }
+        self.atoms.push(text.to_string());
+        self.atom_ids.insert(text.to_string(), id);
+        self.atom_hash.push((hash, power));
+        id
+    }
+
+    /// The text of string `id`.
+    pub fn text(&self, id: u32) -> String {
+        let mut parts = Vec::new();
+        let mut node = id;
+        while node != NONE {
+            let (parent, atom, _, _) = self.nodes[node as usize];
+            parts.push(atom);
+            node = parent;
+        }
+        let mut text = String::new();
+        for atom in parts.into_iter().rev() {
+            text.push_str(&self.atoms[atom as usize]);
+        }
+        text
+    }
+
+    /// The canonical id of the node `(parent, atom)`.
+    fn node(&mut self, parent: u32, atom: u32) -> u32 {
+        let (atom_hash, power) = self.atom_hash[atom as usize];
+        let (parent_len, parent_hash) = if parent == NONE {
+            (0, 0)
+        } else {
+            (self.nodes[parent as usize].2, self.nodes[parent as usize].3)
+        };
+        let len = parent_len + self.atoms[atom as usize].len() as u64;
+        let hash = parent_hash.wrapping_mul(power).wrapping_add(atom_hash);
+        if let Some(candidates) = self.by_hash.get(&(len, hash)) {
+            if !candidates.is_empty() {
+                // Rare (the same text reached by another path, or a collision): compare texts.
+                let mut text = if parent == NONE {
+                    String::new()
+                } else {
+                    self.text(parent)
+                };
+                text.push_str(&self.atoms[atom as usize]);
+                for &candidate in candidates {
+                    if self.text(candidate) == text {
+                        return candidate;
+                    }
+                }
+            }
+        }
+        let id = self.nodes.len() as u32;
+        self.nodes.push((parent, atom, len, hash));
+        self.by_hash.entry((len, hash)).or_default().push(id);
+        id
     }
 
     /// The id of `text`.
     pub fn intern(&mut self, text: &str) -> u32 {
-        if let Some(&id) = self.ids.get(text) {
-            return id;
-        }
-        let id = self.texts.len() as u32;
-        self.texts.push(text.to_string());
-        self.ids.insert(text.to_string(), id);
-        id
+        let atom = self.atom(text);
+        self.node(NONE, atom)
     }
 
     #[inline]
-    fn append(&mut self, base: u32, suffix: u32) -> u32 {
-        if let Some(&id) = self.concat.get(&(base, suffix)) {
+    fn append(&mut self, base: u32, atom: u32) -> u32 {
+        if let Some(&id) = self.concat.get(&(base, atom)) {
             return id;
         }
-        let mut text = String::with_capacity(
-            self.texts[base as usize].len() + self.texts[suffix as usize].len(),
-        );
-        text.push_str(&self.texts[base as usize]);
-        text.push_str(&self.texts[suffix as usize]);
-        let id = self.intern(&text);
-        self.concat.insert((base, suffix), id);
+        let id = if self.atoms[atom as usize].is_empty() {
+            base
+        } else if self.nodes[base as usize].2 == 0 {
+            self.node(NONE, atom)
+        } else {
+            self.node(base, atom)
+        };
+        self.concat.insert((base, atom), id);
         id
     }
 }
@@ -196,6 +285,13 @@ pub(crate) trait Spec {
     fn init(&mut self) -> u64;
     /// The state after operation `op`, or `None` if it is illegal in `state`.
     fn step(&mut self, state: u64, op: u32) -> Option<u64>;
+    /// True if operation `op` never changes the state when legal (a read, a failed compare,
+    /// a read-only transaction) and is not indeterminate.
+    fn is_observation(&self, op: u32) -> bool;
+}
+
+fn observes(op: &OpData) -> bool {
+    !op.unknown && (op.kind == Kind::Read || (op.kind == Kind::Cas && op.compare_failed))
 }
 
 /// One object.
@@ -212,6 +308,9 @@ impl Spec for SingleSpec<'_> {
     #[inline]
     fn step(&mut self, state: u64, op: u32) -> Option<u64> {
         step_object(self.strings, state, &self.ops[op as usize])
+    }
+    fn is_observation(&self, op: u32) -> bool {
+        observes(&self.ops[op as usize])
     }
 }
 
@@ -266,6 +365,18 @@ impl<'a> VectorSpec<'a> {
 }
 
 impl Spec for VectorSpec<'_> {
+    fn is_observation(&self, op: u32) -> bool {
+        let data = &self.ops[op as usize];
+        if data.kind == Kind::Txn {
+            !data.unknown
+                && self.txns[data.a as usize]
+                    .iter()
+                    .all(|&(_, is_write, _)| !is_write)
+        } else {
+            observes(data)
+        }
+    }
+
     fn init(&mut self) -> u64 {
         let initial = self.initial.clone();
         u64::from(self.intern(&initial))

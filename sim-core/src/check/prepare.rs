@@ -453,7 +453,11 @@ pub(crate) fn prepare(
                     Function::Write => Kind::Write,
                     _ => Kind::Append,
                 };
-                data.a = u64::from(strings.intern(&text));
+                data.a = u64::from(if data.kind == Kind::Append {
+                    strings.atom(&text)
+                } else {
+                    strings.intern(&text)
+                });
                 op.done = Some(data);
                 op.maybe = if invoke.f == Function::Read {
                     None
