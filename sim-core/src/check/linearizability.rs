@@ -15,7 +15,7 @@
 //! entry). Both the step count and the number of cache entries are bounded; reaching either
 //! bound ends the search with `Unknown`, never with a verdict.
 
-use super::model::Spec;
+use super::model::{Spec, Strings};
 
 /// Position of a return that never happened: after everything else.
 pub(crate) const END: u64 = u64::MAX;
@@ -157,84 +157,175 @@ impl Cache {
     }
 }
 
-/// Checks one partition. `calls[i]` and `returns[i]` are the real-time positions of operation
-/// `i`'s invocation and completion ([`END`] for an operation that stays open to the end).
-/// Positions of distinct entries must be distinct except for [`END`].
-pub(crate) fn search<S: Spec>(
-    spec: &mut S,
-    calls: &[u64],
-    returns: &[u64],
-    limits: Limits,
+/// A resumable search of one partition. `calls[i]` and `returns[i]` are the real-time
+/// positions of operation `i`'s invocation and completion ([`END`] for an operation that stays
+/// open to the end); positions of distinct entries must be distinct except for [`END`].
+///
+/// [`Searcher::resume`] runs until a verdict or until its step allowance is used up, and can
+/// be called again to continue: the caller interleaves partitions with growing allowances so
+/// that an easy violation in one object is found before a hard object exhausts the budget.
+pub(crate) struct Searcher<S: Spec> {
+    pub spec: S,
+    next: Vec<u32>,
+    prev: Vec<u32>,
+    entry_op: Vec<u32>,
+    is_call: Vec<bool>,
+    matching: Vec<u32>,
+    observation: Vec<bool>,
+    zobrist: Vec<u64>,
+    cache: Cache,
+    bits: Vec<u64>,
+    set_hash: u64,
+    state: u64,
+    /// (call entry, state before it, taken greedily).
+    stack: Vec<(u32, u64, bool)>,
+    fresh: bool,
+    entry: u32,
+    max_depth: usize,
     track: bool,
-) -> SearchReport {
-    let n = calls.len();
-    assert_eq!(n, returns.len(), "calls and returns differ in length");
-    let mut report = SearchReport {
-        outcome: Outcome::Linearizable,
-        steps: 0,
-        cache_entries: 0,
-        deepest: if track {
-            Some(Deepest {
-                order: Vec::new(),
-                state: spec.init(),
-            })
-        } else {
-            None
-        },
-        witness: if track { Some(Vec::new()) } else { None },
-    };
-    if n == 0 {
-        return report;
-    }
-    assert!(
-        n < (u32::MAX / 2) as usize,
-        "too many operations in one partition: {n}"
-    );
+    /// The verdict once known.
+    pub outcome: Option<Outcome>,
+    pub report: SearchReport,
+}
 
-    // Entries 1..=2n: call of op i is entry, return is another; 0 is the head sentinel.
-    // Sort by (position, is_return, op) so that synthetic END returns come last in op order.
-    let mut order: Vec<(u64, u8, u32)> = Vec::with_capacity(2 * n);
-    for i in 0..n {
+impl<S: Spec> Searcher<S> {
+    pub fn new(
+        mut spec: S,
+        strings: &mut Strings,
+        calls: &[u64],
+        returns: &[u64],
+        track: bool,
+    ) -> Self {
+        let n = calls.len();
+        assert_eq!(n, returns.len(), "calls and returns differ in length");
         assert!(
-            calls[i] < returns[i],
-            "op {i}: call {} not before return {}",
-            calls[i],
-            returns[i]
+            n < (u32::MAX / 2) as usize,
+            "too many operations in one partition: {n}"
         );
-        order.push((calls[i], 0, i as u32));
-        order.push((returns[i], 1, i as u32));
-    }
-    order.sort_unstable();
-    let size = 2 * n + 1;
-    let mut next = vec![NIL; size];
-    let mut prev = vec![NIL; size];
-    let mut entry_op = vec![0u32; size];
-    let mut is_call = vec![false; size];
-    let mut matching = vec![0u32; size];
-    let mut call_entry = vec![0u32; n];
-    for (k, &(_, kind, op)) in order.iter().enumerate() {
-        let entry = k + 1;
-        entry_op[entry] = op;
-        is_call[entry] = kind == 0;
-        if kind == 0 {
-            call_entry[op as usize] = entry as u32;
-        } else {
-            let call = call_entry[op as usize] as usize;
-            matching[call] = entry as u32;
+        let initial = spec.init(strings);
+        // Entries 1..=2n; 0 is the head sentinel. Sorted by (position, is_return, op) so that
+        // synthetic END returns come last, in op order.
+        let mut order: Vec<(u64, u8, u32)> = Vec::with_capacity(2 * n);
+        for i in 0..n {
+            assert!(
+                calls[i] < returns[i],
+                "op {i}: call {} not before return {}",
+                calls[i],
+                returns[i]
+            );
+            order.push((calls[i], 0, i as u32));
+            order.push((returns[i], 1, i as u32));
         }
-        prev[entry] = k as u32;
-        next[k] = entry as u32;
+        order.sort_unstable();
+        let size = 2 * n + 1;
+        let mut next = vec![NIL; size];
+        let mut prev = vec![NIL; size];
+        let mut entry_op = vec![0u32; size];
+        let mut is_call = vec![false; size];
+        let mut matching = vec![0u32; size];
+        let mut call_entry = vec![0u32; n];
+        for (k, &(_, kind, op)) in order.iter().enumerate() {
+            let entry = k + 1;
+            entry_op[entry] = op;
+            is_call[entry] = kind == 0;
+            if kind == 0 {
+                call_entry[op as usize] = entry as u32;
+            } else {
+                matching[call_entry[op as usize] as usize] = entry as u32;
+            }
+            prev[entry] = k as u32;
+            next[k] = entry as u32;
+        }
+        let words = n.div_ceil(64).max(1);
+        let observation = (0..n as u32).map(|op| spec.is_observation(op)).collect();
+        let zobrist = (0..n as u64)
+            .map(|i| mix64(i.wrapping_mul(0xD6E8_FEB8_6659_FD93) ^ 0x5851_F42D))
+            .collect();
+        let entry = next[0];
+        Searcher {
+            spec,
+            next,
+            prev,
+            entry_op,
+            is_call,
+            matching,
+            observation,
+            zobrist,
+            cache: Cache::new(words),
+            bits: vec![0u64; words],
+            set_hash: 0,
+            state: initial,
+            stack: Vec::with_capacity(n),
+            fresh: true,
+            entry,
+            max_depth: 0,
+            track,
+            outcome: if n == 0 {
+                Some(Outcome::Linearizable)
+            } else {
+                None
+            },
+            report: SearchReport {
+                outcome: Outcome::Linearizable,
+                steps: 0,
+                cache_entries: 0,
+                deepest: track.then(|| Deepest {
+                    order: Vec::new(),
+                    state: initial,
+                }),
+                witness: None,
+            },
+        }
     }
 
-    let words = n.div_ceil(64);
-    let zobrist: Vec<u64> = (0..n as u64)
-        .map(|i| mix64(i.wrapping_mul(0xD6E8_FEB8_6659_FD93) ^ 0x5851_F42D))
-        .collect();
-    let mut cache = Cache::new(words);
-    let mut bits = vec![0u64; words];
-    let mut set_hash = 0u64;
-    let mut state = spec.init();
-    let mut max_depth = 0usize;
+    /// Cache entries held.
+    pub fn cache_entries(&self) -> u64 {
+        self.cache.len
+    }
+
+    fn record_deepest(&mut self) {
+        if self.track && self.stack.len() > self.max_depth {
+            self.max_depth = self.stack.len();
+            let deepest = self.report.deepest.get_or_insert_with(Deepest::default);
+            deepest.order.clear();
+            deepest.order.extend(
+                self.stack
+                    .iter()
+                    .map(|&(c, _, _)| self.entry_op[c as usize]),
+            );
+            deepest.state = self.state;
+        }
+    }
+
+    /// Continues the search for at most `steps` more model steps, with the cache allowed to
+    /// hold `cache_entries_max` entries. Returns the verdict once known (`Unknown` only for
+    /// the cache limit); `None` means the step allowance ran out first.
+    pub fn resume(
+        &mut self,
+        strings: &mut Strings,
+        steps: u64,
+        cache_entries_max: u64,
+    ) -> Option<Outcome> {
+        if let Some(outcome) = &self.outcome {
+            return Some(outcome.clone());
+        }
+        let steps_max = self.report.steps.saturating_add(steps);
+        let outcome = self.run(strings, steps_max, cache_entries_max);
+        self.report.cache_entries = self.cache.len;
+        if let Some(outcome) = &outcome {
+            self.report.outcome = outcome.clone();
+            if *outcome == Outcome::Linearizable && self.track {
+                self.report.witness = Some(
+                    self.stack
+                        .iter()
+                        .map(|&(c, _, _)| self.entry_op[c as usize])
+                        .collect(),
+                );
+            }
+            self.outcome = Some(outcome.clone());
+        }
+        outcome
+    }
 
     // Observations (reads, failed compares, read-only transactions) do not change the state.
     // If one can go next it may as well go now: from any linearization that places it later,
@@ -243,120 +334,115 @@ pub(crate) fn search<S: Spec>(
     // configuration they are taken greedily, and when a greedy choice fails, the
     // configuration it was taken in fails too (no alternative needs trying). Ordinary scans
     // then skip observations: at this configuration they were all found illegal.
-    let observation: Vec<bool> = (0..n as u32).map(|op| spec.is_observation(op)).collect();
-    // Stack entries: (call entry, state before it, taken greedily).
-    let mut stack: Vec<(u32, u64, bool)> = Vec::with_capacity(n);
-    let mut fresh = true;
-    let mut entry = next[0];
-    'search: while next[0] != NIL {
-        let mut must_backtrack = false;
-        if fresh {
-            fresh = false;
-            let mut e = next[0];
-            while e != NIL && is_call[e as usize] {
-                let op = entry_op[e as usize];
-                if observation[op as usize] {
-                    if report.steps >= limits.steps_max {
-                        report.outcome = Outcome::Unknown(GaveUp::Steps);
-                        break 'search;
+    fn run(
+        &mut self,
+        strings: &mut Strings,
+        steps_max: u64,
+        cache_entries_max: u64,
+    ) -> Option<Outcome> {
+        'search: while self.next[0] != NIL {
+            let mut must_backtrack = false;
+            if self.fresh {
+                let mut e = self.next[0];
+                while e != NIL && self.is_call[e as usize] {
+                    let op = self.entry_op[e as usize];
+                    if self.observation[op as usize] {
+                        if self.report.steps >= steps_max {
+                            return None;
+                        }
+                        self.report.steps += 1;
+                        if self.spec.step(strings, self.state, op).is_some() {
+                            let word = op as usize / 64;
+                            let mask = 1u64 << (op % 64);
+                            let new_hash = self.set_hash ^ self.zobrist[op as usize];
+                            if self.cache.len >= cache_entries_max {
+                                return Some(Outcome::Unknown(GaveUp::Cache));
+                            }
+                            if !self.cache.insert(
+                                new_hash ^ mix64(self.state),
+                                self.state,
+                                &self.bits,
+                                word,
+                                mask,
+                            ) {
+                                // Explored before and failed, so this configuration fails too.
+                                must_backtrack = true;
+                                break;
+                            }
+                            self.stack.push((e, self.state, true));
+                            self.bits[word] |= mask;
+                            self.set_hash = new_hash;
+                            lift(&mut self.next, &mut self.prev, &self.matching, e as usize);
+                            self.record_deepest();
+                            self.entry = self.next[0];
+                            continue 'search;
+                        }
                     }
-                    report.steps += 1;
-                    if spec.step(state, op).is_some() {
-                        let word = op as usize / 64;
-                        let mask = 1u64 << (op % 64);
-                        let new_hash = set_hash ^ zobrist[op as usize];
-                        if cache.len >= limits.cache_entries_max {
-                            report.outcome = Outcome::Unknown(GaveUp::Cache);
-                            break 'search;
-                        }
-                        if !cache.insert(new_hash ^ mix64(state), state, &bits, word, mask) {
-                            // Explored before and failed, so this configuration fails too.
-                            must_backtrack = true;
-                            break;
-                        }
-                        stack.push((e, state, true));
-                        bits[word] |= mask;
-                        set_hash = new_hash;
-                        lift(&mut next, &mut prev, &matching, e as usize);
-                        if track && stack.len() > max_depth {
-                            max_depth = stack.len();
-                            record_deepest(&mut report, &stack, &entry_op, state);
-                        }
-                        fresh = true;
-                        entry = next[0];
-                        continue 'search;
-                    }
+                    e = self.next[e as usize];
                 }
-                e = next[e as usize];
+                self.fresh = false;
+                self.entry = self.next[0];
             }
-            entry = next[0];
-        }
-        if !must_backtrack && is_call[entry as usize] {
-            let e = entry as usize;
-            let op = entry_op[e];
-            if observation[op as usize] {
-                entry = next[e];
-                continue;
-            }
-            if report.steps >= limits.steps_max {
-                report.outcome = Outcome::Unknown(GaveUp::Steps);
-                break;
-            }
-            report.steps += 1;
-            if let Some(new_state) = spec.step(state, op) {
-                let word = op as usize / 64;
-                let mask = 1u64 << (op % 64);
-                let new_hash = set_hash ^ zobrist[op as usize];
-                let hash = new_hash ^ mix64(new_state);
-                if cache.len >= limits.cache_entries_max {
-                    report.outcome = Outcome::Unknown(GaveUp::Cache);
-                    break;
-                }
-                if cache.insert(hash, new_state, &bits, word, mask) {
-                    stack.push((entry, state, false));
-                    state = new_state;
-                    bits[word] |= mask;
-                    set_hash = new_hash;
-                    lift(&mut next, &mut prev, &matching, e);
-                    if track && stack.len() > max_depth {
-                        max_depth = stack.len();
-                        record_deepest(&mut report, &stack, &entry_op, state);
-                    }
-                    fresh = true;
-                    entry = next[0];
+            let entry = self.entry;
+            if !must_backtrack && self.is_call[entry as usize] {
+                let e = entry as usize;
+                let op = self.entry_op[e];
+                if self.observation[op as usize] {
+                    self.entry = self.next[e];
                     continue;
                 }
+                if self.report.steps >= steps_max {
+                    return None;
+                }
+                self.report.steps += 1;
+                if let Some(new_state) = self.spec.step(strings, self.state, op) {
+                    let word = op as usize / 64;
+                    let mask = 1u64 << (op % 64);
+                    let new_hash = self.set_hash ^ self.zobrist[op as usize];
+                    if self.cache.len >= cache_entries_max {
+                        return Some(Outcome::Unknown(GaveUp::Cache));
+                    }
+                    if self.cache.insert(
+                        new_hash ^ mix64(new_state),
+                        new_state,
+                        &self.bits,
+                        word,
+                        mask,
+                    ) {
+                        self.stack.push((entry, self.state, false));
+                        self.state = new_state;
+                        self.bits[word] |= mask;
+                        self.set_hash = new_hash;
+                        lift(&mut self.next, &mut self.prev, &self.matching, e);
+                        self.record_deepest();
+                        self.fresh = true;
+                        self.entry = self.next[0];
+                        continue;
+                    }
+                }
+                self.entry = self.next[e];
+                continue;
             }
-            entry = next[e];
-            continue;
-        }
-        // A return (or a failed configuration): undo up to the last non-greedy choice.
-        loop {
-            let Some((call, previous, greedy)) = stack.pop() else {
-                report.outcome = Outcome::NotLinearizable;
-                break 'search;
-            };
-            let c = call as usize;
-            let op = entry_op[c];
-            state = previous;
-            bits[op as usize / 64] &= !(1u64 << (op % 64));
-            set_hash ^= zobrist[op as usize];
-            unlift(&mut next, &mut prev, &matching, c);
-            if !greedy {
-                entry = next[c];
-                break;
+            // A return (or a failed configuration): undo up to the last non-greedy choice.
+            loop {
+                let Some((call, previous, greedy)) = self.stack.pop() else {
+                    return Some(Outcome::NotLinearizable);
+                };
+                let c = call as usize;
+                let op = self.entry_op[c];
+                self.state = previous;
+                self.bits[op as usize / 64] &= !(1u64 << (op % 64));
+                self.set_hash ^= self.zobrist[op as usize];
+                unlift(&mut self.next, &mut self.prev, &self.matching, c);
+                if !greedy {
+                    self.entry = self.next[c];
+                    self.fresh = false;
+                    break;
+                }
             }
         }
+        Some(Outcome::Linearizable)
     }
-    report.cache_entries = cache.len;
-    if report.outcome == Outcome::Linearizable {
-        if let Some(witness) = report.witness.as_mut() {
-            witness.extend(stack.iter().map(|&(c, _, _)| entry_op[c as usize]));
-        }
-    } else {
-        report.witness = None;
-    }
-    report
 }
 
 /// Removes call entry `e` and its return from the list.
@@ -385,18 +471,4 @@ fn unlift(next: &mut [u32], prev: &mut [u32], matching: &[u32], c: usize) {
         prev[next[c] as usize] = c as u32;
     }
     next[prev[c] as usize] = c as u32;
-}
-
-fn record_deepest(
-    report: &mut SearchReport,
-    stack: &[(u32, u64, bool)],
-    entry_op: &[u32],
-    state: u64,
-) {
-    let deepest = report.deepest.get_or_insert_with(Deepest::default);
-    deepest.order.clear();
-    deepest
-        .order
-        .extend(stack.iter().map(|&(c, _, _)| entry_op[c as usize]));
-    deepest.state = state;
 }

@@ -30,7 +30,7 @@ mod model;
 mod prepare;
 
 use crate::history::{EventType, HistoryEvent, Value};
-use linearizability::{search, GaveUp, Limits, Outcome, SearchReport, END};
+use linearizability::{GaveUp, Limits, Outcome, SearchReport, Searcher, END};
 use model::{step_object, Kind, Micro, OpData, SingleSpec, Strings, VectorSpec, ANY};
 use prepare::{partitions, prepare, Prepared};
 use serde::Serialize;
@@ -126,7 +126,7 @@ impl Default for CheckOptions {
     fn default() -> Self {
         CheckOptions {
             budget_steps: 50_000_000,
-            cache_entries_max: 4_000_000,
+            cache_entries_max: 2_000_000,
             partition: true,
             initial: Value::Null,
             dialect: Dialect::Native,
@@ -334,49 +334,96 @@ pub fn check_events(
         unknown_reason: None,
         explanation: None,
     };
-    let mut failing = Vec::new();
+    // Partitions are searched in rounds with doubling step allowances, each search resuming
+    // where it stopped: an object whose violation is quick to find is found before a hard
+    // object (linearizable or not) uses up the budget, and no work is repeated.
+    let mut searches: Vec<Option<PartitionSearch>> = Vec::with_capacity(parts.len());
     for (keys, ops) in &parts {
-        if !failing.is_empty() && !options.explain {
-            break;
-        }
-        let limits = Limits {
-            steps_max: options.budget_steps.saturating_sub(result.steps),
-            cache_entries_max: options.cache_entries_max,
-        };
-        let (report, built) =
-            run_partition(&prepared, &mut strings, keys, ops, None, limits, false);
-        result.steps += report.steps;
+        let built = build(&prepared, keys, ops, None);
         result.operations += built.calls.len();
-        result.cache_entries_max = result.cache_entries_max.max(report.cache_entries);
-        match report.outcome {
-            Outcome::Linearizable => {}
-            Outcome::NotLinearizable => {
-                result.verdict = Verdict::NotLinearizable;
-                result.unknown_reason = None;
-                // With explanations on, keep going: the earliest violation over all objects
-                // is the one to report.
-                failing.push((keys, ops));
+        searches.push(Some(PartitionSearch::new(
+            &prepared,
+            &mut strings,
+            keys.len(),
+            &built,
+            false,
+        )));
+    }
+    let mut failing = Vec::new();
+    let mut undecided: Vec<usize> = (0..parts.len()).collect();
+    let mut live_entries = 0u64;
+    let mut slice = 8192u64;
+    let mut unknown: Option<(GaveUp, usize)> = None;
+    'rounds: while !undecided.is_empty() {
+        let mut still = Vec::new();
+        for (position, &index) in undecided.iter().enumerate() {
+            let remaining = options.budget_steps.saturating_sub(result.steps);
+            if remaining == 0 {
+                unknown.get_or_insert((GaveUp::Steps, index));
+                still.extend_from_slice(&undecided[position..]);
+                break 'rounds;
             }
-            Outcome::Unknown(why) => {
-                if result.verdict == Verdict::NotLinearizable {
-                    continue;
+            let search = searches[index]
+                .as_mut()
+                .expect("undecided searches are alive");
+            let (steps_before, entries_before) = (search.steps(), search.cache_entries());
+            let allowed = options
+                .cache_entries_max
+                .saturating_sub(live_entries - entries_before);
+            let outcome = if undecided.len() == 1 {
+                search.resume(&mut strings, remaining, allowed)
+            } else {
+                search.resume(&mut strings, slice.min(remaining), allowed)
+            };
+            result.steps += search.steps() - steps_before;
+            live_entries = live_entries - entries_before + search.cache_entries();
+            result.cache_entries_max = result.cache_entries_max.max(search.cache_entries());
+            match outcome {
+                None => still.push(index),
+                Some(Outcome::Linearizable) => {
+                    live_entries -= search.cache_entries();
+                    searches[index] = None; // free its memory
                 }
-                result.verdict = Verdict::Unknown;
-                let what = match why {
-                    GaveUp::Steps => format!("step budget of {} exhausted", options.budget_steps),
-                    GaveUp::Cache => format!(
-                        "cache limit of {} entries reached",
-                        options.cache_entries_max
-                    ),
-                };
-                result.unknown_reason.get_or_insert(format!(
-                    "{} ({})",
-                    what,
-                    object_name(&prepared, keys)
-                ));
+                Some(Outcome::NotLinearizable) => {
+                    live_entries -= search.cache_entries();
+                    searches[index] = None;
+                    failing.push(index);
+                    if !options.explain {
+                        // Any violation decides the verdict; with explanations on, keep
+                        // going: the earliest violation over all objects is reported.
+                        still.clear();
+                        break 'rounds;
+                    }
+                }
+                Some(Outcome::Unknown(why)) => {
+                    unknown.get_or_insert((why, index));
+                }
             }
         }
+        undecided = still;
+        slice = slice.saturating_mul(2);
     }
+    drop(searches);
+    if !failing.is_empty() {
+        result.verdict = Verdict::NotLinearizable;
+    } else if let Some((why, index)) = unknown {
+        result.verdict = Verdict::Unknown;
+        let what = match why {
+            GaveUp::Steps => format!("step budget of {} exhausted", options.budget_steps),
+            GaveUp::Cache => format!(
+                "cache limit of {} entries reached",
+                options.cache_entries_max
+            ),
+        };
+        result.unknown_reason = Some(format!(
+            "{what} ({})",
+            object_name(&prepared, &parts[index].0)
+        ));
+    }
+    let failing: Vec<(&Vec<u32>, &Vec<usize>)> = failing
+        .into_iter()
+        .map(|i| (&parts[i].0, &parts[i].1))
+        .collect();
     if options.explain {
         for (keys, ops) in failing {
             let explanation = explain(&prepared, &mut strings, keys, ops, options);
@@ -446,6 +493,93 @@ fn build(prepared: &Prepared, keys: &[u32], ops: &[usize], cut: Option<usize>) -
     built
 }
 
+/// A search of one partition, over one object or several.
+enum PartitionSearch {
+    Single(Searcher<SingleSpec>),
+    Vector(Searcher<VectorSpec>),
+}
+
+impl PartitionSearch {
+    fn new(
+        prepared: &Prepared,
+        strings: &mut Strings,
+        key_count: usize,
+        built: &Built,
+        track: bool,
+    ) -> PartitionSearch {
+        if key_count == 1 && built.txns.is_empty() {
+            let spec = SingleSpec {
+                ops: built.data.clone(),
+                initial: prepared.initial,
+            };
+            PartitionSearch::Single(Searcher::new(
+                spec,
+                strings,
+                &built.calls,
+                &built.returns,
+                track,
+            ))
+        } else {
+            let spec = VectorSpec::new(
+                built.data.clone(),
+                built.txns.clone(),
+                vec![prepared.initial; key_count],
+            );
+            PartitionSearch::Vector(Searcher::new(
+                spec,
+                strings,
+                &built.calls,
+                &built.returns,
+                track,
+            ))
+        }
+    }
+
+    fn resume(
+        &mut self,
+        strings: &mut Strings,
+        steps: u64,
+        cache_entries_max: u64,
+    ) -> Option<Outcome> {
+        match self {
+            PartitionSearch::Single(searcher) => searcher.resume(strings, steps, cache_entries_max),
+            PartitionSearch::Vector(searcher) => searcher.resume(strings, steps, cache_entries_max),
+        }
+    }
+
+    fn report(&self) -> &SearchReport {
+        match self {
+            PartitionSearch::Single(searcher) => &searcher.report,
+            PartitionSearch::Vector(searcher) => &searcher.report,
+        }
+    }
+
+    fn steps(&self) -> u64 {
+        self.report().steps
+    }
+
+    fn cache_entries(&self) -> u64 {
+        match self {
+            PartitionSearch::Single(searcher) => searcher.cache_entries(),
+            PartitionSearch::Vector(searcher) => searcher.cache_entries(),
+        }
+    }
+
+    /// The per-slot states of the deepest configuration (when tracked).
+    fn deepest_slots(&self) -> Option<Vec<u64>> {
+        match self {
+            PartitionSearch::Single(searcher) => {
+                searcher.report.deepest.as_ref().map(|d| vec![d.state])
+            }
+            PartitionSearch::Vector(searcher) => searcher
+                .report
+                .deepest
+                .as_ref()
+                .map(|d| searcher.spec.slots(d.state).to_vec()),
+        }
+    }
+}
+
 fn run_partition(
     prepared: &Prepared,
     strings: &mut Strings,
@@ -456,34 +590,12 @@ fn run_partition(
     track: bool,
 ) -> (SearchReport, Built) {
     let mut built = build(prepared, keys, ops, cut);
-    let single = keys.len() == 1 && built.txns.is_empty();
-    let report;
-    if single {
-        let mut spec = SingleSpec {
-            ops: std::mem::take(&mut built.data),
-            initial: prepared.initial,
-            strings,
-        };
-        report = search(&mut spec, &built.calls, &built.returns, limits, track);
-        built.data = spec.ops;
-        if let Some(deepest) = &report.deepest {
-            built.deepest_slots = vec![deepest.state];
-        }
-    } else {
-        let txns = std::mem::take(&mut built.txns);
-        let mut spec = VectorSpec::new(
-            std::mem::take(&mut built.data),
-            &txns,
-            strings,
-            vec![prepared.initial; keys.len()],
-        );
-        report = search(&mut spec, &built.calls, &built.returns, limits, track);
-        if let Some(deepest) = &report.deepest {
-            built.deepest_slots = spec.slots(deepest.state).to_vec();
-        }
-        built.data = std::mem::take(&mut spec.ops);
-        drop(spec);
-        built.txns = txns;
+    let mut search = PartitionSearch::new(prepared, strings, keys.len(), &built, track);
+    let outcome = search.resume(strings, limits.steps_max, limits.cache_entries_max);
+    let mut report = search.report().clone();
+    report.outcome = outcome.unwrap_or(Outcome::Unknown(GaveUp::Steps));
+    if let Some(slots) = search.deepest_slots() {
+        built.deepest_slots = slots;
     }
     (report, built)
 }

@@ -282,9 +282,9 @@ pub(crate) fn step_object(strings: &mut Strings, state: u64, op: &OpData) -> Opt
 /// A sequential specification as the search sees it: states are `u64`, operations indices.
 pub(crate) trait Spec {
     /// The initial state.
-    fn init(&mut self) -> u64;
+    fn init(&mut self, strings: &mut Strings) -> u64;
     /// The state after operation `op`, or `None` if it is illegal in `state`.
-    fn step(&mut self, state: u64, op: u32) -> Option<u64>;
+    fn step(&mut self, strings: &mut Strings, state: u64, op: u32) -> Option<u64>;
     /// True if operation `op` never changes the state when legal (a read, a failed compare,
     /// a read-only transaction) and is not indeterminate.
     fn is_observation(&self, op: u32) -> bool;
@@ -295,19 +295,18 @@ fn observes(op: &OpData) -> bool {
 }
 
 /// One object.
-pub(crate) struct SingleSpec<'a> {
+pub(crate) struct SingleSpec {
     pub ops: Vec<OpData>,
     pub initial: u64,
-    pub strings: &'a mut Strings,
 }
 
-impl Spec for SingleSpec<'_> {
-    fn init(&mut self) -> u64 {
+impl Spec for SingleSpec {
+    fn init(&mut self, _strings: &mut Strings) -> u64 {
         self.initial
     }
     #[inline]
-    fn step(&mut self, state: u64, op: u32) -> Option<u64> {
-        step_object(self.strings, state, &self.ops[op as usize])
+    fn step(&mut self, strings: &mut Strings, state: u64, op: u32) -> Option<u64> {
+        step_object(strings, state, &self.ops[op as usize])
     }
     fn is_observation(&self, op: u32) -> bool {
         observes(&self.ops[op as usize])
@@ -315,10 +314,9 @@ impl Spec for SingleSpec<'_> {
 }
 
 /// Several objects (slots) with a hash-consed vector state.
-pub(crate) struct VectorSpec<'a> {
+pub(crate) struct VectorSpec {
     pub ops: Vec<OpData>,
-    pub txns: &'a [Vec<Micro>],
-    pub strings: &'a mut Strings,
+    pub txns: Vec<Vec<Micro>>,
     pub initial: Vec<u64>,
     pub vectors: Vec<Box<[u64]>>,
     ids: HashMap<Box<[u64]>, u32, FixedState>,
@@ -326,20 +324,17 @@ pub(crate) struct VectorSpec<'a> {
     scratch: Vec<u64>,
 }
 
+/// Transitions remembered by [`VectorSpec`] at most.
+const MEMO_ENTRIES_MAX: usize = 1 << 22;
+
 /// Memo value for an illegal transition.
 const ILLEGAL: u32 = u32::MAX;
 
-impl<'a> VectorSpec<'a> {
-    pub fn new(
-        ops: Vec<OpData>,
-        txns: &'a [Vec<Micro>],
-        strings: &'a mut Strings,
-        initial: Vec<u64>,
-    ) -> Self {
+impl VectorSpec {
+    pub fn new(ops: Vec<OpData>, txns: Vec<Vec<Micro>>, initial: Vec<u64>) -> Self {
         VectorSpec {
             ops,
             txns,
-            strings,
             initial,
             vectors: Vec::new(),
             ids: HashMap::default(),
@@ -364,7 +359,7 @@ impl<'a> VectorSpec<'a> {
     }
 }
 
-impl Spec for VectorSpec<'_> {
+impl Spec for VectorSpec {
     fn is_observation(&self, op: u32) -> bool {
         let data = &self.ops[op as usize];
         if data.kind == Kind::Txn {
@@ -377,12 +372,12 @@ impl Spec for VectorSpec<'_> {
         }
     }
 
-    fn init(&mut self) -> u64 {
+    fn init(&mut self, _strings: &mut Strings) -> u64 {
         let initial = self.initial.clone();
         u64::from(self.intern(&initial))
     }
 
-    fn step(&mut self, state: u64, op: u32) -> Option<u64> {
+    fn step(&mut self, strings: &mut Strings, state: u64, op: u32) -> Option<u64> {
         if let Some(&next) = self.memo.get(&(state as u32, op)) {
             return (next != ILLEGAL).then_some(u64::from(next));
         }
@@ -402,7 +397,7 @@ impl Spec for VectorSpec<'_> {
             }
             legal
         } else {
-            match step_object(self.strings, scratch[data.slot as usize], &data) {
+            match step_object(strings, scratch[data.slot as usize], &data) {
                 Some(value) => {
                     scratch[data.slot as usize] = value;
                     true
@@ -416,6 +411,10 @@ impl Spec for VectorSpec<'_> {
             ILLEGAL
         };
         self.scratch = scratch;
+        // The memo only saves work: bound its memory by starting afresh when it is full.
+        if self.memo.len() >= MEMO_ENTRIES_MAX {
+            self.memo.clear();
+        }
         self.memo.insert((state as u32, op), next);
         (next != ILLEGAL).then_some(u64::from(next))
     }
