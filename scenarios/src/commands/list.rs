@@ -1,14 +1,565 @@
-//! `faultline list` (under construction).
+//! `faultline list [--json]`: what a scenario can name.
+//!
+//! Prints the protocols (with their parameters and the defaults stage two of scenario parsing
+//! fills in), the applications (and which of them the runner can run today), the fault kinds a
+//! `Random` plan draws from, the actions a `Script` may take, the partition shapes, every
+//! switchable bug, the checker's models and the scenario catalogue. With `--json` the same
+//! content is one JSON object on one line. Exit code 0.
+//!
+//! Defaults are not copied here: they are read back from [`Scenario::from_str`] on minimal
+//! files, so they cannot drift from `scenario.rs`. The fault, action and shape tables are
+//! written out by hand (an enum's variants cannot be enumerated); the tests parse every syntax
+//! example they give, so a rename in `file.rs` fails them.
+
+use crate::commands::EXIT_PASS;
+use crate::scenario::{AppSpec, Expectation, ProtocolSpec, RaftRead, Replication, Scenario};
+use protocols::mutation::Bug;
+use serde_json::{json, Value};
+use sim_core::check::Model;
+use std::io::Write;
+use std::path::{Path, PathBuf};
 
 /// Arguments of `faultline list`.
 #[derive(clap::Args, Debug)]
 pub struct Args {
-    /// Remaining arguments (not yet interpreted).
-    #[arg(trailing_var_arg = true, allow_hyphen_values = true)]
-    pub rest: Vec<String>,
+    /// Print one JSON object instead of text.
+    #[arg(long)]
+    pub json: bool,
 }
 
+/// The scenario catalogue, as the crate was built (read at run time; skipped when missing).
+const CATALOG_DIR: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/catalog");
+
 /// Runs the command.
-pub fn execute(_args: Args) -> anyhow::Result<u8> {
-    anyhow::bail!("`faultline list` is not implemented yet")
+///
+/// # Errors
+/// A failure to write to stdout other than a closed pipe.
+pub fn execute(args: Args) -> anyhow::Result<u8> {
+    let listing = listing(Path::new(CATALOG_DIR));
+    let text = if args.json {
+        format!("{}\n", serde_json::to_string(&listing)?)
+    } else {
+        human(&listing)
+    };
+    let stdout = std::io::stdout();
+    let mut out = stdout.lock();
+    match out.write_all(text.as_bytes()).and_then(|()| out.flush()) {
+        Ok(()) => Ok(EXIT_PASS),
+        // `faultline list | head` is not a failure.
+        Err(error) if error.kind() == std::io::ErrorKind::BrokenPipe => Ok(EXIT_PASS),
+        Err(error) => Err(error.into()),
+    }
+}
+
+/// A scenario with every default filled in from a minimal file.
+fn defaults(text: &str) -> Scenario {
+    match Scenario::from_str(text, "defaults.ron") {
+        Ok(scenario) => scenario,
+        // The minimal files below are valid by construction; the tests parse them.
+        Err(error) => panic!("built-in minimal scenario {text:?} is invalid: {error}"),
+    }
+}
+
+fn parameter(name: &str, syntax: &str, default: String, meaning: &str) -> Value {
+    json!({"name": name, "syntax": syntax, "default": default, "meaning": meaning})
+}
+
+fn protocols() -> Value {
+    let single = defaults("Scenario(protocol: SingleServer)");
+    let backup = defaults("Scenario(protocol: PrimaryBackup())");
+    let raft = defaults("Scenario(protocol: Raft())");
+    let mut entries = Vec::new();
+
+    entries.push(json!({
+        "name": single.protocol.name(),
+        "syntax": "SingleServer",
+        "nodes": "exactly 1",
+        "summary": "node 0 owns all state and syncs every update before replying: the linearizable reference",
+        "parameters": [],
+    }));
+
+    if let ProtocolSpec::PrimaryBackup(spec) = &backup.protocol {
+        let replication = match spec.replication {
+            Replication::Async => "Async",
+            Replication::Sync => "Sync",
+        };
+        entries.push(json!({
+            "name": backup.protocol.name(),
+            "syntax": "PrimaryBackup(...)",
+            "nodes": format!("default {}", backup.node_count),
+            "summary": "node 0 starts as primary and ships updates to backups; a backup promotes itself on silence",
+            "parameters": [
+                parameter("read_from_backups", "true | false", spec.read_from_backups.to_string(),
+                    "clients may read from backups (which may be stale)"),
+                parameter("replication", "Async | Sync", replication.to_string(),
+                    "acknowledge a write after the primary applied it (Async) or after every live backup did (Sync; parses but is not runnable yet)"),
+                parameter("replication_delay", "\"5ms\"", spec.replication_delay.to_string(),
+                    "how long the primary batches updates before shipping them"),
+                parameter("heartbeat", "\"50ms\"", spec.heartbeat.to_string(),
+                    "primary heartbeat interval"),
+                parameter("failover_timeout", "\"500ms\"", spec.failover_timeout.to_string(),
+                    "a backup promotes itself after hearing nothing for this long (above heartbeat)"),
+            ],
+        }));
+    }
+
+    if let ProtocolSpec::Raft(spec) = &raft.protocol {
+        let read = match spec.read {
+            RaftRead::ReadIndex => "ReadIndex",
+            RaftRead::Log => "Log",
+        };
+        entries.push(json!({
+            "name": raft.protocol.name(),
+            "syntax": "Raft(...)  (write Raft() for every default)",
+            "nodes": format!("default {}", raft.node_count),
+            "summary": "elections, log replication, the commit rule of \u{a7}5.4.2, ReadIndex or log reads",
+            "parameters": [
+                parameter("election_timeout", "(\"150ms\", \"300ms\")",
+                    format!("(\"{}\", \"{}\")", spec.election_timeout_min, spec.election_timeout_max),
+                    "election timeout range (min above heartbeat)"),
+                parameter("heartbeat", "\"50ms\"", spec.heartbeat.to_string(),
+                    "leader heartbeat interval"),
+                parameter("pre_vote", "true | false", spec.pre_vote.to_string(),
+                    "pre-vote phase (thesis \u{a7}9.6); `true` parses but is not runnable yet"),
+                parameter("check_quorum", "true | false", spec.check_quorum.to_string(),
+                    "leaders step down without recent contact with a quorum (thesis \u{a7}6.2)"),
+                parameter("read", "ReadIndex | Log", read.to_string(),
+                    "how linearizable reads are served"),
+            ],
+        }));
+    }
+    Value::Array(entries)
+}
+
+fn apps() -> Value {
+    let kv = defaults("Scenario(protocol: Raft(), app: Kv())");
+    let register = defaults("Scenario(protocol: Raft(), app: Register)");
+    let counter = defaults("Scenario(protocol: Raft(), app: Counter)");
+    let lock = defaults("Scenario(protocol: Raft(), app: Lock())");
+    let entry = |scenario: &Scenario, syntax: &str, summary: &str, runnable: bool| {
+        let app: &AppSpec = &scenario.app;
+        let functions: Vec<&str> = app.functions().iter().map(|f| f.as_str()).collect();
+        let objects = match app {
+            AppSpec::Kv { keys } => format!("keys (default {keys})"),
+            AppSpec::Lock { locks } => format!("locks (default {locks})"),
+            AppSpec::Register | AppSpec::Counter => "one object".to_string(),
+        };
+        json!({
+            "name": app.name(),
+            "syntax": syntax,
+            "objects": objects,
+            "operations": functions,
+            "runnable": runnable,
+            "summary": summary,
+        })
+    };
+    json!([
+        entry(
+            &kv,
+            "Kv(keys: 4)",
+            "key-value store, one cas-register per key",
+            true
+        ),
+        entry(&register, "Register", "a single cas-register", true),
+        entry(
+            &counter,
+            "Counter",
+            "a single counter; parsed and validated, not runnable yet",
+            false
+        ),
+        entry(
+            &lock,
+            "Lock(locks: 1)",
+            "a lock table; parsed and validated, not runnable yet",
+            false
+        ),
+    ])
+}
+
+fn syntax_table(rows: &[(&str, &str)]) -> Value {
+    Value::Array(
+        rows.iter()
+            .map(|(syntax, meaning)| json!({"syntax": syntax, "meaning": meaning}))
+            .collect(),
+    )
+}
+
+/// `faults: Random(kinds: [...])`: what a generated plan may inject.
+const FAULT_KINDS: &[(&str, &str)] = &[
+    (
+        "Partition(SHAPE)",
+        "a partition of that shape, healed after a while",
+    ),
+    (
+        "Crash",
+        "crash a node (the OS keeps unsynced writes), restart it later",
+    ),
+    (
+        "LoseUnsynced",
+        "crash with power loss (unsynced writes may be lost or torn), restart later",
+    ),
+    (
+        "Pause(\"300ms\")",
+        "pause a node for up to this long (a GC or VM pause)",
+    ),
+    (
+        "ClockSkew(\"200ms\")",
+        "step a node's clock by up to \u{b1} this much, step it back later",
+    ),
+    (
+        "ClockDrift(500)",
+        "drift a node's clock by up to \u{b1} this many ppm, reset later",
+    ),
+    (
+        "Clog",
+        "hold every message on a pair of links, release later",
+    ),
+    (
+        "LossBurst(\"50%\")",
+        "raise the message loss ratio to this for a while",
+    ),
+];
+
+/// `faults: Script([(at: "2s", do: ACTION), ...])`: scripted actions (nodes numbered from 0).
+const SCRIPT_ACTIONS: &[(&str, &str)] = &[
+    ("Partition(SHAPE)", "replace the current partition"),
+    (
+        "Heal",
+        "remove every partition and clog, end any loss burst",
+    ),
+    ("Crash(1)", "crash node 1; the OS keeps its unsynced writes"),
+    (
+        "LoseUnsynced(1)",
+        "crash node 1 with power loss: unsynced writes may be lost",
+    ),
+    ("Restart(1)", "restart node 1 from its synced records"),
+    ("Pause(1)", "pause node 1 (inputs queue up)"),
+    ("Resume(1)", "resume node 1"),
+    (
+        "ClockStep(1, \"-200ms\")",
+        "step node 1's clock by a signed duration",
+    ),
+    (
+        "ClockDrift(1, 500)",
+        "set node 1's clock rate error in ppm (signed)",
+    ),
+    ("Clog(0, 1)", "hold messages on the directed link 0 -> 1"),
+    ("Unclog(0, 1)", "release the link 0 -> 1"),
+    ("SetLoss(\"10%\")", "override the loss ratio (a loss burst)"),
+    ("ResetLoss", "restore the configured loss ratio"),
+];
+
+/// Partition shapes, named as Jepsen names them; cuts are directed.
+const PARTITION_SHAPES: &[(&str, &str)] = &[
+    (
+        "Halves",
+        "two random halves (the smaller half gets the odd one out)",
+    ),
+    (
+        "MajoritiesRing",
+        "every node sees a majority, no two nodes the same majority",
+    ),
+    (
+        "Bridge",
+        "two halves joined by one bridge node that sees both",
+    ),
+    ("IsolateOne", "one random node cut off from all others"),
+    ("OneWay", "one random node can send but not receive"),
+    (
+        "Groups([[0, 1], [2, 3, 4]])",
+        "explicit disjoint groups; unlisted nodes form one more group",
+    ),
+    (
+        "Cuts([(0, 1), (1, 0)])",
+        "explicit directed cuts (from, to)",
+    ),
+];
+
+fn bugs() -> Value {
+    Value::Array(
+        Bug::ALL
+            .iter()
+            .map(|bug| json!({"name": bug.name(), "protocol": bug.protocol(), "summary": bug.summary()}))
+            .collect(),
+    )
+}
+
+fn model_summary(model: Model) -> &'static str {
+    match model {
+        Model::Register => "a register per key: read, write",
+        Model::CasRegister => "a register per key with cas ([from, to])",
+        Model::Kv => "a key-value store: a cas-register per key",
+        Model::KvAppend => "a string key-value store: read (get), write (put), add (append)",
+        Model::Counter => "a counter per key: add (delta), read",
+        Model::Mutex => "a lock per key: acquire, release; fencing tokens must grow",
+        Model::MultiRegister => "registers over several keys with atomic txn operations",
+    }
+}
+
+fn models() -> Value {
+    Value::Array(
+        Model::ALL
+            .iter()
+            .map(|&model| json!({"name": model.name(), "summary": model_summary(model)}))
+            .collect(),
+    )
+}
+
+/// The `.ron` files of `directory`, sorted, with what they say of themselves; `None` when the
+/// directory cannot be read.
+fn catalog(directory: &Path) -> Option<Value> {
+    let mut files: Vec<PathBuf> = std::fs::read_dir(directory)
+        .ok()?
+        .filter_map(|entry| entry.ok().map(|entry| entry.path()))
+        .filter(|path| path.extension().is_some_and(|ext| ext == "ron"))
+        .collect();
+    files.sort();
+    let scenarios: Vec<Value> = files
+        .iter()
+        .map(|path| {
+            let file = path
+                .file_name()
+                .map(|name| name.to_string_lossy().into_owned())
+                .unwrap_or_default();
+            match Scenario::from_file(path) {
+                Ok(scenario) => {
+                    let expect = scenario.expect.map(|expect| match expect {
+                        Expectation::Pass => "pass",
+                        Expectation::Violation => "violation",
+                        Expectation::LivenessFailure => "liveness-failure",
+                    });
+                    json!({
+                        "file": file,
+                        "name": scenario.name,
+                        "protocol": scenario.protocol.name(),
+                        "app": scenario.app.name(),
+                        "nodes": scenario.node_count,
+                        "expect": expect,
+                    })
+                }
+                Err(error) => json!({"file": file, "error": error.to_string()}),
+            }
+        })
+        .collect();
+    Some(json!({"directory": directory.display().to_string(), "scenarios": scenarios}))
+}
+
+/// Everything, as one JSON value (the `--json` output; the text output renders it).
+fn listing(catalog_dir: &Path) -> Value {
+    let mut listing = json!({
+        "protocols": protocols(),
+        "apps": apps(),
+        "fault_kinds": syntax_table(FAULT_KINDS),
+        "script_actions": syntax_table(SCRIPT_ACTIONS),
+        "partition_shapes": syntax_table(PARTITION_SHAPES),
+        "bugs": bugs(),
+        "models": models(),
+    });
+    if let (Some(catalog), Some(object)) = (catalog(catalog_dir), listing.as_object_mut()) {
+        object.insert("catalog".to_string(), catalog);
+    }
+    listing
+}
+
+fn text(value: &Value, key: &str) -> String {
+    match value.get(key) {
+        Some(Value::String(s)) => s.clone(),
+        Some(Value::Null) | None => String::new(),
+        Some(other) => other.to_string(),
+    }
+}
+
+fn items(value: &Value, key: &str) -> Vec<Value> {
+    value
+        .get(key)
+        .and_then(Value::as_array)
+        .cloned()
+        .unwrap_or_default()
+}
+
+/// The text output.
+fn human(listing: &Value) -> String {
+    let mut out = String::new();
+    let mut line = |s: String| {
+        out.push_str(&s);
+        out.push('\n');
+    };
+
+    line("PROTOCOLS  (scenario field `protocol:`)".to_string());
+    for protocol in items(listing, "protocols") {
+        line(format!(
+            "  {:<16} {}  [nodes: {}]",
+            text(&protocol, "name"),
+            text(&protocol, "syntax"),
+            text(&protocol, "nodes")
+        ));
+        line(format!("  {:<16} {}", "", text(&protocol, "summary")));
+        for p in items(&protocol, "parameters") {
+            line(format!(
+                "      {:<18} {:<22} default {:<20} {}",
+                text(&p, "name"),
+                text(&p, "syntax"),
+                text(&p, "default"),
+                text(&p, "meaning")
+            ));
+        }
+    }
+
+    line(String::new());
+    line("APPLICATIONS  (scenario field `app:`, default Kv(keys: 4))".to_string());
+    for app in items(listing, "apps") {
+        let operations: Vec<String> = items(&app, "operations")
+            .iter()
+            .map(|op| op.as_str().unwrap_or_default().to_string())
+            .collect();
+        let runnable = if app.get("runnable") == Some(&Value::Bool(true)) {
+            "runnable"
+        } else {
+            "NOT RUNNABLE YET"
+        };
+        line(format!(
+            "  {:<10} {:<16} {:<16} ops: {:<22} {}",
+            text(&app, "name"),
+            text(&app, "syntax"),
+            runnable,
+            operations.join(", "),
+            text(&app, "summary")
+        ));
+    }
+
+    let mut table = |title: &str, key: &str| {
+        line(String::new());
+        line(title.to_string());
+        for row in items(listing, key) {
+            line(format!(
+                "  {:<30} {}",
+                text(&row, "syntax"),
+                text(&row, "meaning")
+            ));
+        }
+    };
+    table(
+        "FAULT KINDS  (faults: Random(every: (\"500ms\", \"2s\"), kinds: [...], swarm: true))",
+        "fault_kinds",
+    );
+    table(
+        "SCRIPT ACTIONS  (faults: Script([(at: \"2s\", do: ACTION), ...]))",
+        "script_actions",
+    );
+    table(
+        "PARTITION SHAPES  (Partition(SHAPE), in kinds and scripts)",
+        "partition_shapes",
+    );
+
+    line(String::new());
+    line("BUGS  (scenario `bugs: [\"name\"]`; each belongs to one protocol)".to_string());
+    for bug in items(listing, "bugs") {
+        line(format!(
+            "  {:<30} {:<14} {}",
+            text(&bug, "name"),
+            text(&bug, "protocol"),
+            text(&bug, "summary")
+        ));
+    }
+
+    line(String::new());
+    line("CHECKER MODELS  (faultline check --model NAME)".to_string());
+    for model in items(listing, "models") {
+        line(format!(
+            "  {:<16} {}",
+            text(&model, "name"),
+            text(&model, "summary")
+        ));
+    }
+
+    if let Some(catalog) = listing.get("catalog") {
+        line(String::new());
+        line(format!("CATALOGUE  ({})", text(catalog, "directory")));
+        for scenario in items(catalog, "scenarios") {
+            if scenario.get("error").is_some() {
+                line(format!(
+                    "  {:<40} INVALID: {}",
+                    text(&scenario, "file"),
+                    text(&scenario, "error")
+                ));
+                continue;
+            }
+            let expect = match text(&scenario, "expect") {
+                e if e.is_empty() => "-".to_string(),
+                e => e,
+            };
+            line(format!(
+                "  {:<40} {:<15} {:<9} {} nodes  expect: {}",
+                text(&scenario, "file"),
+                text(&scenario, "protocol"),
+                text(&scenario, "app"),
+                text(&scenario, "nodes"),
+                expect
+            ));
+        }
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::scenario::FaultSpec;
+
+    fn parses(text: &str) -> Scenario {
+        Scenario::from_str(text, "list-test.ron").unwrap_or_else(|e| panic!("{text}: {e}"))
+    }
+
+    #[test]
+    fn every_syntax_example_parses() {
+        for (shape, _) in PARTITION_SHAPES {
+            parses(&format!(
+                "Scenario(protocol: Raft(), faults: Random(kinds: [Partition({shape})]))"
+            ));
+        }
+        for (kind, _) in FAULT_KINDS {
+            let kind = kind.replace("SHAPE", "Halves");
+            let scenario = parses(&format!(
+                "Scenario(protocol: Raft(), faults: Random(kinds: [{kind}]))"
+            ));
+            assert!(matches!(scenario.faults, FaultSpec::Random(_)));
+        }
+        for (action, _) in SCRIPT_ACTIONS {
+            let action = action.replace("SHAPE", "Halves");
+            let scenario = parses(&format!(
+                "Scenario(protocol: Raft(), faults: Script([(at: \"1s\", do: {action})]))"
+            ));
+            assert!(matches!(scenario.faults, FaultSpec::Script(_)));
+        }
+        for app in apps().as_array().unwrap() {
+            parses(&format!(
+                "Scenario(protocol: Raft(), app: {})",
+                text(app, "syntax")
+            ));
+        }
+    }
+
+    #[test]
+    fn defaults_match_the_scenario_defaults() {
+        let listing = listing(Path::new(CATALOG_DIR));
+        let raft = &listing["protocols"][2];
+        assert_eq!(raft["name"], "raft");
+        assert_eq!(raft["parameters"][0]["default"], "(\"150ms\", \"300ms\")");
+        assert_eq!(listing["bugs"].as_array().unwrap().len(), Bug::ALL.len());
+        assert_eq!(
+            listing["models"].as_array().unwrap().len(),
+            Model::ALL.len()
+        );
+        assert!(!listing["catalog"]["scenarios"]
+            .as_array()
+            .unwrap()
+            .is_empty());
+    }
+
+    #[test]
+    fn a_missing_catalogue_is_skipped() {
+        let listing = listing(Path::new("/nonexistent/faultline/catalog"));
+        assert!(listing.get("catalog").is_none());
+        assert!(!human(&listing).contains("CATALOGUE"));
+    }
 }
