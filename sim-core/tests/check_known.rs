@@ -1,0 +1,378 @@
+//! Known-answer tests: hand-made histories with their verdicts, budget and cache limits that
+//! must give `Unknown` (never a pass), explanations, and readers that name the malformed line.
+
+use sim_core::check::formats::{self, Format};
+use sim_core::check::{check_events, CheckOptions, Model, Verdict};
+use sim_core::history::HistoryEvent;
+
+fn native(lines: &[&str]) -> Vec<HistoryEvent> {
+    let text = lines.join("\n");
+    formats::native::read(&text)
+        .expect("valid native history")
+        .events
+}
+
+fn verdict(model: Model, lines: &[&str]) -> Verdict {
+    check_events(&native(lines), model, &CheckOptions::default())
+        .expect("checkable")
+        .verdict
+}
+
+/// Shorthand: `e(p, type, f, value)` as a native line (index and time filled by position).
+fn e(process: u64, kind: &str, f: &str, value: &str) -> String {
+    format!(
+        r#"{{"index":0,"time":0,"process":{process},"type":"{kind}","f":"{f}","value":{value}}}"#
+    )
+}
+
+fn ek(process: u64, kind: &str, f: &str, key: &str, value: &str) -> String {
+    format!(
+        r#"{{"index":0,"time":0,"process":{process},"type":"{kind}","f":"{f}","key":"{key}","value":{value}}}"#
+    )
+}
+
+fn check_lines(model: Model, lines: &[String]) -> Verdict {
+    let refs: Vec<&str> = lines.iter().map(String::as_str).collect();
+    verdict(model, &refs)
+}
+
+#[test]
+fn design_example_is_linearizable() {
+    let lines = [
+        r#"{"index":0,"time":1200,"process":3,"type":"invoke","f":"write","key":"a","value":5}"#,
+        r#"{"index":1,"time":3400,"process":3,"type":"ok","f":"write","key":"a","value":5}"#,
+        r#"{"index":2,"time":3500,"process":4,"type":"invoke","f":"cas","key":"a","value":[5,6]}"#,
+        r#"{"index":3,"time":3900,"process":4,"type":"fail","f":"cas","key":"a","value":[5,6]}"#,
+        r#"{"index":4,"time":4000,"process":5,"type":"invoke","f":"read","key":"a","value":null}"#,
+        r#"{"index":5,"time":4800,"process":5,"type":"ok","f":"read","key":"a","value":6}"#,
+    ];
+    // The cas failed, so nothing wrote 6: the read of 6 is impossible.
+    assert_eq!(verdict(Model::Kv, &lines), Verdict::NotLinearizable);
+    let mut fixed = lines;
+    fixed[5] = r#"{"index":5,"time":4800,"process":5,"type":"ok","f":"read","key":"a","value":5}"#;
+    assert_eq!(verdict(Model::Kv, &fixed), Verdict::Linearizable);
+}
+
+#[test]
+fn stale_read_after_acknowledged_write_is_a_violation() {
+    let history = [
+        e(1, "invoke", "write", "1"),
+        e(1, "ok", "write", "1"),
+        e(2, "invoke", "read", "null"),
+        e(2, "ok", "read", "null"),
+    ];
+    assert_eq!(
+        check_lines(Model::Register, &history),
+        Verdict::NotLinearizable
+    );
+    let result = check_events(
+        &native(&history.iter().map(String::as_str).collect::<Vec<_>>()),
+        Model::Register,
+        &CheckOptions::default(),
+    )
+    .unwrap();
+    let explanation = result.explanation.unwrap();
+    assert_eq!(explanation.failing_event, 3, "the stale read's completion");
+    assert_eq!(explanation.linearized, vec![0], "the write is linearized");
+    assert_eq!(explanation.state, "1");
+    assert_eq!(explanation.rejected.len(), 1);
+    assert_eq!(explanation.rejected[0].invoke_event, 2);
+    assert!(
+        explanation.rejected[0]
+            .reason
+            .contains("read absent but the value is 1"),
+        "{}",
+        explanation.rejected[0].reason
+    );
+}
+
+#[test]
+fn concurrent_read_may_see_either_value() {
+    let history = [
+        e(1, "invoke", "write", "1"),
+        e(2, "invoke", "read", "null"),
+        e(2, "ok", "read", "null"),
+        e(1, "ok", "write", "1"),
+    ];
+    assert_eq!(
+        check_lines(Model::Register, &history),
+        Verdict::Linearizable
+    );
+    let history = [
+        e(1, "invoke", "write", "1"),
+        e(2, "invoke", "read", "null"),
+        e(2, "ok", "read", "1"),
+        e(1, "ok", "write", "1"),
+    ];
+    assert_eq!(
+        check_lines(Model::Register, &history),
+        Verdict::Linearizable
+    );
+}
+
+#[test]
+fn info_write_may_take_effect_late_or_never() {
+    // The crashed write of 1 explains the later read of 1 even after its info line...
+    let late = [
+        e(1, "invoke", "write", "1"),
+        e(1, "info", "write", "null"),
+        e(2, "invoke", "read", "null"),
+        e(2, "ok", "read", "1"),
+    ];
+    assert_eq!(check_lines(Model::Register, &late), Verdict::Linearizable);
+    // ...or never: a read of absent is fine too.
+    let never = [
+        e(1, "invoke", "write", "1"),
+        e(1, "info", "write", "null"),
+        e(2, "invoke", "read", "null"),
+        e(2, "ok", "read", "null"),
+    ];
+    assert_eq!(check_lines(Model::Register, &never), Verdict::Linearizable);
+    // But it cannot take effect twice: absent, 1, absent is impossible.
+    let twice = [
+        e(1, "invoke", "write", "1"),
+        e(1, "info", "write", "null"),
+        e(2, "invoke", "read", "null"),
+        e(2, "ok", "read", "1"),
+        e(3, "invoke", "read", "null"),
+        e(3, "ok", "read", "null"),
+    ];
+    assert_eq!(
+        check_lines(Model::Register, &twice),
+        Verdict::NotLinearizable
+    );
+    // A failed write never happened.
+    let failed = [
+        e(1, "invoke", "write", "1"),
+        e(1, "fail", "write", "1"),
+        e(2, "invoke", "read", "null"),
+        e(2, "ok", "read", "1"),
+    ];
+    assert_eq!(
+        check_lines(Model::Register, &failed),
+        Verdict::NotLinearizable
+    );
+}
+
+#[test]
+fn counter_mutex_and_kv_append_known_answers() {
+    let counter = [
+        e(1, "invoke", "add", "2"),
+        e(1, "ok", "add", "2"),
+        e(2, "invoke", "read", "null"),
+        e(2, "ok", "read", "3"),
+    ];
+    assert_eq!(
+        check_lines(Model::Counter, &counter),
+        Verdict::NotLinearizable
+    );
+    let counter = [
+        e(1, "invoke", "add", "-1"),
+        e(1, "ok", "add", "-1"),
+        e(2, "invoke", "read", "null"),
+        e(2, "ok", "read", "-1"),
+    ];
+    assert_eq!(check_lines(Model::Counter, &counter), Verdict::Linearizable);
+
+    let two_holders = [
+        e(1, "invoke", "acquire", "null"),
+        e(1, "ok", "acquire", "null"),
+        e(2, "invoke", "acquire", "null"),
+        e(2, "ok", "acquire", "null"),
+    ];
+    assert_eq!(
+        check_lines(Model::Mutex, &two_holders),
+        Verdict::NotLinearizable
+    );
+    let handover = [
+        e(1, "invoke", "acquire", "null"),
+        e(1, "ok", "acquire", "null"),
+        e(2, "invoke", "acquire", "null"),
+        e(1, "invoke", "release", "null"),
+        e(1, "ok", "release", "null"),
+        e(2, "ok", "acquire", "null"),
+    ];
+    assert_eq!(check_lines(Model::Mutex, &handover), Verdict::Linearizable);
+    // Fencing tokens must grow with each acquisition.
+    let tokens = [
+        r#"{"index":0,"time":0,"process":1,"type":"invoke","f":"acquire","value":null}"#
+            .to_string(),
+        r#"{"index":1,"time":1,"process":1,"type":"ok","f":"acquire","value":null,"token":5}"#
+            .to_string(),
+        e(1, "invoke", "release", "null"),
+        e(1, "ok", "release", "null"),
+        r#"{"index":4,"time":4,"process":2,"type":"invoke","f":"acquire","value":null}"#
+            .to_string(),
+        r#"{"index":5,"time":5,"process":2,"type":"ok","f":"acquire","value":null,"token":4}"#
+            .to_string(),
+    ];
+    assert_eq!(check_lines(Model::Mutex, &tokens), Verdict::NotLinearizable);
+    // Releasing a lock held by another process is not allowed.
+    let foreign = [
+        e(1, "invoke", "acquire", "null"),
+        e(1, "ok", "acquire", "null"),
+        e(2, "invoke", "release", "null"),
+        e(2, "ok", "release", "null"),
+    ];
+    assert_eq!(
+        check_lines(Model::Mutex, &foreign),
+        Verdict::NotLinearizable
+    );
+
+    let appends = [
+        ek(1, "invoke", "add", "k", "\"x\""),
+        ek(1, "ok", "add", "k", "\"x\""),
+        ek(2, "invoke", "add", "k", "\"y\""),
+        ek(2, "ok", "add", "k", "\"y\""),
+        ek(3, "invoke", "read", "k", "null"),
+        ek(3, "ok", "read", "k", "\"xy\""),
+    ];
+    assert_eq!(
+        check_lines(Model::KvAppend, &appends),
+        Verdict::Linearizable
+    );
+    let mut wrong = appends.clone();
+    wrong[5] = ek(3, "ok", "read", "k", "\"yx\"");
+    assert_eq!(
+        check_lines(Model::KvAppend, &wrong),
+        Verdict::NotLinearizable
+    );
+}
+
+#[test]
+fn keys_are_independent_objects() {
+    let history = [
+        ek(1, "invoke", "write", "a", "1"),
+        ek(1, "ok", "write", "a", "1"),
+        ek(2, "invoke", "read", "b", "null"),
+        ek(2, "ok", "read", "b", "null"),
+        ek(2, "invoke", "read", "a", "null"),
+        ek(2, "ok", "read", "a", "1"),
+    ];
+    for partition in [true, false] {
+        let refs: Vec<&str> = history.iter().map(String::as_str).collect();
+        let options = CheckOptions {
+            partition,
+            ..CheckOptions::default()
+        };
+        let result = check_events(&native(&refs), Model::Kv, &options).unwrap();
+        assert_eq!(result.verdict, Verdict::Linearizable);
+        assert_eq!(result.partitions, if partition { 2 } else { 1 });
+    }
+}
+
+/// A history hard enough to need many steps: many concurrent crashed writes then reads.
+fn hard_history() -> Vec<String> {
+    let mut lines = Vec::new();
+    for p in 0..12 {
+        lines.push(e(p, "invoke", "write", &p.to_string()));
+        lines.push(e(p, "info", "write", "null"));
+    }
+    for p in 12..24u64 {
+        lines.push(e(p, "invoke", "read", "null"));
+        lines.push(e(p, "ok", "read", &((p * 7) % 12).to_string()));
+    }
+    lines.push(e(99, "invoke", "read", "null"));
+    lines.push(e(99, "ok", "read", "77"));
+    lines
+}
+
+#[test]
+fn budget_exhaustion_is_unknown_never_a_pass() {
+    let history = hard_history();
+    let refs: Vec<&str> = history.iter().map(String::as_str).collect();
+    let events = native(&refs);
+    let full = check_events(&events, Model::Register, &CheckOptions::default()).unwrap();
+    assert_eq!(full.verdict, Verdict::NotLinearizable);
+    assert!(full.steps > 10, "needs some search: {}", full.steps);
+    let tight = CheckOptions {
+        budget_steps: 5,
+        ..CheckOptions::default()
+    };
+    let result = check_events(&events, Model::Register, &tight).unwrap();
+    assert_eq!(result.verdict, Verdict::Unknown);
+    assert!(result.steps <= 5);
+    assert!(result.unknown_reason.unwrap().contains("step budget"));
+    let small_cache = CheckOptions {
+        cache_entries_max: 3,
+        ..CheckOptions::default()
+    };
+    let result = check_events(&events, Model::Register, &small_cache).unwrap();
+    assert_eq!(result.verdict, Verdict::Unknown);
+    assert!(result.unknown_reason.unwrap().contains("cache limit"));
+}
+
+#[test]
+fn ill_formed_histories_are_errors_with_the_event() {
+    let orphan = [e(1, "ok", "write", "1")];
+    let refs: Vec<&str> = orphan.iter().map(String::as_str).collect();
+    let error =
+        check_events(&native(&refs), Model::Register, &CheckOptions::default()).unwrap_err();
+    assert_eq!(error.event, 0);
+    let cas_on_register = [e(1, "invoke", "cas", "[1,2]"), e(1, "ok", "cas", "[1,2]")];
+    let refs: Vec<&str> = cas_on_register.iter().map(String::as_str).collect();
+    assert!(check_events(&native(&refs), Model::Register, &CheckOptions::default()).is_err());
+    let bad_cas = [e(1, "invoke", "cas", "5"), e(1, "ok", "cas", "5")];
+    let refs: Vec<&str> = bad_cas.iter().map(String::as_str).collect();
+    assert!(check_events(&native(&refs), Model::CasRegister, &CheckOptions::default()).is_err());
+}
+
+#[test]
+fn readers_report_the_malformed_line() {
+    let native_text = format!(
+        "{}\n\n{}\nnot json\n",
+        e(1, "invoke", "write", "1"),
+        e(1, "ok", "write", "1")
+    );
+    assert_eq!(
+        formats::read(Format::Native, &native_text)
+            .unwrap_err()
+            .line,
+        4
+    );
+
+    let etcd = "INFO  jepsen.util - 0\t:invoke\t:read\tnil\nsome chatter\nINFO  jepsen.util - :nemesis\t:info\t:start\tnil\nINFO  jepsen.util - 0\t:ok\t:read\tbanana\n";
+    assert_eq!(
+        formats::read(Format::PorcupineEtcd, etcd).unwrap_err().line,
+        4
+    );
+    let etcd_ok = "INFO  jepsen.util - 0\t:invoke\t:cas\t[1 2]\nINFO  jepsen.util - 0   :fail   :cas   [1 2]\n";
+    let history = formats::read(Format::PorcupineEtcd, etcd_ok).unwrap();
+    assert_eq!(history.events.len(), 2);
+
+    let edn = "[{:process 0, :type :invoke, :f :read, :value nil}\n {:process 0, :type :ok, :f :read, :value 0}\n {:process 1, :type :bogus, :f :read}]";
+    assert_eq!(formats::read(Format::Edn, edn).unwrap_err().line, 3);
+    let unterminated = "[{:process 0, :type :invoke,\n :f :read, :value nil}\n {:process 0, :type :ok, :f :read, :value \"abc\n\n";
+    assert!(formats::read(Format::Edn, unterminated).is_err());
+    let unbalanced = "{:process 0, :type :invoke, :f :read}\n{:process 0 :type}\n";
+    assert_eq!(formats::read(Format::Edn, unbalanced).unwrap_err().line, 2);
+
+    let kv = "{:process 0, :type :invoke, :f :get, :key \"1\", :value nil}\n{:process 0, :type :ok, :f :get, :key \"1\", :value \"\"}\n{:process 0, :type :invoke, :f :frobnicate, :key \"1\", :value nil}\n";
+    assert_eq!(formats::read(Format::PorcupineKv, kv).unwrap_err().line, 3);
+}
+
+#[test]
+fn edn_nemesis_and_txn_are_understood() {
+    let edn = r#"; a comment
+[{:process :nemesis, :type :info, :f :start, :value "partition"}
+ {:type :invoke, :f :txn, :value [[:read :x nil] [:write :y 2]], :process 3}
+ {:type :ok, :f :txn, :value [[:read :x 0] [:write :y 2]], :process 3}
+ {:type :invoke, :f :txn, :value [[:read :y nil]], :process 4}
+ {:type :ok, :f :txn, :value [[:read :y 0]], :process 4}]"#;
+    let history = formats::read(Format::Edn, edn).unwrap();
+    assert_eq!(history.events.len(), 4);
+    assert_eq!(history.positions[0].ordinal, 1, "the nemesis map counts");
+    assert_eq!(history.default_model, Model::MultiRegister);
+    let options = CheckOptions {
+        dialect: history.dialect,
+        initial: history.initial.clone(),
+        ..CheckOptions::default()
+    };
+    // y was written 2 before the second txn began: reading 0 is stale.
+    assert_eq!(
+        check_events(&history.events, Model::MultiRegister, &options)
+            .unwrap()
+            .verdict,
+        Verdict::NotLinearizable
+    );
+}
