@@ -12,6 +12,39 @@ pub mod shrink;
 pub mod sweep;
 pub mod validate;
 
+use crate::scenario::Scenario;
+use std::path::Path;
+
+/// Loads and validates a scenario file, then switches on the `--bug` flags.
+///
+/// # Errors
+/// The located scenario error, or an unknown bug / a bug of another protocol.
+pub fn load_scenario(path: &Path, bugs: &[String]) -> anyhow::Result<Scenario> {
+    let mut scenario = Scenario::from_file(path).map_err(|error| anyhow::anyhow!("{error}"))?;
+    for name in bugs {
+        let bug = protocols::mutation::Bug::from_name(name).ok_or_else(|| {
+            let known: Vec<&str> = protocols::mutation::Bug::ALL
+                .iter()
+                .map(|b| b.name())
+                .collect();
+            anyhow::anyhow!(
+                "--bug {name}: unknown bug; expected one of {}",
+                known.join(", ")
+            )
+        })?;
+        anyhow::ensure!(
+            bug.protocol() == scenario.protocol.name(),
+            "--bug {name}: belongs to {}, but {} runs {}",
+            bug.protocol(),
+            path.display(),
+            scenario.protocol.name()
+        );
+        scenario.bugs.insert(bug);
+    }
+    crate::runner::supported(&scenario)?;
+    Ok(scenario)
+}
+
 /// Everything passed.
 pub const EXIT_PASS: u8 = 0;
 /// A safety violation (or a protocol panic) was found.
@@ -52,10 +85,22 @@ mod tests {
 
     #[test]
     fn worst_exit_code_follows_the_contract() {
-        assert_eq!(worst_exit_code(EXIT_PASS, EXIT_INCONCLUSIVE), EXIT_INCONCLUSIVE);
-        assert_eq!(worst_exit_code(EXIT_LIVENESS, EXIT_INCONCLUSIVE), EXIT_LIVENESS);
-        assert_eq!(worst_exit_code(EXIT_LIVENESS, EXIT_NONDETERMINISM), EXIT_NONDETERMINISM);
-        assert_eq!(worst_exit_code(EXIT_VIOLATION, EXIT_NONDETERMINISM), EXIT_VIOLATION);
+        assert_eq!(
+            worst_exit_code(EXIT_PASS, EXIT_INCONCLUSIVE),
+            EXIT_INCONCLUSIVE
+        );
+        assert_eq!(
+            worst_exit_code(EXIT_LIVENESS, EXIT_INCONCLUSIVE),
+            EXIT_LIVENESS
+        );
+        assert_eq!(
+            worst_exit_code(EXIT_LIVENESS, EXIT_NONDETERMINISM),
+            EXIT_NONDETERMINISM
+        );
+        assert_eq!(
+            worst_exit_code(EXIT_VIOLATION, EXIT_NONDETERMINISM),
+            EXIT_VIOLATION
+        );
         assert_eq!(worst_exit_code(EXIT_PASS, EXIT_PASS), EXIT_PASS);
     }
 }

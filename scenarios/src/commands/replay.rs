@@ -1,14 +1,43 @@
-//! `faultline replay` (under construction).
+//! `faultline replay SCENARIO --seed N [--trace] [--out DIR]`: the same run, bit for bit, with
+//! its full event trace on request.
+
+use crate::runner::{replay_line, run, RunOptions};
+use std::path::PathBuf;
 
 /// Arguments of `faultline replay`.
 #[derive(clap::Args, Debug)]
 pub struct Args {
-    /// Remaining arguments (not yet interpreted).
-    #[arg(trailing_var_arg = true, allow_hyphen_values = true)]
-    pub rest: Vec<String>,
+    /// The scenario file.
+    pub scenario: PathBuf,
+    /// The seed to replay.
+    #[arg(long, env = "FAULTLINE_SEED")]
+    pub seed: u64,
+    /// Print every event in a readable form (and write `trace.log` with `--out`).
+    #[arg(long)]
+    pub trace: bool,
+    /// Write a run directory here.
+    #[arg(long)]
+    pub out: Option<PathBuf>,
+    /// Switch on a classic bug; repeatable.
+    #[arg(long = "bug")]
+    pub bugs: Vec<String>,
 }
 
 /// Runs the command.
-pub fn execute(_args: Args) -> anyhow::Result<u8> {
-    anyhow::bail!("`faultline replay` is not implemented yet")
+pub fn execute(args: Args) -> anyhow::Result<u8> {
+    let scenario = super::load_scenario(&args.scenario, &args.bugs)?;
+    let report = run(&scenario, args.seed, &RunOptions { trace: args.trace })?;
+    let replay = replay_line(&args.scenario.display().to_string(), args.seed, &args.bugs);
+    if args.trace {
+        for line in &report.trace {
+            println!("{line}");
+        }
+    }
+    if let Some(out) = &args.out {
+        let trace = args.trace.then_some(report.trace.as_slice());
+        super::run::write_run_directory(out, &scenario, &report, &replay, trace)?;
+        println!("run directory: {}", out.display());
+    }
+    super::run::print_summary(&report, &replay);
+    Ok(report.outcome.exit_code())
 }

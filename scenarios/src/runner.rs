@@ -1,0 +1,519 @@
+//! The runner: `run(&Scenario, seed) -> RunReport` (DESIGN.md §2).
+//!
+//! Phase 1 runs the workload under the scenario's faults; phase 2 (recovery) heals everything
+//! and demands that every operation invoked then completes. Then the history goes through the
+//! linearizability checker. The outcome is, in order of precedence: a safety violation (an
+//! invariant checker or the linearizability checker), a protocol panic (caught per run), a limit
+//! hit, a liveness failure, an inconclusive check, or a pass.
+//!
+//! Generated fault plans are made concrete before the run: partition shapes are resolved to
+//! explicit cuts, so `scenario.resolved.ron` (the plan written back as a `Script`) re-runs the
+//! same faults for any seed.
+
+use crate::scenario::{AppSpec, FaultSpec, ProtocolSpec, RaftRead, Replication, Scenario};
+use protocols::apps::kv::Kv;
+use protocols::primary_backup::{self, PrimaryBackup};
+use protocols::raft::{self, RaftInvariants, RaftNode};
+use protocols::single_server::{self, SingleServer};
+use serde::Serialize;
+use sim_core::check::{check_events, CheckOptions, CheckResult, Model, Verdict};
+use sim_core::client::{ClientConfig, RegisterWorkload, Workload};
+use sim_core::faults::{generate, FaultAction, FaultPlan, PartitionShape};
+use sim_core::history::HistoryEvent;
+use sim_core::network::{resolve_partition, NetworkConfig};
+use sim_core::node::{Invariants, NoInvariants, Node};
+use sim_core::prng::{Prng, Stream};
+use sim_core::simulation::{self, SimConfig, SimReport, Simulation, StopReason};
+use std::collections::BTreeMap;
+use std::panic::{catch_unwind, AssertUnwindSafe};
+
+/// What a run found.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+#[serde(tag = "kind", rename_all = "kebab-case")]
+pub enum Outcome {
+    /// No violation, every recovery operation completed, the history is linearizable.
+    Pass,
+    /// An invariant or the linearizability checker found a safety violation.
+    SafetyViolation {
+        /// `invariant:<name>` or `linearizability`.
+        source: String,
+        /// What went wrong.
+        message: String,
+    },
+    /// The protocol (or the kernel) panicked.
+    Panic {
+        /// The panic message.
+        message: String,
+    },
+    /// A limit (events, in-flight messages, history length) ended the run.
+    LimitHit {
+        /// Which limit, and when.
+        message: String,
+    },
+    /// Operations invoked during recovery never completed.
+    LivenessFailure {
+        /// Which.
+        message: String,
+    },
+    /// The checker's budget ran out.
+    Inconclusive {
+        /// Why.
+        message: String,
+    },
+}
+
+impl Outcome {
+    /// The process exit code for this outcome (DESIGN.md §7). A limit hit is inconclusive.
+    pub fn exit_code(&self) -> u8 {
+        use crate::commands::*;
+        match self {
+            Outcome::Pass => EXIT_PASS,
+            Outcome::SafetyViolation { .. } | Outcome::Panic { .. } => EXIT_VIOLATION,
+            Outcome::LivenessFailure { .. } => EXIT_LIVENESS,
+            Outcome::LimitHit { .. } | Outcome::Inconclusive { .. } => EXIT_INCONCLUSIVE,
+        }
+    }
+
+    /// A short name: `pass`, `safety-violation`, `panic`, `limit-hit`, `liveness-failure`,
+    /// `inconclusive`.
+    pub fn name(&self) -> &'static str {
+        match self {
+            Outcome::Pass => "pass",
+            Outcome::SafetyViolation { .. } => "safety-violation",
+            Outcome::Panic { .. } => "panic",
+            Outcome::LimitHit { .. } => "limit-hit",
+            Outcome::LivenessFailure { .. } => "liveness-failure",
+            Outcome::Inconclusive { .. } => "inconclusive",
+        }
+    }
+
+    /// The message, if the outcome carries one.
+    pub fn message(&self) -> Option<&str> {
+        match self {
+            Outcome::Pass => None,
+            Outcome::SafetyViolation { message, .. }
+            | Outcome::Panic { message }
+            | Outcome::LimitHit { message }
+            | Outcome::LivenessFailure { message }
+            | Outcome::Inconclusive { message } => Some(message),
+        }
+    }
+
+    /// Is this a failure a sweep should report with a replay line?
+    pub fn is_failure(&self) -> bool {
+        !matches!(self, Outcome::Pass)
+    }
+}
+
+/// Everything one run produced.
+#[derive(Clone, Debug)]
+pub struct RunReport {
+    /// The scenario's name.
+    pub scenario: String,
+    /// The seed.
+    pub seed: u64,
+    /// What the run found.
+    pub outcome: Outcome,
+    /// The trace digest (0 when the run panicked).
+    pub digest: u64,
+    /// Events processed.
+    pub events: u64,
+    /// Simulated nanoseconds.
+    pub simulated_nanos: u64,
+    /// Operations completed ok / fail / info.
+    pub ops_ok: u64,
+    /// Operations completed fail.
+    pub ops_fail: u64,
+    /// Operations ended info.
+    pub ops_info: u64,
+    /// Marks hit.
+    pub marks: BTreeMap<String, u64>,
+    /// The concrete fault plan that ran.
+    pub plan: FaultPlan,
+    /// The faults as applied.
+    pub faults_applied: Vec<simulation::AppliedFault>,
+    /// The client history.
+    pub history: Vec<HistoryEvent>,
+    /// The checker's result (absent if the run panicked).
+    pub check: Option<CheckResult>,
+    /// The kernel's counters.
+    pub stats: Option<simulation::SimStats>,
+    /// The event trace, when asked for.
+    pub trace: Vec<String>,
+}
+
+/// How to run.
+#[derive(Clone, Debug, Default)]
+pub struct RunOptions {
+    /// Record every event (`replay --trace`).
+    pub trace: bool,
+}
+
+/// Why a scenario cannot run at all (a usage error, exit 2).
+#[derive(Debug, thiserror::Error)]
+#[error("{0}")]
+pub struct Unsupported(pub String);
+
+/// Checks that this build can run `scenario` (protocol × application × options).
+///
+/// # Errors
+/// What is not supported yet.
+pub fn supported(scenario: &Scenario) -> Result<(), Unsupported> {
+    match scenario.app {
+        AppSpec::Kv { .. } | AppSpec::Register => {}
+        ref other => {
+            return Err(Unsupported(format!(
+                "application `{}` is not implemented yet (kv and register are)",
+                other.name()
+            )))
+        }
+    }
+    match &scenario.protocol {
+        ProtocolSpec::PrimaryBackup(spec) if spec.replication == Replication::Sync => Err(
+            Unsupported("primary-backup `replication: Sync` is not implemented yet".into()),
+        ),
+        ProtocolSpec::Raft(spec) if spec.pre_vote => Err(Unsupported(
+            "raft `pre_vote: true` is not implemented yet".into(),
+        )),
+        _ => Ok(()),
+    }
+}
+
+/// The concrete fault plan of `scenario` for `seed`: generated plans come from the seed (a
+/// stream of their own); partition shapes are resolved to explicit cuts.
+pub fn fault_plan(scenario: &Scenario, seed: u64) -> FaultPlan {
+    let mut rng = Prng::new(seed, Stream::Swarm);
+    let mut plan = match &scenario.faults {
+        FaultSpec::None => FaultPlan::default(),
+        FaultSpec::Script(plan) => plan.clone(),
+        FaultSpec::Random(options) => {
+            generate(options, scenario.node_count, scenario.duration, &mut rng)
+        }
+    };
+    for fault in &mut plan.faults {
+        if let FaultAction::Partition(shape) = &fault.action {
+            if !matches!(shape, PartitionShape::Cuts(_)) {
+                let cuts = resolve_partition(shape, scenario.node_count, &mut rng);
+                fault.action = FaultAction::Partition(PartitionShape::Cuts(cuts));
+            }
+        }
+    }
+    plan
+}
+
+fn sim_config(scenario: &Scenario, seed: u64, options: &RunOptions) -> SimConfig {
+    let clients = &scenario.clients;
+    let network = &scenario.network;
+    SimConfig {
+        seed,
+        node_count: scenario.node_count,
+        network: NetworkConfig {
+            latency_min: network.latency_min,
+            latency_max: network.latency_max,
+            loss: network.loss,
+            duplicate: network.duplicate,
+            reorder: network.reorder,
+        },
+        clients: ClientConfig {
+            count: clients.count,
+            think_min: clients.think_min,
+            think_max: clients.think_max,
+            timeout: clients.timeout,
+            retry_after: clients.retry_after,
+            redirect_backoff: clients.redirect_backoff,
+        },
+        duration: scenario.duration,
+        recovery: scenario.recovery,
+        limits: simulation::Limits {
+            max_events: scenario.limits.max_events,
+            max_in_flight_messages: scenario.limits.max_in_flight_messages,
+            max_history_events: scenario.limits.max_history_events,
+        },
+        clock_offset_max: scenario.clock_offset_max,
+        trace: options.trace,
+    }
+}
+
+fn workload(scenario: &Scenario) -> Box<dyn Workload> {
+    let keys = match scenario.app {
+        AppSpec::Kv { keys } => Some(keys),
+        _ => None,
+    };
+    let mix = scenario
+        .workload
+        .mix
+        .iter()
+        .map(|op| (op.function, op.weight))
+        .collect();
+    Box::new(RegisterWorkload::new(mix, keys, scenario.clients.count))
+}
+
+fn simulate<N: Node>(
+    scenario: &Scenario,
+    seed: u64,
+    options: &RunOptions,
+    node_config: N::Config,
+    invariants: Box<dyn Invariants<N::Observation>>,
+    plan: FaultPlan,
+) -> SimReport {
+    Simulation::<N>::new(
+        sim_config(scenario, seed, options),
+        node_config,
+        workload(scenario),
+        invariants,
+        plan,
+    )
+    .run()
+}
+
+fn simulate_protocol(
+    scenario: &Scenario,
+    seed: u64,
+    options: &RunOptions,
+    plan: FaultPlan,
+) -> SimReport {
+    match &scenario.protocol {
+        ProtocolSpec::SingleServer => simulate::<SingleServer<Kv>>(
+            scenario,
+            seed,
+            options,
+            single_server::Config::default(),
+            Box::new(NoInvariants),
+            plan,
+        ),
+        ProtocolSpec::PrimaryBackup(spec) => {
+            let config = primary_backup::Config {
+                read_from_backups: spec.read_from_backups,
+                heartbeat: spec.heartbeat,
+                failover_timeout: spec.failover_timeout,
+                ..primary_backup::Config::default()
+            };
+            simulate::<PrimaryBackup<Kv>>(
+                scenario,
+                seed,
+                options,
+                config,
+                Box::new(NoInvariants),
+                plan,
+            )
+        }
+        ProtocolSpec::Raft(spec) => {
+            let mut config = raft::Config::new(Kv::default());
+            config.election_timeout_min = spec.election_timeout_min;
+            config.election_timeout_max = spec.election_timeout_max;
+            config.heartbeat = spec.heartbeat;
+            config.check_quorum = spec.check_quorum;
+            config.read_mode = match spec.read {
+                RaftRead::ReadIndex => raft::ReadMode::ReadIndex,
+                RaftRead::Log => raft::ReadMode::Log,
+            };
+            config.bugs = scenario.bugs;
+            simulate::<RaftNode<Kv>>(
+                scenario,
+                seed,
+                options,
+                config,
+                Box::new(RaftInvariants::new()),
+                plan,
+            )
+        }
+    }
+}
+
+fn panic_message(payload: &(dyn std::any::Any + Send)) -> String {
+    if let Some(text) = payload.downcast_ref::<&str>() {
+        (*text).to_string()
+    } else if let Some(text) = payload.downcast_ref::<String>() {
+        text.clone()
+    } else {
+        "panic with a non-text payload".into()
+    }
+}
+
+/// Runs one seed of `scenario`. A panic anywhere in the simulation is caught and reported as
+/// [`Outcome::Panic`].
+///
+/// # Errors
+/// If the scenario is not supported by this build ([`supported`]).
+pub fn run(scenario: &Scenario, seed: u64, options: &RunOptions) -> Result<RunReport, Unsupported> {
+    supported(scenario)?;
+    let plan = fault_plan(scenario, seed);
+    let simulated = catch_unwind(AssertUnwindSafe(|| {
+        simulate_protocol(scenario, seed, options, plan.clone())
+    }));
+    let report = match simulated {
+        Ok(report) => report,
+        Err(payload) => {
+            return Ok(RunReport {
+                scenario: scenario.name.clone(),
+                seed,
+                outcome: Outcome::Panic {
+                    message: panic_message(payload.as_ref()),
+                },
+                digest: 0,
+                events: 0,
+                simulated_nanos: 0,
+                ops_ok: 0,
+                ops_fail: 0,
+                ops_info: 0,
+                marks: BTreeMap::new(),
+                plan,
+                faults_applied: Vec::new(),
+                history: Vec::new(),
+                check: None,
+                stats: None,
+                trace: Vec::new(),
+            })
+        }
+    };
+    let history = report.history.into_events();
+    let check_options = CheckOptions {
+        budget_steps: 20_000_000,
+        ..CheckOptions::default()
+    };
+    let check = match check_events(&history, Model::Kv, &check_options) {
+        Ok(result) => Some(result),
+        Err(error) => {
+            // The kernel wrote a history the checker cannot read: a bug of ours, reported loudly.
+            return Ok(RunReport {
+                outcome: Outcome::Panic {
+                    message: format!("recorded history is malformed: {error}"),
+                },
+                ..base_report(
+                    scenario,
+                    seed,
+                    &report.stats,
+                    report.digest,
+                    report.end_time.as_nanos(),
+                    plan,
+                    history,
+                )
+            });
+        }
+    };
+    let outcome = decide(
+        &report.stop,
+        report.liveness_failure.as_deref(),
+        check.as_ref(),
+        &history,
+    );
+    let mut result = base_report(
+        scenario,
+        seed,
+        &report.stats,
+        report.digest,
+        report.end_time.as_nanos(),
+        plan,
+        history,
+    );
+    result.outcome = outcome;
+    result.marks = report
+        .marks
+        .into_iter()
+        .map(|(k, v)| (k.to_string(), v))
+        .collect();
+    result.faults_applied = report.faults_applied;
+    result.check = check;
+    result.trace = report.trace;
+    Ok(result)
+}
+
+fn base_report(
+    scenario: &Scenario,
+    seed: u64,
+    stats: &simulation::SimStats,
+    digest: u64,
+    simulated_nanos: u64,
+    plan: FaultPlan,
+    history: Vec<HistoryEvent>,
+) -> RunReport {
+    RunReport {
+        scenario: scenario.name.clone(),
+        seed,
+        outcome: Outcome::Pass,
+        digest,
+        events: stats.events,
+        simulated_nanos,
+        ops_ok: stats.ops_ok,
+        ops_fail: stats.ops_fail,
+        ops_info: stats.ops_info,
+        marks: BTreeMap::new(),
+        plan,
+        faults_applied: Vec::new(),
+        history,
+        check: None,
+        stats: Some(stats.clone()),
+        trace: Vec::new(),
+    }
+}
+
+fn decide(
+    stop: &StopReason,
+    liveness_failure: Option<&str>,
+    check: Option<&CheckResult>,
+    history: &[HistoryEvent],
+) -> Outcome {
+    match stop {
+        StopReason::Violation {
+            time,
+            node,
+            violation,
+        } => {
+            return Outcome::SafetyViolation {
+                source: format!("invariant:{}", violation.invariant),
+                message: format!("at {time} on {node}: {}", violation.message),
+            }
+        }
+        StopReason::FinalViolation { violation } => {
+            return Outcome::SafetyViolation {
+                source: format!("invariant:{}", violation.invariant),
+                message: violation.message.clone(),
+            }
+        }
+        _ => {}
+    }
+    if let Some(check) = check {
+        if check.verdict == Verdict::NotLinearizable {
+            let message = match &check.explanation {
+                Some(explanation) => explanation.render(history, &|i| format!("history index {i}")),
+                None => "the history is not linearizable".into(),
+            };
+            return Outcome::SafetyViolation {
+                source: "linearizability".into(),
+                message,
+            };
+        }
+    }
+    if let StopReason::LimitHit { limit, time } = stop {
+        return Outcome::LimitHit {
+            message: format!("{limit:?} limit hit at {time}"),
+        };
+    }
+    if let Some(failure) = liveness_failure {
+        return Outcome::LivenessFailure {
+            message: failure.to_string(),
+        };
+    }
+    if let Some(check) = check {
+        if check.verdict == Verdict::Unknown {
+            let reason = check
+                .unknown_reason
+                .clone()
+                .unwrap_or_else(|| "budget spent".into());
+            return Outcome::Inconclusive {
+                message: format!("linearizability check: {reason}"),
+            };
+        }
+    }
+    Outcome::Pass
+}
+
+/// The line that replays a run: `faultline replay <path> --seed <n>` (with `--bug` flags when
+/// bugs were switched on from the command line rather than in the file).
+pub fn replay_line(scenario_path: &str, seed: u64, extra_bugs: &[String]) -> String {
+    let mut line = format!("faultline replay {scenario_path} --seed {seed}");
+    for bug in extra_bugs {
+        line.push_str(&format!(" --bug {bug}"));
+    }
+    line
+}
