@@ -1,0 +1,168 @@
+//! The run / sweep / replay contract (DESIGN.md §7), through the real binary.
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+fn faultline(args: &[&str]) -> (i32, String, String) {
+    let output = Command::new(env!("CARGO_BIN_EXE_faultline"))
+        .args(args)
+        .current_dir(Path::new(env!("CARGO_MANIFEST_DIR")))
+        .env_remove("FAULTLINE_SEED")
+        .env_remove("FAULTLINE_JOBS")
+        .output()
+        .expect("the faultline binary runs");
+    (
+        output.status.code().unwrap_or(-1),
+        String::from_utf8_lossy(&output.stdout).into_owned(),
+        String::from_utf8_lossy(&output.stderr).into_owned(),
+    )
+}
+
+const CALM: &str = "catalog/single-server-kv-calm.ron";
+const BACKUP_READS: &str = "catalog/primary-backup-kv-backup-reads.ron";
+
+/// Per-seed records without the wall time (which legitimately differs between runs).
+fn seed_records(jsonl: &str) -> Vec<serde_json::Value> {
+    jsonl
+        .lines()
+        .map(|line| serde_json::from_str::<serde_json::Value>(line).expect("every line is JSON"))
+        .filter(|record| record["type"] == "seed")
+        .map(|mut record| {
+            record.as_object_mut().unwrap().remove("wall_ms");
+            record
+        })
+        .collect()
+}
+
+#[test]
+fn results_do_not_depend_on_jobs_and_shards_concatenate_to_the_whole() {
+    let (code, one_job, _) = faultline(&[
+        "sweep",
+        BACKUP_READS,
+        "--seeds",
+        "0..24",
+        "--jobs",
+        "1",
+        "--format",
+        "jsonl",
+    ]);
+    assert!(code == 0 || code == 1, "exit {code}");
+    let (_, two_jobs, _) = faultline(&[
+        "sweep",
+        BACKUP_READS,
+        "--seeds",
+        "0..24",
+        "--jobs",
+        "2",
+        "--format",
+        "jsonl",
+    ]);
+    let whole = seed_records(&one_job);
+    assert_eq!(whole.len(), 24);
+    assert_eq!(whole, seed_records(&two_jobs));
+    let mut joined = Vec::new();
+    for shard in ["1/3", "2/3", "3/3"] {
+        let (_, out, _) = faultline(&[
+            "sweep",
+            BACKUP_READS,
+            "--seeds",
+            "0..24",
+            "--shard",
+            shard,
+            "--format",
+            "jsonl",
+        ]);
+        joined.extend(seed_records(&out));
+    }
+    assert_eq!(joined, whole);
+}
+
+#[test]
+fn backup_reads_fail_with_replay_lines_and_replay_reproduces_the_digest() {
+    let (code, out, _) = faultline(&[
+        "sweep",
+        BACKUP_READS,
+        "--seeds",
+        "0..40",
+        "--format",
+        "jsonl",
+    ]);
+    assert_eq!(code, 1, "stale reads from backups must be found: {out}");
+    let records = seed_records(&out);
+    let failing: Vec<&serde_json::Value> = records
+        .iter()
+        .filter(|r| r["outcome"] == "safety-violation")
+        .collect();
+    assert!(!failing.is_empty());
+    let first = failing[0];
+    let seed = first["seed"].as_u64().unwrap().to_string();
+    assert_eq!(
+        first["replay"],
+        format!("faultline replay {BACKUP_READS} --seed {seed}")
+    );
+    let (code, replayed, _) = faultline(&["replay", BACKUP_READS, "--seed", &seed]);
+    assert_eq!(code, 1);
+    assert!(
+        replayed.contains(first["digest"].as_str().unwrap()),
+        "replay gives the sweep's digest:\n{replayed}"
+    );
+}
+
+#[test]
+fn the_single_server_passes_and_check_determinism_agrees() {
+    let (code, out, err) = faultline(&["sweep", CALM, "--count", "30", "--check-determinism"]);
+    assert_eq!(code, 0, "{out}{err}");
+    assert!(out.contains("pass 30"), "{out}");
+}
+
+#[test]
+fn a_run_directory_reproduces_through_its_resolved_scenario() {
+    let directory = std::env::temp_dir().join(format!("faultline-run-test-{}", std::process::id()));
+    let dir = directory.to_str().unwrap();
+    let (code, out, err) = faultline(&[
+        "run",
+        "catalog/primary-backup-kv-failover.ron",
+        "--seed",
+        "3",
+        "--out",
+        dir,
+    ]);
+    assert_eq!(code, 1, "{out}{err}");
+    for file in [
+        "results.json",
+        "history.jsonl",
+        "scenario.resolved.ron",
+        "REPLAY",
+    ] {
+        assert!(directory.join(file).is_file(), "{file} missing");
+    }
+    let results: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(directory.join("results.json")).unwrap())
+            .unwrap();
+    // The history is checkable on its own and the checker agrees with the run.
+    let history = directory.join("history.jsonl");
+    let (check_code, check_out, check_err) =
+        faultline(&["check", history.to_str().unwrap(), "--model", "kv"]);
+    assert_eq!(check_code, 1, "{check_out}{check_err}");
+    // The resolved scenario (the generated plan as a Script) reproduces the run exactly.
+    let resolved: PathBuf = directory.join("scenario.resolved.ron");
+    let (again, again_out, _) = faultline(&["replay", resolved.to_str().unwrap(), "--seed", "3"]);
+    assert_eq!(again, 1);
+    assert!(
+        again_out.contains(results["digest"].as_str().unwrap()),
+        "{again_out}"
+    );
+    std::fs::remove_dir_all(&directory).unwrap();
+}
+
+#[test]
+fn bad_input_is_exit_2_without_a_panic() {
+    let (code, _, err) = faultline(&["sweep", "catalog/does-not-exist.ron"]);
+    assert_eq!(code, 2);
+    assert!(err.contains("does-not-exist"), "{err}");
+    let (code, _, err) = faultline(&["run", CALM, "--bug", "raft-commit-prior-term"]);
+    assert_eq!(code, 2);
+    assert!(err.contains("belongs to raft"), "{err}");
+    let (code, _, _) = faultline(&["sweep", CALM, "--shard", "4/3"]);
+    assert_eq!(code, 2);
+}
