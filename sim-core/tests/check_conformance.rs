@@ -41,7 +41,7 @@ fn manifest_table(
             continue;
         }
         let cells: Vec<&str> = line.trim_matches('|').split('|').map(str::trim).collect();
-        if cells.iter().any(|c| *c == "expected") {
+        if cells.contains(&"expected") {
             let expected = cells.iter().position(|c| *c == "expected").unwrap();
             let first = cells.iter().position(|c| c.starts_with(first_column));
             columns = first.map(|f| (expected, f));

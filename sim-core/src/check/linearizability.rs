@@ -87,11 +87,13 @@ struct Cache {
 }
 
 impl Cache {
-    fn new(words: usize) -> Cache {
+    fn new(words: usize, operations: usize) -> Cache {
+        // Small histories (the simulator checks one after every run) start small.
+        let capacity = (operations * 4).next_power_of_two().clamp(16, 1024);
         Cache {
             words,
             arena: Vec::new(),
-            slots: vec![(0, 0); 1024],
+            slots: vec![(0, 0); capacity],
             len: 0,
         }
     }
@@ -251,7 +253,7 @@ impl<S: Spec> Searcher<S> {
             matching,
             observation,
             zobrist,
-            cache: Cache::new(words),
+            cache: Cache::new(words, n),
             bits: vec![0u64; words],
             set_hash: 0,
             state: initial,

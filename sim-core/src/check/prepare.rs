@@ -82,6 +82,25 @@ pub(crate) struct Prepared {
     pub model: Model,
 }
 
+/// Key names to dense ids, in order of first appearance.
+#[derive(Default)]
+struct KeyTable {
+    ids: BTreeMap<Option<String>, u32>,
+    names: Vec<Option<String>>,
+}
+
+impl KeyTable {
+    fn id(&mut self, key: Option<String>) -> u32 {
+        if let Some(&id) = self.ids.get(&key) {
+            return id;
+        }
+        let id = self.names.len() as u32;
+        self.ids.insert(key.clone(), id);
+        self.names.push(key);
+        id
+    }
+}
+
 struct Interner {
     values: BTreeMap<Value, u64>,
     list: Vec<Value>,
@@ -136,18 +155,7 @@ pub(crate) fn prepare(
     };
     interner.value(&Value::Null); // id 0 = absent
     let mut strings = Strings::new();
-    let mut key_ids: BTreeMap<Option<String>, u32> = BTreeMap::new();
-    let mut keys: Vec<Option<String>> = Vec::new();
-    let mut key_id = |key: Option<String>, keys: &mut Vec<Option<String>>| -> u32 {
-        if let Some(&id) = key_ids.get(&key) {
-            return id;
-        }
-        let id = keys.len() as u32;
-        key_ids.insert(key.clone(), id);
-        keys.push(key);
-        id
-    };
-
+    let mut keys = KeyTable::default();
     // Tokens are indexed in increasing order so that the model can compare indices.
     let token_set: BTreeSet<u64> = events.iter().filter_map(|e| e.token).collect();
     let mut tokens = vec![0u64];
@@ -249,7 +257,7 @@ pub(crate) fn prepare(
             &invoke.value
         };
         let result = complete.map(|c| &c.value).unwrap_or(&Value::Null);
-        let key = key_id(invoke.key.clone(), &mut keys);
+        let key = keys.id(invoke.key.clone());
         let mut data = OpData {
             kind: Kind::Read,
             unknown: false,
@@ -269,12 +277,8 @@ pub(crate) fn prepare(
             (Model::MultiRegister, Function::Txn) => {
                 let parse = |value: &Value,
                              reads_known: bool,
-                             keys: &mut Vec<Option<String>>,
-                             interner: &mut Interner,
-                             key_id: &mut dyn FnMut(
-                    Option<String>,
-                    &mut Vec<Option<String>>,
-                ) -> u32|
+                             keys: &mut KeyTable,
+                             interner: &mut Interner|
                  -> Result<Vec<Micro>, HistoryError> {
                     let Value::List(items) = value else {
                         return Err(error(
@@ -312,7 +316,7 @@ pub(crate) fn prepare(
                                 ),
                             ));
                         };
-                        let slot = key_id(Some(key), keys);
+                        let slot = keys.id(Some(key));
                         let value = if !is_write && (!reads_known || parts[2] == Value::Null) {
                             ANY
                         } else {
@@ -329,9 +333,9 @@ pub(crate) fn prepare(
                     } else {
                         argument
                     };
-                    op.txn_done = parse(source, true, &mut keys, &mut interner, &mut key_id)?;
+                    op.txn_done = parse(source, true, &mut keys, &mut interner)?;
                 }
-                op.txn_maybe = parse(argument, false, &mut keys, &mut interner, &mut key_id)?;
+                op.txn_maybe = parse(argument, false, &mut keys, &mut interner)?;
                 let mut touched: Vec<u32> = op
                     .txn_maybe
                     .iter()
@@ -504,7 +508,7 @@ pub(crate) fn prepare(
         values: interner.list,
         processes,
         tokens,
-        keys,
+        keys: keys.names,
         initial: initial_state,
         model,
     })

@@ -147,7 +147,7 @@ impl Parser<'_> {
                     Some(b'_') => {
                         self.at += 1;
                         self.value(depth + 1)?; // discarded form
-                        return self.value(depth);
+                        return self.value(depth + 1);
                     }
                     _ => {
                         // A tagged literal: #tag value; the tag is ignored.
