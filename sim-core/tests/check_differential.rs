@@ -10,7 +10,7 @@
 use sim_core::check::{check_events, CheckOptions, Dialect, Model, Verdict};
 use sim_core::history::{EventType, Function, HistoryEvent, Value};
 use sim_core::prng::{Prng, Stream};
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 
 #[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord)]
 enum Object {
@@ -202,13 +202,23 @@ fn ops_of(events: &[HistoryEvent], dialect: Dialect) -> Vec<Op> {
 /// True if some order of the operations explains the history.
 fn oracle(model: Model, events: &[HistoryEvent], dialect: Dialect) -> bool {
     let ops = ops_of(events, dialect);
-    fn search(model: Model, ops: &[Op], placed: &mut Vec<bool>, state: &State) -> bool {
+    fn search(
+        model: Model,
+        ops: &[Op],
+        placed: &mut Vec<bool>,
+        state: &State,
+        failed: &mut BTreeSet<(Vec<bool>, State)>,
+    ) -> bool {
         if ops
             .iter()
             .zip(placed.iter())
             .all(|(op, &p)| p || !op.required)
         {
             return true;
+        }
+        // Memoise configurations known to fail (keeps larger histories cheap).
+        if failed.contains(&(placed.clone(), state.clone())) {
+            return false;
         }
         for i in 0..ops.len() {
             if placed[i] {
@@ -223,17 +233,24 @@ fn oracle(model: Model, events: &[HistoryEvent], dialect: Dialect) -> bool {
             }
             if let Some(next) = apply(model, state, &ops[i]) {
                 placed[i] = true;
-                let found = search(model, ops, placed, &next);
+                let found = search(model, ops, placed, &next, failed);
                 placed[i] = false;
                 if found {
                     return true;
                 }
             }
         }
+        failed.insert((placed.clone(), state.clone()));
         false
     }
     let mut placed = vec![false; ops.len()];
-    search(model, &ops, &mut placed, &State::new())
+    search(
+        model,
+        &ops,
+        &mut placed,
+        &State::new(),
+        &mut BTreeSet::new(),
+    )
 }
 
 /// Random histories: a simulated true execution (effects at completion time) with some
@@ -242,6 +259,9 @@ struct Generator {
     rng: Prng,
     model: Model,
     dialect: Dialect,
+    /// At most this many operations and (concurrent) processes.
+    op_count_max: u64,
+    process_count_max: u64,
 }
 
 impl Generator {
@@ -357,8 +377,8 @@ impl Generator {
     }
 
     fn history(&mut self) -> Vec<HistoryEvent> {
-        let op_count = 1 + self.rng.below(7) as usize;
-        let process_count = 2 + self.rng.below(2) as usize;
+        let op_count = 1 + self.rng.below(self.op_count_max) as usize;
+        let process_count = 2 + self.rng.below(self.process_count_max - 1) as usize;
         let use_tokens = self.rng.below(2) == 0;
         let mut processes: Vec<u64> = (0..process_count as u64).collect();
         let mut next_process = process_count as u64;
@@ -579,6 +599,19 @@ impl Generator {
 }
 
 fn differential(model: Model, dialect: Dialect, seed_base: u64, count: u64) {
+    differential_sized(model, dialect, seed_base, count, 7, 3);
+    // Fewer, larger histories: more concurrency, longer chains of greedy reads.
+    differential_sized(model, dialect, seed_base + 1_000_000, count / 4, 12, 5);
+}
+
+fn differential_sized(
+    model: Model,
+    dialect: Dialect,
+    seed_base: u64,
+    count: u64,
+    op_count_max: u64,
+    process_count_max: u64,
+) {
     let mut linearizable = 0;
     let mut violations = 0;
     for seed in seed_base..seed_base + count {
@@ -586,6 +619,8 @@ fn differential(model: Model, dialect: Dialect, seed_base: u64, count: u64) {
             rng: Prng::new(seed, Stream::Custom(7)),
             model,
             dialect,
+            op_count_max,
+            process_count_max,
         };
         let events = generator.history();
         let expected = oracle(model, &events, dialect);

@@ -376,14 +376,21 @@ impl<S: Spec> Searcher<S> {
                             self.set_hash = new_hash;
                             lift(&mut self.next, &mut self.prev, &self.matching, e as usize);
                             self.record_deepest();
-                            self.entry = self.next[0];
-                            continue 'search;
+                            // Same state: the observations before `e` are still illegal, so
+                            // the scan goes on from `e`'s successor in the list as it is now
+                            // (its predecessor's new successor: `e`'s own links are stale
+                            // when its return came right after it).
+                            e = self.next[self.prev[e as usize] as usize];
+                            continue;
                         }
                     }
                     e = self.next[e as usize];
                 }
                 self.fresh = false;
                 self.entry = self.next[0];
+                if !must_backtrack && self.entry == NIL {
+                    break 'search;
+                }
             }
             let entry = self.entry;
             if !must_backtrack && self.is_call[entry as usize] {
