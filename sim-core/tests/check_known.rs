@@ -376,3 +376,107 @@ fn edn_nemesis_and_txn_are_understood() {
         Verdict::NotLinearizable
     );
 }
+
+/// Mangled input never panics: readers answer with a line, the checker with an error or a
+/// verdict.
+#[test]
+fn mangled_input_never_panics() {
+    use sim_core::history::{EventType, Function, Value};
+    use sim_core::prng::{Prng, Stream};
+    let samples: [(Format, &str); 4] = [
+        (
+            Format::Native,
+            "{\"index\":0,\"time\":1,\"process\":3,\"type\":\"invoke\",\"f\":\"cas\",\"key\":\"a\",\"value\":[5,6]}\n{\"index\":1,\"time\":2,\"process\":3,\"type\":\"ok\",\"f\":\"cas\",\"key\":\"a\",\"value\":[5,6]}\n",
+        ),
+        (Format::PorcupineEtcd, "INFO  jepsen.util - 2\t:invoke\t:cas\t[3 0]\nINFO  jepsen.util - 2\t:fail\t:cas\t[3 0]\nINFO  jepsen.util - 4\t:info\t:write\t:timed-out\n"),
+        (Format::PorcupineKv, "{:process 0, :type :invoke, :f :append, :key \"0\", :value \"x 0 0 y\"}\n{:process 0, :type :ok, :f :append, :key \"0\", :value \"x 0 0 y\"}\n"),
+        (Format::Edn, "[{:type :invoke, :f :txn, :value [[:read :x nil] [:write :y 2]], :process 3}\n {:type :ok, :f :txn, :value [[:read :x 0] [:write :y 2]], :process 3}\n {:process :nemesis, :type :info, :f :start, :value nil}]"),
+    ];
+    let mut rng = Prng::new(7, Stream::Custom(11));
+    for (format, text) in samples {
+        for _ in 0..400 {
+            let mut bytes = text.as_bytes().to_vec();
+            for _ in 0..1 + rng.below(4) {
+                let at = rng.index(bytes.len());
+                match rng.below(3) {
+                    0 => {
+                        bytes.remove(at);
+                    }
+                    1 => bytes.insert(at, b"[]{}():\"\\ ,;#_-9x\n"[rng.index(18)]),
+                    _ => bytes[at] = b"[]{}():\"\\ ,;#_-9x\n"[rng.index(18)],
+                }
+            }
+            let text = String::from_utf8_lossy(&bytes);
+            if let Ok(history) = formats::read(format, &text) {
+                for model in Model::ALL {
+                    let options = CheckOptions {
+                        budget_steps: 1000,
+                        dialect: history.dialect,
+                        ..CheckOptions::default()
+                    };
+                    let _ = check_events(&history.events, model, &options);
+                }
+            }
+        }
+    }
+    // Random event soups, for every model.
+    let functions = [
+        Function::Read,
+        Function::Write,
+        Function::Cas,
+        Function::Add,
+        Function::Acquire,
+        Function::Release,
+        Function::Txn,
+    ];
+    let kinds = [
+        EventType::Invoke,
+        EventType::Ok,
+        EventType::Fail,
+        EventType::Info,
+    ];
+    let values = [
+        Value::Null,
+        Value::Int(-1),
+        Value::Int(3),
+        Value::Str("s".into()),
+        Value::pair(1, 2),
+        Value::List(vec![Value::List(vec![
+            Value::Str("w".into()),
+            Value::Str("x".into()),
+            Value::Int(1),
+        ])]),
+    ];
+    for _ in 0..2000 {
+        let events: Vec<HistoryEvent> = (0..rng.below(8))
+            .map(|i| HistoryEvent {
+                index: i,
+                time: i,
+                process: rng.below(3),
+                kind: kinds[rng.index(4)],
+                f: functions[rng.index(functions.len())],
+                key: if rng.below(2) == 0 {
+                    None
+                } else {
+                    Some("k".into())
+                },
+                value: values[rng.index(values.len())].clone(),
+                token: if rng.below(3) == 0 {
+                    Some(rng.below(3))
+                } else {
+                    None
+                },
+            })
+            .collect();
+        for model in Model::ALL {
+            let _ = check_events(
+                &events,
+                model,
+                &CheckOptions {
+                    budget_steps: 1000,
+                    ..CheckOptions::default()
+                },
+            );
+        }
+    }
+}
