@@ -174,6 +174,8 @@ impl History {
     }
 
     /// Appends an event, assigning its index. Returns the index.
+    // One argument per field of a history line: a builder would only hide the same list.
+    #[allow(clippy::too_many_arguments)]
     pub fn push(
         &mut self,
         time: Instant,

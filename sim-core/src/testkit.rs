@@ -40,7 +40,9 @@ impl Node for PingPong {
 }
 
 /// All-to-all gossip: every node broadcasts a rumour at start and every `period`, and forwards
-/// each rumour it receives to one random peer, until it has received `per_node_limit`.
+/// each rumour it receives to one random peer, until it has handled `per_node_limit` inputs
+/// (received rumours plus its own periodic broadcasts, so that a node whose peers all stopped
+/// also stops instead of broadcasting forever).
 #[derive(Clone, Debug)]
 pub struct Gossip {
     config: GossipConfig,
@@ -83,6 +85,7 @@ impl Node for Gossip {
         }
     }
     fn on_timer(&mut self, ctx: &mut Ctx<'_, Self>, _: ()) {
+        self.received += 1;
         if self.received < self.config.per_node_limit {
             ctx.broadcast(0);
             ctx.set_timer(self.config.period, ());
