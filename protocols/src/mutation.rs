@@ -57,11 +57,15 @@ impl Bug {
     /// One line on what the mutation does.
     pub fn summary(self) -> &'static str {
         match self {
-            Bug::RaftCommitPriorTerm => "leader counts replicas for entries of earlier terms (Figure 8)",
+            Bug::RaftCommitPriorTerm => {
+                "leader counts replicas for entries of earlier terms (Figure 8)"
+            }
             Bug::RaftVotedforNotDurable => "currentTerm/votedFor kept in memory, lost on crash",
             Bug::RaftNoElectionRestriction => "votes granted without the log up-to-date check",
             Bug::RaftAckBeforeFsync => "AppendEntries acknowledged before the entries are synced",
-            Bug::RaftStaleReadNoReadindex => "leader serves reads locally without confirming leadership",
+            Bug::RaftStaleReadNoReadindex => {
+                "leader serves reads locally without confirming leadership"
+            }
         }
     }
 
@@ -90,7 +94,10 @@ impl BugSet {
     pub const NONE: BugSet = BugSet { bits: 0 };
 
     fn bit(bug: Bug) -> u64 {
-        let position = Bug::ALL.iter().position(|&b| b == bug).expect("every bug is in Bug::ALL");
+        let position = Bug::ALL
+            .iter()
+            .position(|&b| b == bug)
+            .expect("every bug is in Bug::ALL");
         1 << position
     }
 
@@ -112,7 +119,10 @@ impl BugSet {
 
     /// The switched-on bugs, in catalogue order.
     pub fn iter(self) -> impl Iterator<Item = Bug> {
-        Bug::ALL.iter().copied().filter(move |&bug| self.contains(bug))
+        Bug::ALL
+            .iter()
+            .copied()
+            .filter(move |&bug| self.contains(bug))
     }
 }
 
@@ -139,6 +149,9 @@ mod tests {
         let set: BugSet = [Bug::RaftAckBeforeFsync].into_iter().collect();
         assert!(set.contains(Bug::RaftAckBeforeFsync));
         assert!(!set.contains(Bug::RaftCommitPriorTerm));
-        assert_eq!(set.iter().collect::<Vec<_>>(), vec![Bug::RaftAckBeforeFsync]);
+        assert_eq!(
+            set.iter().collect::<Vec<_>>(),
+            vec![Bug::RaftAckBeforeFsync]
+        );
     }
 }

@@ -7,6 +7,6 @@
 #![forbid(unsafe_code)]
 
 pub mod commands;
-pub mod runner;
 pub mod file;
+pub mod runner;
 pub mod scenario;

@@ -587,4 +587,3 @@ fn tracing_does_not_change_the_run() {
     assert!(plain.trace.is_empty());
     assert!(traced.trace.len() > 50);
 }
-
