@@ -17,8 +17,8 @@
 //! at some instant after its invocation, or never" (DESIGN.md §4).
 
 #![allow(clippy::disallowed_types)]
-// The two hash maps below are look-up tables (interning and transition memo) that are never
-// iterated, and they use `FixedState`, a fixed portable hasher: nothing about a run's result
+// Every hash map in this file (atom_ids, by_hash, concat, ids, memo) is a look-up table
+// (interning or a transition memo) that is never iterated, and they use `FixedState`, a fixed portable hasher: nothing about a run's result
 // can depend on their internal order.
 
 use super::linearizability::mix64;
