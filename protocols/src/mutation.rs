@@ -20,6 +20,24 @@ pub enum Bug {
     RaftAckBeforeFsync,
     /// R7: serve reads from the leader's local state with no quorum check.
     RaftStaleReadNoReadindex,
+    /// P1: the acceptor accepts any Accept, ignoring its promise (Paxos Made Simple P1a).
+    PaxosAcceptIgnoresPromise,
+    /// P2: accepting ballot n does not also promise n.
+    PaxosAcceptDoesNotRaisePromise,
+    /// P4: after phase 1 the proposer proposes its own value, not the highest-ballot accepted one.
+    PaxosIgnoreAcceptedValue,
+    /// P6: leader-local lease reads with no clock-drift margin.
+    MultipaxosLeaseReadUnsafe,
+    /// L1: the protected resource accepts writes without comparing fencing tokens.
+    LockResourceSkipsFencingCheck,
+    /// L3: release deletes the lock without checking the caller owns it.
+    LockReleaseWithoutOwnerCheck,
+    /// L4: lease validity measured without a drift margin / from a jumping wall clock.
+    LockLeaseNoDriftMargin,
+    /// C1: increment as a read followed by a blind write.
+    CounterNonatomicRmw,
+    /// C2: no session table: a retried add is applied again.
+    CounterRetryNotIdempotent,
 }
 
 impl Bug {
@@ -30,6 +48,15 @@ impl Bug {
         Bug::RaftNoElectionRestriction,
         Bug::RaftAckBeforeFsync,
         Bug::RaftStaleReadNoReadindex,
+        Bug::PaxosAcceptIgnoresPromise,
+        Bug::PaxosAcceptDoesNotRaisePromise,
+        Bug::PaxosIgnoreAcceptedValue,
+        Bug::MultipaxosLeaseReadUnsafe,
+        Bug::LockResourceSkipsFencingCheck,
+        Bug::LockReleaseWithoutOwnerCheck,
+        Bug::LockLeaseNoDriftMargin,
+        Bug::CounterNonatomicRmw,
+        Bug::CounterRetryNotIdempotent,
     ];
 
     /// The kebab-case name of BUGS.md.
@@ -40,10 +67,21 @@ impl Bug {
             Bug::RaftNoElectionRestriction => "raft-no-election-restriction",
             Bug::RaftAckBeforeFsync => "raft-ack-before-fsync",
             Bug::RaftStaleReadNoReadindex => "raft-stale-read-no-readindex",
+            Bug::PaxosAcceptIgnoresPromise => "paxos-accept-ignores-promise",
+            Bug::PaxosAcceptDoesNotRaisePromise => "paxos-accept-does-not-raise-promise",
+            Bug::PaxosIgnoreAcceptedValue => "paxos-ignore-accepted-value",
+            Bug::MultipaxosLeaseReadUnsafe => "multipaxos-lease-read-unsafe",
+            Bug::LockResourceSkipsFencingCheck => "lock-resource-skips-fencing-check",
+            Bug::LockReleaseWithoutOwnerCheck => "lock-release-without-owner-check",
+            Bug::LockLeaseNoDriftMargin => "lock-lease-no-drift-margin",
+            Bug::CounterNonatomicRmw => "counter-nonatomic-rmw",
+            Bug::CounterRetryNotIdempotent => "counter-retry-not-idempotent",
         }
     }
 
-    /// The protocol family the bug belongs to (the scenario's protocol name).
+    /// The protocol or application family the bug belongs to: `raft` and `paxos` bugs apply
+    /// to scenarios of that protocol, `lock` and `counter` bugs to scenarios of that
+    /// application on any protocol.
     pub fn protocol(self) -> &'static str {
         match self {
             Bug::RaftCommitPriorTerm
@@ -51,6 +89,14 @@ impl Bug {
             | Bug::RaftNoElectionRestriction
             | Bug::RaftAckBeforeFsync
             | Bug::RaftStaleReadNoReadindex => "raft",
+            Bug::PaxosAcceptIgnoresPromise
+            | Bug::PaxosAcceptDoesNotRaisePromise
+            | Bug::PaxosIgnoreAcceptedValue
+            | Bug::MultipaxosLeaseReadUnsafe => "paxos",
+            Bug::LockResourceSkipsFencingCheck
+            | Bug::LockReleaseWithoutOwnerCheck
+            | Bug::LockLeaseNoDriftMargin => "lock",
+            Bug::CounterNonatomicRmw | Bug::CounterRetryNotIdempotent => "counter",
         }
     }
 
@@ -66,6 +112,19 @@ impl Bug {
             Bug::RaftStaleReadNoReadindex => {
                 "leader serves reads locally without confirming leadership"
             }
+            Bug::PaxosAcceptIgnoresPromise => "acceptor accepts ballots below its promise",
+            Bug::PaxosAcceptDoesNotRaisePromise => "accepting a ballot does not promise it",
+            Bug::PaxosIgnoreAcceptedValue => {
+                "proposer ignores the highest-ballot accepted value reported in promises"
+            }
+            Bug::MultipaxosLeaseReadUnsafe => "lease reads with no clock-drift margin",
+            Bug::LockResourceSkipsFencingCheck => "resource accepts writes with stale tokens",
+            Bug::LockReleaseWithoutOwnerCheck => "release frees the lock whoever holds it",
+            Bug::LockLeaseNoDriftMargin => {
+                "lease validity from the response with no drift margin, expiry on the wall clock"
+            }
+            Bug::CounterNonatomicRmw => "add as a read followed by a blind write",
+            Bug::CounterRetryNotIdempotent => "no session table: retried adds apply twice",
         }
     }
 

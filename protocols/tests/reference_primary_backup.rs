@@ -329,6 +329,7 @@ fn lost_command_is_repaired_by_resend_after_the_backups_heartbeat() {
                 key: Some(1),
                 value: Value::Int(1),
             },
+            stamp: protocols::apps::Stamp::default(),
         }],
     };
     cluster.in_flight.push((N0, N1, stale));

@@ -21,6 +21,9 @@ pub struct Clock {
     base_true: Instant,
     base_local: Instant,
     drift_ppm: i32,
+    /// The sum of all steps so far, in signed nanoseconds: the monotonic reading is the local
+    /// reading minus this (drift still applies; jumps do not).
+    stepped_nanos: i64,
 }
 
 impl Default for Clock {
@@ -36,6 +39,7 @@ impl Clock {
             base_true: Instant::ZERO,
             base_local: LOCAL_EPOCH + offset,
             drift_ppm: 0,
+            stepped_nanos: 0,
         }
     }
 
@@ -55,6 +59,15 @@ impl Clock {
         let rate = (1_000_000 + i64::from(self.drift_ppm)) as u128;
         let local_elapsed = elapsed * rate / 1_000_000;
         Instant(self.base_local.0 + local_elapsed as u64)
+    }
+
+    /// The monotonic reading at true time `now`: the local clock with its drift but without its
+    /// steps (a `CLOCK_MONOTONIC` beside the `CLOCK_REALTIME` of [`Clock::local`]). Lease code
+    /// that must not be fooled by wall-clock jumps measures with this.
+    pub fn monotonic(&self, now: Instant) -> Instant {
+        let local = i128::from(self.local(now).0);
+        let monotonic = (local - i128::from(self.stepped_nanos)).max(0);
+        Instant(u64::try_from(monotonic).unwrap_or(u64::MAX))
     }
 
     /// The earliest true instant at or after `now` at which the local clock reads at least
@@ -85,6 +98,10 @@ impl Clock {
         } else {
             local.saturating_sub(delta_nanos.unsigned_abs())
         };
+        // Record the step that actually happened (a saturated backward step is smaller).
+        let applied = i128::from(stepped) - i128::from(local);
+        self.stepped_nanos = i64::try_from(i128::from(self.stepped_nanos) + applied)
+            .expect("clock steps beyond ±292 years");
         self.base_true = now;
         self.base_local = Instant(stepped);
     }
@@ -140,6 +157,24 @@ mod tests {
         assert_eq!(
             clock.local(Instant(20)),
             Instant(LOCAL_EPOCH.0 + 5_000_000 + 1_010 - 2_000 + 10)
+        );
+    }
+
+    #[test]
+    fn monotonic_reading_ignores_steps_but_keeps_drift() {
+        let mut clock = Clock::new(Duration::from_millis(5));
+        let start = clock.monotonic(Instant::ZERO);
+        clock.step(Instant(100), 1_000_000);
+        clock.step(Instant(200), -3_000_000);
+        assert_eq!(clock.monotonic(Instant(300)), start + Duration(300));
+        assert_eq!(
+            clock.local(Instant(300)),
+            Instant(start.0 + 300 - 2_000_000)
+        );
+        clock.set_drift(Instant(300), 100_000);
+        assert_eq!(
+            clock.monotonic(Instant(1_300)),
+            start + Duration(300) + Duration(1_100)
         );
     }
 }

@@ -168,6 +168,7 @@ pub struct Ctx<'a, N: Node> {
     pub(crate) id: NodeId,
     pub(crate) node_count: u32,
     pub(crate) local_now: Instant,
+    pub(crate) monotonic_now: Instant,
     pub(crate) rng: &'a mut Prng,
     pub(crate) effects: &'a mut Vec<Effect<N>>,
     pub(crate) next_timer: &'a mut u64,
@@ -192,16 +193,31 @@ impl<'a, N: Node> Ctx<'a, N> {
             id,
             node_count,
             local_now,
+            monotonic_now: local_now,
             rng,
             effects,
             next_timer,
         }
     }
 
+    /// Sets the monotonic reading for a hand-driven context (by default it equals `local_now`).
+    pub fn with_monotonic_now(mut self, monotonic_now: Instant) -> Self {
+        self.monotonic_now = monotonic_now;
+        self
+    }
+
     /// This node's local clock (offset, drift and clock faults included).
     #[inline]
     pub fn now(&self) -> Instant {
         self.local_now
+    }
+
+    /// This node's monotonic clock: drift included, clock steps (wall-clock jumps) not. Use it
+    /// for durations that must not jump (lease expiry); use [`Ctx::now`] for timers and for
+    /// anything that models wall-clock time.
+    #[inline]
+    pub fn monotonic_now(&self) -> Instant {
+        self.monotonic_now
     }
 
     /// This node's id.

@@ -571,12 +571,14 @@ impl<N: Node> Simulation<N> {
         let slot = &mut self.nodes[node.index()];
         debug_assert_eq!(slot.status, Status::Up);
         let local_now = slot.clock.local(self.now);
+        let monotonic_now = slot.clock.monotonic(self.now);
         let state = slot.state.as_mut().expect("a live node has state");
         {
             let mut ctx = Ctx {
                 id: node,
                 node_count,
                 local_now,
+                monotonic_now,
                 rng: &mut slot.rng,
                 effects: &mut effects,
                 next_timer: &mut slot.next_timer,

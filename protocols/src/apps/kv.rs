@@ -133,6 +133,7 @@ mod tests {
             client: ClientId(0),
             process: ProcessId(0),
             operation: Operation { f, key, value },
+            stamp: crate::apps::Stamp::default(),
         }
     }
 

@@ -16,11 +16,41 @@
 //! outcomes and the same [`Application::state_digest`] on every replica and every machine.
 
 use sim_core::id::{ClientId, ProcessId, RequestId};
-use sim_core::node::{Operation, Outcome, Request};
+use sim_core::node::{Ctx, Node, Operation, Outcome, Request};
+use sim_core::time::Instant;
 use std::fmt;
 
 pub mod kv;
 pub mod session;
+
+/// When and under whom a command was proposed: the proposer stamps every command with its
+/// leadership epoch and its clock readings, so that time-dependent applications (lease expiry in
+/// the lock table) decide deterministically on every replica from replicated data only.
+///
+/// Readings of different epochs come from different nodes' clocks and are not comparable; an
+/// application that measures time must re-base when the epoch changes (the lock table extends
+/// every lease to a full TTL, as etcd's lessor does on a leader change).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, PartialOrd, Ord)]
+pub struct Stamp {
+    /// The proposer's leadership epoch: Raft's term, a Paxos ballot, ZAB's epoch; unique per
+    /// leader and increasing over leaders. 0 for protocols without leaders.
+    pub epoch: u64,
+    /// The proposer's wall clock ([`Ctx::now`]): steps with clock-jump faults.
+    pub wall: Instant,
+    /// The proposer's monotonic clock ([`Ctx::monotonic_now`]): drifts but never jumps.
+    pub monotonic: Instant,
+}
+
+impl Stamp {
+    /// A stamp for a command proposed now by the node of `ctx` in `epoch`.
+    pub fn now<N: Node>(epoch: u64, ctx: &Ctx<'_, N>) -> Stamp {
+        Stamp {
+            epoch,
+            wall: ctx.now(),
+            monotonic: ctx.monotonic_now(),
+        }
+    }
+}
 
 /// A client command as it is ordered by a protocol and applied by an application.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -33,16 +63,19 @@ pub struct Command {
     pub process: ProcessId,
     /// What to do.
     pub operation: Operation,
+    /// Who proposed it, and when on the proposer's clocks.
+    pub stamp: Stamp,
 }
 
 impl Command {
-    /// The command for a client request.
-    pub fn from_request(request: &Request) -> Command {
+    /// The command for a client request, proposed with `stamp`.
+    pub fn from_request(request: &Request, stamp: Stamp) -> Command {
         Command {
             request: request.id,
             client: request.client,
             process: request.process,
             operation: request.operation.clone(),
+            stamp,
         }
     }
 }

@@ -203,6 +203,7 @@ mod tests {
             request: RequestId(request),
             client: ClientId(client),
             process: ProcessId(u64::from(client)),
+            stamp: crate::apps::Stamp::default(),
             operation: Operation {
                 f,
                 key: Some(0),

@@ -5,7 +5,7 @@ use super::message::{Epoch, Message, Offset, Role};
 use super::Config;
 use crate::apps::kv::Kv;
 use crate::apps::session::{Applied, Sessions};
-use crate::apps::{Application, Command};
+use crate::apps::{Application, Command, Stamp};
 use sim_core::id::NodeId;
 use sim_core::node::{Ctx, Node, Outcome, Request};
 use sim_core::time::{Duration, Instant};
@@ -542,7 +542,7 @@ impl<A: Application + Default> Node for PrimaryBackup<A> {
             ctx.reply(request.client, request.id, outcome);
             return;
         }
-        let command = Command::from_request(&request);
+        let command = Command::from_request(&request, Stamp::now(self.epoch.number, ctx));
         // Deduplicate before anything else: only fresh commands enter the stream, so that
         // every replica applies exactly the same commands.
         match self.state.cached(&command) {

@@ -4,7 +4,7 @@ use super::config::{Config, ReadMode};
 use super::invariants::RaftObservation;
 use super::log::Log;
 use super::message::{Entry, LogIndex, Message, Payload, Record, Term, Timer};
-use crate::apps::{Application, Command};
+use crate::apps::{Application, Command, Stamp};
 use crate::mutation::Bug;
 use sim_core::id::{ClientId, NodeId, RequestId, TimerId};
 use sim_core::node::{Ctx, Node, Operation, Outcome, Request};
@@ -1040,7 +1040,7 @@ impl<A: Application> Node for RaftNode<A> {
             ctx.mark("raft.retry_in_flight");
             return;
         }
-        let command = Command::from_request(&request);
+        let command = Command::from_request(&request, Stamp::now(self.current_term.0, ctx));
         let index = self.store_entry(
             ctx,
             Entry {

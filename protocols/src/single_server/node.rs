@@ -4,7 +4,7 @@
 use super::{Config, Durability, SERVER};
 use crate::apps::kv::Kv;
 use crate::apps::session::{Applied, Sessions};
-use crate::apps::{Application, Command};
+use crate::apps::{Application, Command, Stamp};
 use sim_core::id::{NodeId, RequestId};
 use sim_core::node::{Ctx, Node, Outcome, Request};
 use std::fmt;
@@ -158,7 +158,7 @@ impl<A: Application + Default> Node for SingleServer<A> {
             ctx.reply(request.client, request.id, outcome);
             return;
         }
-        let command = Command::from_request(&request);
+        let command = Command::from_request(&request, Stamp::now(0, ctx));
         let applied = self.state.apply_command(&command);
         match &applied {
             Applied::Fresh(_) => self.on_request_fresh(ctx, command),
@@ -338,7 +338,10 @@ mod tests {
     #[test]
     #[should_panic(expected = "records out of order")]
     fn replay_rejects_a_gap_in_the_records() {
-        let command = Command::from_request(&request(1, 0, Function::Write, Value::Int(1)));
+        let command = Command::from_request(
+            &request(1, 0, Function::Write, Value::Int(1)),
+            Stamp::default(),
+        );
         Server::recover(&Config::default(), SERVER, &[Record { index: 2, command }]);
     }
 }
