@@ -91,6 +91,15 @@ pub trait Application: Clone + fmt::Debug + 'static {
 
     /// A digest of the whole state, for replica-equality checks after quiescence.
     fn state_digest(&self) -> u64;
+
+    /// The operation a leader proposes for a client's `operation`, computed from the leader's
+    /// current (applied) state. Correct applications propose the operation unchanged: that
+    /// is the default. It exists so that a mutation can model a service that splits one
+    /// operation into a local read and a proposed blind write (C1 `counter-nonatomic-rmw`).
+    /// Every consensus protocol calls it once per fresh command, when it proposes.
+    fn prepare_proposal(&self, operation: &Operation) -> Operation {
+        operation.clone()
+    }
 }
 
 /// Mixes a [`Value`](sim_core::history::Value) into a digest, with a tag per variant so that
