@@ -219,7 +219,7 @@ impl Ratio {
             let mut ppm = whole.checked_mul(10_000).ok_or_else(expected)?;
             let mut scale = 1_000;
             for digit in fraction.bytes() {
-                ppm += u64::from(digit - b'0') * scale;
+                ppm = ppm.saturating_add(u64::from(digit - b'0') * scale);
                 scale /= 10;
             }
             if ppm > Ratio::SCALE {
@@ -233,8 +233,10 @@ impl Ratio {
             if denominator == 0 || numerator > denominator {
                 return Err(expected());
             }
-            let ppm = numerator * Ratio::SCALE / denominator;
-            if ppm * denominator != numerator * Ratio::SCALE {
+            // u128: `numerator * SCALE` overflows u64 for numerators above ~1.8e13.
+            let scaled = u128::from(numerator) * u128::from(Ratio::SCALE);
+            let ppm = scaled / u128::from(denominator);
+            if ppm * u128::from(denominator) != scaled {
                 return Err(format!("ratio `{text}` is finer than one part per million"));
             }
             return Ok(Ratio { ppm: ppm as u32 });
@@ -337,6 +339,23 @@ mod tests {
         assert_eq!(Ratio::parse("0"), Ok(Ratio::ZERO));
         for bad in [
             "101%", "1", "1/0", "2/1", "%", "abc", "0.00001%", "1/3", "-1%",
+        ] {
+            assert!(Ratio::parse(bad).is_err(), "{bad} should be rejected");
+        }
+        // Huge numbers are errors, not arithmetic overflows.
+        assert_eq!(
+            Ratio::parse("18446744073709551615/18446744073709551615"),
+            Ok(Ratio::ONE)
+        );
+        assert_eq!(
+            Ratio::parse("9223372036854775807/18446744073709551614"),
+            Ok(Ratio::from_ppm(500_000))
+        );
+        for bad in [
+            "18446744073709551615%",
+            "1844674407370955.9999%",
+            "99999999999999999999/1",
+            "1/18446744073709551615",
         ] {
             assert!(Ratio::parse(bad).is_err(), "{bad} should be rejected");
         }
