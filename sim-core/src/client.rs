@@ -17,7 +17,7 @@ use crate::history::{Function, Value};
 use crate::id::ClientId;
 use crate::node::{Operation, Outcome};
 use crate::prng::Prng;
-use crate::time::Duration;
+use crate::time::{Duration, Instant};
 
 /// The clients' parameters.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -50,14 +50,19 @@ impl Default for ClientConfig {
 }
 
 /// Decides what the clients do.
+///
+/// Both calls receive the true simulated time `now`: clients have perfect clocks (only nodes'
+/// clocks drift), so a workload can reason about elapsed time exactly, e.g. when a lease it was
+/// granted expires.
 pub trait Workload {
-    /// The next operation for `client`, drawing randomness from the client's own stream.
-    fn next_operation(&mut self, client: ClientId, rng: &mut Prng) -> Operation;
+    /// The next operation for `client` at `now`, drawing randomness from the client's own stream.
+    fn next_operation(&mut self, client: ClientId, now: Instant, rng: &mut Prng) -> Operation;
 
-    /// The result of an operation of `client` (`None`: indeterminate).
+    /// The result, at `now`, of an operation of `client` (`None`: indeterminate).
     fn observe_result(
         &mut self,
         _client: ClientId,
+        _now: Instant,
         _operation: &Operation,
         _outcome: Option<&Outcome>,
     ) {
@@ -121,7 +126,7 @@ impl RegisterWorkload {
 }
 
 impl Workload for RegisterWorkload {
-    fn next_operation(&mut self, client: ClientId, rng: &mut Prng) -> Operation {
+    fn next_operation(&mut self, client: ClientId, _now: Instant, rng: &mut Prng) -> Operation {
         let weights: Vec<u64> = self.mix.iter().map(|&(_, w)| w).collect();
         let f = self.mix[rng.weighted_index(&weights)].0;
         let key = self.key_count.map(|keys| rng.below(u64::from(keys)) as u32);
@@ -140,6 +145,7 @@ impl Workload for RegisterWorkload {
     fn observe_result(
         &mut self,
         client: ClientId,
+        _now: Instant,
         operation: &Operation,
         outcome: Option<&Outcome>,
     ) {
@@ -178,7 +184,7 @@ mod tests {
         let mut rng = Prng::new(1, Stream::Client(0));
         let mut counts = [0u32; 3];
         for _ in 0..4_000 {
-            let op = workload.next_operation(ClientId(0), &mut rng);
+            let op = workload.next_operation(ClientId(0), Instant::ZERO, &mut rng);
             assert!(op.key.unwrap() < 3);
             counts[match op.f {
                 Function::Read => 0,
@@ -197,6 +203,7 @@ mod tests {
         };
         workload.observe_result(
             ClientId(1),
+            Instant::ZERO,
             &read,
             Some(&Outcome::Ok {
                 value: Value::Int(77),
@@ -204,9 +211,11 @@ mod tests {
             }),
         );
         let mut rng = Prng::new(2, Stream::Client(1));
-        let cas = std::iter::repeat_with(|| workload.next_operation(ClientId(1), &mut rng))
-            .find(|op| op.f == Function::Cas && op.key == Some(1))
-            .unwrap();
+        let cas = std::iter::repeat_with(|| {
+            workload.next_operation(ClientId(1), Instant::ZERO, &mut rng)
+        })
+        .find(|op| op.f == Function::Cas && op.key == Some(1))
+        .unwrap();
         assert_eq!(cas.value.as_pair().unwrap().0, 77);
     }
 }

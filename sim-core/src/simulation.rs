@@ -1105,7 +1105,9 @@ impl<N: Node> Simulation<N> {
             return;
         }
         let slot = &mut self.clients[client.index()];
-        let operation = self.workload.next_operation(client, &mut slot.rng);
+        let operation = self
+            .workload
+            .next_operation(client, self.now, &mut slot.rng);
         self.next_request += 1;
         let request = Request {
             id: RequestId(self.next_request),
@@ -1256,7 +1258,7 @@ impl<N: Node> Simulation<N> {
         self.digest.word(value.as_int().unwrap_or(0) as u64);
         self.tracing(|| format!("{client} {kind:?} {value}"));
         self.workload
-            .observe_result(client, operation, outcome.as_ref());
+            .observe_result(client, self.now, operation, outcome.as_ref());
         // Invalidate the attempt's pending retry wake even when no think wake follows.
         self.clients[client.index()].wake_token += 1;
         self.schedule_think(client);
