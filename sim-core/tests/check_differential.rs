@@ -373,6 +373,9 @@ impl Generator {
                     .collect();
                 (Function::Txn, None, Value::List(micros))
             }
+            // Its brute-force differential lives with the lock application
+            // (protocols/tests/lock_model.rs).
+            Model::LeaseLock => unreachable!("lease-lock is not generated here"),
         }
     }
 

@@ -292,6 +292,9 @@ fn model_summary(model: Model) -> &'static str {
         Model::KvAppend => "a string key-value store: read (get), write (put), add (append)",
         Model::Counter => "a counter per key: add (delta), read",
         Model::Mutex => "a lock per key: acquire, release; fencing tokens must grow",
+        Model::LeaseLock => {
+            "a lease lock per key and its fenced resource: acquire, release, write [token, payload]"
+        }
         Model::MultiRegister => "registers over several keys with atomic txn operations",
     }
 }

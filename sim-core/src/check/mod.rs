@@ -25,6 +25,7 @@
 //! look-up-only with a fixed hasher; nothing iterates them.
 
 pub mod formats;
+mod lease_lock;
 mod linearizability;
 mod model;
 mod prepare;
@@ -57,11 +58,17 @@ pub enum Model {
     /// `[["r"|"read", key, value], ["w"|"write", key, value], ...]` applied atomically in
     /// order; a read of null is unconstrained.
     MultiRegister,
+    /// A lease lock per key with its protected resource: `acquire` (an ok carries a fencing
+    /// token above every earlier one, or renews the holder's own), `release` (`value` = the
+    /// token; only the holder with its current grant), `write` (`value` = `[token, payload]`
+    /// to the key's resource: ok needs a token not below the highest accepted, fail one below
+    /// it). See `lease_lock.rs`.
+    LeaseLock,
 }
 
 impl Model {
     /// Every model, in a stable order.
-    pub const ALL: [Model; 7] = [
+    pub const ALL: [Model; 8] = [
         Model::Register,
         Model::CasRegister,
         Model::Kv,
@@ -69,6 +76,7 @@ impl Model {
         Model::Counter,
         Model::Mutex,
         Model::MultiRegister,
+        Model::LeaseLock,
     ];
 
     /// The name used on the command line.
@@ -81,6 +89,7 @@ impl Model {
             Model::Counter => "counter",
             Model::Mutex => "mutex",
             Model::MultiRegister => "multi-register",
+            Model::LeaseLock => "lease-lock",
         }
     }
 
@@ -633,6 +642,7 @@ fn show_slot(prepared: &Prepared, strings: &Strings, state: u64) -> String {
             }
             text
         }
+        Model::LeaseLock => lease_lock::show(prepared, state),
         _ => match prepared.values.get(state as usize) {
             Some(Value::Null) => "absent".to_string(),
             Some(value) => value.to_string(),
@@ -720,6 +730,9 @@ fn rejection_reason(
             "process {} does not hold the lock (it is {now})",
             prepared.processes[data.a as usize]
         ),
+        Kind::LeaseAcquire | Kind::LeaseRelease | Kind::FencedWrite => {
+            lease_lock::rejection(prepared, state, data)
+        }
         _ => format!("illegal in state {now}"),
     })
 }

@@ -83,6 +83,12 @@ pub(crate) enum Kind {
     Release,
     /// Multi-register transaction number `a`.
     Txn,
+    /// Lease lock: process `a` is granted or renews with token index `b` (0 = unknown).
+    LeaseAcquire,
+    /// Lease lock: process `a` releases its grant of token index `b` (0 = any).
+    LeaseRelease,
+    /// Fenced resource: a write with token index `b`; `compare_failed` = it was refused.
+    FencedWrite,
 }
 
 /// One operation, compiled.
@@ -276,6 +282,9 @@ pub(crate) fn step_object(strings: &mut Strings, state: u64, op: &OpData) -> Opt
             }
         }
         Kind::Txn => unreachable!("transactions are stepped by VectorSpec"),
+        Kind::LeaseAcquire | Kind::LeaseRelease | Kind::FencedWrite => {
+            super::lease_lock::step(state, op)
+        }
     }
 }
 
@@ -291,7 +300,8 @@ pub(crate) trait Spec {
 }
 
 fn observes(op: &OpData) -> bool {
-    !op.unknown && (op.kind == Kind::Read || (op.kind == Kind::Cas && op.compare_failed))
+    (!op.unknown && (op.kind == Kind::Read || (op.kind == Kind::Cas && op.compare_failed)))
+        || super::lease_lock::observes(op)
 }
 
 /// One object.

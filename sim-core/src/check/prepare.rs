@@ -157,7 +157,10 @@ pub(crate) fn prepare(
     let mut strings = Strings::new();
     let mut keys = KeyTable::default();
     // Tokens are indexed in increasing order so that the model can compare indices.
-    let token_set: BTreeSet<u64> = events.iter().filter_map(|e| e.token).collect();
+    let mut token_set: BTreeSet<u64> = events.iter().filter_map(|e| e.token).collect();
+    if model == Model::LeaseLock {
+        token_set.extend(super::lease_lock::argument_tokens(events));
+    }
     let mut tokens = vec![0u64];
     tokens.extend(token_set.iter().copied());
     let token_index =
@@ -183,7 +186,7 @@ pub(crate) fn prepare(
             Some(text) => u64::from(strings.intern(&text)),
             None => return Err(error(0, "kv-append initial value must be a string")),
         },
-        Model::Mutex => 0,
+        Model::Mutex | Model::LeaseLock => 0,
     };
 
     let mut ops: Vec<PreparedOp> = Vec::new();
@@ -243,6 +246,10 @@ pub(crate) fn prepare(
         op.ending = match kind {
             EventType::Ok => Ending::Completed,
             EventType::Fail if dialect == Dialect::PorcupineEtcd && invoke.f == Function::Cas => {
+                Ending::Completed
+            }
+            // A refused write is the resource's observation that the token was stale.
+            EventType::Fail if model == Model::LeaseLock && invoke.f == Function::Write => {
                 Ending::Completed
             }
             EventType::Fail => Ending::Failed,
@@ -494,6 +501,31 @@ pub(crate) fn prepare(
                     b: 0,
                     ..data
                 });
+            }
+            (Model::LeaseLock, Function::Acquire | Function::Release | Function::Write) => {
+                let next = processes.len() as u64;
+                let process = *process_ids.entry(invoke.process).or_insert(next);
+                if process == next {
+                    processes.push(invoke.process);
+                }
+                let compiled = super::lease_lock::compile(
+                    invoke.f,
+                    process,
+                    argument,
+                    complete.and_then(|c| c.token),
+                    compare_failed,
+                    &token_index,
+                )
+                .map_err(|message| error(op.invoke, message))?;
+                let key = if compiled.is_resource {
+                    keys.id(Some(super::lease_lock::resource_key(invoke.key.as_deref())))
+                } else {
+                    key
+                };
+                op.done = compiled.done.map(|d| OpData { slot: key, ..d });
+                op.maybe = compiled.maybe.map(|d| OpData { slot: key, ..d });
+                op.keys = vec![key];
+                continue;
             }
             (_, f) => return Err(wrong(f.as_str())),
         }

@@ -122,6 +122,9 @@ pub fn infer_model(events: &[HistoryEvent]) -> Model {
     let has = |f: Function| events.iter().any(|e| e.f == f);
     if has(Function::Txn) {
         Model::MultiRegister
+    } else if (has(Function::Acquire) || has(Function::Release)) && has(Function::Write) {
+        // Lock operations beside writes: the writes go to a fenced resource.
+        Model::LeaseLock
     } else if has(Function::Acquire) || has(Function::Release) {
         Model::Mutex
     } else if events
