@@ -9,6 +9,7 @@
 
 pub mod apps;
 pub mod mutation;
+pub mod paxos;
 pub mod primary_backup;
 pub mod raft;
 pub mod single_server;
