@@ -21,6 +21,7 @@ use sim_core::time::Instant;
 use std::fmt;
 
 pub mod kv;
+pub mod lock;
 pub mod session;
 
 /// When and under whom a command was proposed: the proposer stamps every command with its
