@@ -114,6 +114,9 @@ fn brute_force(ops: &[Op]) -> bool {
     search(ops, &mut vec![false; ops.len()], State::default())
 }
 
+/// What an operation did when it took effect: its completion type and an acquire's token.
+type Effect = (EventType, Option<u64>);
+
 /// A history of a true lease lock (random lease expiries, random linearization points), then
 /// with probability 1/3 one completion corrupted.
 fn generate(rng: &mut Prng) -> (Vec<HistoryEvent>, Vec<Op>) {
@@ -121,8 +124,7 @@ fn generate(rng: &mut Prng) -> (Vec<HistoryEvent>, Vec<Op>) {
     let process_count = 2 + rng.below(2);
     let mut truth = State::default();
     // Per process: the open op and its result once it took effect.
-    let mut open: Vec<Option<(usize, Option<(EventType, Option<u64>)>)>> =
-        vec![None; process_count as usize];
+    let mut open: Vec<Option<(usize, Option<Effect>)>> = vec![None; process_count as usize];
     let mut known_token = vec![0u64; process_count as usize];
     let mut ops: Vec<Op> = Vec::new();
     let mut events: Vec<HistoryEvent> = Vec::new();
