@@ -8,6 +8,8 @@
 //!
 //! - [`kv::Kv`]: read, write and cas over integer keys (the `kv`, `register` and
 //!   `cas-register` models of the checker).
+//! - [`counter::Counter`]: add and read (the checker's `counter` model), with its workload and
+//!   a bounds audit of counter histories.
 //! - [`session::Sessions`]: wraps any application with the client-session table of the Raft
 //!   thesis §6.3, so that a retried request is applied at most once and its retry gets the
 //!   cached answer.
@@ -20,6 +22,7 @@ use sim_core::node::{Ctx, Node, Operation, Outcome, Request};
 use sim_core::time::Instant;
 use std::fmt;
 
+pub mod counter;
 pub mod kv;
 pub mod lock;
 pub mod session;
@@ -100,6 +103,36 @@ pub trait Application: Clone + fmt::Debug + 'static {
     /// Every consensus protocol calls it once per fresh command, when it proposes.
     fn prepare_proposal(&self, operation: &Operation) -> Operation {
         operation.clone()
+    }
+}
+
+/// A command of client slot `client` (process of the same number) with a default stamp, for
+/// the applications' unit tests.
+#[cfg(test)]
+pub(crate) fn test_command(
+    client: u32,
+    request: u64,
+    f: sim_core::history::Function,
+    key: Option<u32>,
+    value: sim_core::history::Value,
+) -> Command {
+    Command {
+        request: RequestId(request),
+        client: ClientId(client),
+        process: ProcessId(u64::from(client)),
+        operation: Operation { f, key, value },
+        stamp: Stamp::default(),
+    }
+}
+
+/// Mixes an object's key into a digest: the keyless object and key 0 differ.
+pub(crate) fn digest_key(digest: &mut sim_core::trace::Digest, key: Option<u32>) {
+    match key {
+        None => digest.word(0),
+        Some(k) => {
+            digest.word(1);
+            digest.word(u64::from(k));
+        }
     }
 }
 

@@ -24,6 +24,7 @@
 //! the scenario's client count.
 
 use super::{digest_outcome, Application, Command};
+use crate::mutation::{Bug, BugSet};
 use sim_core::id::{ClientId, RequestId};
 use sim_core::node::{Operation, Outcome};
 use sim_core::trace::Digest;
@@ -98,6 +99,17 @@ impl<A: Application> Sessions<A> {
             app,
             sessions: BTreeMap::new(),
             deduplicate: false,
+        }
+    }
+
+    /// `app` behind the session table a protocol with these switched-on bugs uses: without
+    /// deduplication under C2 `counter-retry-not-idempotent`, the correct table otherwise.
+    /// Protocols build their table here so that the mutation lives in one place.
+    pub fn for_bugs(app: A, bugs: BugSet) -> Sessions<A> {
+        if bugs.contains(Bug::CounterRetryNotIdempotent) {
+            Sessions::without_deduplication(app)
+        } else {
+            Sessions::new(app)
         }
     }
 
@@ -177,6 +189,11 @@ impl<A: Application> Application for Sessions<A> {
         self.app.query(operation)
     }
 
+    /// The wrapped application decides (the session table proposes nothing of its own).
+    fn prepare_proposal(&self, operation: &Operation) -> Operation {
+        self.app.prepare_proposal(operation)
+    }
+
     fn state_digest(&self) -> u64 {
         let mut digest = Digest::new();
         digest.str("sessions");
@@ -196,20 +213,9 @@ mod tests {
     use super::*;
     use crate::apps::kv::Kv;
     use sim_core::history::{Function, Value};
-    use sim_core::id::ProcessId;
 
     fn command(client: u32, request: u64, f: Function, value: Value) -> Command {
-        Command {
-            request: RequestId(request),
-            client: ClientId(client),
-            process: ProcessId(u64::from(client)),
-            stamp: crate::apps::Stamp::default(),
-            operation: Operation {
-                f,
-                key: Some(0),
-                value,
-            },
-        }
+        crate::apps::test_command(client, request, f, Some(0), value)
     }
 
     fn ok_null() -> Outcome {
