@@ -3,10 +3,14 @@
 
 mod raft_support;
 
-use protocols::raft::{LogIndex, Term};
+use protocols::apps::{Application, Command};
+use protocols::mutation::Bug;
+use protocols::raft::harness::Cluster;
+use protocols::raft::{Config, LogIndex, Term};
 use raft_support::*;
 use sim_core::history::Value;
 use sim_core::id::{ClientId, RequestId};
+use sim_core::node::{Operation, Outcome};
 
 /// §5.3: an entry replicates to every follower, commits, applies, and the client gets `ok`.
 #[test]
@@ -75,10 +79,10 @@ fn raft_conflicting_suffix_is_truncated() {
     assert!(cluster.violation().is_none());
 }
 
-/// A retried request (same id) is applied once, through a leader change (thesis §6.3).
-#[test]
-fn raft_retried_request_is_applied_once() {
-    let mut cluster = cluster(3, &[]);
+/// A write of client 0 commits on n0 and n1, n0 crashes before replying, and the client retries
+/// the same request at n1 once n1 leads. Returns how often n1 and then n2 applied it.
+fn retry_after_a_leader_change(bugs: &[Bug]) -> (u64, u64) {
+    let mut cluster = cluster(3, bugs);
     elect(&mut cluster, n(0));
     cluster.request(n(0), ClientId(0), RequestId(1), write(5));
     // Committed on n0 and n1, but the reply is lost with n0's crash.
@@ -93,11 +97,79 @@ fn raft_retried_request_is_applied_once() {
         .filter(|(_, _, r)| r.id == RequestId(1))
         .collect();
     assert!(!replies.is_empty());
-    assert_eq!(cluster.node(n(1)).app().applied, 1, "applied once");
     cluster.heartbeat(n(1));
     cluster.deliver_all();
-    assert_eq!(cluster.node(n(2)).app().applied, 1, "applied once");
     assert!(cluster.violation().is_none());
+    (
+        cluster.node(n(1)).app().applied,
+        cluster.node(n(2)).app().applied,
+    )
+}
+
+/// A retried request (same id) is applied once, through a leader change (thesis §6.3); with
+/// the session table switched off (C2 `counter-retry-not-idempotent`) it is applied twice.
+#[test]
+fn raft_retried_request_is_applied_once() {
+    assert_eq!(retry_after_a_leader_change(&[]), (1, 1), "applied once");
+    assert_eq!(
+        retry_after_a_leader_change(&[Bug::CounterRetryNotIdempotent]),
+        (2, 2),
+        "without sessions the retry is a second command"
+    );
+}
+
+/// A register whose `prepare_proposal` multiplies written values by ten, so that a test sees
+/// where the hook ran: the leader proposes the rewritten command, and every replica applies
+/// exactly that (the hook is not re-run when applying).
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+struct TenfoldRegister(Register);
+
+impl Application for TenfoldRegister {
+    fn apply(&mut self, command: &Command) -> Outcome {
+        self.0.apply(command)
+    }
+    fn query(&self, operation: &Operation) -> Option<Outcome> {
+        self.0.query(operation)
+    }
+    fn state_digest(&self) -> u64 {
+        self.0.state_digest()
+    }
+    fn prepare_proposal(&self, operation: &Operation) -> Operation {
+        let mut proposed = operation.clone();
+        if let Some(value) = operation.value.as_int() {
+            proposed.value = Value::Int(value * 10);
+        }
+        proposed
+    }
+}
+
+/// The leader calls `Application::prepare_proposal` once on each fresh command; a retry of an
+/// applied request is answered from the session table without proposing it again.
+#[test]
+fn raft_leader_proposes_what_prepare_proposal_returns() {
+    let mut cluster = Cluster::new(3, Config::new(TenfoldRegister::default()), 7);
+    cluster.timeout(n(0));
+    cluster.deliver_all();
+    cluster.request(n(0), ClientId(0), RequestId(1), write(5));
+    cluster.deliver_all();
+    assert_eq!(
+        cluster.reply_to(RequestId(1)).map(|reply| &reply.outcome),
+        Some(&ok(Value::Null))
+    );
+    cluster.request(n(0), ClientId(0), RequestId(1), write(5));
+    cluster.heartbeat(n(0));
+    cluster.deliver_all();
+    assert!(cluster.has_mark("raft.duplicate_answered_from_session"));
+    for id in 0..3 {
+        let node = cluster.node(n(id));
+        assert_eq!(node.app().0.value, 50, "n{id} applied the proposed value");
+        assert_eq!(node.app().0.applied, 1, "n{id} applied it once");
+        assert_eq!(
+            node.log().last_index(),
+            LogIndex(2),
+            "n{id}: no-op and one write"
+        );
+    }
 }
 
 /// A request retried while its first copy is still in flight is answered once it commits.

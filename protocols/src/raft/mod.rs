@@ -36,8 +36,11 @@
 //! - **Clients (§8, thesis §6).** A non-leader answers `Redirect { leader }`. A leader appends
 //!   the command and replies when it applies the entry; if it loses leadership first it does
 //!   not reply at all (the client times out and retries: the entry may still commit). Each
-//!   replica keeps a session table (client slot → last request id and its outcome, thesis
-//!   §6.3) so a retried request is applied once and its retry gets the cached outcome.
+//!   replica drives the application through [`Sessions`](crate::apps::session::Sessions),
+//!   the session table of thesis §6.3 (client slot → last request id and its outcome), so a
+//!   retried request is applied once and its retry gets the cached outcome. A fresh command
+//!   goes through [`Application::prepare_proposal`](crate::apps::Application::prepare_proposal)
+//!   when the leader proposes it.
 //! - **Reads (§8, thesis §6.4).** With [`ReadMode::ReadIndex`] (default) a read waits until
 //!   the leader has committed an entry of its own term, records commitIndex as its read index,
 //!   starts a heartbeat round, and is answered from the state machine once a majority has
@@ -60,7 +63,11 @@
 //! `raft-no-election-restriction` (votes skip the up-to-date check), R6 `raft-ack-before-fsync`
 //! (followers acknowledge and the leader counts itself before syncing; the sync happens on a
 //! later timer), R7 `raft-stale-read-no-readindex` (a leader answers reads from local state at
-//! once). `protocols/tests/raft_mutations.rs` kills each with its minimal schedule.
+//! once). `protocols/tests/raft_mutations.rs` kills each with its minimal schedule. The
+//! application mutations apply too: C2 `counter-retry-not-idempotent` switches the session
+//! table off ([`Sessions::without_deduplication`](crate::apps::session::Sessions::without_deduplication)),
+//! and an application's own mutations (C1 `counter-nonatomic-rmw`) act through
+//! `prepare_proposal`.
 //!
 //! ## Marks
 //!
@@ -81,8 +88,7 @@
 //!   disk in parallel with replication (§10.2.1), which is slower but simpler to reason about.
 //! - The session table keeps only the last request per client slot and assumes a slot's
 //!   request ids increase (a retry of an older request is answered `Unknown`, not re-applied).
-//!   Entries of abandoned sessions are never expired. An application wrapped in
-//!   `apps::session::Sessions` also works; the two tables then agree and are redundant.
+//!   Entries of abandoned sessions are never expired.
 //! - Unreachable or down peers are retried on every heartbeat with no backoff.
 
 pub mod config;

@@ -4,6 +4,7 @@ use super::config::{Config, ReadMode};
 use super::invariants::RaftObservation;
 use super::log::Log;
 use super::message::{Entry, LogIndex, Message, Payload, Record, Term, Timer};
+use crate::apps::session::{Applied, Sessions};
 use crate::apps::{Application, Command, Stamp};
 use crate::mutation::Bug;
 use sim_core::id::{ClientId, NodeId, RequestId, TimerId};
@@ -69,10 +70,10 @@ pub struct RaftNode<A: Application> {
     durable_index: LogIndex,
     commit_index: LogIndex,
     last_applied: LogIndex,
-    app: A,
-    /// Exactly-once table: the last request applied per client slot and its outcome (thesis
-    /// §6.3). Part of the replicated state: every replica builds it from the same commands.
-    sessions: BTreeMap<ClientId, (RequestId, Outcome)>,
+    /// The replicated application behind its exactly-once session table (thesis §6.3): the
+    /// last request applied per client slot and its outcome. Part of the replicated state:
+    /// every replica builds it from the same commands.
+    app: Sessions<A>,
     role: Role,
     votes: BTreeSet<NodeId>,
     leader: Option<LeaderState>,
@@ -124,7 +125,7 @@ impl<A: Application> RaftNode<A> {
     }
     /// The replicated application's state.
     pub fn app(&self) -> &A {
-        &self.app
+        self.app.app()
     }
 
     fn bug(&self, bug: Bug) -> bool {
@@ -476,22 +477,15 @@ impl<A: Application> RaftNode<A> {
 
     /// Applies a command once per request id (thesis §6.3).
     fn apply_command(&mut self, ctx: &mut Ctx<'_, Self>, command: &Command) -> Outcome {
-        if let Some((last, outcome)) = self.sessions.get(&command.client) {
-            if *last == command.request {
-                ctx.mark("raft.duplicate_not_applied");
-                return outcome.clone();
-            }
-            if *last > command.request {
-                // A retry of an older request of this slot, which has since moved on: the
-                // original was applied or abandoned, and the client no longer waits for it.
-                ctx.mark("raft.stale_retry_not_applied");
-                return Outcome::Unknown;
-            }
+        let applied = self.app.apply_command(command);
+        match applied {
+            Applied::Fresh(_) => {}
+            Applied::Duplicate(_) => ctx.mark("raft.duplicate_not_applied"),
+            // A retry of an older request of this slot, which has since moved on: the
+            // original was applied or abandoned, and the client no longer waits for it.
+            Applied::Stale => ctx.mark("raft.stale_retry_not_applied"),
         }
-        let outcome = self.app.apply(command);
-        self.sessions
-            .insert(command.client, (command.request, outcome.clone()));
-        outcome
+        applied.outcome()
     }
 
     // ----- reads ----------------------------------------------------------------------------
@@ -564,6 +558,17 @@ impl<A: Application> RaftNode<A> {
 
     // ----- handlers -------------------------------------------------------------------------
 
+    /// Is a response carrying `term` addressed to this node in its current `role` and term?
+    /// A higher term makes this node adopt it and step down first (§5.1), so the response is
+    /// then stale too; a lower term answers a request of an earlier term.
+    fn is_current_response(&mut self, ctx: &mut Ctx<'_, Self>, term: Term, role: Role) -> bool {
+        if term > self.current_term {
+            self.step_to_term(ctx, term);
+            return false;
+        }
+        self.role == role && term == self.current_term
+    }
+
     fn on_request_vote(
         &mut self,
         ctx: &mut Ctx<'_, Self>,
@@ -627,11 +632,7 @@ impl<A: Application> RaftNode<A> {
         term: Term,
         vote_granted: bool,
     ) {
-        if term > self.current_term {
-            self.step_to_term(ctx, term);
-            return;
-        }
-        if self.role != Role::Candidate || term < self.current_term {
+        if !self.is_current_response(ctx, term, Role::Candidate) {
             // A late answer to an election this node already won, lost or left.
             return;
         }
@@ -776,11 +777,7 @@ impl<A: Application> RaftNode<A> {
         conflict_index: LogIndex,
         round: u64,
     ) {
-        if term > self.current_term {
-            self.step_to_term(ctx, term);
-            return;
-        }
-        if self.role != Role::Leader || term < self.current_term {
+        if !self.is_current_response(ctx, term, Role::Leader) {
             // An answer to a leader this node no longer is.
             return;
         }
@@ -893,8 +890,12 @@ impl<A: Application> Node for RaftNode<A> {
             log,
             commit_index: LogIndex::ZERO,
             last_applied: LogIndex::ZERO,
-            app: config.app.clone(),
-            sessions: BTreeMap::new(),
+            app: if config.bugs.contains(Bug::CounterRetryNotIdempotent) {
+                // C2: no session table, so a retried command is applied again.
+                Sessions::without_deduplication(config.app.clone())
+            } else {
+                Sessions::new(config.app.clone())
+            },
             role: Role::Follower,
             votes: BTreeSet::new(),
             leader: None,
@@ -1026,11 +1027,11 @@ impl<A: Application> Node for RaftNode<A> {
                 return;
             }
         }
-        if let Some((last, outcome)) = self.sessions.get(&request.client) {
-            if *last == request.id {
+        if let Some(session) = self.app.session(request.client) {
+            if session.request == request.id {
                 // Applied already, hence committed: answering from the session table is exact.
                 ctx.mark("raft.duplicate_answered_from_session");
-                ctx.reply(request.client, request.id, outcome.clone());
+                ctx.reply(request.client, request.id, session.outcome.clone());
                 return;
             }
         }
@@ -1040,7 +1041,10 @@ impl<A: Application> Node for RaftNode<A> {
             ctx.mark("raft.retry_in_flight");
             return;
         }
-        let command = Command::from_request(&request, Stamp::now(self.current_term.0, ctx));
+        let mut command = Command::from_request(&request, Stamp::now(self.current_term.0, ctx));
+        // The hook through which an application (or its mutation) rewrites a fresh command
+        // from the leader's applied state; the identity for every correct application.
+        command.operation = self.app.app().prepare_proposal(&command.operation);
         let index = self.store_entry(
             ctx,
             Entry {
