@@ -125,11 +125,7 @@ fn paxos_new_leader_reads_locally_only_after_applying_its_phase_1_horizon() {
     lead(&mut cluster, n(0));
     write_at(&mut cluster, n(0), 1, 5);
     // n0 proposes 6 in slot 2; only n1 accepts it; n0 crashes.
-    cluster.request(n(0), ClientId(0), RequestId(2), put(6));
-    cluster.drop_where(|e| e.to == n(2));
-    cluster.deliver(n(0), n(1));
-    cluster.crash(n(0));
-    cluster.drop_where(|_| true);
+    propose_then_crash(&mut cluster, n(0), n(1), 2, 6);
     // n2 leads after the old lease ran out; its accepts for slot 2 are held back.
     cluster.advance(Duration::from_millis(150));
     cluster.timeout(n(2));

@@ -38,11 +38,7 @@ fn paxos_new_leader_adopts_the_highest_ballot_value_reported() {
     lead(&mut cluster, n(0));
     // n0 proposes 5 in slot 1; n1 accepts it, which makes it chosen (two of three), but n0
     // crashes before it hears so: nobody knows.
-    cluster.request(n(0), ClientId(0), RequestId(1), put(5));
-    cluster.drop_where(|e| e.to == n(2));
-    cluster.deliver(n(0), n(1));
-    cluster.crash(n(0));
-    cluster.drop_where(|_| true);
+    propose_then_crash(&mut cluster, n(0), n(1), 1, 5);
     assert!(cluster.invariants().chosen(Slot(1)).is_some());
     assert_eq!(cluster.node(n(1)).first_unchosen(), Slot::FIRST);
     // n2 leads with promises from n1 and n2: n1 reports (b1.0, 5); P2c makes n2 propose 5.
@@ -151,12 +147,8 @@ fn paxos_lost_accepts_are_sent_again_on_a_later_heartbeat() {
 fn paxos_retry_chosen_twice_is_applied_once() {
     let mut cluster = log_cluster(3, &[]);
     lead(&mut cluster, n(0));
-    // 1. Client 0 writes 5: n0 and n1 accept it in slot 1, n0 crashes before it is chosen.
-    cluster.request(n(0), ClientId(0), RequestId(1), put(5));
-    cluster.drop_where(|e| e.to == n(2));
-    cluster.deliver(n(0), n(1));
-    cluster.crash(n(0));
-    cluster.drop_where(|_| true);
+    // 1. Client 0 writes 5: n0 and n1 accept it in slot 1, n0 crashes before learning it.
+    propose_then_crash(&mut cluster, n(0), n(1), 1, 5);
     // 2. n2 leads with n1's promise and proposes 5 again in slot 1, not yet accepted.
     cluster.timeout(n(2));
     cluster.deliver_all_where(|e| !is_accept(&e.msg));

@@ -99,3 +99,19 @@ pub fn written(value: &Value) -> Option<i64> {
 pub fn is_accept(message: &Message) -> bool {
     matches!(message, Message::Accept { .. })
 }
+
+/// `leader` proposes client 0's `request` writing `value`; only `follower` accepts it, then the
+/// leader crashes and every message on the wire is lost. With three replicas the value is then
+/// chosen, though no replica knows it.
+pub fn propose_then_crash(
+    cluster: &mut PaxosCluster,
+    leader: NodeId,
+    follower: NodeId,
+    request: u64,
+    value: i64,
+) {
+    cluster.request(leader, ClientId(0), RequestId(request), put(value));
+    cluster.deliver(leader, follower);
+    cluster.crash(leader);
+    cluster.drop_where(|_| true);
+}
