@@ -100,7 +100,8 @@ impl<A: Application> Cluster<A> {
         cluster
     }
 
-    fn size(&self) -> u32 {
+    /// How many replicas the cluster has.
+    pub fn size(&self) -> u32 {
         self.replicas.len() as u32
     }
 

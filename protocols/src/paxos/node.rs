@@ -615,7 +615,7 @@ impl<A: Application> PaxosNode<A> {
     fn send_heartbeats(&mut self, ctx: &mut Ctx<'_, Self>) {
         let first_unchosen = self.first_unchosen();
         let leadership = self.leadership.as_mut().expect("only a leader heartbeats");
-        let round = leadership.start_round(ctx.monotonic_now());
+        let round = leadership.start_round(ctx.monotonic_now(), first_unchosen);
         ctx.broadcast(Message::Heartbeat {
             ballot: leadership.ballot,
             round,
@@ -722,8 +722,13 @@ impl<A: Application> PaxosNode<A> {
         }
         leadership.heard.insert(from);
         leadership.acknowledge(self.id, from, round, majority, lease_length);
+        // A replica behind what this round announced missed a value it cannot learn from its
+        // own acceptances (a lost accept, a restart): send it the chosen values it lacks. One
+        // merely behind values chosen since the round was sent learns them from later
+        // messages, like everyone else.
+        let announced = leadership.announced_in(round).unwrap_or(Slot::FIRST);
         let first_unchosen = self.first_unchosen();
-        if follower_first_unchosen < first_unchosen {
+        if follower_first_unchosen < announced {
             ctx.mark("paxos.catch_up");
             let start = follower_first_unchosen.0 - 1;
             let end = first_unchosen.0 - 1;

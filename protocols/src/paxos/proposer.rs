@@ -111,8 +111,9 @@ pub struct Leadership {
     pub owed: BTreeMap<Slot, (ClientId, RequestId)>,
     /// The current heartbeat round.
     pub round: u64,
-    /// Recent rounds with their send times on the monotonic clock, oldest first.
-    round_sent_at: VecDeque<(u64, Instant)>,
+    /// Recent rounds, oldest first, with their send times on the monotonic clock and the
+    /// first unchosen slot they announced.
+    rounds_sent: VecDeque<(u64, Instant, Slot)>,
     /// The highest round each replica acknowledged (index = node id).
     acked_round: Vec<u64>,
     /// The lease's end on the monotonic clock (`Instant::ZERO`: no lease).
@@ -134,7 +135,7 @@ impl Leadership {
             in_flight: BTreeMap::new(),
             owed: BTreeMap::new(),
             round: 0,
-            round_sent_at: VecDeque::with_capacity(ROUNDS_REMEMBERED_MAX),
+            rounds_sent: VecDeque::with_capacity(ROUNDS_REMEMBERED_MAX),
             acked_round: vec![0; node_count as usize],
             lease_until: Instant::ZERO,
             heard: BTreeSet::new(),
@@ -160,14 +161,24 @@ impl Leadership {
         self.in_flight.remove(&slot).map(|done| done.value)
     }
 
-    /// Starts a heartbeat round sent at `monotonic_now`; returns its number.
-    pub fn start_round(&mut self, monotonic_now: Instant) -> u64 {
+    /// Starts a heartbeat round sent at `monotonic_now` announcing `first_unchosen`; returns
+    /// its number.
+    pub fn start_round(&mut self, monotonic_now: Instant, first_unchosen: Slot) -> u64 {
         self.round += 1;
-        if self.round_sent_at.len() == ROUNDS_REMEMBERED_MAX {
-            self.round_sent_at.pop_front();
+        if self.rounds_sent.len() == ROUNDS_REMEMBERED_MAX {
+            self.rounds_sent.pop_front();
         }
-        self.round_sent_at.push_back((self.round, monotonic_now));
+        self.rounds_sent
+            .push_back((self.round, monotonic_now, first_unchosen));
         self.round
+    }
+
+    /// The first unchosen slot that heartbeat `round` announced, if it is recent.
+    pub fn announced_in(&self, round: u64) -> Option<Slot> {
+        self.rounds_sent
+            .iter()
+            .find(|&&(number, _, _)| number == round)
+            .map(|&(_, _, first_unchosen)| first_unchosen)
     }
 
     /// Records that `acceptor` acknowledged `round`, and extends the lease to `lease_length`
@@ -195,10 +206,10 @@ impl Leadership {
         // their refusal no earlier than that (BUGS.md P6: measuring from the acknowledgement
         // instead would stretch the lease by the round trip).
         let sent_at = self
-            .round_sent_at
+            .rounds_sent
             .iter()
-            .find(|&&(number, _)| number == confirmed)
-            .map(|&(_, sent_at)| sent_at);
+            .find(|&&(number, _, _)| number == confirmed)
+            .map(|&(_, sent_at, _)| sent_at);
         if let Some(sent_at) = sent_at {
             self.lease_until = self.lease_until.max(sent_at + lease_length);
         }
@@ -274,8 +285,10 @@ mod tests {
     fn the_lease_runs_from_the_send_time_of_the_newest_majority_round() {
         let length = Duration::from_millis(100);
         let mut leadership = Leadership::new(ballot(1, 0), 5, Slot(1), Instant::ZERO);
-        let first = leadership.start_round(Instant(1_000));
-        let second = leadership.start_round(Instant(2_000));
+        let first = leadership.start_round(Instant(1_000), Slot(1));
+        let second = leadership.start_round(Instant(2_000), Slot(4));
+        assert_eq!(leadership.announced_in(second), Some(Slot(4)));
+        assert_eq!(leadership.announced_in(second + 1), None);
         leadership.acknowledge(NodeId(0), NodeId(1), second, 3, length);
         assert!(
             !leadership.lease_holds(Instant(0)),
