@@ -27,38 +27,55 @@ fn corpus() -> Option<PathBuf> {
     None
 }
 
+/// Every row of the MANIFEST's tables, by its first cell: the row's cells by column header
+/// (rows of several tables with the same first cell are merged).
+fn manifest_rows(text: &str) -> BTreeMap<String, BTreeMap<String, String>> {
+    let mut rows = BTreeMap::new();
+    let mut headers: Option<Vec<String>> = None;
+    for line in text.lines() {
+        if !line.starts_with('|') {
+            headers = None;
+            continue;
+        }
+        let cells: Vec<&str> = line.trim_matches('|').split('|').map(str::trim).collect();
+        let Some(names) = &headers else {
+            headers = Some(cells.iter().map(|c| c.to_string()).collect());
+            continue;
+        };
+        if cells[0].starts_with("---") {
+            continue;
+        }
+        let row: &mut BTreeMap<String, String> = rows.entry(cells[0].to_string()).or_default();
+        row.extend(
+            names
+                .iter()
+                .zip(&cells)
+                .map(|(name, cell)| (name.clone(), cell.to_string())),
+        );
+    }
+    rows
+}
+
 /// Expected verdict (true = linearizable) and first violating position, per file, from the
-/// MANIFEST's tables: columns found by their header names.
+/// MANIFEST's tables that have an "expected" column and one starting with `first_column`.
 fn manifest_table(
     text: &str,
     first_column: &str,
 ) -> BTreeMap<String, (Option<bool>, Option<usize>)> {
     let mut table = BTreeMap::new();
-    let mut columns: Option<(usize, usize)> = None;
-    for line in text.lines() {
-        if !line.starts_with('|') {
-            columns = None;
-            continue;
-        }
-        let cells: Vec<&str> = line.trim_matches('|').split('|').map(str::trim).collect();
-        if cells.contains(&"expected") {
-            let expected = cells.iter().position(|c| *c == "expected").unwrap();
-            let first = cells.iter().position(|c| c.starts_with(first_column));
-            columns = first.map(|f| (expected, f));
-            continue;
-        }
-        let Some((expected, first)) = columns else {
+    for (name, row) in manifest_rows(text) {
+        let (Some(expected), Some(first)) = (
+            row.get("expected"),
+            row.iter().find(|(k, _)| k.starts_with(first_column)),
+        ) else {
             continue;
         };
-        if cells.len() <= first || cells[0].starts_with("---") {
-            continue;
-        }
-        let verdict = match cells[expected] {
+        let verdict = match expected.as_str() {
             "linearizable" => Some(true),
             "NOT linearizable" => Some(false),
             _ => None,
         };
-        table.insert(cells[0].to_string(), (verdict, cells[first].parse().ok()));
+        table.insert(name, (verdict, first.1.parse().ok()));
     }
     table
 }
@@ -69,6 +86,16 @@ fn check_file(
     model: Option<Model>,
     explain: bool,
 ) -> (ParsedHistory, sim_core::check::CheckResult) {
+    check_file_with(path, format, model, explain, true)
+}
+
+fn check_file_with(
+    path: &Path,
+    format: Format,
+    model: Option<Model>,
+    explain: bool,
+    observation_cut: bool,
+) -> (ParsedHistory, sim_core::check::CheckResult) {
     let text = std::fs::read_to_string(path).unwrap();
     let history =
         formats::read(format, &text).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
@@ -76,6 +103,7 @@ fn check_file(
         dialect: history.dialect,
         initial: history.initial.clone(),
         explain,
+        observation_cut,
         ..CheckOptions::default()
     };
     let result = check_events(
@@ -252,4 +280,81 @@ fn multi_register_file_is_linearizable_under_no_partition_too() {
             "partition={partition}"
         );
     }
+}
+
+/// A MANIFEST step count: `1263`, or a range `15–325` / `54k–181k` (Porcupine checks a kv
+/// file's partitions concurrently and stops at the first violation, so a bad file's count
+/// depends on thread timing): `(low, high)`.
+fn step_count(cell: &str) -> Option<(u64, u64)> {
+    let number = |text: &str| -> Option<u64> {
+        match text.strip_suffix('k') {
+            Some(thousands) => thousands.parse::<u64>().ok().map(|n| n * 1000),
+            None => text.parse().ok(),
+        }
+    };
+    match cell.split_once('–') {
+        Some((low, high)) => Some((number(low)?, number(high)?)),
+        None => number(cell).map(|n| (n, n)),
+    }
+}
+
+/// Issue 3's last criterion: on every Porcupine file, the search makes no more model steps
+/// than Porcupine did (the MANIFEST's "model step calls"; for a range, its top). And the
+/// count is the same quantity: with the observation cut off, the search is Porcupine's own
+/// and makes exactly its count on every file whose operations are Porcupine's (etcd 100–102
+/// also have timed-out reads, which constrain nothing and are dropped here).
+#[test]
+fn porcupine_corpus_model_steps_at_most_porcupines() {
+    let Some(root) = corpus() else { return };
+    let manifest = std::fs::read_to_string(root.join("porcupine/MANIFEST.md")).unwrap();
+    let mut failures = Vec::new();
+    let (mut counted, mut reproduced) = (0, 0);
+    let (mut steps_cut, mut steps_uncut) = (0u64, 0u64);
+    for (name, row) in manifest_rows(&manifest) {
+        let Some((low, high)) = row.get("model step calls").and_then(|c| step_count(c)) else {
+            continue;
+        };
+        let format = if name.starts_with("jepsen/") {
+            Format::PorcupineEtcd
+        } else {
+            Format::PorcupineKv
+        };
+        let path = root.join("porcupine").join(&name);
+        let (_, result) = check_file_with(&path, format, None, false, true);
+        counted += 1;
+        if result.steps > high {
+            failures.push(format!(
+                "{name}: {} model steps, Porcupine {high}",
+                result.steps
+            ));
+        }
+        let operations: Option<usize> = row.get("ops").and_then(|c| c.parse().ok());
+        if low == high && operations == Some(result.operations) {
+            let (_, uncut) = check_file_with(&path, format, None, false, false);
+            reproduced += 1;
+            steps_cut += result.steps;
+            steps_uncut += uncut.steps;
+            if uncut.steps != high || uncut.verdict != result.verdict {
+                failures.push(format!(
+                    "{name}: without the cut {} model steps ({}), Porcupine {high}",
+                    uncut.steps, uncut.verdict
+                ));
+            }
+        }
+    }
+    assert_eq!(counted, 108, "102 etcd files and 6 kv files have a count");
+    assert_eq!(
+        reproduced, 102,
+        "etcd 000-099 (not 095) and the three kv -ok files"
+    );
+    assert!(
+        steps_cut < steps_uncut,
+        "the cut saves steps: {steps_cut} vs {steps_uncut}"
+    );
+    assert!(
+        failures.is_empty(),
+        "{} failures:\n{}",
+        failures.len(),
+        failures.join("\n")
+    );
 }

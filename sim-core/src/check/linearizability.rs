@@ -2,12 +2,32 @@
 //! and return entries in real-time order, a stack of linearized calls with their previous
 //! states, and a cache of every `(linearized set, model state)` pair already explored.
 //!
-//! The search tries, at each point, every operation whose call comes before the earliest
-//! pending return (those are exactly the operations that may take effect next). A successful
-//! model step whose resulting configuration is new is taken ("lifted" out of the list); when
-//! the first entry of the list is a return, the operation it belongs to cannot be linearized
-//! any more on this path, so the search backtracks. The history is linearizable when the list
-//! becomes empty, and not linearizable when a return is reached with nothing to undo.
+//! At each configuration the search tries the operations whose call comes before the earliest
+//! pending return (exactly those may take effect next), in the list's order, i.e. by call
+//! time. A successful model step whose resulting configuration is new is taken ("lifted" out
+//! of the list); when the scan reaches a return, the operation it belongs to cannot be
+//! linearized any more on this path, so the search backtracks. The history is linearizable
+//! when the list becomes empty, and not linearizable when a return is reached with nothing to
+//! undo. Without the cut below, this visits the configurations in Porcupine's order and makes
+//! exactly its model steps (the unit test `porcupine_order_reproduces_manifest_steps` checks
+//! this against the Porcupine corpus's MANIFEST).
+//!
+//! One cut on top: observations (reads, failed compares, read-only transactions) do not change
+//! the state, so when one is legal at a configuration, any linearization from there can be
+//! rearranged to take it first (it is a candidate, so everything that must precede it
+//! already has; moving it earlier changes no other operation's state). A configuration with
+//! a legal observation is therefore linearizable exactly when the configuration after that
+//! observation is; once that one fails, the remaining candidates are not tried.
+//!
+//! Why this never takes more model steps than Porcupine's search on the same operations:
+//! Porcupine expands each configuration at most once; at a failing one it tries every
+//! candidate, at a succeeding one the candidates up to the first whose configuration
+//! succeeds. The search here tries candidates in the same order, so it follows the same
+//! succeeding path; the cut only skips candidates of configurations that fail. By induction
+//! every configuration it expands is one Porcupine expands, with a subset of the candidates
+//! tried, so its steps are a subset of Porcupine's. (An earlier version took legal
+//! observations first, out of order: fewer steps on most histories, more on some, with no
+//! bound.)
 //!
 //! Speed: the linearized set is a bitset hashed incrementally (Zobrist: one fixed random word
 //! per operation, XOR-ed in and out), so a cache look-up costs one probe plus, on a hash
@@ -21,15 +41,6 @@ use super::model::{Spec, Strings};
 pub(crate) const END: u64 = u64::MAX;
 
 const NIL: u32 = u32::MAX;
-
-/// Limits of one search.
-#[derive(Clone, Copy, Debug)]
-pub(crate) struct Limits {
-    /// Model steps allowed (the search stops with `Unknown` when they are used up).
-    pub steps_max: u64,
-    /// Cache entries allowed.
-    pub cache_entries_max: u64,
-}
 
 /// Why a search gave up.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -179,10 +190,13 @@ pub(crate) struct Searcher<S: Spec> {
     bits: Vec<u64>,
     set_hash: u64,
     state: u64,
-    /// (call entry, state before it, taken greedily).
+    /// (call entry, state before it, decisive): a decisive step is a legal observation, whose
+    /// configuration fails exactly when the one before it does.
     stack: Vec<(u32, u64, bool)>,
-    fresh: bool,
+    /// The entry the scan of the current configuration is at.
     entry: u32,
+    /// Apply the observation cut (off, the search is Porcupine's own, step for step).
+    cut: bool,
     max_depth: usize,
     track: bool,
     /// The verdict once known.
@@ -197,6 +211,7 @@ impl<S: Spec> Searcher<S> {
         calls: &[u64],
         returns: &[u64],
         track: bool,
+        observation_cut: bool,
     ) -> Self {
         let n = calls.len();
         assert_eq!(n, returns.len(), "calls and returns differ in length");
@@ -258,8 +273,8 @@ impl<S: Spec> Searcher<S> {
             set_hash: 0,
             state: initial,
             stack: Vec::with_capacity(n),
-            fresh: true,
             entry,
+            cut: observation_cut,
             max_depth: 0,
             track,
             outcome: if n == 0 {
@@ -329,77 +344,20 @@ impl<S: Spec> Searcher<S> {
         outcome
     }
 
-    // Observations (reads, failed compares, read-only transactions) do not change the state.
-    // If one can go next it may as well go now: from any linearization that places it later,
-    // moving it to now keeps every other operation's state and every real-time constraint (it
-    // is a candidate, so everything that must precede it already has). So at each new
-    // configuration they are taken greedily, and when a greedy choice fails, the
-    // configuration it was taken in fails too (no alternative needs trying). Ordinary scans
-    // then skip observations: at this configuration they were all found illegal.
     fn run(
         &mut self,
         strings: &mut Strings,
         steps_max: u64,
         cache_entries_max: u64,
     ) -> Option<Outcome> {
-        'search: while self.next[0] != NIL {
-            let mut must_backtrack = false;
-            if self.fresh {
-                let mut e = self.next[0];
-                while e != NIL && self.is_call[e as usize] {
-                    let op = self.entry_op[e as usize];
-                    if self.observation[op as usize] {
-                        if self.report.steps >= steps_max {
-                            return None;
-                        }
-                        self.report.steps += 1;
-                        if self.spec.step(strings, self.state, op).is_some() {
-                            let word = op as usize / 64;
-                            let mask = 1u64 << (op % 64);
-                            let new_hash = self.set_hash ^ self.zobrist[op as usize];
-                            if self.cache.len >= cache_entries_max {
-                                return Some(Outcome::Unknown(GaveUp::Cache));
-                            }
-                            if !self.cache.insert(
-                                new_hash ^ mix64(self.state),
-                                self.state,
-                                &self.bits,
-                                word,
-                                mask,
-                            ) {
-                                // Explored before and failed, so this configuration fails too.
-                                must_backtrack = true;
-                                break;
-                            }
-                            self.stack.push((e, self.state, true));
-                            self.bits[word] |= mask;
-                            self.set_hash = new_hash;
-                            lift(&mut self.next, &mut self.prev, &self.matching, e as usize);
-                            self.record_deepest();
-                            // Same state: the observations before `e` are still illegal, so
-                            // the scan goes on from `e`'s successor in the list as it is now
-                            // (its predecessor's new successor: `e`'s own links are stale
-                            // when its return came right after it).
-                            e = self.next[self.prev[e as usize] as usize];
-                            continue;
-                        }
-                    }
-                    e = self.next[e as usize];
-                }
-                self.fresh = false;
-                self.entry = self.next[0];
-                if !must_backtrack && self.entry == NIL {
-                    break 'search;
-                }
-            }
+        while self.next[0] != NIL {
             let entry = self.entry;
-            if !must_backtrack && self.is_call[entry as usize] {
-                let e = entry as usize;
+            let e = entry as usize;
+            // A return: every candidate of this configuration has been tried.
+            let mut failed = !self.is_call[e];
+            if !failed {
                 let op = self.entry_op[e];
-                if self.observation[op as usize] {
-                    self.entry = self.next[e];
-                    continue;
-                }
+                let observation = self.cut && self.observation[op as usize];
                 if self.report.steps >= steps_max {
                     return None;
                 }
@@ -418,23 +376,28 @@ impl<S: Spec> Searcher<S> {
                         word,
                         mask,
                     ) {
-                        self.stack.push((entry, self.state, false));
+                        self.stack.push((entry, self.state, observation));
                         self.state = new_state;
                         self.bits[word] |= mask;
                         self.set_hash = new_hash;
                         lift(&mut self.next, &mut self.prev, &self.matching, e);
                         self.record_deepest();
-                        self.fresh = true;
                         self.entry = self.next[0];
                         continue;
                     }
+                    // Explored before (and failed: it is not on the stack, its set is not a
+                    // prefix of ours); for a legal observation that decides this one too.
+                    failed = observation;
                 }
-                self.entry = self.next[e];
-                continue;
+                if !failed {
+                    self.entry = self.next[e];
+                    continue;
+                }
             }
-            // A return (or a failed configuration): undo up to the last non-greedy choice.
+            // Undo the step into this configuration, and the one before it for as long as
+            // they were decisive; the scan goes on after the last undone call.
             loop {
-                let Some((call, previous, greedy)) = self.stack.pop() else {
+                let Some((call, previous, decisive)) = self.stack.pop() else {
                     return Some(Outcome::NotLinearizable);
                 };
                 let c = call as usize;
@@ -443,9 +406,8 @@ impl<S: Spec> Searcher<S> {
                 self.bits[op as usize / 64] &= !(1u64 << (op % 64));
                 self.set_hash ^= self.zobrist[op as usize];
                 unlift(&mut self.next, &mut self.prev, &self.matching, c);
-                if !greedy {
+                if !decisive {
                     self.entry = self.next[c];
-                    self.fresh = false;
                     break;
                 }
             }

@@ -31,7 +31,7 @@ mod model;
 mod prepare;
 
 use crate::history::{EventType, HistoryEvent, Value};
-use linearizability::{GaveUp, Limits, Outcome, SearchReport, Searcher, END};
+use linearizability::{GaveUp, Outcome, SearchReport, Searcher, END};
 use model::{step_object, Kind, Micro, OpData, SingleSpec, Strings, VectorSpec, ANY};
 use prepare::{partitions, prepare, Prepared};
 use serde::Serialize;
@@ -129,6 +129,10 @@ pub struct CheckOptions {
     pub dialect: Dialect,
     /// Compute an [`Explanation`] for a violation (costs a few extra searches).
     pub explain: bool,
+    /// Stop trying a configuration's candidates once a legal observation (a read, a failed
+    /// compare) from it has failed: sound, and never more model steps than without. Off, the
+    /// search makes exactly Porcupine's model steps (for comparisons).
+    pub observation_cut: bool,
 }
 
 impl Default for CheckOptions {
@@ -140,6 +144,7 @@ impl Default for CheckOptions {
             initial: Value::Null,
             dialect: Dialect::Native,
             explain: true,
+            observation_cut: true,
         }
     }
 }
@@ -356,6 +361,7 @@ pub fn check_events(
             keys.len(),
             &built,
             false,
+            options.observation_cut,
         )));
     }
     let mut failing = Vec::new();
@@ -515,6 +521,7 @@ impl PartitionSearch {
         key_count: usize,
         built: &Built,
         track: bool,
+        observation_cut: bool,
     ) -> PartitionSearch {
         if key_count == 1 && built.txns.is_empty() {
             let spec = SingleSpec {
@@ -527,6 +534,7 @@ impl PartitionSearch {
                 &built.calls,
                 &built.returns,
                 track,
+                observation_cut,
             ))
         } else {
             let spec = VectorSpec::new(
@@ -540,6 +548,7 @@ impl PartitionSearch {
                 &built.calls,
                 &built.returns,
                 track,
+                observation_cut,
             ))
         }
     }
@@ -595,12 +604,19 @@ fn run_partition(
     keys: &[u32],
     ops: &[usize],
     cut: Option<usize>,
-    limits: Limits,
+    options: &CheckOptions,
     track: bool,
 ) -> (SearchReport, Built) {
     let mut built = build(prepared, keys, ops, cut);
-    let mut search = PartitionSearch::new(prepared, strings, keys.len(), &built, track);
-    let outcome = search.resume(strings, limits.steps_max, limits.cache_entries_max);
+    let mut search = PartitionSearch::new(
+        prepared,
+        strings,
+        keys.len(),
+        &built,
+        track,
+        options.observation_cut,
+    );
+    let outcome = search.resume(strings, options.budget_steps, options.cache_entries_max);
     let mut report = search.report().clone();
     report.outcome = outcome.unwrap_or(Outcome::Unknown(GaveUp::Steps));
     if let Some(slots) = search.deepest_slots() {
@@ -744,10 +760,6 @@ fn explain(
     ops: &[usize],
     options: &CheckOptions,
 ) -> Explanation {
-    let limits = Limits {
-        steps_max: options.budget_steps,
-        cache_entries_max: options.cache_entries_max,
-    };
     // The event positions where this partition's history changes.
     let mut positions: Vec<usize> = ops
         .iter()
@@ -769,7 +781,7 @@ fn explain(
             keys,
             ops,
             Some(positions[middle]),
-            limits,
+            options,
             false,
         );
         if report.outcome == Outcome::NotLinearizable {
@@ -779,7 +791,7 @@ fn explain(
         }
     }
     let cut = positions[high];
-    let (report, built) = run_partition(prepared, strings, keys, ops, Some(cut), limits, true);
+    let (report, built) = run_partition(prepared, strings, keys, ops, Some(cut), options, true);
     let deepest = report.deepest.unwrap_or_default();
     let mut done = vec![false; built.calls.len()];
     for &op in &deepest.order {
