@@ -28,6 +28,8 @@ struct Cluster {
     cut: BTreeSet<(NodeId, NodeId)>,
     marks: Vec<(NodeId, &'static str)>,
     next_request: u64,
+    /// `Ship` timers set and not yet fired, in the order they were set.
+    ship_timers: Vec<(NodeId, Timer)>,
 }
 
 impl Cluster {
@@ -47,6 +49,7 @@ impl Cluster {
             cut: BTreeSet::new(),
             marks: Vec::new(),
             next_request: 1,
+            ship_timers: Vec::new(),
         };
         for i in 0..node_count {
             cluster.restart(NodeId(i));
@@ -93,7 +96,12 @@ impl Cluster {
                     self.synced[id.index()].extend(pending);
                 }
                 Effect::Mark { name } => self.marks.push((id, name)),
-                Effect::SetTimer { .. } | Effect::CancelTimer { .. } => {}
+                Effect::SetTimer { timer, .. } => {
+                    if matches!(timer, Timer::Ship { .. }) {
+                        self.ship_timers.push((id, timer.clone()));
+                    }
+                }
+                Effect::CancelTimer { .. } => {}
                 Effect::Reply { .. } | Effect::Observe { .. } => {}
             }
         }
@@ -153,10 +161,20 @@ impl Cluster {
         self.step(id, |node, ctx| node.on_timer(ctx, Timer::Tick));
     }
 
+    /// Fires every pending `Ship` timer (the replication delay has passed).
+    fn fire_ship_timers(&mut self) {
+        for (id, timer) in std::mem::take(&mut self.ship_timers) {
+            if self.nodes[id.index()].is_some() {
+                self.step(id, |node, ctx| node.on_timer(ctx, timer));
+            }
+        }
+    }
+
     /// Lets `rounds` heartbeat intervals pass, ticking every live node each time.
     fn run_rounds(&mut self, rounds: u32) {
         for _ in 0..rounds {
             self.now += self.config.heartbeat;
+            self.fire_ship_timers();
             for i in 0..self.nodes.len() as u32 {
                 if self.nodes[i as usize].is_some() {
                     self.tick(NodeId(i));
@@ -169,6 +187,8 @@ impl Cluster {
     fn crash(&mut self, id: NodeId) {
         self.nodes[id.index()] = None;
         self.unsynced[id.index()].clear();
+        // Timers are volatile.
+        self.ship_timers.retain(|&(node, _)| node != id);
         self.drop_in_flight_to(id);
     }
 
@@ -206,6 +226,20 @@ impl Cluster {
             .collect();
         assert_eq!(replies.len(), 1, "one reply per request");
         replies.into_iter().next().unwrap()
+    }
+
+    fn replicate_messages(&self) -> Vec<(NodeId, NodeId, Offset, usize)> {
+        self.in_flight
+            .iter()
+            .filter_map(|(from, to, msg)| match msg {
+                Message::Replicate {
+                    first_offset,
+                    commands,
+                    ..
+                } => Some((*from, *to, *first_offset, commands.len())),
+                _ => None,
+            })
+            .collect()
     }
 
     fn read(&mut self, at: NodeId) -> Outcome {
@@ -482,6 +516,133 @@ fn isolated_primary_keeps_accepting_writes_then_steps_down_on_a_higher_epoch() {
     assert!(cluster.has_mark(N2, "primary_backup.stale_stream_ignored"));
 }
 
+const DELAYED: Config = Config {
+    read_from_backups: true,
+    heartbeat: Duration::from_millis(50),
+    failover_timeout: Duration::from_millis(500),
+    resend_batch_max: 64,
+    replication_delay: Duration::from_millis(30),
+};
+
+#[test]
+fn zero_replication_delay_streams_each_write_in_the_step_that_acknowledges_it() {
+    let mut cluster = Cluster::new(3, Config::default());
+    let (_, effects) = cluster.step(N0, |node, ctx| {
+        node.on_request(
+            ctx,
+            Request {
+                id: RequestId(1),
+                client: ClientId(1),
+                process: ProcessId(1),
+                operation: Operation {
+                    f: Function::Write,
+                    key: Some(1),
+                    value: Value::Int(3),
+                },
+                attempt: 0,
+            },
+        )
+    });
+    assert!(effects
+        .iter()
+        .all(|e| !matches!(e, Effect::SetTimer { .. })));
+    assert!(matches!(
+        effects.last(),
+        Some(Effect::Broadcast {
+            msg: Message::Replicate { commands, first_offset: Offset(1), .. }
+        }) if commands.len() == 1
+    ));
+    assert_eq!(cluster.replicate_messages().len(), 2, "one per backup");
+    assert!(cluster.ship_timers.is_empty());
+}
+
+#[test]
+fn held_back_writes_leave_in_one_batch_when_the_replication_delay_ends() {
+    let mut cluster = Cluster::new(3, DELAYED);
+    assert_eq!(
+        cluster.write(N0, 1),
+        ok(Value::Null),
+        "acknowledged at once"
+    );
+    assert_eq!(cluster.write(N0, 2), ok(Value::Null));
+    assert_eq!(
+        cluster.ship_timers.len(),
+        1,
+        "the first held-back write arms"
+    );
+    assert!(cluster.replicate_messages().is_empty());
+    // Heartbeats go round (the backups ask for what they miss): held-back writes are not
+    // resent, so the backups still serve the initial value.
+    cluster.tick(N0);
+    cluster.tick(N1);
+    cluster.tick(N2);
+    cluster.deliver_all();
+    assert!(!cluster.has_mark(N0, "primary_backup.resent"));
+    assert_eq!(cluster.node(N1).offset(), Offset(0));
+    assert_eq!(cluster.read(N1), ok(Value::Null));
+    assert!(cluster.has_mark(N1, "primary_backup.stale_read_served"));
+    cluster.fire_ship_timers();
+    assert_eq!(
+        cluster.replicate_messages(),
+        vec![(N0, N1, Offset(1), 2), (N0, N2, Offset(1), 2)]
+    );
+    cluster.deliver_all();
+    for id in [N1, N2] {
+        assert_eq!(cluster.node(id).offset(), Offset(2));
+        assert_eq!(cluster.read(id), ok(Value::Int(2)));
+    }
+    // The next write arms a fresh timer.
+    cluster.write(N0, 3);
+    assert_eq!(cluster.ship_timers.len(), 1);
+}
+
+#[test]
+fn a_lost_batch_is_resent_up_to_the_shipped_offset_only() {
+    let mut cluster = Cluster::new(3, DELAYED);
+    cluster.write(N0, 1);
+    cluster.fire_ship_timers();
+    cluster.drop_in_flight_to(N1); // The batch to n1 is lost.
+    cluster.deliver_all();
+    cluster.write(N0, 2); // Held back.
+    cluster.tick(N1);
+    cluster.deliver_all();
+    assert!(cluster.has_mark(N0, "primary_backup.resent"));
+    assert_eq!(cluster.node(N1).offset(), Offset(1), "shipped, not held");
+    cluster.fire_ship_timers();
+    cluster.deliver_all();
+    assert_eq!(cluster.node(N1).offset(), Offset(2));
+}
+
+#[test]
+fn held_back_writes_are_lost_by_a_failover_and_a_deposed_primary_never_ships_them() {
+    let mut cluster = Cluster::new(3, DELAYED);
+    cluster.write(N0, 1);
+    cluster.fire_ship_timers();
+    cluster.deliver_all();
+    cluster.isolate(N0);
+    assert_eq!(cluster.write(N0, 2), ok(Value::Null), "acknowledged, held");
+    assert_eq!(cluster.ship_timers.len(), 1);
+    let timer = cluster.ship_timers[0].clone();
+    cluster.ship_timers.clear();
+    cluster.run_rounds(12);
+    assert!(cluster.node(N1).is_primary());
+    cluster.heal();
+    cluster.run_rounds(2);
+    assert!(cluster.has_mark(N0, "primary_backup.stepped_down"));
+    // The old primary's timer fires after it stepped down: nothing leaves.
+    cluster.ship_timers.push(timer);
+    cluster.fire_ship_timers();
+    assert!(cluster.replicate_messages().is_empty());
+    cluster.deliver_all();
+    for id in [N0, N1, N2] {
+        assert_eq!(
+            cluster.value_at(id),
+            Some(1),
+            "the write of 2 is lost at {id}"
+        );
+    }
+}
+
 #[test]
 fn silence_shorter_than_the_failover_timeout_changes_nothing() {
     let mut cluster = Cluster::new(3, Config::default());
@@ -504,6 +665,8 @@ fn random_faults_keep_assertions_quiet_and_replicas_converge_after_healing() {
     for seed in 0..200 {
         let config = Config {
             read_from_backups: seed % 2 == 0,
+            // Every third seed holds writes back; `Ship` timers then fire at random below.
+            replication_delay: Duration::from_millis(if seed % 3 == 0 { 30 } else { 0 }),
             ..Config::default()
         };
         let mut cluster = Cluster::new(4, config);
@@ -544,7 +707,8 @@ fn random_faults_keep_assertions_quiet_and_replicas_converge_after_healing() {
                 }
                 85..=88 if is_up => cluster.crash(node),
                 89..=94 if !is_up => cluster.restart(node),
-                95..=97 => cluster.isolate(node),
+                95..=96 => cluster.isolate(node),
+                97 => cluster.fire_ship_timers(),
                 98..=99 => cluster.heal(),
                 _ => {}
             }

@@ -286,6 +286,7 @@ fn simulate_protocol(
                 read_from_backups: spec.read_from_backups,
                 heartbeat: spec.heartbeat,
                 failover_timeout: spec.failover_timeout,
+                replication_delay: spec.replication_delay,
                 ..primary_backup::Config::default()
             };
             simulate::<PrimaryBackup<Kv>>(

@@ -8,7 +8,11 @@
 //!    write (any non-read operation) through the client-session table, appends it to its disk
 //!    and syncs, answers the client *at once*, and streams the command to every backup
 //!    ([`Message::Replicate`], tagged with its [`Offset`] in the stream). It never waits for a
-//!    backup.
+//!    backup. With a `replication_delay`, the primary holds the stream back: the first
+//!    unshipped write arms a timer, and when it fires every write acknowledged since then
+//!    leaves in one batch (replication lag, as a Redis replica's `master_repl_offset` trails
+//!    the master's). Until then no backup sees those writes through the stream or a resend
+//!    (only a full resynchronisation's snapshot, taken from the primary's state, carries them).
 //! 2. **Backups** apply the stream strictly in offset order, persisting each command. A command
 //!    at or below their offset is a duplicate and is skipped; one beyond the next offset
 //!    reveals a gap (a message was lost or reordered) and is dropped.
@@ -31,7 +35,9 @@
 //! The ordering of steps 1 and 5 is what loses data: a write acknowledged by the old primary
 //! but not yet received by the promoted backup is gone after the failover, and the old
 //! primary, when it rejoins, replaces its state with the new primary's snapshot.
-//! **Lost acknowledged writes are expected** and the checker must find them.
+//! **Lost acknowledged writes are expected** and the checker must find them. A longer
+//! `replication_delay` widens both windows: backups serve older values for longer, and more
+//! acknowledged writes sit unshipped on the primary when it fails.
 //!
 //! ## What is checked
 //!
@@ -86,6 +92,10 @@ pub struct Config {
     pub failover_timeout: Duration,
     /// The most commands the primary resends to a lagging backup in one message. Default 64.
     pub resend_batch_max: u32,
+    /// How long the primary holds an acknowledged write back before shipping it (with every
+    /// write acknowledged in the meantime) to the backups, on its local clock. Zero (the
+    /// default) ships each write in the step that acknowledges it.
+    pub replication_delay: Duration,
 }
 
 impl Default for Config {
@@ -95,6 +105,7 @@ impl Default for Config {
             heartbeat: Duration::from_millis(50),
             failover_timeout: Duration::from_millis(500),
             resend_batch_max: 64,
+            replication_delay: Duration::ZERO,
         }
     }
 }

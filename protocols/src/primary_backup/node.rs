@@ -12,11 +12,18 @@ use sim_core::time::{Duration, Instant};
 use std::collections::BTreeMap;
 use std::fmt;
 
-/// The only timer: every `heartbeat`, broadcast a heartbeat and (at a backup) consider failover.
+/// The node's timers.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Timer {
-    /// The periodic tick.
+    /// The periodic tick: every `heartbeat`, broadcast a heartbeat and (at a backup) consider
+    /// failover.
     Tick,
+    /// `replication_delay` after the first unshipped write of `epoch`'s stream: ship every
+    /// unshipped write. Ignored once the node no longer leads `epoch`.
+    Ship {
+        /// The epoch whose stream the held-back writes belong to.
+        epoch: Epoch,
+    },
 }
 
 /// A disk record. Replayed in order by [`Node::recover`].
@@ -91,6 +98,12 @@ pub struct PrimaryBackup<A: Application + Default = Kv> {
     last_heard: BTreeMap<NodeId, Instant>,
     /// The stream length the primary last announced (volatile; a backup's staleness hint).
     primary_offset: Offset,
+    /// At the primary, the end of the stream as released to the backups (volatile): commands
+    /// after it wait for the `Ship` timer and are neither streamed nor resent. Equal to
+    /// `offset` when `replication_delay` is zero.
+    shipped: Offset,
+    /// The epoch of the pending `Ship` timer, if one is armed (volatile).
+    ship_armed: Option<Epoch>,
 }
 
 impl<A: Application + Default> fmt::Debug for PrimaryBackup<A> {
@@ -101,6 +114,7 @@ impl<A: Application + Default> fmt::Debug for PrimaryBackup<A> {
             .field("synced_epoch", &self.synced_epoch)
             .field("offset", &self.offset)
             .field("log_start", &self.log_start)
+            .field("shipped", &self.shipped)
             .field("state", &self.state)
             .finish()
     }
@@ -219,6 +233,7 @@ impl<A: Application + Default> PrimaryBackup<A> {
         self.synced_epoch = epoch;
         self.log.clear();
         self.log_start = self.offset;
+        self.shipped = self.offset;
     }
 
     /// Adopts `epoch`, higher than any this node knew; a primary steps down.
@@ -271,9 +286,14 @@ impl<A: Application + Default> PrimaryBackup<A> {
             if offset == self.offset {
                 return;
             }
+            if offset >= self.shipped {
+                // Everything released is there; the rest is still held back by the
+                // replication delay (a backup that took a snapshot may even be past it).
+                return;
+            }
             if offset >= self.log_start {
                 let last = Offset(
-                    self.offset
+                    self.shipped
                         .0
                         .min(offset.0 + u64::from(self.config.resend_batch_max)),
                 );
@@ -361,6 +381,34 @@ impl<A: Application + Default> PrimaryBackup<A> {
         }
     }
 
+    /// The replication delay is over: stream every write held back since the timer was armed.
+    fn on_ship(&mut self, ctx: &mut Ctx<'_, Self>, epoch: Epoch) {
+        if self.ship_armed == Some(epoch) {
+            self.ship_armed = None;
+        }
+        // A primary that stepped down since keeps its writes to itself: no backup of a newer
+        // epoch would apply them, and a later snapshot replaces them anyway.
+        if !self.is_primary() || epoch != self.epoch || self.shipped == self.offset {
+            return;
+        }
+        let commands: Vec<Command> = self
+            .log
+            .range(self.shipped.next()..=self.offset)
+            .map(|(_, command)| command.clone())
+            .collect();
+        assert_eq!(
+            commands.len() as u64,
+            self.offset.0 - self.shipped.0,
+            "log has a hole"
+        );
+        ctx.broadcast(Message::Replicate {
+            epoch: self.epoch,
+            first_offset: self.shipped.next(),
+            commands,
+        });
+        self.shipped = self.offset;
+    }
+
     fn on_tick_promote(&mut self, ctx: &mut Ctx<'_, Self>) {
         let epoch = self.epoch.successor(self.id);
         // Persist the epoch before acting as its primary: the pair (number, node) must never be
@@ -399,6 +447,8 @@ impl<A: Application + Default> Node for PrimaryBackup<A> {
             log_start: Offset(0),
             last_heard: BTreeMap::new(),
             primary_offset: Offset(0),
+            shipped: Offset(0),
+            ship_armed: None,
         };
         for record in durable {
             match record {
@@ -422,6 +472,9 @@ impl<A: Application + Default> Node for PrimaryBackup<A> {
                 }
             }
         }
+        // Whatever survived on disk is released at once: the held-back batch was volatile,
+        // and its writes reach the backups through resends like any other lagging suffix.
+        node.shipped = node.offset;
         node
     }
 
@@ -517,6 +570,7 @@ impl<A: Application + Default> Node for PrimaryBackup<A> {
     fn on_timer(&mut self, ctx: &mut Ctx<'_, Self>, timer: Timer) {
         match timer {
             Timer::Tick => self.on_tick(ctx),
+            Timer::Ship { epoch } => self.on_ship(ctx, epoch),
         }
     }
 
@@ -569,11 +623,22 @@ impl<A: Application + Default> Node for PrimaryBackup<A> {
         // Acknowledge at once, before any backup has the command: this is what makes the
         // replication asynchronous, and what a failover can lose.
         ctx.reply(request.client, request.id, outcome);
-        ctx.broadcast(Message::Replicate {
-            epoch: self.epoch,
-            first_offset: offset,
-            commands: vec![command],
-        });
+        if self.config.replication_delay == Duration::ZERO {
+            self.shipped = offset;
+            ctx.broadcast(Message::Replicate {
+                epoch: self.epoch,
+                first_offset: offset,
+                commands: vec![command],
+            });
+        } else if self.ship_armed != Some(self.epoch) {
+            // The first write held back: it and every write until the timer fires leave
+            // together, `replication_delay` after this one.
+            self.ship_armed = Some(self.epoch);
+            ctx.set_timer(
+                self.config.replication_delay,
+                Timer::Ship { epoch: self.epoch },
+            );
+        }
     }
 }
 
