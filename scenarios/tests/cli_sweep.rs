@@ -1,25 +1,9 @@
 //! The run / sweep / replay contract (DESIGN.md §7), through the real binary.
 
+mod support;
+
 use std::path::{Path, PathBuf};
-use std::process::Command;
-
-fn faultline(args: &[&str]) -> (i32, String, String) {
-    let output = Command::new(env!("CARGO_BIN_EXE_faultline"))
-        .args(args)
-        .current_dir(Path::new(env!("CARGO_MANIFEST_DIR")))
-        .env_remove("FAULTLINE_SEED")
-        .env_remove("FAULTLINE_JOBS")
-        .output()
-        .expect("the faultline binary runs");
-    (
-        output.status.code().unwrap_or(-1),
-        String::from_utf8_lossy(&output.stdout).into_owned(),
-        String::from_utf8_lossy(&output.stderr).into_owned(),
-    )
-}
-
-const CALM: &str = "catalog/single-server-kv-calm.ron";
-const BACKUP_READS: &str = "catalog/primary-backup-kv-backup-reads.ron";
+use support::{faultline, BACKUP_READS, CALM};
 
 /// Per-seed records without the wall time (which legitimately differs between runs).
 fn seed_records(jsonl: &str) -> Vec<serde_json::Value> {
@@ -165,4 +149,43 @@ fn bad_input_is_exit_2_without_a_panic() {
     assert!(err.contains("belongs to raft"), "{err}");
     let (code, _, _) = faultline(&["sweep", CALM, "--shard", "4/3"]);
     assert_eq!(code, 2);
+}
+
+/// Failing seeds of `primary-backup-kv-backup-reads` over seeds 0..40 with the replication
+/// delay replaced by `delay_ms`.
+fn backup_read_failures(delay_ms: u64) -> usize {
+    use scenarios::runner::{run, RunOptions};
+    use scenarios::scenario::{ProtocolSpec, Scenario};
+    let path = Path::new(env!("CARGO_MANIFEST_DIR")).join(BACKUP_READS);
+    let mut scenario = Scenario::from_file(&path).expect("the catalogue parses");
+    let ProtocolSpec::PrimaryBackup(spec) = &mut scenario.protocol else {
+        panic!("{BACKUP_READS} runs primary-backup");
+    };
+    spec.replication_delay = sim_core::time::Duration::from_millis(delay_ms);
+    (0..40)
+        .filter(|&seed| {
+            run(&scenario, seed, &RunOptions::default())
+                .expect("supported")
+                .outcome
+                .is_failure()
+        })
+        .count()
+}
+
+#[test]
+fn a_longer_replication_delay_makes_backup_reads_fail_on_more_seeds() {
+    // Measured: 9, 19 and 19 of 40. Writes reach the backups later, so reads served there
+    // miss more acknowledged writes. The count saturates: a client's first write is
+    // redirected to the primary and the client stays with the node that answered, so only
+    // its earlier reads are served by a backup.
+    let (immediate, catalogue, long) = (
+        backup_read_failures(0),
+        backup_read_failures(50),
+        backup_read_failures(200),
+    );
+    assert!(
+        immediate < catalogue,
+        "0 ms: {immediate}, 50 ms: {catalogue}"
+    );
+    assert!(catalogue <= long, "50 ms: {catalogue}, 200 ms: {long}");
 }

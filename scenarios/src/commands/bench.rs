@@ -4,7 +4,8 @@
 //! (a) ping-pong between two nodes and (b) all-to-all gossip among five nodes with the network
 //! model on (1–10 ms latency, 1% loss, 0.5% duplication, 1% reordering spikes), each for a
 //! fixed number of delivered messages, and reports events/s, delivered messages/s and the
-//! ratio of simulated to wall-clock time.
+//! ratio of simulated to wall-clock time. `bench checker` and `bench scenario` live in their
+//! own modules.
 
 use sim_core::client::RegisterWorkload;
 use sim_core::faults::FaultPlan;
@@ -36,6 +37,8 @@ enum Which {
     },
     /// The linearizability checker over the conformance corpus.
     Checker(super::bench_checker::Args),
+    /// One scenario swept over seeds: seeds/s, events/s, simulated/wall, checker share.
+    Scenario(super::bench_scenario::Args),
 }
 
 /// Runs the command.
@@ -43,6 +46,7 @@ pub fn execute(args: Args) -> anyhow::Result<u8> {
     match args.which {
         Which::Kernel { json, messages } => bench_kernel(json, messages),
         Which::Checker(args) => super::bench_checker::execute(args),
+        Which::Scenario(args) => super::bench_scenario::execute(args),
     }
 }
 

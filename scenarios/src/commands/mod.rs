@@ -4,6 +4,7 @@
 
 pub mod bench;
 pub mod bench_checker;
+pub mod bench_scenario;
 pub mod check;
 pub mod list;
 pub mod replay;

@@ -1,19 +1,25 @@
 //! `faultline sweep SCENARIO... [--seeds A..B | --count N] [--jobs N] [--shard M/N]
-//! [--format human|jsonl] [--fail-fast] [--check-determinism] [--bug NAME]...`
+//! [--format human|jsonl] [--junit FILE] [--fail-fast] [--check-determinism] [--bug NAME]...`
 //!
 //! Seeds run in parallel on rayon and their results are collected in seed order, so the output
 //! never depends on the thread count. `--shard M/N` (1-based) takes the M-th of N contiguous
 //! blocks of the seed range, so the shards' JSONL records, concatenated in shard order, are the
 //! whole sweep's records. Every failing seed prints one pasteable replay line as it is found,
 //! and all of them again at the end.
+//!
+//! `--junit FILE` writes one `<testsuite>` per scenario holding an aggregate testcase
+//! (`all-seeds`: passed, or failed with the outcome counts) and one failed testcase per failing
+//! seed whose message is its replay line. The file is written to a temporary sibling and
+//! renamed into place; with `--shard` it covers that shard's seeds only.
 
 use crate::runner::{replay_line, run, Outcome, RunOptions, RunReport};
 use crate::scenario::Scenario;
 use indicatif::{ProgressBar, ProgressStyle};
+use quick_junit::{NonSuccessKind, Property, Report, TestCase, TestCaseStatus, TestSuite};
 use rayon::prelude::*;
 use std::collections::BTreeMap;
 use std::io::IsTerminal;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 
 /// Output format.
@@ -55,12 +61,13 @@ pub struct Args {
     /// Switch on a classic bug in every scenario; repeatable.
     #[arg(long = "bug")]
     pub bugs: Vec<String>,
-    /// Write a JUnit XML report (not implemented yet).
+    /// Write a JUnit XML report here: per scenario, an aggregate testcase and one testcase
+    /// per failing seed carrying its replay line.
     #[arg(long)]
     pub junit: Option<PathBuf>,
 }
 
-fn parse_range(text: &str) -> Result<(u64, u64), String> {
+pub(crate) fn parse_range(text: &str) -> Result<(u64, u64), String> {
     let (a, b) = text
         .split_once("..")
         .ok_or_else(|| format!("`{text}` is not a range A..B"))?;
@@ -94,6 +101,17 @@ fn parse_shard(text: &str) -> Result<(u64, u64), String> {
         return Err(format!("shard {m}/{n}: expected 1 <= M <= N"));
     }
     Ok((m, n))
+}
+
+/// The worker pool for `--jobs` threads (default: every core). Also silences the panic hook:
+/// panics are caught per seed and reported as outcomes with their replay line, and the default
+/// hook's backtrace spam would bury them.
+pub(crate) fn seed_pool(jobs: Option<usize>) -> anyhow::Result<(usize, rayon::ThreadPool)> {
+    let jobs = jobs.unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get()));
+    anyhow::ensure!(jobs >= 1, "--jobs must be at least 1");
+    let pool = rayon::ThreadPoolBuilder::new().num_threads(jobs).build()?;
+    std::panic::set_hook(Box::new(|_| {}));
+    Ok((jobs, pool))
 }
 
 /// The seeds of block `m` of `n` (1-based) of `start..end`: contiguous, in order, covering the
@@ -141,7 +159,6 @@ fn record(path: &str, result: &SeedResult, replay: &str) -> serde_json::Value {
 
 /// Runs the command.
 pub fn execute(args: Args) -> anyhow::Result<u8> {
-    anyhow::ensure!(args.junit.is_none(), "--junit is not implemented yet");
     let scenarios: Vec<(String, Scenario)> = args
         .scenarios
         .iter()
@@ -167,14 +184,11 @@ pub fn execute(args: Args) -> anyhow::Result<u8> {
         }
     };
     let seeds = shard_seeds(start, end, args.shard);
-    let jobs = args
-        .jobs
-        .unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get()));
-    anyhow::ensure!(jobs >= 1, "--jobs must be at least 1");
-    let pool = rayon::ThreadPoolBuilder::new().num_threads(jobs).build()?;
-    // Panics are caught per seed and reported with their replay line; the default hook's
-    // backtrace spam would bury them.
-    std::panic::set_hook(Box::new(|_| {}));
+    if let Some(junit) = &args.junit {
+        // Fail before the sweep, not after it, when the report cannot be written.
+        prepare_parent(junit)?;
+    }
+    let (jobs, pool) = seed_pool(args.jobs)?;
 
     let human = args.format == Format::Human;
     let total = seeds.clone().count() as u64 * scenarios.len() as u64;
@@ -199,6 +213,7 @@ pub fn execute(args: Args) -> anyhow::Result<u8> {
 
     let mut exit = super::EXIT_PASS;
     let mut all_replays = Vec::new();
+    let mut junit_suites = Vec::new();
     for (path, scenario) in &scenarios {
         let results: Vec<Option<SeedResult>> = pool.install(|| {
             seeds
@@ -260,15 +275,38 @@ pub fn execute(args: Args) -> anyhow::Result<u8> {
                 })
                 .collect()
         });
-        exit = super::worst_exit_code(
-            exit,
-            summarise(path, scenario, &results, &args, human, &mut all_replays),
-        );
+        let scenario_exit = summarise(path, scenario, &results, &args, human, &mut all_replays);
+        exit = super::worst_exit_code(exit, scenario_exit);
+        if args.junit.is_some() {
+            junit_suites.push(junit_suite(
+                path,
+                scenario,
+                &results,
+                &seeds,
+                &args,
+                scenario_exit,
+            ));
+        }
     }
     if let Some(bar) = progress {
         bar.finish_and_clear();
     }
     let wall_s = sweep_started.elapsed().as_secs_f64();
+    if let Some(junit) = &args.junit {
+        let mut report = Report::new(match args.shard {
+            Some((m, n)) => format!("faultline sweep (shard {m}/{n})"),
+            None => "faultline sweep".to_string(),
+        });
+        report.set_time(sweep_started.elapsed());
+        report.add_test_suites(junit_suites);
+        let xml = report
+            .to_string()
+            .map_err(|error| anyhow::anyhow!("serialising the JUnit report: {error}"))?;
+        write_atomically(junit, xml.as_bytes())?;
+        if human {
+            println!("JUnit report: {}", junit.display());
+        }
+    }
     if human {
         println!(
             "{} seeds in {wall_s:.2}s ({:.1} seeds/s, {jobs} jobs)",
@@ -363,6 +401,148 @@ fn summarise(
         println!("{summary}");
     }
     exit
+}
+
+/// What a seed's result failed with, or `None` when it passed.
+fn failure_kind(result: &SeedResult) -> Option<(&'static str, String)> {
+    let report = &result.report;
+    if let Some(other) = result.nondeterministic {
+        return Some((
+            "nondeterministic",
+            format!(
+                "digests {} and {} for the same seed",
+                sim_core::trace::format_digest(report.digest),
+                sim_core::trace::format_digest(other)
+            ),
+        ));
+    }
+    if report.outcome.exit_code() == super::EXIT_PASS {
+        return None;
+    }
+    Some((
+        report.outcome.name(),
+        report.outcome.message().unwrap_or_default().to_string(),
+    ))
+}
+
+/// The JUnit suite of one scenario: `all-seeds`, then one testcase per failing seed.
+fn junit_suite(
+    path: &str,
+    scenario: &Scenario,
+    results: &[Option<SeedResult>],
+    seeds: &std::ops::Range<u64>,
+    args: &Args,
+    exit: u8,
+) -> TestSuite {
+    let mut suite = TestSuite::new(scenario.name.as_str());
+    suite.add_property(Property::new("path", path));
+    suite.add_property(Property::new(
+        "seeds",
+        format!("{}..{}", seeds.start, seeds.end),
+    ));
+    if let Some((m, n)) = args.shard {
+        suite.add_property(Property::new("shard", format!("{m}/{n}")));
+    }
+    for bug in &args.bugs {
+        suite.add_property(Property::new("bug", bug.as_str()));
+    }
+    let ran: Vec<&SeedResult> = results.iter().flatten().collect();
+    let mut counts: BTreeMap<&str, u64> = BTreeMap::new();
+    let mut failing = Vec::new();
+    for result in &ran {
+        match failure_kind(result) {
+            Some((kind, description)) => {
+                *counts.entry(kind).or_insert(0) += 1;
+                failing.push((*result, kind, description));
+            }
+            None => *counts.entry("pass").or_insert(0) += 1,
+        }
+    }
+    let counts_text: Vec<String> = counts.iter().map(|(k, v)| format!("{k} {v}")).collect();
+    let not_run = results.len() - ran.len();
+    let mut summary = format!(
+        "{} of {} seeds failed ({})",
+        failing.len(),
+        ran.len(),
+        counts_text.join(", ")
+    );
+    if not_run > 0 {
+        summary.push_str(&format!("; {not_run} not run after --fail-fast"));
+    }
+    let seed_wall_ms: f64 = ran.iter().map(|r| r.wall_ms).sum();
+    let mut aggregate = if exit == super::EXIT_PASS {
+        TestCase::new("all-seeds", TestCaseStatus::success())
+    } else {
+        let mut status = TestCaseStatus::non_success(NonSuccessKind::Failure);
+        let first = failing
+            .first()
+            .map(|(r, _, _)| replay_line(path, r.report.seed, &args.bugs))
+            .unwrap_or_default();
+        status
+            .set_message(format!("{summary}; first: {first}"))
+            .set_type(format!("exit {exit}"));
+        TestCase::new("all-seeds", status)
+    };
+    aggregate
+        .set_classname(scenario.name.as_str())
+        .set_time(std::time::Duration::from_secs_f64(seed_wall_ms / 1e3))
+        .set_system_out(summary);
+    suite.add_test_case(aggregate);
+    for (result, kind, description) in failing {
+        let seed = result.report.seed;
+        let replay = replay_line(path, seed, &args.bugs);
+        // A panic is the protocol (or the kernel) breaking, not a finding about the protocol.
+        let non_success = if kind == "panic" {
+            NonSuccessKind::Error
+        } else {
+            NonSuccessKind::Failure
+        };
+        let mut status = TestCaseStatus::non_success(non_success);
+        status
+            .set_message(format!("{kind}: {replay}"))
+            .set_type(kind)
+            .set_description(format!("{replay}\n\n{description}"));
+        let mut case = TestCase::new(format!("seed {seed}"), status);
+        case.set_classname(scenario.name.as_str())
+            .set_time(std::time::Duration::from_secs_f64(result.wall_ms / 1e3));
+        suite.add_test_case(case);
+    }
+    suite
+}
+
+/// Creates the parent directory of `file` (a usage error if that fails).
+fn prepare_parent(file: &Path) -> anyhow::Result<()> {
+    use anyhow::Context;
+    anyhow::ensure!(
+        !file.is_dir(),
+        "--junit {}: is a directory; expected a file name",
+        file.display()
+    );
+    if let Some(parent) = file.parent().filter(|p| !p.as_os_str().is_empty()) {
+        std::fs::create_dir_all(parent)
+            .with_context(|| format!("--junit: creating {}", parent.display()))?;
+    }
+    Ok(())
+}
+
+/// Writes `contents` to a temporary sibling of `file`, then renames it over `file`, so a
+/// reader (a CI job collecting reports) never sees a half-written file.
+fn write_atomically(file: &Path, contents: &[u8]) -> anyhow::Result<()> {
+    use anyhow::Context;
+    let leaf = file
+        .file_name()
+        .with_context(|| format!("--junit {}: expected a file name", file.display()))?;
+    let staging = file.with_file_name(format!(
+        ".{}.partial-{}",
+        leaf.to_string_lossy(),
+        std::process::id()
+    ));
+    std::fs::write(&staging, contents).with_context(|| format!("writing {}", staging.display()))?;
+    if let Err(error) = std::fs::rename(&staging, file) {
+        let _ = std::fs::remove_file(&staging);
+        return Err(error).with_context(|| format!("moving the report into {}", file.display()));
+    }
+    Ok(())
 }
 
 #[cfg(test)]
