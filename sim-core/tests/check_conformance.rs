@@ -94,7 +94,7 @@ fn check_file_with(
     format: Format,
     model: Option<Model>,
     explain: bool,
-    observation_cut: bool,
+    reductions: bool,
 ) -> (ParsedHistory, sim_core::check::CheckResult) {
     let text = std::fs::read_to_string(path).unwrap();
     let history =
@@ -103,7 +103,7 @@ fn check_file_with(
         dialect: history.dialect,
         initial: history.initial.clone(),
         explain,
-        observation_cut,
+        reductions,
         ..CheckOptions::default()
     };
     let result = check_events(
@@ -300,7 +300,7 @@ fn step_count(cell: &str) -> Option<(u64, u64)> {
 
 /// Issue 3's last criterion: on every Porcupine file, the search makes no more model steps
 /// than Porcupine did (the MANIFEST's "model step calls"; for a range, its top). And the
-/// count is the same quantity: with the observation cut off, the search is Porcupine's own
+/// count is the same quantity: with the reductions off, the search is Porcupine's own
 /// and makes exactly its count on every file whose operations are Porcupine's (etcd 100–102
 /// also have timed-out reads, which constrain nothing and are dropped here).
 #[test]
@@ -309,7 +309,7 @@ fn porcupine_corpus_model_steps_at_most_porcupines() {
     let manifest = std::fs::read_to_string(root.join("porcupine/MANIFEST.md")).unwrap();
     let mut failures = Vec::new();
     let (mut counted, mut reproduced) = (0, 0);
-    let (mut steps_cut, mut steps_uncut) = (0u64, 0u64);
+    let (mut steps_reduced, mut steps_porcupine) = (0u64, 0u64);
     for (name, row) in manifest_rows(&manifest) {
         let Some((low, high)) = row.get("model step calls").and_then(|c| step_count(c)) else {
             continue;
@@ -330,14 +330,14 @@ fn porcupine_corpus_model_steps_at_most_porcupines() {
         }
         let operations: Option<usize> = row.get("ops").and_then(|c| c.parse().ok());
         if low == high && operations == Some(result.operations) {
-            let (_, uncut) = check_file_with(&path, format, None, false, false);
+            let (_, porcupine) = check_file_with(&path, format, None, false, false);
             reproduced += 1;
-            steps_cut += result.steps;
-            steps_uncut += uncut.steps;
-            if uncut.steps != high || uncut.verdict != result.verdict {
+            steps_reduced += result.steps;
+            steps_porcupine += porcupine.steps;
+            if porcupine.steps != high || porcupine.verdict != result.verdict {
                 failures.push(format!(
-                    "{name}: without the cut {} model steps ({}), Porcupine {high}",
-                    uncut.steps, uncut.verdict
+                    "{name}: without reductions {} model steps ({}), Porcupine {high}",
+                    porcupine.steps, porcupine.verdict
                 ));
             }
         }
@@ -348,8 +348,8 @@ fn porcupine_corpus_model_steps_at_most_porcupines() {
         "etcd 000-099 (not 095) and the three kv -ok files"
     );
     assert!(
-        steps_cut < steps_uncut,
-        "the cut saves steps: {steps_cut} vs {steps_uncut}"
+        steps_reduced < steps_porcupine,
+        "the reductions save steps: {steps_reduced} vs {steps_porcupine}"
     );
     assert!(
         failures.is_empty(),

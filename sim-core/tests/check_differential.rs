@@ -617,6 +617,7 @@ fn differential_sized(
 ) {
     let mut linearizable = 0;
     let mut violations = 0;
+    let (mut steps_reduced, mut steps_porcupine) = (0u64, 0u64);
     for seed in seed_base..seed_base + count {
         let mut generator = Generator {
             rng: Prng::new(seed, Stream::Custom(7)),
@@ -646,6 +647,29 @@ fn differential_sized(
             Verdict::Unknown,
             "seed {seed}: unknown on a tiny history"
         );
+        // Without reductions the search is Porcupine's own; with them it must agree and
+        // never take more model steps (linearizability.rs argues why).
+        let porcupine = check_events(
+            &events,
+            model,
+            &CheckOptions {
+                reductions: false,
+                ..options.clone()
+            },
+        )
+        .expect("checked once already");
+        assert!(
+            porcupine.verdict == result.verdict && result.steps <= porcupine.steps,
+            "model {} seed {seed}: {} in {} steps with reductions, {} in {} without\n{}",
+            model.name(),
+            result.verdict,
+            result.steps,
+            porcupine.verdict,
+            porcupine.steps,
+            dump()
+        );
+        steps_reduced += result.steps;
+        steps_porcupine += porcupine.steps;
         assert_eq!(
             result.verdict == Verdict::Linearizable,
             expected,
@@ -673,6 +697,14 @@ fn differential_sized(
             );
         }
     }
+    // A mutex has no observations, and its crashed operations (of distinct processes) are
+    // never interchangeable: there, and only there, nothing is saved.
+    assert!(
+        steps_reduced < steps_porcupine
+            || (model == Model::Mutex && steps_reduced == steps_porcupine),
+        "{}: the reductions saved nothing ({steps_reduced} steps)",
+        model.name()
+    );
     // Both verdicts must be well represented, or the test proves little.
     assert!(
         linearizable * 10 >= count,

@@ -12,22 +12,33 @@
 //! exactly its model steps (the unit test `porcupine_order_reproduces_manifest_steps` checks
 //! this against the Porcupine corpus's MANIFEST).
 //!
-//! One cut on top: observations (reads, failed compares, read-only transactions) do not change
-//! the state, so when one is legal at a configuration, any linearization from there can be
-//! rearranged to take it first (it is a candidate, so everything that must precede it
-//! already has; moving it earlier changes no other operation's state). A configuration with
-//! a legal observation is therefore linearizable exactly when the configuration after that
-//! observation is; once that one fails, the remaining candidates are not tried.
+//! Two reductions on top (both off: exactly Porcupine's search):
+//!
+//! * The observation cut. Observations (reads, failed compares, read-only transactions) do
+//!   not change the state, so when one is legal at a configuration, any linearization from
+//!   there can be rearranged to take it first (it is a candidate, so everything that must
+//!   precede it already has; moving it earlier changes no other operation's state). A
+//!   configuration with a legal observation is therefore linearizable exactly when the
+//!   configuration after that observation is; once that one fails, the remaining candidates
+//!   are not tried.
+//! * Interchangeable indeterminate operations go in call order. Two operations that never
+//!   return (crashed, or never completed) and make the same transition in every state (say
+//!   two crashed writes of 3) can swap places in any linearization: once both are candidates,
+//!   every operation that must precede the later one must precede the earlier one too, and
+//!   nothing must follow either. So the later one is a candidate only once the earlier one is
+//!   linearized. A history with k such operations then has k + 1 ways to have taken some of
+//!   them instead of 2^k.
 //!
 //! Why this never takes more model steps than Porcupine's search on the same operations:
 //! Porcupine expands each configuration at most once; at a failing one it tries every
 //! candidate, at a succeeding one the candidates up to the first whose configuration
 //! succeeds. The search here tries candidates in the same order, so it follows the same
-//! succeeding path; the cut only skips candidates of configurations that fail. By induction
-//! every configuration it expands is one Porcupine expands, with a subset of the candidates
-//! tried, so its steps are a subset of Porcupine's. (An earlier version took legal
-//! observations first, out of order: fewer steps on most histories, more on some, with no
-//! bound.)
+//! succeeding path: the cut applies to failing configurations only, and a skipped
+//! interchangeable operation is never that first succeeding candidate (its earlier twin,
+//! before it in call order, succeeds whenever it does). By induction every configuration it
+//! expands is one Porcupine expands, with a subset of the candidates tried, so its steps are
+//! a subset of Porcupine's. (An earlier version took legal observations first, out of order:
+//! fewer steps on most histories, more on some, with no bound.)
 //!
 //! Speed: the linearized set is a bitset hashed incrementally (Zobrist: one fixed random word
 //! per operation, XOR-ed in and out), so a cache look-up costs one probe plus, on a hash
@@ -195,8 +206,10 @@ pub(crate) struct Searcher<S: Spec> {
     stack: Vec<(u32, u64, bool)>,
     /// The entry the scan of the current configuration is at.
     entry: u32,
-    /// Apply the observation cut (off, the search is Porcupine's own, step for step).
+    /// Apply the observation cut (off, with no twins: Porcupine's search, step for step).
     cut: bool,
+    /// Per operation: the interchangeable indeterminate operation it must follow, or NIL.
+    twin_before: Vec<u32>,
     max_depth: usize,
     track: bool,
     /// The verdict once known.
@@ -211,7 +224,7 @@ impl<S: Spec> Searcher<S> {
         calls: &[u64],
         returns: &[u64],
         track: bool,
-        observation_cut: bool,
+        reductions: bool,
     ) -> Self {
         let n = calls.len();
         assert_eq!(n, returns.len(), "calls and returns differ in length");
@@ -255,6 +268,19 @@ impl<S: Spec> Searcher<S> {
         }
         let words = n.div_ceil(64).max(1);
         let observation = (0..n as u32).map(|op| spec.is_observation(op)).collect();
+        let mut twin_before = vec![NIL; n];
+        if reductions {
+            let mut open: Vec<([u64; 4], u64, u32)> = (0..n as u32)
+                .filter(|&op| returns[op as usize] == END)
+                .filter_map(|op| Some((spec.effect_key(op)?, calls[op as usize], op)))
+                .collect();
+            open.sort_unstable();
+            for pair in open.windows(2) {
+                if pair[0].0 == pair[1].0 {
+                    twin_before[pair[1].2 as usize] = pair[0].2;
+                }
+            }
+        }
         let zobrist = (0..n as u64)
             .map(|i| mix64(i.wrapping_mul(0xD6E8_FEB8_6659_FD93) ^ 0x5851_F42D))
             .collect();
@@ -274,7 +300,8 @@ impl<S: Spec> Searcher<S> {
             state: initial,
             stack: Vec::with_capacity(n),
             entry,
-            cut: observation_cut,
+            cut: reductions,
+            twin_before,
             max_depth: 0,
             track,
             outcome: if n == 0 {
@@ -357,6 +384,11 @@ impl<S: Spec> Searcher<S> {
             let mut failed = !self.is_call[e];
             if !failed {
                 let op = self.entry_op[e];
+                let twin = self.twin_before[op as usize];
+                if twin != NIL && self.bits[twin as usize / 64] & (1u64 << (twin % 64)) == 0 {
+                    self.entry = self.next[e];
+                    continue;
+                }
                 let observation = self.cut && self.observation[op as usize];
                 if self.report.steps >= steps_max {
                     return None;

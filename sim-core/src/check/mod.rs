@@ -129,10 +129,12 @@ pub struct CheckOptions {
     pub dialect: Dialect,
     /// Compute an [`Explanation`] for a violation (costs a few extra searches).
     pub explain: bool,
-    /// Stop trying a configuration's candidates once a legal observation (a read, a failed
-    /// compare) from it has failed: sound, and never more model steps than without. Off, the
-    /// search makes exactly Porcupine's model steps (for comparisons).
-    pub observation_cut: bool,
+    /// Reduce the search: stop trying a configuration's candidates once a legal observation
+    /// (a read, a failed compare) from it has failed, and take interchangeable indeterminate
+    /// operations (say two crashed writes of 3) in call order only. Sound, and never more
+    /// model steps than without. Off, the search makes exactly Porcupine's model steps (for
+    /// comparisons).
+    pub reductions: bool,
 }
 
 impl Default for CheckOptions {
@@ -144,7 +146,7 @@ impl Default for CheckOptions {
             initial: Value::Null,
             dialect: Dialect::Native,
             explain: true,
-            observation_cut: true,
+            reductions: true,
         }
     }
 }
@@ -361,7 +363,7 @@ pub fn check_events(
             keys.len(),
             &built,
             false,
-            options.observation_cut,
+            options.reductions,
         )));
     }
     let mut failing = Vec::new();
@@ -521,7 +523,7 @@ impl PartitionSearch {
         key_count: usize,
         built: &Built,
         track: bool,
-        observation_cut: bool,
+        reductions: bool,
     ) -> PartitionSearch {
         if key_count == 1 && built.txns.is_empty() {
             let spec = SingleSpec {
@@ -534,7 +536,7 @@ impl PartitionSearch {
                 &built.calls,
                 &built.returns,
                 track,
-                observation_cut,
+                reductions,
             ))
         } else {
             let spec = VectorSpec::new(
@@ -548,7 +550,7 @@ impl PartitionSearch {
                 &built.calls,
                 &built.returns,
                 track,
-                observation_cut,
+                reductions,
             ))
         }
     }
@@ -614,7 +616,7 @@ fn run_partition(
         keys.len(),
         &built,
         track,
-        options.observation_cut,
+        options.reductions,
     );
     let outcome = search.resume(strings, options.budget_steps, options.cache_entries_max);
     let mut report = search.report().clone();

@@ -297,6 +297,15 @@ pub(crate) trait Spec {
     /// True if operation `op` never changes the state when legal (a read, a failed compare,
     /// a read-only transaction) and is not indeterminate.
     fn is_observation(&self, op: u32) -> bool;
+    /// A key such that operations with equal keys make the same transition in every state
+    /// (`None`: the operation offers none).
+    fn effect_key(&self, op: u32) -> Option<[u64; 4]>;
+}
+
+/// An [`OpData`]'s step depends on its fields only, so they are its effect key.
+fn effect_key(op: &OpData) -> [u64; 4] {
+    let flags = (op.kind as u64) | u64::from(op.unknown) << 8 | u64::from(op.compare_failed) << 9;
+    [flags, u64::from(op.slot), op.a, op.b]
 }
 
 fn observes(op: &OpData) -> bool {
@@ -320,6 +329,9 @@ impl Spec for SingleSpec {
     }
     fn is_observation(&self, op: u32) -> bool {
         observes(&self.ops[op as usize])
+    }
+    fn effect_key(&self, op: u32) -> Option<[u64; 4]> {
+        Some(effect_key(&self.ops[op as usize]))
     }
 }
 
@@ -380,6 +392,12 @@ impl Spec for VectorSpec {
         } else {
             observes(data)
         }
+    }
+
+    fn effect_key(&self, op: u32) -> Option<[u64; 4]> {
+        // A transaction's `a` names its micro-operations, not its effect.
+        let data = &self.ops[op as usize];
+        (data.kind != Kind::Txn).then(|| effect_key(data))
     }
 
     fn init(&mut self, _strings: &mut Strings) -> u64 {
