@@ -23,6 +23,19 @@ pub enum Role {
     Leader,
 }
 
+/// Why a leader sends AppendEntries to a follower; decides whether entries go along.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Send {
+    /// New entries were appended (or a response asks for the next batch): sent only when the
+    /// follower has no batch outstanding, so that each entry crosses the link about once.
+    NewEntries,
+    /// A ReadIndex round started: every follower must answer a message of the new round.
+    Round,
+    /// The heartbeat (§5.2): resends from nextIndex whatever is outstanding, which recovers a
+    /// lost batch or a lost answer.
+    Heartbeat,
+}
+
 /// A read waiting for its ReadIndex round (thesis §6.4).
 #[derive(Clone, Debug)]
 struct PendingRead {
@@ -44,6 +57,11 @@ struct LeaderState {
     next_index: Vec<LogIndex>,
     /// For each server, index of the highest log entry known to be replicated on it.
     match_index: Vec<LogIndex>,
+    /// For each server, the last index of the AppendEntries with entries it has not answered
+    /// yet. While one is outstanding no further entries are sent (its answer sends the next
+    /// batch), so each entry crosses each link about once; the heartbeat resends it in case
+    /// it was lost.
+    in_flight: Vec<Option<LogIndex>>,
     /// For each server, the highest heartbeat round it acknowledged.
     acked_round: Vec<u64>,
     /// The current heartbeat round; a ReadIndex read starts a new one.
@@ -313,6 +331,7 @@ impl<A: Application> RaftNode<A> {
         self.leader = Some(LeaderState {
             next_index: vec![self.log.last_index().next(); node_count],
             match_index: vec![LogIndex::ZERO; node_count],
+            in_flight: vec![None; node_count],
             acked_round: vec![0; node_count],
             round: 0,
             proposals: BTreeMap::new(),
@@ -338,15 +357,45 @@ impl<A: Application> RaftNode<A> {
 
     // ----- replication --------------------------------------------------------------------
 
+    /// Sends new entries to every follower that has none outstanding.
     fn replicate_to_all(&mut self, ctx: &mut Ctx<'_, Self>) {
         for peer in ctx.peers() {
-            self.send_append_entries(ctx, peer);
+            self.replicate_to(ctx, peer, Send::NewEntries);
         }
     }
 
-    fn send_append_entries(&mut self, ctx: &mut Ctx<'_, Self>, peer: NodeId) {
+    /// Sends `peer` what `purpose` calls for (see [`Send`]).
+    fn replicate_to(&mut self, ctx: &mut Ctx<'_, Self>, peer: NodeId, purpose: Send) {
         let leader = self.leader.as_ref().expect("only leaders replicate");
-        let next_index = leader.next_index[peer.index()];
+        let outstanding = leader.in_flight[peer.index()].is_some();
+        let next_index = match purpose {
+            Send::NewEntries if outstanding => return,
+            // Its answer must carry the new round, but sending entries again would duplicate
+            // the batch in flight: an empty AppendEntries at matchIndex, where the follower's
+            // log is known to agree, succeeds without touching its log.
+            Send::Round if outstanding => {
+                let match_index = leader.match_index[peer.index()];
+                self.send_append_entries(ctx, peer, match_index.next(), 0);
+                return;
+            }
+            Send::NewEntries | Send::Round | Send::Heartbeat => leader.next_index[peer.index()],
+        };
+        let max_count = self.config.max_entries_per_append;
+        let last_sent = self.send_append_entries(ctx, peer, next_index, max_count);
+        let leader = self.leader.as_mut().expect("only leaders replicate");
+        leader.in_flight[peer.index()] = (last_sent >= next_index).then_some(last_sent);
+    }
+
+    /// Sends AppendEntries with up to `max_count` entries from `next_index`; returns the index
+    /// of the last entry sent (`next_index - 1` when none).
+    fn send_append_entries(
+        &mut self,
+        ctx: &mut Ctx<'_, Self>,
+        peer: NodeId,
+        next_index: LogIndex,
+        max_count: usize,
+    ) -> LogIndex {
+        let leader = self.leader.as_ref().expect("only leaders replicate");
         assert!(next_index > LogIndex::ZERO, "next_index of {peer} is 0");
         assert!(
             next_index <= self.log.last_index().next(),
@@ -358,9 +407,8 @@ impl<A: Application> RaftNode<A> {
             .log
             .term_at(prev_log_index)
             .expect("prev_log_index is inside the log");
-        let entries = self
-            .log
-            .entries_from(next_index, self.config.max_entries_per_append);
+        let entries = self.log.entries_from(next_index, max_count);
+        let last_sent = LogIndex(prev_log_index.0 + entries.len() as u64);
         ctx.send(
             peer,
             Message::AppendEntries {
@@ -373,6 +421,7 @@ impl<A: Application> RaftNode<A> {
                 round: leader.round,
             },
         );
+        last_sent
     }
 
     /// The commit rule (Figure 2, §5.4.2): commitIndex advances to the largest N replicated on
@@ -552,7 +601,9 @@ impl<A: Application> RaftNode<A> {
         }
         leader.reads = waiting;
         if new_round {
-            self.replicate_to_all(ctx);
+            for peer in ctx.peers() {
+                self.replicate_to(ctx, peer, Send::Round);
+            }
         }
     }
 
@@ -794,12 +845,15 @@ impl<A: Application> RaftNode<A> {
             // Responses may be reordered: matchIndex only grows.
             leader.match_index[peer] = leader.match_index[peer].max(match_index);
             leader.next_index[peer] = leader.next_index[peer].max(match_index.next());
-            let more = leader.next_index[peer] <= last_index;
+            if leader.in_flight[peer].is_some_and(|last_sent| match_index >= last_sent) {
+                leader.in_flight[peer] = None;
+            }
             self.advance_leader_commit(ctx);
             if self.role == Role::Leader {
                 self.progress_reads(ctx);
-                if more {
-                    self.send_append_entries(ctx, from);
+                let leader = self.leader.as_ref().expect("still leader");
+                if leader.next_index[peer] <= self.log.last_index() {
+                    self.replicate_to(ctx, from, Send::NewEntries);
                 }
             }
         } else {
@@ -807,8 +861,10 @@ impl<A: Application> RaftNode<A> {
             // Back up to the follower's hint, one step at least, never below what it matched.
             let backed = conflict_index.min(leader.next_index[peer].previous());
             leader.next_index[peer] = backed.max(leader.match_index[peer].next()).max(LogIndex(1));
+            // Whatever was outstanding did not land where it was aimed: probe again from here.
+            leader.in_flight[peer] = None;
             self.progress_reads(ctx);
-            self.send_append_entries(ctx, from);
+            self.replicate_to(ctx, from, Send::NewEntries);
         }
     }
 
@@ -832,7 +888,9 @@ impl<A: Application> RaftNode<A> {
                 }
             }
         }
-        self.replicate_to_all(ctx);
+        for peer in ctx.peers() {
+            self.replicate_to(ctx, peer, Send::Heartbeat);
+        }
         self.arm_heartbeat(ctx);
     }
 }
