@@ -82,8 +82,10 @@
 //!
 //! - Static membership: no configuration changes (§6), no log compaction or snapshots (§7).
 //! - No pre-vote (thesis §9.6) and no leadership transfer; no leases for reads.
-//! - One AppendEntries in flight per follower is not enforced: a leader sends from nextIndex on
-//!   every client request and heartbeat, and the follower treats repeats idempotently.
+//! - Flow control is the simplest that keeps each entry crossing each link about once: at most
+//!   one AppendEntries carrying entries is outstanding per follower (its answer sends the next
+//!   batch, of at most `max_entries_per_append`), and the heartbeat resends from nextIndex in
+//!   case a batch or its answer was lost. No pipelining; followers treat repeats idempotently.
 //! - The leader syncs each client entry before replicating it rather than writing to its
 //!   disk in parallel with replication (§10.2.1), which is slower but simpler to reason about.
 //! - The session table keeps only the last request per client slot and assumes a slot's
