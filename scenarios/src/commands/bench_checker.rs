@@ -3,7 +3,8 @@
 //! check (parsing excluded; median of `--repeat` runs), the model steps, the process's peak
 //! memory so far (VmHWM) and the verdict against the expected one. The kv files are also
 //! checked as ONE unpartitioned object (`#no-partition` rows), where `unknown` within the
-//! budget is an acceptable answer.
+//! budget is an acceptable answer. For the Porcupine files, Porcupine's own model step count
+//! from the corpus MANIFEST is shown beside ours, and the largest ratio in a total line.
 //!
 //! Output: a table, or with `--json` one JSON object per line (`{"name": ..., ...}`), like the
 //! kernel bench. Exit code 0 when every verdict matches, 1 otherwise.
@@ -13,6 +14,7 @@ use anyhow::Context;
 use serde_json::json;
 use sim_core::check::formats::{self, Format};
 use sim_core::check::{check_events, CheckOptions, CheckResult, Verdict};
+use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
 /// Arguments of `faultline bench checker`.
@@ -71,6 +73,39 @@ fn default_corpus() -> PathBuf {
         return beside_workspace;
     }
     PathBuf::from("../shared/conformance")
+}
+
+/// Porcupine's model step counts by case name, from the "model step calls" column of the
+/// Porcupine MANIFEST's tables (for a range such as `54k–181k`, which a bad kv file gets from
+/// Porcupine's concurrent partitions, its top). Empty when the MANIFEST is missing.
+fn porcupine_steps(root: &Path) -> BTreeMap<String, u64> {
+    let mut counts = BTreeMap::new();
+    let Ok(text) = std::fs::read_to_string(root.join("porcupine/MANIFEST.md")) else {
+        return counts;
+    };
+    let mut column = None;
+    for line in text.lines() {
+        if !line.starts_with('|') {
+            column = None;
+            continue;
+        }
+        let cells: Vec<&str> = line.trim_matches('|').split('|').map(str::trim).collect();
+        if let Some(index) = cells.iter().position(|c| *c == "model step calls") {
+            column = Some(index);
+            continue;
+        }
+        let top = column
+            .and_then(|index| cells.get(index))
+            .and_then(|cell| cell.rsplit('–').next())
+            .and_then(|top| match top.strip_suffix('k') {
+                Some(thousands) => thousands.parse::<u64>().ok().map(|n| n * 1000),
+                None => top.parse().ok(),
+            });
+        if let Some(top) = top {
+            counts.insert(format!("porcupine/{}", cells[0]), top);
+        }
+    }
+    counts
 }
 
 struct Case {
@@ -187,12 +222,15 @@ pub fn execute(args: Args) -> anyhow::Result<u8> {
         root.display()
     );
     let repeat = args.repeat.max(1);
+    let porcupine = porcupine_steps(&root);
+    // (ratio, case name, files compared, files over Porcupine's count)
+    let mut ratio_max: (f64, String, usize, usize) = (0.0, String::new(), 0, 0);
     let mut totals: Vec<(&'static str, u64, u64, usize, usize)> = Vec::new(); // group, wall ns, steps, files, mismatches
     let mut all_match = true;
     if !args.json {
         println!(
-            "{:<58} {:>16} {:>11} {:>10} {:>11} {:>10}",
-            "file", "verdict", "wall µs", "steps", "peak KiB", "match"
+            "{:<58} {:>16} {:>11} {:>10} {:>10} {:>11} {:>10}",
+            "file", "verdict", "wall µs", "steps", "Porcupine", "peak KiB", "match"
         );
     }
     for case in cases(&root, !args.skip_unpartitioned)? {
@@ -242,6 +280,15 @@ pub fn execute(args: Args) -> anyhow::Result<u8> {
         };
         all_match &= matches;
         let peak = peak_memory_kib();
+        let porcupine_steps = porcupine.get(&case.name).copied();
+        if let Some(theirs) = porcupine_steps {
+            let ratio = result.steps as f64 / theirs.max(1) as f64;
+            if ratio > ratio_max.0 {
+                (ratio_max.0, ratio_max.1) = (ratio, case.name.clone());
+            }
+            ratio_max.2 += 1;
+            ratio_max.3 += usize::from(result.steps > theirs);
+        }
         match totals.iter_mut().find(|t| t.0 == case.group) {
             Some(total) => {
                 total.1 += wall;
@@ -261,6 +308,7 @@ pub fn execute(args: Args) -> anyhow::Result<u8> {
                     "match": matches,
                     "wall_ns": wall,
                     "steps": result.steps,
+                    "porcupine_steps": porcupine_steps,
                     "operations": result.operations,
                     "partitions": result.partitions,
                     "cache_entries_max": result.cache_entries_max,
@@ -270,11 +318,12 @@ pub fn execute(args: Args) -> anyhow::Result<u8> {
             );
         } else {
             println!(
-                "{:<58} {:>16} {:>11} {:>10} {:>11} {:>10}",
+                "{:<58} {:>16} {:>11} {:>10} {:>10} {:>11} {:>10}",
                 case.name,
                 result.verdict.name(),
                 wall / 1000,
                 result.steps,
+                porcupine_steps.map_or("-".to_string(), |n| n.to_string()),
                 peak,
                 if matches { "ok" } else { "MISMATCH" }
             );
@@ -291,6 +340,17 @@ pub fn execute(args: Args) -> anyhow::Result<u8> {
         print_total(args.json, group, wall, steps, files, mismatches);
     }
     print_total(args.json, "corpus", grand.0, grand.1, grand.2, grand.3);
+    let (ratio, file, compared, over) = ratio_max;
+    if args.json {
+        println!(
+            "{}",
+            json!({"name": "checker/total/steps-vs-porcupine", "files": compared, "over": over, "steps_ratio_max": ratio, "steps_ratio_max_file": file})
+        );
+    } else {
+        println!(
+            "model steps vs Porcupine's: {compared} files compared, {over} over, largest ratio {ratio:.3} ({file})"
+        );
+    }
     Ok(if all_match { EXIT_PASS } else { EXIT_VIOLATION })
 }
 
@@ -303,11 +363,12 @@ fn print_total(json: bool, group: &str, wall: u64, steps: u64, files: usize, mis
         );
     } else {
         println!(
-            "total {:<52} {:>16} {:>11} {:>10} {:>11} {:>10}",
+            "total {:<52} {:>16} {:>11} {:>10} {:>10} {:>11} {:>10}",
             group,
             format!("{files} files"),
             wall / 1000,
             steps,
+            "",
             peak,
             if mismatches == 0 {
                 "ok".to_string()
