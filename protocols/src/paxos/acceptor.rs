@@ -55,8 +55,7 @@ pub enum PrepareDecision {
 pub struct Acceptor {
     /// The highest ballot promised (np).
     promised: Ballot,
-    /// The last proposal accepted in each slot (na, va). Slots the node knows chosen may be
-    /// forgotten here (their records stay on disk): promises report them as chosen instead.
+    /// The last proposal accepted in each slot (na, va).
     accepted: BTreeMap<Slot, Proposal>,
     bugs: BugSet,
 }
@@ -110,12 +109,12 @@ impl Acceptor {
         self.promised
     }
 
-    /// The proposal accepted in `slot`, if the acceptor still holds one in memory.
+    /// The proposal accepted in `slot`, if any.
     pub fn accepted(&self, slot: Slot) -> Option<&Proposal> {
         self.accepted.get(&slot)
     }
 
-    /// Every proposal held from `first` on, in slot order.
+    /// Every proposal accepted from `first` on, in slot order.
     pub fn accepted_from(&self, first: Slot) -> Vec<(Slot, Proposal)> {
         self.accepted
             .range(first..)
@@ -123,7 +122,7 @@ impl Acceptor {
             .collect()
     }
 
-    /// The proposals held in the slots from `first` up to (not including) `end`.
+    /// The proposals accepted in the slots from `first` up to (not including) `end`.
     pub fn accepted_in(&self, first: Slot, end: Slot) -> impl Iterator<Item = (Slot, &Proposal)> {
         self.accepted
             .range(first..end)
@@ -181,17 +180,6 @@ impl Acceptor {
         });
         self.accepted.insert(slot, proposal);
         AcceptDecision::Accepted { records }
-    }
-
-    /// Forgets the proposals of every slot below `first_unchosen` (the node knows them
-    /// chosen and answers with the chosen values instead). Memory only: the disk keeps them.
-    pub fn forget_below(&mut self, first_unchosen: Slot) {
-        while let Some(entry) = self.accepted.first_entry() {
-            if *entry.key() >= first_unchosen {
-                break;
-            }
-            entry.remove();
-        }
     }
 }
 
@@ -278,7 +266,7 @@ mod tests {
     }
 
     #[test]
-    fn recovery_folds_the_records_and_forgetting_is_memory_only() {
+    fn recovery_folds_the_records_in_order() {
         let mut acceptor = Acceptor::new(BugSet::NONE);
         let mut disk = Vec::new();
         if let PrepareDecision::Promised { record: Some(r) } = acceptor.on_prepare(ballot(1, 0)) {
@@ -293,14 +281,8 @@ mod tests {
         }
         let recovered = Acceptor::recover(BugSet::NONE, &disk);
         assert_eq!(recovered, acceptor);
-        acceptor.forget_below(Slot(3));
-        assert_eq!(acceptor.accepted_from(Slot::FIRST).len(), 1);
-        assert_eq!(
-            Acceptor::recover(BugSet::NONE, &disk)
-                .accepted_from(Slot(1))
-                .len(),
-            3
-        );
+        assert_eq!(recovered.accepted_from(Slot(2)).len(), 2);
+        assert_eq!(recovered.accepted_in(Slot(1), Slot(3)).count(), 2);
         assert!(Acceptor::new(BugSet::NONE).is_blank() && !recovered.is_blank());
     }
 }

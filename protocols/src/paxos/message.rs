@@ -134,15 +134,12 @@ pub enum Message {
         /// The proposer's first slot not known chosen; lower slots are not asked about.
         first_unchosen: Slot,
     },
-    /// Phase 1b: the promise, with the acceptor's knowledge of every slot from the prepare's
-    /// `first_unchosen` on.
+    /// Phase 1b: the promise, with the last proposal the acceptor accepted in every slot from
+    /// the prepare's `first_unchosen` on where it accepted one.
     Promise {
         /// The ballot promised.
         ballot: Ballot,
-        /// Values the acceptor knows chosen, from the prepare's `first_unchosen` up to its own
-        /// first unchosen slot: the proposer learns them instead of asking about them again.
-        chosen: Vec<(Slot, Value)>,
-        /// The proposal the acceptor accepted last in every later slot where it accepted one.
+        /// (slot, (na, va)) in slot order.
         accepted: Vec<(Slot, Proposal)>,
     },
     /// A refusal of a prepare or accept of `ballot`, because the acceptor promised the higher

@@ -14,12 +14,12 @@
 //! - **Phase 1 for all slots at once (§3).** A replica that hears from no leader for a
 //!   randomised leader timeout (`[leader_timeout_min, leader_timeout_max]`, local clock) picks
 //!   a ballot, promises it to itself, and sends `Prepare { ballot, first_unchosen }`. An
-//!   acceptor promises iff the ballot is above its promise, and reports, for every slot from
-//!   `first_unchosen` on, the values it knows chosen and the last proposal it accepted.
-//! - **Becoming leader.** With promises from a majority, the proposer learns the reported
-//!   chosen values, then proposes in every other slot up to the highest one reported: the
-//!   value of the highest-ballot proposal reported there (P2c), or a **no-op** where nothing
-//!   was reported (gap filling). New client commands take the slots after that.
+//!   acceptor promises iff the ballot is above its promise, and reports the last proposal it
+//!   accepted in every slot from `first_unchosen` on.
+//! - **Becoming leader.** With promises from a majority, the proposer proposes in every slot
+//!   from its first unchosen one up to the highest one reported, except those it already knows
+//!   chosen: the value of the highest-ballot proposal reported there (P2c), or a **no-op**
+//!   where nothing was reported (gap filling). New client commands take the slots after that.
 //! - **Phase 2 and the distinguished leader.** While its ballot stands, the leader skips phase
 //!   1: each command is one `Accept { ballot, slot, value }`; an acceptor accepts iff the
 //!   ballot is at least its promise, and accepting also promises the ballot. A majority of
@@ -76,20 +76,21 @@
 //! ## Marks
 //!
 //! `paxos.preempted`, `paxos.quorum_lost`, `paxos.prepare_refused`, `paxos.accept_refused`,
-//! `paxos.adopted_accepted_value`, `paxos.gap_noop_filled`, `paxos.learned_from_promise`,
-//! `paxos.accept_resent`, `paxos.catch_up`, `paxos.recovered`, `paxos.lease_read`,
+//! `paxos.adopted_accepted_value`, `paxos.gap_noop_filled`, `paxos.accept_resent`, `paxos.catch_up`, `paxos.recovered`, `paxos.lease_read`,
 //! `paxos.lease_wait`, `paxos.proposals_abandoned`, `paxos.retry_in_flight`,
 //! `paxos.duplicate_answered_from_session`, `paxos.duplicate_not_applied`.
 //!
 //! ## Deliberate simplifications
 //!
-//! - Static membership, no log compaction or snapshots: catch-up resends chosen values from
-//!   the lagging replica's first unchosen slot, and promises carry every chosen value the
-//!   acceptor knows above the proposer's first unchosen slot (unbounded, like the log).
+//! - Static membership, no log compaction or snapshots: acceptors keep every accepted
+//!   proposal, catch-up resends chosen values from the lagging replica's first unchosen slot,
+//!   and a promise carries every proposal accepted from the proposer's first unchosen slot on
+//!   (unbounded, like the log).
 //! - What is chosen is not persisted: a restarted replica relearns and re-applies every slot
 //!   (as Raft re-applies after learning the commit index).
-//! - A lagging leader candidate re-proposes every slot it does not know chosen; nothing
-//!   makes the most up-to-date replica the preferred candidate.
+//! - A lagging leader candidate re-proposes every slot it does not know chosen (Lamport's
+//!   phase 1 for all instances, without shortcuts); nothing makes the most up-to-date replica
+//!   the preferred candidate.
 //! - Acceptors answer every accept and heartbeat individually; there is no batching of slots
 //!   per message and no pipelining limit.
 //! - A replica's lease grant names one leader: a heartbeat of a newer leader replaces it

@@ -252,11 +252,7 @@ impl<A: Application> PaxosNode<A> {
             }
         }
         let mut candidate = Candidate::new(ballot, first_unchosen);
-        candidate.add_promise(
-            self.id,
-            self.chosen_from(first_unchosen),
-            self.acceptor.accepted_from(first_unchosen),
-        );
+        candidate.add_promise(self.id, self.acceptor.accepted_from(first_unchosen));
         self.candidate = Some(candidate);
         self.reset_leader_timer(ctx);
         if Self::majority(ctx) == 1 {
@@ -267,21 +263,6 @@ impl<A: Application> PaxosNode<A> {
             ballot,
             first_unchosen,
         });
-    }
-
-    /// The chosen values this node knows from `first` on (the applied prefix and any learned
-    /// values above a gap), for a promise.
-    fn chosen_from(&self, first: Slot) -> Vec<(Slot, Value)> {
-        let start = (first.0.saturating_sub(1) as usize).min(self.chosen.len());
-        let mut values: Vec<(Slot, Value)> = (start..self.chosen.len())
-            .map(|index| (Slot(index as u64 + 1), self.chosen[index].clone()))
-            .collect();
-        values.extend(
-            self.learned
-                .range(first..)
-                .map(|(&slot, value)| (slot, value.clone())),
-        );
-        values
     }
 
     fn on_prepare(
@@ -311,15 +292,8 @@ impl<A: Application> PaxosNode<A> {
                     self.leader_hint = None;
                     self.reset_leader_timer(ctx);
                 }
-                let from_slot = first_unchosen.max(self.first_unchosen());
-                ctx.send(
-                    from,
-                    Message::Promise {
-                        ballot,
-                        chosen: self.chosen_from(first_unchosen),
-                        accepted: self.acceptor.accepted_from(from_slot),
-                    },
-                );
+                let accepted = self.acceptor.accepted_from(first_unchosen);
+                ctx.send(from, Message::Promise { ballot, accepted });
             }
         }
     }
@@ -329,7 +303,6 @@ impl<A: Application> PaxosNode<A> {
         ctx: &mut Ctx<'_, Self>,
         from: NodeId,
         ballot: Ballot,
-        chosen: Vec<(Slot, Value)>,
         accepted: Vec<(Slot, Proposal)>,
     ) {
         let Some(candidate) = self.candidate.as_mut() else {
@@ -338,7 +311,7 @@ impl<A: Application> PaxosNode<A> {
         if candidate.ballot != ballot {
             return; // For an earlier ballot of this node.
         }
-        candidate.add_promise(from, chosen, accepted);
+        candidate.add_promise(from, accepted);
         if candidate.promised_by.len() >= Self::majority(ctx) {
             self.become_leader(ctx);
         }
@@ -363,12 +336,6 @@ impl<A: Application> PaxosNode<A> {
         ctx.observe(PaxosObservation::BecameLeader {
             ballot: candidate.ballot,
         });
-        for (slot, value) in &candidate.chosen {
-            if *slot >= self.first_unchosen() && !self.learned.contains_key(slot) {
-                ctx.mark("paxos.learned_from_promise");
-                self.learn(ctx, *slot, value.clone());
-            }
-        }
         let next_slot = candidate.end_of_reports().max(self.first_unchosen());
         self.leadership = Some(Leadership::new(
             candidate.ballot,
@@ -487,11 +454,6 @@ impl<A: Application> PaxosNode<A> {
                 }
             }
         }
-        if slot < self.first_unchosen() {
-            // A new leader re-proposing a slot this node knows chosen: the acceptance counts
-            // for the leader, but the node keeps no copy in memory.
-            self.acceptor.forget_below(self.first_unchosen());
-        }
         self.note_ballot(ctx, ballot);
         self.follow(ctx, ballot);
         self.learn_from_leader(ctx, ballot, first_unchosen);
@@ -565,7 +527,6 @@ impl<A: Application> PaxosNode<A> {
     /// Applies every learned slot from the first unchosen one on, in order; the leader answers
     /// the clients it owes.
     fn apply_learned(&mut self, ctx: &mut Ctx<'_, Self>) {
-        let before = self.first_unchosen();
         while let Some(value) = self.learned.remove(&self.first_unchosen()) {
             let slot = self.first_unchosen();
             let applied = match &value {
@@ -598,9 +559,6 @@ impl<A: Application> PaxosNode<A> {
                 }
             }
             self.chosen.push(value);
-        }
-        if self.first_unchosen() > before {
-            self.acceptor.forget_below(self.first_unchosen());
         }
     }
 
@@ -813,11 +771,7 @@ impl<A: Application> Node for PaxosNode<A> {
                 ballot,
                 first_unchosen,
             } => self.on_prepare(ctx, from, ballot, first_unchosen),
-            Message::Promise {
-                ballot,
-                chosen,
-                accepted,
-            } => self.on_promise(ctx, from, ballot, chosen, accepted),
+            Message::Promise { ballot, accepted } => self.on_promise(ctx, from, ballot, accepted),
             Message::Nack { ballot, promised } => self.on_nack(ctx, ballot, promised),
             Message::Accept {
                 ballot,

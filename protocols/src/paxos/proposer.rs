@@ -20,8 +20,6 @@ pub struct Candidate {
     pub first_unchosen: Slot,
     /// The acceptors that promised, this proposer included.
     pub promised_by: BTreeSet<NodeId>,
-    /// Values the promises reported chosen.
-    pub chosen: BTreeMap<Slot, Value>,
     /// Per slot, the proposal with the highest ballot among the promises (P2c's "highest-
     /// numbered proposal among all proposals numbered less than n accepted by any acceptor in
     /// S").
@@ -35,34 +33,25 @@ impl Candidate {
             ballot,
             first_unchosen,
             promised_by: BTreeSet::new(),
-            chosen: BTreeMap::new(),
             highest_accepted: BTreeMap::new(),
         }
     }
 
-    /// Adds the promise of `acceptor`. A repeated promise (a duplicate on the wire) changes
-    /// nothing; returns whether this one was new.
-    pub fn add_promise(
-        &mut self,
-        acceptor: NodeId,
-        chosen: Vec<(Slot, Value)>,
-        accepted: Vec<(Slot, Proposal)>,
-    ) -> bool {
+    /// Adds the promise of `acceptor` with the proposals it reported. A repeated promise (a
+    /// duplicate on the wire) changes nothing; returns whether this one was new.
+    pub fn add_promise(&mut self, acceptor: NodeId, accepted: Vec<(Slot, Proposal)>) -> bool {
         if !self.promised_by.insert(acceptor) {
             return false;
-        }
-        for (slot, value) in chosen {
-            assert!(
-                slot >= self.first_unchosen,
-                "{acceptor} reported {slot} chosen, below the prepare's {}",
-                self.first_unchosen
-            );
-            self.chosen.entry(slot).or_insert(value);
         }
         // A correct acceptor reports ballots below the one it promises; under P2 it may report
         // a higher one (its promise lags its acceptances), which the highest-ballot rule then
         // adopts like any other.
         for (slot, proposal) in accepted {
+            assert!(
+                slot >= self.first_unchosen,
+                "{acceptor} reported {slot}, below the prepare's {}",
+                self.first_unchosen
+            );
             match self.highest_accepted.get(&slot) {
                 Some(held) if held.ballot >= proposal.ballot => {}
                 _ => {
@@ -73,14 +62,12 @@ impl Candidate {
         true
     }
 
-    /// One past the highest slot any promise mentioned, or `first_unchosen` if none did.
+    /// One past the highest slot any promise reported, or `first_unchosen` if none did.
     pub fn end_of_reports(&self) -> Slot {
-        let chosen = self.chosen.keys().next_back();
-        let accepted = self.highest_accepted.keys().next_back();
-        chosen
-            .max(accepted)
+        self.highest_accepted
+            .keys()
+            .next_back()
             .map_or(self.first_unchosen, |slot| slot.next())
-            .max(self.first_unchosen)
     }
 }
 
@@ -239,14 +226,13 @@ mod tests {
     #[test]
     fn promises_keep_the_highest_ballot_per_slot_and_ignore_repeats() {
         let mut candidate = Candidate::new(ballot(5, 0), Slot(3));
-        assert!(candidate.add_promise(NodeId(1), vec![], vec![(Slot(4), proposal(2, 1))]));
+        assert!(candidate.add_promise(NodeId(1), vec![(Slot(4), proposal(2, 1))]));
         assert!(candidate.add_promise(
             NodeId(2),
-            vec![(Slot(3), Value::Noop)],
             vec![(Slot(4), proposal(3, 2)), (Slot(6), proposal(1, 0))]
         ));
-        assert!(!candidate.add_promise(NodeId(2), vec![], vec![(Slot(4), proposal(4, 2))]));
-        assert!(candidate.add_promise(NodeId(0), vec![], vec![(Slot(4), proposal(1, 1))]));
+        assert!(!candidate.add_promise(NodeId(2), vec![(Slot(4), proposal(4, 2))]));
+        assert!(candidate.add_promise(NodeId(0), vec![(Slot(4), proposal(1, 1))]));
         assert_eq!(candidate.highest_accepted[&Slot(4)].ballot, ballot(3, 2));
         assert_eq!(candidate.promised_by.len(), 3);
         assert_eq!(candidate.end_of_reports(), Slot(7));
