@@ -110,6 +110,22 @@ pub enum ProtocolFile {
         #[serde(default, skip_serializing_if = "Option::is_none")]
         read: Option<RaftReadFile>,
     },
+    /// Multi-Paxos (Lamport, *Paxos Made Simple*) with a distinguished leader.
+    Paxos {
+        /// Leader timeout range `(min, max)`: silence that starts phase 1 (min) and the
+        /// leader's own step-down bound (max).
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        leader_timeout: Option<(DurationText, DurationText)>,
+        /// Leader heartbeat interval.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        heartbeat: Option<DurationText>,
+        /// How linearizable reads are served.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        read: Option<PaxosReadFile>,
+        /// The largest clock rate error the lease margin covers, as a ratio (`"0.1%"`).
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        max_clock_drift: Option<RatioText>,
+    },
 }
 
 /// Primary-backup replication mode.
@@ -132,6 +148,16 @@ pub enum RaftReadFile {
     Log,
 }
 
+/// How Multi-Paxos serves reads.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename = "PaxosRead")]
+pub enum PaxosReadFile {
+    /// Reads are proposed and answered when their slot is applied.
+    Log,
+    /// A leader holding a lease answers from its applied state.
+    Lease,
+}
+
 /// The replicated application.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, rename = "App")]
@@ -144,13 +170,21 @@ pub enum AppFile {
     },
     /// One cas-register.
     Register,
-    /// One counter (add, read).
-    Counter,
-    /// A lock table.
+    /// One counter (add, read): `Counter()`. A struct variant without fields, so that it is
+    /// written with parentheses like every other configurable part, and can grow parameters.
+    Counter {},
+    /// A lock table with leases and fencing tokens.
     Lock {
         /// Number of locks; defaults to 1.
         #[serde(default, skip_serializing_if = "Option::is_none")]
         locks: Option<u32>,
+        /// How long a grant lasts without renewal.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        lease: Option<DurationText>,
+        /// How much earlier than the server a client assumes its lease ends (clock drift and
+        /// request round trip).
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        drift_margin: Option<DurationText>,
     },
 }
 

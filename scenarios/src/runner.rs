@@ -10,8 +10,14 @@
 //! explicit cuts, so `scenario.resolved.ron` (the plan written back as a `Script`) re-runs the
 //! same faults for any seed.
 
-use crate::scenario::{AppSpec, FaultSpec, ProtocolSpec, RaftRead, Replication, Scenario};
+use crate::scenario::{
+    AppSpec, FaultSpec, PaxosRead, ProtocolSpec, RaftRead, Replication, Scenario,
+};
+use protocols::apps::counter::{self, Counter, CounterWorkload};
 use protocols::apps::kv::Kv;
+use protocols::apps::lock::{self, LockConfig, LockTable, LockWorkload};
+use protocols::apps::Application;
+use protocols::paxos::{self, PaxosInvariants, PaxosNode};
 use protocols::primary_backup::{self, PrimaryBackup};
 use protocols::raft::{self, RaftInvariants, RaftNode};
 use protocols::single_server::{self, SingleServer};
@@ -156,18 +162,13 @@ pub struct Unsupported(pub String);
 
 /// Checks that this build can run `scenario` (protocol × application × options).
 ///
+/// The protocol × application matrix itself (lock and application bugs on consensus
+/// protocols only) is a rule of scenario validation ([`ProtocolSpec::is_consensus`]); what is
+/// left here are options that parse but are not implemented.
+///
 /// # Errors
 /// What is not supported yet.
 pub fn supported(scenario: &Scenario) -> Result<(), Unsupported> {
-    match scenario.app {
-        AppSpec::Kv { .. } | AppSpec::Register => {}
-        ref other => {
-            return Err(Unsupported(format!(
-                "application `{}` is not implemented yet (kv and register are)",
-                other.name()
-            )))
-        }
-    }
     match &scenario.protocol {
         ProtocolSpec::PrimaryBackup(spec) if spec.replication == Replication::Sync => Err(
             Unsupported("primary-backup `replication: Sync` is not implemented yet".into()),
@@ -234,52 +235,125 @@ fn sim_config(scenario: &Scenario, seed: u64, options: &RunOptions) -> SimConfig
     }
 }
 
-fn workload(scenario: &Scenario) -> Box<dyn Workload> {
-    let keys = match scenario.app {
-        AppSpec::Kv { keys } => Some(keys),
+/// The lock application's parameters in `scenario` (`None` for other applications).
+pub fn lock_config(scenario: &Scenario) -> Option<LockConfig> {
+    match scenario.app {
+        AppSpec::Lock {
+            locks,
+            lease_ttl,
+            drift_margin,
+        } => Some(LockConfig {
+            locks,
+            lease_ttl,
+            drift_margin,
+            bugs: scenario.bugs,
+        }),
         _ => None,
+    }
+}
+
+/// The history checker's model for `app`.
+pub fn model(app: &AppSpec) -> Model {
+    match app {
+        // The kv store's keyless object is the register.
+        AppSpec::Kv { .. } | AppSpec::Register => Model::Kv,
+        AppSpec::Counter => Model::Counter,
+        AppSpec::Lock { .. } => Model::LeaseLock,
+    }
+}
+
+/// The application's own audit of the history, beyond linearizability: `Err((invariant,
+/// message))` on a violation.
+fn audit_history(scenario: &Scenario, history: &[HistoryEvent]) -> Result<(), (String, String)> {
+    let result = match &scenario.app {
+        AppSpec::Counter => counter::audit(history).map_err(|m| ("counter-bounds", m)),
+        AppSpec::Lock { .. } => {
+            let config = lock_config(scenario).expect("a lock scenario");
+            lock::audit(history, &config).map_err(|m| ("mutual-exclusion", m))
+        }
+        AppSpec::Kv { .. } | AppSpec::Register => Ok(()),
     };
-    let mix = scenario
-        .workload
-        .mix
-        .iter()
-        .map(|op| (op.function, op.weight))
-        .collect();
-    Box::new(RegisterWorkload::new(mix, keys, scenario.clients.count))
+    result.map_err(|(invariant, message)| (invariant.to_string(), message))
+}
+
+fn workload(scenario: &Scenario) -> Box<dyn Workload> {
+    let mix = || {
+        scenario
+            .workload
+            .mix
+            .iter()
+            .map(|op| (op.function, op.weight))
+            .collect()
+    };
+    match scenario.app {
+        AppSpec::Kv { keys } => Box::new(RegisterWorkload::new(
+            mix(),
+            Some(keys),
+            scenario.clients.count,
+        )),
+        AppSpec::Register => Box::new(RegisterWorkload::new(mix(), None, scenario.clients.count)),
+        AppSpec::Counter => Box::new(CounterWorkload::new(mix())),
+        AppSpec::Lock { .. } => Box::new(LockWorkload::new(
+            &lock_config(scenario).expect("a lock scenario"),
+            scenario.clients.count,
+        )),
+    }
+}
+
+/// What every simulation of one run needs besides the node type and its configuration.
+struct RunInputs<'a> {
+    scenario: &'a Scenario,
+    seed: u64,
+    options: &'a RunOptions,
+    plan: FaultPlan,
 }
 
 fn simulate<N: Node>(
-    scenario: &Scenario,
-    seed: u64,
-    options: &RunOptions,
+    run: RunInputs<'_>,
     node_config: N::Config,
     invariants: Box<dyn Invariants<N::Observation>>,
-    plan: FaultPlan,
 ) -> SimReport {
     Simulation::<N>::new(
-        sim_config(scenario, seed, options),
+        sim_config(run.scenario, run.seed, run.options),
         node_config,
-        workload(scenario),
+        workload(run.scenario),
         invariants,
-        plan,
+        run.plan,
     )
     .run()
 }
 
+/// Runs `scenario` with its application on its protocol.
 fn simulate_protocol(
     scenario: &Scenario,
     seed: u64,
     options: &RunOptions,
     plan: FaultPlan,
 ) -> SimReport {
+    let run = RunInputs {
+        scenario,
+        seed,
+        options,
+        plan,
+    };
+    match scenario.app {
+        AppSpec::Kv { .. } | AppSpec::Register => simulate_any(run, Kv::default()),
+        AppSpec::Counter => simulate_any(run, Counter::new(scenario.bugs)),
+        AppSpec::Lock { .. } => simulate_consensus(
+            run,
+            LockTable::new(&lock_config(scenario).expect("a lock scenario")),
+        ),
+    }
+}
+
+/// An application whose initial state is its `Default` on any protocol.
+fn simulate_any<A: Application + Default>(run: RunInputs<'_>, app: A) -> SimReport {
+    let scenario = run.scenario;
     match &scenario.protocol {
-        ProtocolSpec::SingleServer => simulate::<SingleServer<Kv>>(
-            scenario,
-            seed,
-            options,
+        ProtocolSpec::SingleServer => simulate::<SingleServer<A>>(
+            run,
             single_server::Config::default(),
             Box::new(NoInvariants),
-            plan,
         ),
         ProtocolSpec::PrimaryBackup(spec) => {
             let config = primary_backup::Config {
@@ -289,17 +363,21 @@ fn simulate_protocol(
                 replication_delay: spec.replication_delay,
                 ..primary_backup::Config::default()
             };
-            simulate::<PrimaryBackup<Kv>>(
-                scenario,
-                seed,
-                options,
-                config,
-                Box::new(NoInvariants),
-                plan,
-            )
+            simulate::<PrimaryBackup<A>>(run, config, Box::new(NoInvariants))
         }
+        ProtocolSpec::Raft(_) | ProtocolSpec::Paxos(_) => simulate_consensus(run, app),
+    }
+}
+
+/// Any application, with `app` as its initial state, on a consensus protocol.
+///
+/// # Panics
+/// On a reference protocol (scenario validation refuses those combinations).
+fn simulate_consensus<A: Application>(run: RunInputs<'_>, app: A) -> SimReport {
+    let scenario = run.scenario;
+    match &scenario.protocol {
         ProtocolSpec::Raft(spec) => {
-            let mut config = raft::Config::new(Kv::default());
+            let mut config = raft::Config::new(app);
             config.election_timeout_min = spec.election_timeout_min;
             config.election_timeout_max = spec.election_timeout_max;
             config.heartbeat = spec.heartbeat;
@@ -309,15 +387,26 @@ fn simulate_protocol(
                 RaftRead::Log => raft::ReadMode::Log,
             };
             config.bugs = scenario.bugs;
-            simulate::<RaftNode<Kv>>(
-                scenario,
-                seed,
-                options,
-                config,
-                Box::new(RaftInvariants::new()),
-                plan,
-            )
+            simulate::<RaftNode<A>>(run, config, Box::new(RaftInvariants::new()))
         }
+        ProtocolSpec::Paxos(spec) => {
+            let mut config = paxos::Config::new(app);
+            config.leader_timeout_min = spec.leader_timeout_min;
+            config.leader_timeout_max = spec.leader_timeout_max;
+            config.heartbeat = spec.heartbeat;
+            config.read_mode = match spec.read {
+                PaxosRead::Log => paxos::ReadMode::Log,
+                PaxosRead::Lease => paxos::ReadMode::Lease,
+            };
+            config.max_clock_drift_ppm = spec.max_clock_drift.ppm;
+            config.bugs = scenario.bugs;
+            simulate::<PaxosNode<A>>(run, config, Box::new(PaxosInvariants::new()))
+        }
+        ProtocolSpec::SingleServer | ProtocolSpec::PrimaryBackup(_) => panic!(
+            "the {} application needs a consensus protocol, not {} (scenario validation refuses this)",
+            scenario.app.name(),
+            scenario.protocol.name()
+        ),
     }
 }
 
@@ -372,7 +461,8 @@ pub fn run(scenario: &Scenario, seed: u64, options: &RunOptions) -> Result<RunRe
         budget_steps: 20_000_000,
         ..CheckOptions::default()
     };
-    let check = match check_events(&history, Model::Kv, &check_options) {
+    let audit = audit_history(scenario, &history);
+    let check = match check_events(&history, model(&scenario.app), &check_options) {
         Ok(result) => Some(result),
         Err(error) => {
             // The kernel wrote a history the checker cannot read: a bug of ours, reported loudly.
@@ -395,6 +485,7 @@ pub fn run(scenario: &Scenario, seed: u64, options: &RunOptions) -> Result<RunRe
     let outcome = decide(
         &report.stop,
         report.liveness_failure.as_deref(),
+        audit,
         check.as_ref(),
         &history,
     );
@@ -451,6 +542,7 @@ fn base_report(
 fn decide(
     stop: &StopReason,
     liveness_failure: Option<&str>,
+    audit: Result<(), (String, String)>,
     check: Option<&CheckResult>,
     history: &[HistoryEvent],
 ) -> Outcome {
@@ -472,6 +564,14 @@ fn decide(
             }
         }
         _ => {}
+    }
+    // The application's audit before linearizability: it is always conclusive and its message
+    // names the violated bound or the overlapping lock holders directly.
+    if let Err((invariant, message)) = audit {
+        return Outcome::SafetyViolation {
+            source: format!("invariant:{invariant}"),
+            message,
+        };
     }
     if let Some(check) = check {
         if check.verdict == Verdict::NotLinearizable {

@@ -16,9 +16,10 @@
 
 use crate::file::{
     ActionFile, AppFile, BugName, ClientsFile, DurationText, ExpectFile, FaultKindFile, FaultsFile,
-    LimitsFile, NetworkFile, OpKindFile, ProtocolFile, RaftReadFile, RatioText, ReplicationFile,
-    ScenarioFile, ShapeFile, SignedDurationText, TimedActionFile, WorkloadFile,
+    LimitsFile, NetworkFile, OpKindFile, PaxosReadFile, ProtocolFile, RaftReadFile, RatioText,
+    ReplicationFile, ScenarioFile, ShapeFile, SignedDurationText, TimedActionFile, WorkloadFile,
 };
+use protocols::apps::lock::LOCKS_MAX;
 use protocols::mutation::{Bug, BugSet};
 use sim_core::faults::{
     FaultAction, FaultKind, FaultPlan, PartitionShape, RandomFaults, TimedFault,
@@ -33,7 +34,7 @@ use std::path::{Path, PathBuf};
 pub const MAX_NODES: u32 = 64;
 /// The most client slots a scenario may ask for.
 pub const MAX_CLIENTS: u32 = 10_000;
-/// The most keys (or locks) an application may have.
+/// The most keys a kv application may have.
 pub const MAX_OBJECTS: u32 = 1_000_000;
 /// The largest clock drift, in ppm, that a fault may apply (a 100% rate error stops a clock).
 pub const MAX_DRIFT_PPM: u32 = 999_999;
@@ -124,6 +125,8 @@ pub enum ProtocolSpec {
     PrimaryBackup(PrimaryBackupSpec),
     /// Raft.
     Raft(RaftSpec),
+    /// Multi-Paxos.
+    Paxos(PaxosSpec),
 }
 
 impl ProtocolSpec {
@@ -133,7 +136,16 @@ impl ProtocolSpec {
             ProtocolSpec::SingleServer => "single-server",
             ProtocolSpec::PrimaryBackup(_) => "primary-backup",
             ProtocolSpec::Raft(_) => "raft",
+            ProtocolSpec::Paxos(_) => "paxos",
         }
+    }
+
+    /// Is this a consensus protocol (Raft, Multi-Paxos)? Those replicate any application
+    /// built from its configuration and implement the application mutations (the proposal
+    /// hook, the session-table switch). The reference protocols build their application with
+    /// `Default` and implement neither, so they run kv, register and counter without bugs.
+    pub fn is_consensus(&self) -> bool {
+        matches!(self, ProtocolSpec::Raft(_) | ProtocolSpec::Paxos(_))
     }
 
     /// The node count used when the file gives none.
@@ -141,7 +153,7 @@ impl ProtocolSpec {
         match self {
             ProtocolSpec::SingleServer => 1,
             ProtocolSpec::PrimaryBackup(_) => 3,
-            ProtocolSpec::Raft(_) => 5,
+            ProtocolSpec::Raft(_) | ProtocolSpec::Paxos(_) => 5,
         }
     }
 }
@@ -197,6 +209,48 @@ pub enum RaftRead {
     Log,
 }
 
+/// Parameters of Multi-Paxos. Defaults are those of `protocols::paxos::Config::new`.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct PaxosSpec {
+    /// Smallest leader timeout, greater than `heartbeat`. Default `150ms`.
+    pub leader_timeout_min: Duration,
+    /// Largest leader timeout, `>= leader_timeout_min`. Default `300ms`.
+    pub leader_timeout_max: Duration,
+    /// Leader heartbeat interval, greater than zero. Default `50ms`.
+    pub heartbeat: Duration,
+    /// How reads are served. Default [`PaxosRead::Log`].
+    pub read: PaxosRead,
+    /// The largest clock rate error the lease margin covers, below 50% (a margin of twice the
+    /// drift would leave no lease). Default `0.1%`.
+    pub max_clock_drift: Ratio,
+}
+
+impl Default for PaxosSpec {
+    /// The protocol's own defaults, so that a scenario and a hand-built cluster agree.
+    fn default() -> PaxosSpec {
+        let config = protocols::paxos::Config::new(());
+        PaxosSpec {
+            leader_timeout_min: config.leader_timeout_min,
+            leader_timeout_max: config.leader_timeout_max,
+            heartbeat: config.heartbeat,
+            read: match config.read_mode {
+                protocols::paxos::ReadMode::Log => PaxosRead::Log,
+                protocols::paxos::ReadMode::Lease => PaxosRead::Lease,
+            },
+            max_clock_drift: Ratio::from_ppm(config.max_clock_drift_ppm),
+        }
+    }
+}
+
+/// How Multi-Paxos serves reads.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum PaxosRead {
+    /// Through the log.
+    Log,
+    /// From a leader holding a lease (otherwise through the log).
+    Lease,
+}
+
 /// The replicated application.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum AppSpec {
@@ -209,10 +263,16 @@ pub enum AppSpec {
     Register,
     /// A single counter.
     Counter,
-    /// A lock table, locks `0..locks`.
+    /// A lock table, locks `0..locks`, with leases and fencing tokens. Runs on consensus
+    /// protocols only.
     Lock {
-        /// Number of locks, `1..=MAX_OBJECTS`.
+        /// Number of locks, `1..=LOCKS_MAX`. Default 1.
         locks: u32,
+        /// How long a grant lasts without renewal, greater than zero. Default `1s`.
+        lease_ttl: Duration,
+        /// How much earlier than the server a client assumes its lease ends, below
+        /// `lease_ttl`. Default `100ms`.
+        drift_margin: Duration,
     },
 }
 
@@ -234,7 +294,8 @@ impl AppSpec {
                 &[Function::Read, Function::Write, Function::Cas]
             }
             AppSpec::Counter => &[Function::Add, Function::Read],
-            AppSpec::Lock { .. } => &[Function::Acquire, Function::Release],
+            // Writes go to the protected resource, carrying the writer's fencing token.
+            AppSpec::Lock { .. } => &[Function::Acquire, Function::Release, Function::Write],
         }
     }
 
@@ -242,7 +303,7 @@ impl AppSpec {
     pub fn object_count(&self) -> u32 {
         match self {
             AppSpec::Kv { keys } => *keys,
-            AppSpec::Lock { locks } => *locks,
+            AppSpec::Lock { locks, .. } => *locks,
             AppSpec::Register | AppSpec::Counter => 1,
         }
     }
@@ -256,7 +317,13 @@ impl AppSpec {
                 (Function::Cas, 15),
             ],
             AppSpec::Counter => &[(Function::Add, 50), (Function::Read, 50)],
-            AppSpec::Lock { .. } => &[(Function::Acquire, 50), (Function::Release, 50)],
+            // The lock workload is fixed (acquire, fenced writes, release); this is only what
+            // a listing shows.
+            AppSpec::Lock { .. } => &[
+                (Function::Acquire, 1),
+                (Function::Write, 1),
+                (Function::Release, 1),
+            ],
         };
         pairs
             .iter()
@@ -598,12 +665,50 @@ impl Scenario {
                     RaftRead::Log => RaftReadFile::Log,
                 }),
             },
+            ProtocolSpec::Paxos(spec) => ProtocolFile::Paxos {
+                leader_timeout: Some((
+                    DurationText(spec.leader_timeout_min),
+                    DurationText(spec.leader_timeout_max),
+                )),
+                heartbeat: Some(DurationText(spec.heartbeat)),
+                read: Some(match spec.read {
+                    PaxosRead::Log => PaxosReadFile::Log,
+                    PaxosRead::Lease => PaxosReadFile::Lease,
+                }),
+                max_clock_drift: Some(RatioText(spec.max_clock_drift)),
+            },
         };
         let app = match self.app {
             AppSpec::Kv { keys } => AppFile::Kv { keys: Some(keys) },
             AppSpec::Register => AppFile::Register,
-            AppSpec::Counter => AppFile::Counter,
-            AppSpec::Lock { locks } => AppFile::Lock { locks: Some(locks) },
+            AppSpec::Counter => AppFile::Counter {},
+            AppSpec::Lock {
+                locks,
+                lease_ttl,
+                drift_margin,
+            } => AppFile::Lock {
+                locks: Some(locks),
+                lease: Some(DurationText(lease_ttl)),
+                drift_margin: Some(DurationText(drift_margin)),
+            },
+        };
+        // The lock workload takes no mix (validation refuses one).
+        let workload = match self.app {
+            AppSpec::Lock { .. } => None,
+            _ => Some(WorkloadFile {
+                mix: Some(
+                    self.workload
+                        .mix
+                        .iter()
+                        .map(|op| {
+                            (
+                                op_kind_file(op.function),
+                                u32::try_from(op.weight).unwrap_or(u32::MAX),
+                            )
+                        })
+                        .collect(),
+                ),
+            }),
         };
         ScenarioFile {
             name: Some(self.name.clone()),
@@ -620,20 +725,7 @@ impl Scenario {
                 retry_after: Some(DurationText(self.clients.retry_after)),
                 redirect_backoff: Some(DurationText(self.clients.redirect_backoff)),
             }),
-            workload: Some(WorkloadFile {
-                mix: Some(
-                    self.workload
-                        .mix
-                        .iter()
-                        .map(|op| {
-                            (
-                                op_kind_file(op.function),
-                                u32::try_from(op.weight).unwrap_or(u32::MAX),
-                            )
-                        })
-                        .collect(),
-                ),
-            }),
+            workload,
             network: Some(NetworkFile {
                 latency: Some((
                     DurationText(self.network.latency_min),
@@ -831,7 +923,7 @@ fn describe_ron_error(error: &ron::Error, context: &ErrorContext<'_>) -> String 
         }
         Error::ExpectedStructLike => match context.identifier_before {
             // These variants have a default for every parameter.
-            Some(name @ ("Raft" | "PrimaryBackup" | "Kv" | "Lock" | "Random")) => format!(
+            Some(name @ ("Raft" | "Paxos" | "PrimaryBackup" | "Kv" | "Counter" | "Lock" | "Random")) => format!(
                 "expected `(` after `{name}`: write `{name}(...)`, or `{name}()` for every default"
             ),
             Some(name) => format!("expected `(` after `{name}`: it takes parameters, `{name}(...)`"),
@@ -882,6 +974,15 @@ fn validate(file: ScenarioFile, default_name: &str) -> Result<Scenario, Invalid>
     }
 
     let app = validate_app(file.app.unwrap_or(AppFile::Kv { keys: None }))?;
+    if matches!(app, AppSpec::Lock { .. }) && !protocol.is_consensus() {
+        return Err(invalid(
+            "app",
+            format!(
+                "the lock application runs on Raft and Paxos, not on {}: the reference protocols build their application without the lock's lease configuration",
+                protocol.name()
+            ),
+        ));
+    }
     let clients = validate_clients(file.clients.unwrap_or_default())?;
     let workload = validate_workload(file.workload.unwrap_or_default(), &app)?;
     let network = validate_network(file.network.unwrap_or_default())?;
@@ -920,26 +1021,7 @@ fn validate(file: ScenarioFile, default_name: &str) -> Result<Scenario, Invalid>
     let mut bugs = BugSet::NONE;
     for (index, BugName(bug)) in file.bugs.unwrap_or_default().into_iter().enumerate() {
         let path = format!("bugs[{index}]");
-        if bug.protocol() != protocol.name() {
-            let own: Vec<String> = Bug::ALL
-                .iter()
-                .filter(|candidate| candidate.protocol() == protocol.name())
-                .map(|candidate| format!("\"{candidate}\""))
-                .collect();
-            let own = if own.is_empty() {
-                format!("{} has no switchable bugs yet", protocol.name())
-            } else {
-                format!("{} bugs are {}", protocol.name(), own.join(", "))
-            };
-            return Err(invalid(
-                path,
-                format!(
-                    "bug \"{bug}\" belongs to {}, not to this scenario's protocol {} ({own})",
-                    bug.protocol(),
-                    protocol.name()
-                ),
-            ));
-        }
+        bug_applies(bug, &protocol, &app).map_err(|message| invalid(path.clone(), message))?;
         if bugs.contains(bug) {
             return Err(invalid(path, format!("bug \"{bug}\" is listed twice")));
         }
@@ -972,6 +1054,59 @@ fn validate(file: ScenarioFile, default_name: &str) -> Result<Scenario, Invalid>
     })
 }
 
+/// Checks that `bug` can be switched on in a scenario of `protocol` running `app`: a protocol's
+/// bug (`raft`, `paxos`) needs that protocol, an application's bug (`lock`, `counter`) needs
+/// that application, on any protocol (whether a protocol implements it is the runner's
+/// [`crate::runner::supported`]).
+///
+/// # Errors
+/// A message naming the bug's family and the bugs that do apply.
+pub fn bug_applies(bug: Bug, protocol: &ProtocolSpec, app: &AppSpec) -> Result<(), String> {
+    // Protocol and application names are disjoint, so a family matches at most one of them.
+    // Application bugs live in the consensus protocols' proposal path and session table.
+    let applies = |candidate: Bug| {
+        candidate.protocol() == protocol.name()
+            || (candidate.protocol() == app.name() && protocol.is_consensus())
+    };
+    if applies(bug) {
+        return Ok(());
+    }
+    let own: Vec<String> = Bug::ALL
+        .iter()
+        .filter(|&&candidate| applies(candidate))
+        .map(|candidate| format!("\"{candidate}\""))
+        .collect();
+    let own = if own.is_empty() {
+        format!(
+            "{} with the {} application has no switchable bugs",
+            protocol.name(),
+            app.name()
+        )
+    } else {
+        format!(
+            "the bugs of {} with the {} application are {}",
+            protocol.name(),
+            app.name(),
+            own.join(", ")
+        )
+    };
+    let why = if bug.protocol() == app.name() {
+        format!(
+            "bug \"{bug}\" of the {} application is implemented by the consensus protocols (raft, paxos), not by {}",
+            app.name(),
+            protocol.name()
+        )
+    } else {
+        format!(
+            "bug \"{bug}\" belongs to {}, but this scenario runs the {} application on {}",
+            bug.protocol(),
+            app.name(),
+            protocol.name()
+        )
+    };
+    Err(format!("{why} ({own})"))
+}
+
 /// Checks `min <= max` for a `(min, max)` pair and returns it.
 fn range(
     path: &str,
@@ -990,6 +1125,32 @@ fn positive(path: &str, value: Duration) -> Result<Duration, Invalid> {
         return Err(invalid(path, "0s: expected a positive duration"));
     }
     Ok(value)
+}
+
+/// A leader-based protocol's timing: the `(min, max)` timeout range at `{prefix}.{field}` and
+/// a positive heartbeat below the minimum timeout (else `consequence` happens).
+fn leader_timing(
+    prefix: &str,
+    field: &str,
+    timeout: Option<(DurationText, DurationText)>,
+    heartbeat: Option<DurationText>,
+    default_timeout: (Duration, Duration),
+    default_heartbeat: Duration,
+    consequence: &str,
+) -> Result<(Duration, Duration, Duration), Invalid> {
+    let timeout_path = format!("{prefix}.{field}");
+    let (min, max) = range(&timeout_path, timeout, default_timeout)?;
+    let heartbeat = positive(
+        &format!("{prefix}.heartbeat"),
+        heartbeat.map_or(default_heartbeat, |text| text.0),
+    )?;
+    if min <= heartbeat {
+        return Err(invalid(
+            timeout_path,
+            format!("min {min} is not above the heartbeat interval {heartbeat}: {consequence}"),
+        ));
+    }
+    Ok((min, max, heartbeat))
 }
 
 fn validate_protocol(protocol: ProtocolFile) -> Result<ProtocolSpec, Invalid> {
@@ -1035,23 +1196,15 @@ fn validate_protocol(protocol: ProtocolFile) -> Result<ProtocolSpec, Invalid> {
             check_quorum,
             read,
         } => {
-            let (election_timeout_min, election_timeout_max) = range(
-                "protocol.Raft.election_timeout",
+            let (election_timeout_min, election_timeout_max, heartbeat) = leader_timing(
+                "protocol.Raft",
+                "election_timeout",
                 election_timeout,
+                heartbeat,
                 (Duration::from_millis(150), Duration::from_millis(300)),
+                Duration::from_millis(50),
+                "followers would start elections under a healthy leader",
             )?;
-            let heartbeat = positive(
-                "protocol.Raft.heartbeat",
-                heartbeat.map_or(Duration::from_millis(50), |text| text.0),
-            )?;
-            if election_timeout_min <= heartbeat {
-                return Err(invalid(
-                    "protocol.Raft.election_timeout",
-                    format!(
-                        "min {election_timeout_min} is not above the heartbeat interval {heartbeat}: followers would start elections under a healthy leader"
-                    ),
-                ));
-            }
             Ok(ProtocolSpec::Raft(RaftSpec {
                 election_timeout_min,
                 election_timeout_max,
@@ -1062,6 +1215,43 @@ fn validate_protocol(protocol: ProtocolFile) -> Result<ProtocolSpec, Invalid> {
                     RaftReadFile::ReadIndex => RaftRead::ReadIndex,
                     RaftReadFile::Log => RaftRead::Log,
                 },
+            }))
+        }
+        ProtocolFile::Paxos {
+            leader_timeout,
+            heartbeat,
+            read,
+            max_clock_drift,
+        } => {
+            let defaults = PaxosSpec::default();
+            let (leader_timeout_min, leader_timeout_max, heartbeat) = leader_timing(
+                "protocol.Paxos",
+                "leader_timeout",
+                leader_timeout,
+                heartbeat,
+                (defaults.leader_timeout_min, defaults.leader_timeout_max),
+                defaults.heartbeat,
+                "replicas would start phase 1 under a healthy leader",
+            )?;
+            let max_clock_drift = max_clock_drift.map_or(defaults.max_clock_drift, |text| text.0);
+            if max_clock_drift >= Ratio::from_percent(50) {
+                return Err(invalid(
+                    "protocol.Paxos.max_clock_drift",
+                    format!(
+                        "{max_clock_drift}: expected below 50% (the lease margin is twice the drift bound of the timeout, so 50% leaves no lease)"
+                    ),
+                ));
+            }
+            Ok(ProtocolSpec::Paxos(PaxosSpec {
+                leader_timeout_min,
+                leader_timeout_max,
+                heartbeat,
+                read: match read {
+                    None => defaults.read,
+                    Some(PaxosReadFile::Log) => PaxosRead::Log,
+                    Some(PaxosReadFile::Lease) => PaxosRead::Lease,
+                },
+                max_clock_drift,
             }))
         }
     }
@@ -1083,10 +1273,38 @@ fn validate_app(app: AppFile) -> Result<AppSpec, Invalid> {
             keys: object_count("app.Kv.keys", "keys", keys.unwrap_or(4))?,
         },
         AppFile::Register => AppSpec::Register,
-        AppFile::Counter => AppSpec::Counter,
-        AppFile::Lock { locks } => AppSpec::Lock {
-            locks: object_count("app.Lock.locks", "locks", locks.unwrap_or(1))?,
-        },
+        AppFile::Counter {} => AppSpec::Counter,
+        AppFile::Lock {
+            locks,
+            lease,
+            drift_margin,
+        } => {
+            let lease_ttl = positive(
+                "app.Lock.lease",
+                lease.map_or(Duration::from_secs(1), |text| text.0),
+            )?;
+            let drift_margin = drift_margin.map_or(Duration::from_millis(100), |text| text.0);
+            if drift_margin >= lease_ttl {
+                return Err(invalid(
+                    "app.Lock.drift_margin",
+                    format!(
+                        "{drift_margin} is not below the lease {lease_ttl}: clients would never believe they hold a lock"
+                    ),
+                ));
+            }
+            let locks = locks.unwrap_or(1);
+            if locks == 0 || locks > LOCKS_MAX {
+                return Err(invalid(
+                    "app.Lock.locks",
+                    format!("{locks} locks: expected 1 to {LOCKS_MAX}"),
+                ));
+            }
+            AppSpec::Lock {
+                locks,
+                lease_ttl,
+                drift_margin,
+            }
+        }
     })
 }
 
@@ -1170,6 +1388,14 @@ fn validate_workload(workload: WorkloadFile, app: &AppSpec) -> Result<WorkloadSp
             mix: app.default_mix(),
         });
     };
+    if matches!(app, AppSpec::Lock { .. }) {
+        // A lock client follows a protocol (acquire, write with the token while the lease
+        // lasts, release), not a random mix; a mix here would be silently ignored.
+        return Err(invalid(
+            "workload.mix",
+            "the lock application's workload is fixed (acquire, fenced writes, release): leave `workload` out",
+        ));
+    }
     if entries.is_empty() {
         return Err(invalid(
             "workload.mix",

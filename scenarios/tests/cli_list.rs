@@ -31,7 +31,7 @@ fn text_listing_names_every_bug_and_model() {
             model.name()
         );
     }
-    for protocol in ["single-server", "primary-backup", "raft"] {
+    for protocol in ["single-server", "primary-backup", "raft", "paxos"] {
         assert!(stdout.contains(protocol), "protocol {protocol} missing");
     }
     assert!(stdout.contains("single-server-kv-calm.ron"));

@@ -3,8 +3,8 @@
 
 use protocols::mutation::Bug;
 use scenarios::scenario::{
-    AppSpec, ClientSpec, Expectation, FaultSpec, Limits, NetworkSpec, ProtocolSpec, RaftRead,
-    RaftSpec, Replication, Scenario, ScenarioError, WeightedOp,
+    AppSpec, ClientSpec, Expectation, FaultSpec, Limits, NetworkSpec, PaxosRead, PaxosSpec,
+    ProtocolSpec, RaftRead, RaftSpec, Replication, Scenario, ScenarioError, WeightedOp,
 };
 use sim_core::faults::{FaultAction, FaultKind, FaultPlan, PartitionShape, TimedFault};
 use sim_core::history::Function;
@@ -162,9 +162,6 @@ fn catalogue_files_say_what_they_show() {
     assert!(random
         .kinds
         .contains(&FaultKind::Partition(PartitionShape::MajoritiesRing)));
-    assert!(random
-        .kinds
-        .contains(&FaultKind::Pause(Duration::from_millis(300))));
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -248,7 +245,8 @@ fn only_the_protocol_is_required_and_defaults_are_sensible() {
         FaultSpec::None
     );
     // Default mixes follow the application.
-    let counter = parse("Scenario(protocol: Raft(), app: Counter)");
+    let counter = parse("Scenario(protocol: Raft(), app: Counter())");
+    assert_eq!(counter.app, AppSpec::Counter);
     assert_eq!(counter.workload.weights().len(), 2);
     assert!(counter
         .workload
@@ -256,8 +254,42 @@ fn only_the_protocol_is_required_and_defaults_are_sensible() {
         .iter()
         .all(|op| counter.app.functions().contains(&op.function)));
     let lock = parse("Scenario(protocol: Raft(), app: Lock())");
-    assert_eq!(lock.app, AppSpec::Lock { locks: 1 });
+    assert_eq!(
+        lock.app,
+        AppSpec::Lock {
+            locks: 1,
+            lease_ttl: Duration::from_secs(1),
+            drift_margin: Duration::from_millis(100),
+        }
+    );
     assert_eq!(lock.workload.mix[0].function, Function::Acquire);
+    // Paxos takes its defaults from the protocol's own configuration.
+    let paxos = parse("Scenario(protocol: Paxos())");
+    assert_eq!(paxos.node_count, 5);
+    let defaults = protocols::paxos::Config::new(());
+    assert_eq!(
+        paxos.protocol,
+        ProtocolSpec::Paxos(PaxosSpec {
+            leader_timeout_min: defaults.leader_timeout_min,
+            leader_timeout_max: defaults.leader_timeout_max,
+            heartbeat: defaults.heartbeat,
+            read: PaxosRead::Log,
+            max_clock_drift: Ratio::from_ppm(defaults.max_clock_drift_ppm),
+        })
+    );
+    let lease = parse(
+        r#"Scenario(protocol: Paxos(leader_timeout: ("200ms", "400ms"), heartbeat: "20ms", read: Lease, max_clock_drift: "1%"))"#,
+    );
+    assert_eq!(
+        lease.protocol,
+        ProtocolSpec::Paxos(PaxosSpec {
+            leader_timeout_min: Duration::from_millis(200),
+            leader_timeout_max: Duration::from_millis(400),
+            heartbeat: Duration::from_millis(20),
+            read: PaxosRead::Lease,
+            max_clock_drift: Ratio::from_percent(1),
+        })
+    );
 }
 
 #[test]
@@ -376,6 +408,45 @@ fn bugs_of_the_scenario_protocol_are_switched_on() {
     );
 }
 
+#[test]
+fn application_bugs_apply_to_their_application_on_either_consensus_protocol() {
+    for protocol in ["Raft()", "Paxos()"] {
+        let counter = parse(&format!(
+            r#"Scenario(protocol: {protocol}, app: Counter(), bugs: ["counter-nonatomic-rmw", "counter-retry-not-idempotent"])"#
+        ));
+        assert_eq!(
+            counter.bugs.iter().collect::<Vec<_>>(),
+            vec![Bug::CounterNonatomicRmw, Bug::CounterRetryNotIdempotent]
+        );
+        let lock = parse(&format!(
+            r#"Scenario(protocol: {protocol}, app: Lock(), bugs: ["lock-release-without-owner-check"])"#
+        ));
+        assert!(lock.bugs.contains(Bug::LockReleaseWithoutOwnerCheck));
+    }
+    let paxos = parse(
+        r#"Scenario(protocol: Paxos(read: Lease), app: Counter(), bugs: ["multipaxos-lease-read-unsafe", "counter-nonatomic-rmw"])"#,
+    );
+    assert!(paxos.bugs.contains(Bug::MultipaxosLeaseReadUnsafe));
+    // Every bug applies to exactly the cells of its family.
+    for &bug in Bug::ALL {
+        for protocol in ["SingleServer", "PrimaryBackup()", "Raft()", "Paxos()"] {
+            for app in ["Kv()", "Register", "Counter()", "Lock()"] {
+                let text =
+                    format!(r#"Scenario(protocol: {protocol}, app: {app}, bugs: ["{bug}"])"#);
+                let Ok(scenario) = Scenario::from_str(&text, "x.ron") else {
+                    continue;
+                };
+                let family = bug.protocol();
+                assert!(
+                    family == scenario.protocol.name()
+                        || (family == scenario.app.name() && scenario.protocol.is_consensus()),
+                    "{text} was accepted"
+                );
+            }
+        }
+    }
+}
+
 // ---------------------------------------------------------------------------------------------
 // Stage one: located syntax errors that say what was expected.
 
@@ -405,7 +476,7 @@ fn unknown_field_lists_the_expected_fields() {
 fn misspelt_variant_lists_the_variants() {
     assert_eq!(
         syntax_error("Scenario(\n    protocol: Raftt(),\n)", 2, 15),
-        "unknown variant `Raftt` in `Protocol`: expected one of `SingleServer`, `PrimaryBackup`, `Raft`"
+        "unknown variant `Raftt` in `Protocol`: expected one of `SingleServer`, `PrimaryBackup`, `Raft`, `Paxos`"
     );
     assert_eq!(
         syntax_error("Scenario(protocol: Raft(), faults: Random(kinds: [Partition(Halfs)]))", 1, 61),
@@ -520,6 +591,10 @@ fn parentheses_slips_get_hints() {
     assert_eq!(
         syntax_error("Scenario(protocol: Raft(), app: Kv)", 1, 35),
         "expected `(` after `Kv`: write `Kv(...)`, or `Kv()` for every default"
+    );
+    assert_eq!(
+        syntax_error("Scenario(protocol: Paxos(), app: Counter)", 1, 41),
+        "expected `(` after `Counter`: write `Counter(...)`, or `Counter()` for every default"
     );
     assert_eq!(
         syntax_error(
@@ -728,7 +803,7 @@ fn min_above_max_names_the_range() {
 fn op_kind_must_fit_the_application() {
     assert_eq!(
         semantic_error(
-            "Scenario(protocol: Raft(), app: Counter, workload: (mix: [(Add, 1), (Cas, 5)]))",
+            "Scenario(protocol: Raft(), app: Counter(), workload: (mix: [(Add, 1), (Cas, 5)]))",
             "workload.mix[1]"
         ),
         "Cas is not an operation of the counter application: expected one of `Add`, `Read`"
@@ -737,10 +812,11 @@ fn op_kind_must_fit_the_application() {
         "Scenario(protocol: Raft(), app: Kv(keys: 2), workload: (mix: [(Acquire, 1)]))",
         "workload.mix[0]",
     );
-    semantic_error(
-        "Scenario(protocol: Raft(), app: Lock(locks: 2), workload: (mix: [(Read, 1)]))",
-        "workload.mix[0]",
-    );
+    assert!(semantic_error(
+        "Scenario(protocol: Raft(), app: Lock(locks: 2), workload: (mix: [(Acquire, 1)]))",
+        "workload.mix",
+    )
+    .contains("leave `workload` out"));
     assert!(semantic_error(
         "Scenario(protocol: Raft(), workload: (mix: [(Read, 1), (Read, 2)]))",
         "workload.mix[1]"
@@ -763,8 +839,25 @@ fn bug_of_another_protocol_names_the_bug() {
             "Scenario(protocol: SingleServer, bugs: [\"raft-commit-prior-term\"])",
             "bugs[0]"
         ),
-        "bug \"raft-commit-prior-term\" belongs to raft, not to this scenario's protocol single-server (single-server has no switchable bugs yet)"
+        "bug \"raft-commit-prior-term\" belongs to raft, but this scenario runs the kv application on single-server (single-server with the kv application has no switchable bugs)"
     );
+    assert_eq!(
+        semantic_error(
+            "Scenario(protocol: Paxos(), app: Counter(), bugs: [\"raft-commit-prior-term\"])",
+            "bugs[0]"
+        ),
+        "bug \"raft-commit-prior-term\" belongs to raft, but this scenario runs the counter application on paxos (the bugs of paxos with the counter application are \"paxos-accept-ignores-promise\", \"paxos-accept-does-not-raise-promise\", \"paxos-ignore-accepted-value\", \"multipaxos-lease-read-unsafe\", \"counter-nonatomic-rmw\", \"counter-retry-not-idempotent\")"
+    );
+    assert!(semantic_error(
+        "Scenario(protocol: Raft(), app: Kv(), bugs: [\"counter-nonatomic-rmw\"])",
+        "bugs[0]"
+    )
+    .contains("belongs to counter, but this scenario runs the kv application on raft"));
+    assert!(semantic_error(
+        "Scenario(protocol: SingleServer, app: Counter(), bugs: [\"counter-retry-not-idempotent\"])",
+        "bugs[0]"
+    )
+    .contains("implemented by the consensus protocols (raft, paxos), not by single-server"));
     assert!(semantic_error(
         "Scenario(protocol: Raft(), bugs: [\"raft-ack-before-fsync\", \"raft-ack-before-fsync\"])",
         "bugs[1]"
@@ -832,6 +925,49 @@ fn other_semantic_rules() {
         "protocol.PrimaryBackup.failover_timeout",
     );
     semantic_error("Scenario(name: \" \", protocol: Raft())", "name");
+    // Multi-Paxos and the lock application.
+    assert!(semantic_error(
+        "Scenario(protocol: Paxos(heartbeat: \"150ms\"))",
+        "protocol.Paxos.leader_timeout"
+    )
+    .contains("not above the heartbeat interval"));
+    semantic_error(
+        "Scenario(protocol: Paxos(leader_timeout: (\"300ms\", \"150ms\")))",
+        "protocol.Paxos.leader_timeout",
+    );
+    semantic_error(
+        "Scenario(protocol: Paxos(heartbeat: \"0s\"))",
+        "protocol.Paxos.heartbeat",
+    );
+    assert!(semantic_error(
+        "Scenario(protocol: Paxos(max_clock_drift: \"50%\"))",
+        "protocol.Paxos.max_clock_drift"
+    )
+    .contains("below 50%"));
+    semantic_error(
+        "Scenario(protocol: Raft(), app: Lock(locks: 0))",
+        "app.Lock.locks",
+    );
+    semantic_error(
+        "Scenario(protocol: Raft(), app: Lock(locks: 1000001))",
+        "app.Lock.locks",
+    );
+    semantic_error(
+        "Scenario(protocol: Raft(), app: Lock(lease: \"0s\"))",
+        "app.Lock.lease",
+    );
+    assert!(semantic_error(
+        "Scenario(protocol: Raft(), app: Lock(lease: \"1s\", drift_margin: \"1s\"))",
+        "app.Lock.drift_margin"
+    )
+    .contains("not below the lease"));
+    for protocol in ["SingleServer", "PrimaryBackup()"] {
+        assert!(semantic_error(
+            &format!("Scenario(protocol: {protocol}, app: Lock())"),
+            "app"
+        )
+        .contains("runs on Raft and Paxos"));
+    }
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -997,10 +1133,10 @@ fn every_field_survives_a_round_trip() {
         r#"Scenario(
             name: "every \"field\" ✓",
             protocol: PrimaryBackup(read_from_backups: true, replication: Sync, replication_delay: "7ns", heartbeat: "1500us", failover_timeout: "2s"),
-            app: Lock(locks: 3),
+            app: Kv(keys: 3),
             nodes: 4,
             clients: (count: 9, think: ("1us", "1.5ms"), timeout: "250ms", retry_after: "3ms", redirect_backoff: "0s"),
-            workload: (mix: [(Release, 1), (Acquire, 4000000000)]),
+            workload: (mix: [(Cas, 1), (Read, 4000000000)]),
             network: (latency: ("0s", "0s"), loss: "0.0001%", duplicate: "100%", reorder: "2%"),
             clock_offset_max: "7ms",
             faults: Random(every: ("1s", "1s"), kinds: [Partition(Groups([[3], [0, 2]])), Partition(OneWay), Crash, LoseUnsynced, Pause("1s"), ClockSkew("1ms"), ClockDrift(100), Clog, LossBurst("33%")], swarm: true),
@@ -1024,11 +1160,19 @@ fn every_field_survives_a_round_trip() {
         Scenario::from_str(&raft.to_ron_resolved(), "t.ron").unwrap(),
         raft
     );
-    let counter = parse("Scenario(protocol: Raft(), app: Counter)");
-    assert_eq!(
-        Scenario::from_str(&counter.to_ron_resolved(), "t.ron").unwrap(),
-        counter
-    );
+    for text in [
+        "Scenario(protocol: Raft(), app: Counter())",
+        r#"Scenario(protocol: Paxos(leader_timeout: ("1s", "2s"), heartbeat: "3ms", read: Lease, max_clock_drift: "0.5%"), app: Lock(locks: 7, lease: "2s", drift_margin: "1ms"), bugs: ["paxos-ignore-accepted-value", "lock-lease-no-drift-margin"])"#,
+        r#"Scenario(protocol: Paxos(), app: Counter(), workload: (mix: [(Read, 3), (Add, 1)]), bugs: ["counter-retry-not-idempotent"])"#,
+    ] {
+        let scenario = parse(text);
+        let resolved = scenario.to_ron_resolved();
+        assert_eq!(
+            Scenario::from_str(&resolved, "t.ron").unwrap(),
+            scenario,
+            "{resolved}"
+        );
+    }
 }
 
 // ---------------------------------------------------------------------------------------------

@@ -384,9 +384,13 @@ pub fn audit(history: &[HistoryEvent]) -> Result<(), String> {
             let upper = may_up + must_down;
             let value = i128::from(value);
             let message = if value < lower {
+                let subtracted = if may_down == 0 {
+                    String::new()
+                } else {
+                    format!(" (less {} that may have been subtracted)", -may_down)
+                };
                 Some(format!(
-                    "{at} of {object} saw {value}, below {lower}: the adds acknowledged before it was invoked sum to {must_up} (less {} that may have been subtracted), so an acknowledged add was lost",
-                    -may_down
+                    "{at} of {object} saw {value}, below {lower}: the adds acknowledged before it was invoked sum to {must_up}{subtracted}, so an acknowledged add was lost"
                 ))
             } else if value > upper {
                 Some(format!(

@@ -12,7 +12,9 @@
 //! example they give, so a rename in `file.rs` fails them.
 
 use crate::commands::EXIT_PASS;
-use crate::scenario::{AppSpec, Expectation, ProtocolSpec, RaftRead, Replication, Scenario};
+use crate::scenario::{
+    AppSpec, Expectation, PaxosRead, ProtocolSpec, RaftRead, Replication, Scenario,
+};
 use protocols::mutation::Bug;
 use serde_json::{json, Value};
 use sim_core::check::Model;
@@ -64,10 +66,22 @@ fn parameter(name: &str, syntax: &str, default: String, meaning: &str) -> Value 
     json!({"name": name, "syntax": syntax, "default": default, "meaning": meaning})
 }
 
+/// One protocol's entry; `defaults` is its minimal scenario, for the name and node count.
+fn protocol_entry(defaults: &Scenario, syntax: &str, summary: &str, parameters: Value) -> Value {
+    json!({
+        "name": defaults.protocol.name(),
+        "syntax": syntax,
+        "nodes": format!("default {}", defaults.node_count),
+        "summary": summary,
+        "parameters": parameters,
+    })
+}
+
 fn protocols() -> Value {
     let single = defaults("Scenario(protocol: SingleServer)");
     let backup = defaults("Scenario(protocol: PrimaryBackup())");
     let raft = defaults("Scenario(protocol: Raft())");
+    let paxos = defaults("Scenario(protocol: Paxos())");
     let mut entries = Vec::new();
 
     entries.push(json!({
@@ -83,12 +97,11 @@ fn protocols() -> Value {
             Replication::Async => "Async",
             Replication::Sync => "Sync",
         };
-        entries.push(json!({
-            "name": backup.protocol.name(),
-            "syntax": "PrimaryBackup(...)",
-            "nodes": format!("default {}", backup.node_count),
-            "summary": "node 0 starts as primary and ships updates to backups; a backup promotes itself on silence",
-            "parameters": [
+        entries.push(protocol_entry(
+            &backup,
+            "PrimaryBackup(...)",
+            "node 0 starts as primary and ships updates to backups; a backup promotes itself on silence",
+            json!([
                 parameter("read_from_backups", "true | false", spec.read_from_backups.to_string(),
                     "clients may read from backups (which may be stale)"),
                 parameter("replication", "Async | Sync", replication.to_string(),
@@ -99,8 +112,8 @@ fn protocols() -> Value {
                     "primary heartbeat interval"),
                 parameter("failover_timeout", "\"500ms\"", spec.failover_timeout.to_string(),
                     "a backup promotes itself after hearing nothing for this long (above heartbeat)"),
-            ],
-        }));
+            ]),
+        ));
     }
 
     if let ProtocolSpec::Raft(spec) = &raft.protocol {
@@ -108,70 +121,158 @@ fn protocols() -> Value {
             RaftRead::ReadIndex => "ReadIndex",
             RaftRead::Log => "Log",
         };
-        entries.push(json!({
-            "name": raft.protocol.name(),
-            "syntax": "Raft(...)  (write Raft() for every default)",
-            "nodes": format!("default {}", raft.node_count),
-            "summary": "elections, log replication, the commit rule of \u{a7}5.4.2, ReadIndex or log reads",
-            "parameters": [
-                parameter("election_timeout", "(\"150ms\", \"300ms\")",
-                    format!("(\"{}\", \"{}\")", spec.election_timeout_min, spec.election_timeout_max),
-                    "election timeout range (min above heartbeat)"),
+        entries.push(protocol_entry(
+            &raft,
+            "Raft(...)  (write Raft() for every default)",
+            "elections, log replication, the commit rule of \u{a7}5.4.2, ReadIndex or log reads",
+            json!([
+                parameter(
+                    "election_timeout",
+                    "(\"150ms\", \"300ms\")",
+                    format!(
+                        "(\"{}\", \"{}\")",
+                        spec.election_timeout_min, spec.election_timeout_max
+                    ),
+                    "election timeout range (min above heartbeat)"
+                ),
+                parameter(
+                    "heartbeat",
+                    "\"50ms\"",
+                    spec.heartbeat.to_string(),
+                    "leader heartbeat interval"
+                ),
+                parameter(
+                    "pre_vote",
+                    "true | false",
+                    spec.pre_vote.to_string(),
+                    "pre-vote phase (thesis \u{a7}9.6); `true` parses but is not runnable yet"
+                ),
+                parameter(
+                    "check_quorum",
+                    "true | false",
+                    spec.check_quorum.to_string(),
+                    "leaders step down without recent contact with a quorum (thesis \u{a7}6.2)"
+                ),
+                parameter(
+                    "read",
+                    "ReadIndex | Log",
+                    read.to_string(),
+                    "how linearizable reads are served"
+                ),
+            ]),
+        ));
+    }
+
+    if let ProtocolSpec::Paxos(spec) = &paxos.protocol {
+        let read = match spec.read {
+            PaxosRead::Log => "Log",
+            PaxosRead::Lease => "Lease",
+        };
+        entries.push(protocol_entry(
+            &paxos,
+            "Paxos(...)  (write Paxos() for every default)",
+            "Multi-Paxos: ballots, prepare/promise, accept/accepted per slot, a distinguished leader, gap no-ops, catch-up, optional leader leases",
+            json!([
+                parameter("leader_timeout", "(\"150ms\", \"300ms\")",
+                    format!("(\"{}\", \"{}\")", spec.leader_timeout_min, spec.leader_timeout_max),
+                    "silence before a replica starts phase 1 (min, above heartbeat); a leader without a majority steps down after max"),
                 parameter("heartbeat", "\"50ms\"", spec.heartbeat.to_string(),
                     "leader heartbeat interval"),
-                parameter("pre_vote", "true | false", spec.pre_vote.to_string(),
-                    "pre-vote phase (thesis \u{a7}9.6); `true` parses but is not runnable yet"),
-                parameter("check_quorum", "true | false", spec.check_quorum.to_string(),
-                    "leaders step down without recent contact with a quorum (thesis \u{a7}6.2)"),
-                parameter("read", "ReadIndex | Log", read.to_string(),
-                    "how linearizable reads are served"),
-            ],
-        }));
+                parameter("read", "Log | Lease", read.to_string(),
+                    "reads through the log, or from a leader holding a lease"),
+                parameter("max_clock_drift", "\"0.1%\"", spec.max_clock_drift.to_string(),
+                    "largest clock rate error the lease's drift margin covers (below 50%)"),
+            ]),
+        ));
     }
     Value::Array(entries)
+}
+
+/// The protocols (by name) that run `app_syntax`, as scenario validation and the runner
+/// decide it: the matrix is read from the rules, not restated.
+fn runs_on(app_syntax: &str) -> Vec<&'static str> {
+    ["SingleServer", "PrimaryBackup()", "Raft()", "Paxos()"]
+        .iter()
+        .filter_map(|protocol| {
+            let text = format!("Scenario(protocol: {protocol}, app: {app_syntax})");
+            let scenario = Scenario::from_str(&text, "matrix.ron").ok()?;
+            crate::runner::supported(&scenario).ok()?;
+            Some(scenario.protocol.name())
+        })
+        .collect()
 }
 
 fn apps() -> Value {
     let kv = defaults("Scenario(protocol: Raft(), app: Kv())");
     let register = defaults("Scenario(protocol: Raft(), app: Register)");
-    let counter = defaults("Scenario(protocol: Raft(), app: Counter)");
+    let counter = defaults("Scenario(protocol: Raft(), app: Counter())");
     let lock = defaults("Scenario(protocol: Raft(), app: Lock())");
-    let entry = |scenario: &Scenario, syntax: &str, summary: &str, runnable: bool| {
+    let entry = |scenario: &Scenario, syntax: &str, summary: &str, parameters: Value| {
         let app: &AppSpec = &scenario.app;
         let functions: Vec<&str> = app.functions().iter().map(|f| f.as_str()).collect();
         let objects = match app {
             AppSpec::Kv { keys } => format!("keys (default {keys})"),
-            AppSpec::Lock { locks } => format!("locks (default {locks})"),
+            AppSpec::Lock { locks, .. } => format!("locks (default {locks})"),
             AppSpec::Register | AppSpec::Counter => "one object".to_string(),
         };
+        let runs_on = runs_on(syntax);
         json!({
             "name": app.name(),
             "syntax": syntax,
             "objects": objects,
             "operations": functions,
-            "runnable": runnable,
+            "runnable": !runs_on.is_empty(),
+            "runs_on": runs_on,
             "summary": summary,
+            "parameters": parameters,
         })
+    };
+    let lock_parameters = match &lock.app {
+        AppSpec::Lock {
+            locks,
+            lease_ttl,
+            drift_margin,
+        } => json!([
+            parameter(
+                "locks",
+                "1",
+                locks.to_string(),
+                "how many locks clients contend for"
+            ),
+            parameter(
+                "lease",
+                "\"1s\"",
+                lease_ttl.to_string(),
+                "how long a grant lasts without renewal (on the leader's monotonic clock)"
+            ),
+            parameter(
+                "drift_margin",
+                "\"100ms\"",
+                drift_margin.to_string(),
+                "how much earlier a client stops trusting its lease (below lease)"
+            ),
+        ]),
+        _ => json!([]),
     };
     json!([
         entry(
             &kv,
             "Kv(keys: 4)",
             "key-value store, one cas-register per key",
-            true
+            json!([])
         ),
-        entry(&register, "Register", "a single cas-register", true),
+        entry(&register, "Register", "a single cas-register", json!([])),
         entry(
             &counter,
-            "Counter",
-            "a single counter; parsed and validated, not runnable yet",
-            false
+            "Counter()",
+            "a counter: add (deltas 1-5) and read, exactly-once through client sessions; history audited against acked/invoked bounds",
+            json!([])
         ),
         entry(
             &lock,
-            "Lock(locks: 1)",
-            "a lock table; parsed and validated, not runnable yet",
-            false
+            "Lock(locks: 1, lease: \"1s\", drift_margin: \"100ms\")",
+            "lease locks with fencing tokens and a fenced resource; a fixed workload (no mix)",
+            lock_parameters
         ),
     ])
 }
@@ -415,19 +516,36 @@ fn human(listing: &Value) -> String {
             .iter()
             .map(|op| op.as_str().unwrap_or_default().to_string())
             .collect();
-        let runnable = if app.get("runnable") == Some(&Value::Bool(true)) {
-            "runnable"
+        let runs_on: Vec<String> = items(&app, "runs_on")
+            .iter()
+            .map(|protocol| protocol.as_str().unwrap_or_default().to_string())
+            .collect();
+        let runs_on = if runs_on.is_empty() {
+            "NOT RUNNABLE YET".to_string()
         } else {
-            "NOT RUNNABLE YET"
+            format!("runs on {}", runs_on.join(", "))
         };
         line(format!(
-            "  {:<10} {:<16} {:<16} ops: {:<22} {}",
+            "  {:<10} {}  [{}]",
             text(&app, "name"),
             text(&app, "syntax"),
-            runnable,
+            runs_on
+        ));
+        line(format!(
+            "  {:<10} ops: {}; {}",
+            "",
             operations.join(", "),
             text(&app, "summary")
         ));
+        for p in items(&app, "parameters") {
+            line(format!(
+                "      {:<18} {:<22} default {:<20} {}",
+                text(&p, "name"),
+                text(&p, "syntax"),
+                text(&p, "default"),
+                text(&p, "meaning")
+            ));
+        }
     }
 
     let mut table = |title: &str, key: &str| {
@@ -455,7 +573,10 @@ fn human(listing: &Value) -> String {
     );
 
     line(String::new());
-    line("BUGS  (scenario `bugs: [\"name\"]`; each belongs to one protocol)".to_string());
+    line(
+        "BUGS  (scenario `bugs: [\"name\"]`; a protocol's bugs need that protocol, an application's bugs that application on raft or paxos)"
+            .to_string(),
+    );
     for bug in items(listing, "bugs") {
         line(format!(
             "  {:<30} {:<14} {}",
@@ -557,6 +678,34 @@ mod tests {
             .as_array()
             .unwrap()
             .is_empty());
+    }
+
+    #[test]
+    fn the_matrix_is_read_from_the_rules() {
+        let listing = listing(Path::new(CATALOG_DIR));
+        let runs_on = |app: usize| -> Vec<String> {
+            listing["apps"][app]["runs_on"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|name| name.as_str().unwrap().to_string())
+                .collect()
+        };
+        let everywhere = ["single-server", "primary-backup", "raft", "paxos"];
+        assert_eq!(listing["apps"][0]["name"], "kv");
+        assert_eq!(runs_on(0), everywhere);
+        assert_eq!(listing["apps"][2]["name"], "counter");
+        assert_eq!(runs_on(2), everywhere);
+        assert_eq!(listing["apps"][3]["name"], "lock");
+        assert_eq!(runs_on(3), ["raft", "paxos"]);
+        assert_eq!(listing["apps"][3]["parameters"][1]["default"], "1s");
+        let paxos = &listing["protocols"][3];
+        assert_eq!(paxos["name"], "paxos");
+        assert_eq!(paxos["parameters"][0]["default"], "(\"150ms\", \"300ms\")");
+        assert_eq!(paxos["parameters"][2]["default"], "Log");
+        let text = human(&listing);
+        assert!(text.contains("runs on raft, paxos"), "{text}");
+        assert!(!text.contains("NOT RUNNABLE"), "{text}");
     }
 
     #[test]

@@ -33,13 +33,8 @@ pub fn load_scenario(path: &Path, bugs: &[String]) -> anyhow::Result<Scenario> {
                 known.join(", ")
             )
         })?;
-        anyhow::ensure!(
-            bug.protocol() == scenario.protocol.name(),
-            "--bug {name}: belongs to {}, but {} runs {}",
-            bug.protocol(),
-            path.display(),
-            scenario.protocol.name()
-        );
+        crate::scenario::bug_applies(bug, &scenario.protocol, &scenario.app)
+            .map_err(|message| anyhow::anyhow!("--bug {name}: {}: {message}", path.display()))?;
         scenario.bugs.insert(bug);
     }
     crate::runner::supported(&scenario)?;
