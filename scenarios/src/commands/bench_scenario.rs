@@ -79,9 +79,9 @@ pub struct ScenarioFigures {
 }
 
 /// Mirrors the runner's check of a run's history (model and budget).
-fn runner_check_options() -> (Model, CheckOptions) {
+fn runner_check_options(scenario: &crate::scenario::Scenario) -> (Model, CheckOptions) {
     (
-        Model::Kv,
+        crate::runner::model(&scenario.app),
         CheckOptions {
             budget_steps: 20_000_000,
             ..CheckOptions::default()
@@ -121,7 +121,7 @@ pub fn execute(args: Args) -> anyhow::Result<u8> {
     let wall_s = started.elapsed().as_secs_f64();
 
     // Pass 2: the checker's share. Per seed: (run s, re-check s, verdicts differ).
-    let (model, options) = runner_check_options();
+    let (model, options) = runner_check_options(&scenario);
     let pass2: Vec<(f64, f64, bool)> = pool.install(|| {
         (start..end)
             .into_par_iter()
