@@ -16,7 +16,6 @@
 
 use super::message::{Ballot, Proposal, Record, Slot, Value};
 use crate::mutation::{Bug, BugSet};
-use std::collections::BTreeMap;
 
 /// What the acceptor decided about an accept request.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -55,8 +54,10 @@ pub enum PrepareDecision {
 pub struct Acceptor {
     /// The highest ballot promised (np).
     promised: Ballot,
-    /// The last proposal accepted in each slot (na, va).
-    accepted: BTreeMap<Slot, Proposal>,
+    /// The last proposal accepted in each slot (na, va), indexed by slot - 1: slots are
+    /// numbered densely from 1, so a vector (with holes where nothing was accepted) beats a
+    /// map.
+    accepted: Vec<Option<Proposal>>,
     bugs: BugSet,
 }
 
@@ -65,7 +66,7 @@ impl Acceptor {
     pub fn new(bugs: BugSet) -> Acceptor {
         Acceptor {
             promised: Ballot::ZERO,
-            accepted: BTreeMap::new(),
+            accepted: Vec::new(),
             bugs,
         }
     }
@@ -97,7 +98,7 @@ impl Acceptor {
                             acceptor.promised
                         );
                     }
-                    acceptor.accepted.insert(*slot, proposal.clone());
+                    acceptor.store(*slot, proposal.clone());
                 }
             }
         }
@@ -111,27 +112,46 @@ impl Acceptor {
 
     /// The proposal accepted in `slot`, if any.
     pub fn accepted(&self, slot: Slot) -> Option<&Proposal> {
-        self.accepted.get(&slot)
+        self.accepted.get(Self::index(slot))?.as_ref()
     }
 
     /// Every proposal accepted from `first` on, in slot order.
     pub fn accepted_from(&self, first: Slot) -> Vec<(Slot, Proposal)> {
-        self.accepted
-            .range(first..)
-            .map(|(&slot, proposal)| (slot, proposal.clone()))
+        let end = Slot(self.accepted.len() as u64 + 1);
+        self.accepted_in(first, end)
+            .map(|(slot, proposal)| (slot, proposal.clone()))
             .collect()
     }
 
     /// The proposals accepted in the slots from `first` up to (not including) `end`.
     pub fn accepted_in(&self, first: Slot, end: Slot) -> impl Iterator<Item = (Slot, &Proposal)> {
-        self.accepted
-            .range(first..end)
-            .map(|(&slot, proposal)| (slot, proposal))
+        let start = Self::index(first).min(self.accepted.len());
+        let stop = Self::index(end).clamp(start, self.accepted.len());
+        self.accepted[start..stop]
+            .iter()
+            .enumerate()
+            .filter_map(move |(offset, proposal)| {
+                let slot = Slot((start + offset) as u64 + 1);
+                proposal.as_ref().map(|proposal| (slot, proposal))
+            })
+    }
+
+    fn index(slot: Slot) -> usize {
+        assert!(slot >= Slot::FIRST, "slot 0 has no proposal");
+        usize::try_from(slot.0 - 1).expect("slot fits memory")
+    }
+
+    fn store(&mut self, slot: Slot, proposal: Proposal) {
+        let index = Self::index(slot);
+        if index >= self.accepted.len() {
+            self.accepted.resize_with(index + 1, || None);
+        }
+        self.accepted[index] = Some(proposal);
     }
 
     /// Has the acceptor anything on record?
     pub fn is_blank(&self) -> bool {
-        self.promised == Ballot::ZERO && self.accepted.is_empty()
+        self.promised == Ballot::ZERO && self.accepted.iter().all(Option::is_none)
     }
 
     /// Phase 1b: the answer to `prepare(ballot)`.
@@ -161,7 +181,7 @@ impl Acceptor {
             };
         }
         let proposal = Proposal { ballot, value };
-        if self.accepted.get(&slot) == Some(&proposal) {
+        if self.accepted(slot) == Some(&proposal) {
             // A retransmission (or a duplicate on the wire): the record is on disk already.
             return AcceptDecision::Accepted {
                 records: Vec::new(),
@@ -178,7 +198,7 @@ impl Acceptor {
             slot,
             proposal: proposal.clone(),
         });
-        self.accepted.insert(slot, proposal);
+        self.store(slot, proposal);
         AcceptDecision::Accepted { records }
     }
 }

@@ -18,7 +18,10 @@ use super::message::{Ballot, Slot};
 use sim_core::id::NodeId;
 use sim_core::node::{Invariants, Violation};
 use sim_core::time::Instant;
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::BTreeMap;
+
+/// The largest cluster the oracle's acceptor bitsets hold.
+pub const NODE_COUNT_MAX: u32 = 64;
 
 /// A protocol-meaningful moment reported by a Multi-Paxos replica.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -59,17 +62,19 @@ pub enum PaxosObservation {
     },
 }
 
-/// What the oracle knows about one ballot in one slot.
-#[derive(Clone, Debug)]
+/// The acceptances of one ballot in one slot: the value, and the acceptors as a bitset.
+#[derive(Clone, Copy, Debug)]
 struct BallotVotes {
+    ballot: Ballot,
     digest: u64,
-    acceptors: BTreeSet<NodeId>,
+    acceptors: u64,
 }
 
 /// What the oracle knows about one slot.
 #[derive(Clone, Debug, Default)]
 struct SlotRecord {
-    ballots: BTreeMap<Ballot, BallotVotes>,
+    /// Every ballot accepted in the slot, in the order first seen (few per slot).
+    ballots: Vec<BallotVotes>,
     /// The chosen value and the first ballot seen choosing it.
     chosen: Option<(u64, Ballot)>,
     /// The first replica that applied the slot, and what it applied.
@@ -81,7 +86,8 @@ struct SlotRecord {
 pub struct PaxosInvariants {
     node_count: Option<u32>,
     leaders: BTreeMap<Ballot, NodeId>,
-    slots: BTreeMap<Slot, SlotRecord>,
+    /// Indexed by slot - 1: slots are numbered densely from 1, so a vector beats a map.
+    slots: Vec<SlotRecord>,
 }
 
 fn violation(invariant: &str, message: String) -> Result<(), Violation> {
@@ -99,17 +105,30 @@ impl PaxosInvariants {
 
     /// The digest chosen in `slot`, if the oracle has seen a majority accept it.
     pub fn chosen(&self, slot: Slot) -> Option<u64> {
-        self.slots
-            .get(&slot)
+        self.record(slot)
             .and_then(|record| record.chosen.map(|(digest, _)| digest))
     }
 
     /// How many slots the oracle has seen chosen.
     pub fn chosen_count(&self) -> usize {
         self.slots
-            .values()
+            .iter()
             .filter(|record| record.chosen.is_some())
             .count()
+    }
+
+    fn record(&self, slot: Slot) -> Option<&SlotRecord> {
+        let index = usize::try_from(slot.0.checked_sub(1)?).ok()?;
+        self.slots.get(index)
+    }
+
+    fn record_mut(&mut self, slot: Slot) -> &mut SlotRecord {
+        assert!(slot >= Slot::FIRST, "slot 0 reported");
+        let index = usize::try_from(slot.0 - 1).expect("slot fits memory");
+        if index >= self.slots.len() {
+            self.slots.resize_with(index + 1, SlotRecord::default);
+        }
+        &mut self.slots[index]
     }
 
     /// The leader of `ballot`, if one was observed.
@@ -132,11 +151,23 @@ impl PaxosInvariants {
         digest: u64,
     ) -> Result<(), Violation> {
         let majority = self.majority(node);
-        let record = self.slots.entry(slot).or_default();
-        let votes = record.ballots.entry(ballot).or_insert_with(|| BallotVotes {
-            digest,
-            acceptors: BTreeSet::new(),
-        });
+        let record = self.record_mut(slot);
+        let position = match record
+            .ballots
+            .iter()
+            .position(|votes| votes.ballot == ballot)
+        {
+            Some(position) => position,
+            None => {
+                record.ballots.push(BallotVotes {
+                    ballot,
+                    digest,
+                    acceptors: 0,
+                });
+                record.ballots.len() - 1
+            }
+        };
+        let votes = &mut record.ballots[position];
         if votes.digest != digest {
             return violation(
                 "agreement",
@@ -146,8 +177,9 @@ impl PaxosInvariants {
                 ),
             );
         }
-        votes.acceptors.insert(node);
-        if votes.acceptors.len() < majority {
+        votes.acceptors |= 1 << node.0;
+        let acceptors = votes.acceptors;
+        if (acceptors.count_ones() as usize) < majority {
             return Ok(());
         }
         match record.chosen {
@@ -157,7 +189,10 @@ impl PaxosInvariants {
             }
             Some((known, _)) if known == digest => Ok(()),
             Some((known, first)) => {
-                let holders: Vec<String> = votes.acceptors.iter().map(|n| n.to_string()).collect();
+                let holders: Vec<String> = (0..NODE_COUNT_MAX)
+                    .filter(|&n| acceptors & 1 << n != 0)
+                    .map(|n| NodeId(n).to_string())
+                    .collect();
                 violation(
                     "agreement",
                     format!(
@@ -180,6 +215,10 @@ impl Invariants<PaxosObservation> for PaxosInvariants {
         match *observation {
             PaxosObservation::Started { node_count } => {
                 assert!(node_count > 0, "{node} started in an empty cluster");
+                assert!(
+                    node_count <= NODE_COUNT_MAX,
+                    "the oracle holds clusters of up to {NODE_COUNT_MAX} replicas, not {node_count}"
+                );
                 let known = *self.node_count.get_or_insert(node_count);
                 assert_eq!(known, node_count, "{node} disagrees on the cluster size");
                 Ok(())
@@ -205,7 +244,7 @@ impl Invariants<PaxosObservation> for PaxosInvariants {
                 digest,
             } => self.on_accepted(node, slot, ballot, digest),
             PaxosObservation::Learned { slot, digest } => {
-                match self.slots.get(&slot).and_then(|record| record.chosen) {
+                match self.record(slot).and_then(|record| record.chosen) {
                     Some((chosen, _)) if chosen == digest => Ok(()),
                     Some((chosen, ballot)) => violation(
                         "agreement",
@@ -222,7 +261,7 @@ impl Invariants<PaxosObservation> for PaxosInvariants {
                 }
             }
             PaxosObservation::Applied { slot, digest } => {
-                let record = self.slots.entry(slot).or_default();
+                let record = self.record_mut(slot);
                 match record.applied {
                     Some((other, known)) if known != digest => violation(
                         "state-machine-safety",

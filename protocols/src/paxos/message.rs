@@ -5,6 +5,7 @@ use crate::apps::{digest_value, Command};
 use sim_core::id::NodeId;
 use sim_core::trace::Digest;
 use std::fmt;
+use std::sync::Arc;
 
 /// How many bits of [`Ballot::epoch`] hold the proposer's node id.
 const EPOCH_NODE_BITS: u32 = 16;
@@ -83,32 +84,72 @@ impl fmt::Display for Slot {
 
 /// What a slot holds once chosen: a client command, or the no-op a new leader proposes to fill
 /// a gap (§3: "it fills the gaps ... by proposing a special no-op command").
+///
+/// A command is shared, not copied: the same proposal sits in every message that carries it,
+/// in each acceptor's state and disk, and in each learner's chosen prefix, and it never
+/// changes once proposed. Build one with [`Value::command`].
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Value {
     /// Leaves the state unchanged.
     Noop,
     /// A client command for the replicated application.
-    Command(Command),
+    Command(Arc<ProposedCommand>),
+}
+
+/// A client command as proposed, with its digest computed once (the invariant checker asks
+/// for it at every acceptance, learning and application).
+#[derive(Debug, PartialEq, Eq)]
+pub struct ProposedCommand {
+    command: Command,
+    digest: u64,
+}
+
+impl ProposedCommand {
+    /// The command.
+    pub fn command(&self) -> &Command {
+        &self.command
+    }
+}
+
+impl std::ops::Deref for ProposedCommand {
+    type Target = Command;
+
+    fn deref(&self) -> &Command {
+        &self.command
+    }
 }
 
 impl Value {
+    /// The value of a client command.
+    pub fn command(command: Command) -> Value {
+        let digest = Value::command_digest(&command);
+        Value::Command(Arc::new(ProposedCommand { command, digest }))
+    }
+
     /// A stable digest of the value, for the agreement and state-machine checks: two
-    /// proposals carry the same value iff their digests are equal. The stamp is left out: a
-    /// re-proposal keeps the command, and the command's identity is its request and operation.
+    /// proposals carry the same value iff their digests are equal.
     pub fn digest(&self) -> u64 {
-        let mut digest = Digest::new();
         match self {
-            Value::Noop => digest.str("noop"),
-            Value::Command(command) => {
-                digest.str("command");
-                digest.word(u64::from(command.client.0));
-                digest.word(command.request.0);
-                digest.word(command.process.0);
-                digest.str(command.operation.f.as_str());
-                digest.word(command.operation.key.map_or(u64::MAX, u64::from));
-                digest_value(&mut digest, &command.operation.value);
+            Value::Noop => {
+                let mut digest = Digest::new();
+                digest.str("noop");
+                digest.value()
             }
+            Value::Command(proposed) => proposed.digest,
         }
+    }
+
+    /// The stamp is left out: a re-proposal keeps the command, and the command's identity is
+    /// its request and operation.
+    fn command_digest(command: &Command) -> u64 {
+        let mut digest = Digest::new();
+        digest.str("command");
+        digest.word(u64::from(command.client.0));
+        digest.word(command.request.0);
+        digest.word(command.process.0);
+        digest.str(command.operation.f.as_str());
+        digest.word(command.operation.key.map_or(u64::MAX, u64::from));
+        digest_value(&mut digest, &command.operation.value);
         digest.value()
     }
 }
@@ -260,7 +301,7 @@ mod tests {
     #[test]
     fn value_digests_tell_commands_apart_but_ignore_the_stamp() {
         let command = |value: i64, epoch: u64| {
-            Value::Command(Command {
+            Value::command(Command {
                 request: RequestId(7),
                 client: ClientId(1),
                 process: ProcessId(1),

@@ -106,5 +106,5 @@ pub mod proposer;
 
 pub use config::{Config, ReadMode};
 pub use invariants::{PaxosInvariants, PaxosObservation};
-pub use message::{Ballot, Message, Proposal, Record, Slot, Timer, Value};
+pub use message::{Ballot, Message, Proposal, ProposedCommand, Record, Slot, Timer, Value};
 pub use node::{PaxosNode, Role};

@@ -531,7 +531,7 @@ impl<A: Application> PaxosNode<A> {
             let slot = self.first_unchosen();
             let applied = match &value {
                 Value::Noop => None,
-                Value::Command(command) => Some(self.app.apply_command(command)),
+                Value::Command(proposed) => Some(self.app.apply_command(proposed.command())),
             };
             ctx.observe(PaxosObservation::Applied {
                 slot,
@@ -850,6 +850,6 @@ impl<A: Application> Node for PaxosNode<A> {
         command.operation = self.app.app().prepare_proposal(&request.operation);
         let slot = leadership.take_slot();
         leadership.owed.insert(slot, (request.client, request.id));
-        self.propose(ctx, slot, Value::Command(command));
+        self.propose(ctx, slot, Value::command(command));
     }
 }
