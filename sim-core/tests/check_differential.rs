@@ -647,8 +647,10 @@ fn differential_sized(
             Verdict::Unknown,
             "seed {seed}: unknown on a tiny history"
         );
-        // Without reductions the search is Porcupine's own; with them it must agree and
-        // never take more model steps (linearizability.rs argues why).
+        // Without reductions the search is Porcupine's own; with them it must agree, and as
+        // these searches are far shorter than the switch to observations first (4096 steps),
+        // they stay in Porcupine's order, where the reductions never add a model step
+        // (linearizability.rs argues why).
         let porcupine = check_events(
             &events,
             model,
@@ -756,4 +758,66 @@ fn mutex_agrees_with_brute_force() {
 #[test]
 fn multi_register_agrees_with_brute_force() {
     differential(Model::MultiRegister, Dialect::Native, 60_000, 4000);
+}
+
+/// Searches long enough to switch to observations first (past 4096 steps) against Porcupine's
+/// own search: histories too large for the brute-force oracle, so the reference is the search
+/// without reductions, which the oracle vouches for on the small ones above.
+#[test]
+fn long_searches_agree_with_porcupines_order() {
+    let mut switched = 0;
+    let (mut steps_reduced, mut steps_porcupine) = (0u64, 0u64);
+    for (model, dialect) in [
+        (Model::CasRegister, Dialect::PorcupineEtcd),
+        (Model::Register, Dialect::Native),
+        (Model::KvAppend, Dialect::Native),
+    ] {
+        for seed in 0..400 {
+            let mut generator = Generator {
+                rng: Prng::new(90_000 + seed, Stream::Custom(7)),
+                model,
+                dialect,
+                op_count_max: 60,
+                process_count_max: 14,
+            };
+            let events = generator.history();
+            let options = CheckOptions {
+                dialect,
+                explain: false,
+                ..CheckOptions::default()
+            };
+            let reduced = check_events(&events, model, &options).unwrap();
+            let porcupine = check_events(
+                &events,
+                model,
+                &CheckOptions {
+                    reductions: false,
+                    budget_steps: 1_000_000,
+                    ..options.clone()
+                },
+            )
+            .unwrap();
+            if porcupine.verdict == Verdict::Unknown {
+                continue; // too hard for Porcupine's order within the test's budget
+            }
+            assert_eq!(
+                reduced.verdict,
+                porcupine.verdict,
+                "model {} seed {seed}: {} steps with reductions, {} without ({:?})",
+                model.name(),
+                reduced.steps,
+                porcupine.steps,
+                porcupine.unknown_reason
+            );
+            switched += usize::from(reduced.steps > 4096);
+            steps_reduced += reduced.steps;
+            steps_porcupine += porcupine.steps;
+        }
+    }
+    // The switch must have happened often enough for this to test it.
+    assert!(switched >= 30, "only {switched} searches switched");
+    assert!(
+        steps_reduced * 2 < steps_porcupine,
+        "{steps_reduced} steps with reductions, {steps_porcupine} without"
+    );
 }

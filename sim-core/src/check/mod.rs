@@ -130,10 +130,10 @@ pub struct CheckOptions {
     /// Compute an [`Explanation`] for a violation (costs a few extra searches).
     pub explain: bool,
     /// Reduce the search: stop trying a configuration's candidates once a legal observation
-    /// (a read, a failed compare) from it has failed, and take interchangeable indeterminate
-    /// operations (say two crashed writes of 3) in call order only. Sound, and never more
-    /// model steps than without. Off, the search makes exactly Porcupine's model steps (for
-    /// comparisons).
+    /// (a read, a failed compare) from it has failed, take interchangeable indeterminate
+    /// operations (say two crashed writes of 3) in call order only, and switch a long search
+    /// to trying observations first (see `linearizability.rs`). Off, the search is
+    /// Porcupine's own, model step for model step (for comparisons).
     pub reductions: bool,
 }
 
