@@ -140,15 +140,23 @@ impl Cache {
         &self.arena[start..start + stride]
     }
 
-    /// Inserts `(state, bits | bit)`; returns false if it was already present.
+    /// The slot holding `(state, bits with mask set in word)`, or else the empty slot where it
+    /// would go.
     #[inline]
-    fn insert(&mut self, hash: u64, state: u64, bits: &[u64], word: usize, mask: u64) -> bool {
+    fn find(
+        &self,
+        hash: u64,
+        state: u64,
+        bits: &[u64],
+        word: usize,
+        mask: u64,
+    ) -> Result<usize, usize> {
         let slot_mask = self.slots.len() - 1;
         let mut slot = (hash as usize) & slot_mask;
         loop {
             let (slot_hash, index) = self.slots[slot];
             if index == 0 {
-                break;
+                return Err(slot);
             }
             if slot_hash == hash && index != FORGOTTEN {
                 let record = self.record(index);
@@ -159,11 +167,19 @@ impl Cache {
                         .enumerate()
                         .all(|(i, (&a, &b))| a == if i == word { b | mask } else { b })
                 {
-                    return false;
+                    return Ok(slot);
                 }
             }
             slot = (slot + 1) & slot_mask;
         }
+    }
+
+    /// Inserts `(state, bits | bit)`; returns false if it was already present.
+    #[inline]
+    fn insert(&mut self, hash: u64, state: u64, bits: &[u64], word: usize, mask: u64) -> bool {
+        let Err(slot) = self.find(hash, state, bits, word, mask) else {
+            return false;
+        };
         self.len += 1;
         let index = self.len as u32;
         self.arena.push(state);
@@ -179,21 +195,8 @@ impl Cache {
 
     /// Forgets `(state, bits)` if present (its record stays in the arena).
     fn forget(&mut self, hash: u64, state: u64, bits: &[u64]) {
-        let slot_mask = self.slots.len() - 1;
-        let mut slot = (hash as usize) & slot_mask;
-        loop {
-            let (slot_hash, index) = self.slots[slot];
-            if index == 0 {
-                return;
-            }
-            if slot_hash == hash && index != FORGOTTEN {
-                let record = self.record(index);
-                if record[0] == state && record[1..] == *bits {
-                    self.slots[slot].1 = FORGOTTEN;
-                    return;
-                }
-            }
-            slot = (slot + 1) & slot_mask;
+        if let Ok(slot) = self.find(hash, state, bits, 0, 0) {
+            self.slots[slot].1 = FORGOTTEN;
         }
     }
 
