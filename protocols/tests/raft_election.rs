@@ -126,3 +126,29 @@ fn raft_vote_survives_restart() {
     cluster.deliver(n(1), n(2));
     assert!(cluster.has_mark("raft.vote_rejected_already_voted"));
 }
+
+/// §5.1 ("servers retry RPCs if they do not receive a response in a timely manner"): a
+/// candidate whose RequestVotes were lost asks again, every heartbeat interval, exactly the
+/// voters that have not answered, and wins with their votes.
+#[test]
+fn raft_candidate_asks_silent_voters_again() {
+    let mut cluster = cluster(5, &[]);
+    cluster.timeout(n(0));
+    cluster.deliver(n(0), n(1));
+    cluster.deliver(n(1), n(0));
+    cluster.drop_all();
+    assert_eq!(cluster.node(n(0)).role(), Role::Candidate);
+    cluster.heartbeat(n(0));
+    let mut asked: Vec<u32> = cluster.in_flight().map(|envelope| envelope.to.0).collect();
+    asked.sort_unstable();
+    assert_eq!(
+        asked,
+        vec![2, 3, 4],
+        "n1 answered, so only the others are asked"
+    );
+    assert!(cluster.has_mark("raft.vote_retried"));
+    cluster.deliver_all();
+    assert!(cluster.node(n(0)).is_leader());
+    assert_eq!(cluster.node(n(0)).current_term(), Term(1));
+    assert!(cluster.violation().is_none());
+}

@@ -31,8 +31,9 @@ pub struct Config<A> {
     /// Check-quorum (thesis §6.2): a leader that has not heard from a majority within an
     /// election timeout steps down. Default off.
     pub check_quorum: bool,
-    /// The most entries one AppendEntries carries (default 64). Directed tests set it to 1 to
-    /// replicate an exact prefix (Figure 8).
+    /// The most entries one AppendEntries carries (default 64); each batch draws its own limit,
+    /// a power of two up to this (see the flow control in the module documentation). Directed
+    /// tests set it to 1 to replicate an exact prefix (Figure 8).
     pub max_entries_per_append: usize,
     /// Switched-on mutations (default none: the correct protocol).
     pub bugs: BugSet,

@@ -170,7 +170,7 @@ pub enum Timer {
         /// The arming generation.
         generation: u64,
     },
-    /// A leader's periodic heartbeat (and check-quorum tick).
+    /// A leader's periodic heartbeat (and check-quorum tick); a candidate's RequestVote retry.
     Heartbeat {
         /// The arming generation.
         generation: u64,

@@ -12,7 +12,9 @@
 //!   *local* clock) becomes candidate: it increments currentTerm, votes for itself and sends
 //!   RequestVote. A voter grants at most one vote per term, and only to a candidate whose log
 //!   is at least as up-to-date as its own, comparing (lastLogTerm, lastLogIndex)
-//!   lexicographically (§5.4.1). A majority of votes makes a leader.
+//!   lexicographically (§5.4.1). A majority of votes makes a leader. A candidate asks the
+//!   voters that have not answered again every heartbeat interval ("servers retry RPCs if they
+//!   do not receive a response in a timely manner", §5.1).
 //! - **Terms (§5.1).** Any message with a higher term makes the receiver adopt the term and
 //!   become follower; messages of lower terms are answered with the receiver's term (so a
 //!   deposed leader learns it) or ignored when they are responses.
@@ -74,7 +76,7 @@
 //! `raft.step_down`, `raft.truncate`, `raft.vote_rejected_term`, `raft.vote_rejected_log`,
 //! `raft.vote_rejected_already_voted`, `raft.append_rejected_term`, `raft.append_rejected_log`,
 //! `raft.commit_deferred_prior_term`, `raft.recovered_with_log`, `raft.read_index_confirmed`,
-//! `raft.proposals_abandoned`, `raft.retry_in_flight`, `raft.duplicate_not_applied`,
+//! `raft.vote_retried`, `raft.proposals_abandoned`, `raft.retry_in_flight`, `raft.duplicate_not_applied`,
 //! `raft.duplicate_answered_from_session`, `raft.stale_retry_not_applied`,
 //! `raft.check_quorum_step_down`.
 //!
@@ -84,8 +86,11 @@
 //! - No pre-vote (thesis §9.6) and no leadership transfer; no leases for reads.
 //! - Flow control is the simplest that keeps each entry crossing each link about once: at most
 //!   one AppendEntries carrying entries is outstanding per follower (its answer sends the next
-//!   batch, of at most `max_entries_per_append`), and the heartbeat resends from nextIndex in
-//!   case a batch or its answer was lost. No pipelining; followers treat repeats idempotently.
+//!   batch), and the heartbeat resends from nextIndex in case a batch or its answer was lost.
+//!   No pipelining; followers treat repeats idempotently. Each batch carries at most a power
+//!   of two of entries drawn from the node's stream, up to `max_entries_per_append`: real
+//!   batches are bounded in bytes, so their entry counts vary, and varying them here lets
+//!   every prefix of a catch-up reach a majority in some run.
 //! - The leader syncs each client entry before replicating it rather than writing to its
 //!   disk in parallel with replication (§10.2.1), which is slower but simpler to reason about.
 //! - The session table keeps only the last request per client slot and assumes a slot's

@@ -93,7 +93,10 @@ pub struct RaftNode<A: Application> {
     /// every replica builds it from the same commands.
     app: Sessions<A>,
     role: Role,
+    /// As candidate: who granted the vote (this node included).
     votes: BTreeSet<NodeId>,
+    /// As candidate: who answered the RequestVote at all; the others are asked again.
+    voters_answered: BTreeSet<NodeId>,
     leader: Option<LeaderState>,
     leader_id: Option<NodeId>,
     election_generation: u64,
@@ -272,10 +275,12 @@ impl<A: Application> RaftNode<A> {
                     Outcome::Redirect { leader: None },
                 );
             }
-            self.heartbeat_generation += 1;
         }
+        // Disarms a leader's heartbeat or a candidate's vote retry.
+        self.heartbeat_generation += 1;
         self.role = Role::Follower;
         self.votes.clear();
+        self.voters_answered.clear();
         self.reset_election_timer(ctx);
     }
 
@@ -290,6 +295,7 @@ impl<A: Application> RaftNode<A> {
         self.role = Role::Candidate;
         self.votes.clear();
         self.votes.insert(self.id);
+        self.voters_answered.clear();
         self.persist_hard_state(ctx);
         ctx.observe(RaftObservation::Voted {
             term: self.current_term,
@@ -300,12 +306,33 @@ impl<A: Application> RaftNode<A> {
             self.become_leader(ctx);
             return;
         }
-        ctx.broadcast(Message::RequestVote {
+        ctx.broadcast(self.request_vote());
+        // "Servers retry RPCs if they do not receive a response in a timely manner" (§5.1).
+        self.heartbeat_generation += 1;
+        self.arm_heartbeat(ctx);
+    }
+
+    fn request_vote(&self) -> Message {
+        Message::RequestVote {
             term: self.current_term,
             candidate: self.id,
             last_log_index: self.log.last_index(),
             last_log_term: self.log.last_term(),
-        });
+        }
+    }
+
+    /// A candidate asks again every voter that has not answered: a lost request or answer
+    /// would otherwise cost a whole election timeout, and a voter that restarted meanwhile
+    /// gets to answer.
+    fn on_vote_retry(&mut self, ctx: &mut Ctx<'_, Self>) {
+        assert_eq!(self.role, Role::Candidate);
+        for peer in ctx.peers() {
+            if !self.voters_answered.contains(&peer) {
+                ctx.mark("raft.vote_retried");
+                ctx.send(peer, self.request_vote());
+            }
+        }
+        self.arm_heartbeat(ctx);
     }
 
     fn become_leader(&mut self, ctx: &mut Ctx<'_, Self>) {
@@ -380,10 +407,23 @@ impl<A: Application> RaftNode<A> {
             }
             Send::NewEntries | Send::Round | Send::Heartbeat => leader.next_index[peer.index()],
         };
-        let max_count = self.config.max_entries_per_append;
+        let max_count = self.batch_limit(ctx);
         let last_sent = self.send_append_entries(ctx, peer, next_index, max_count);
         let leader = self.leader.as_mut().expect("only leaders replicate");
         leader.in_flight[peer.index()] = (last_sent >= next_index).then_some(last_sent);
+    }
+
+    /// How many entries the next AppendEntries may carry: a power of two drawn uniformly (so
+    /// log-uniformly) up to `max_entries_per_append`. Real systems bound batches in bytes, so
+    /// the entry count of a batch varies with the entries' sizes; varying it here makes every
+    /// prefix length of a catch-up reach followers in some run, including the splits where
+    /// entries of an earlier term reach a majority before the current term's no-op does
+    /// (Figure 8). With a maximum of 1 every batch is one entry.
+    fn batch_limit(&self, ctx: &mut Ctx<'_, Self>) -> usize {
+        let max_count = self.config.max_entries_per_append;
+        let exponent_max = max_count.ilog2();
+        let exponent = ctx.rng().below(u64::from(exponent_max) + 1) as u32;
+        (1usize << exponent).min(max_count)
     }
 
     /// Sends AppendEntries with up to `max_count` entries from `next_index`; returns the index
@@ -446,12 +486,16 @@ impl<A: Application> RaftNode<A> {
             .log
             .term_at(majority_index)
             .expect("a replicated index is in the leader's log");
-        if term != self.current_term && !self.bug(Bug::RaftCommitPriorTerm) {
-            // Figure 8: a majority holding an entry of an earlier term does not make it safe;
-            // a candidate with a later last term can still win and overwrite it. It commits
-            // indirectly once an entry of this term reaches a majority.
-            ctx.mark("raft.commit_deferred_prior_term");
-            return;
+        if term != self.current_term {
+            if !self.bug(Bug::RaftCommitPriorTerm) {
+                // Figure 8: a majority holding an entry of an earlier term does not make it
+                // safe; a candidate with a later last term can still win and overwrite it. It
+                // commits indirectly once an entry of this term reaches a majority.
+                ctx.mark("raft.commit_deferred_prior_term");
+                return;
+            }
+            // R1: the mutant commits by counting; the mark shows a sweep reached the bug.
+            ctx.mark("mutation.raft-commit-prior-term");
         }
         self.advance_commit_to(ctx, majority_index);
     }
@@ -645,8 +689,11 @@ impl<A: Application> RaftNode<A> {
             self.step_to_term(ctx, term);
         }
         // §5.4.1: the election restriction. R4 grants on the term alone.
-        let up_to_date = self.bug(Bug::RaftNoElectionRestriction)
-            || self.log.is_up_to_date(last_log_index, last_log_term);
+        let mut up_to_date = self.log.is_up_to_date(last_log_index, last_log_term);
+        if !up_to_date && self.bug(Bug::RaftNoElectionRestriction) {
+            ctx.mark("mutation.raft-no-election-restriction");
+            up_to_date = true;
+        }
         let free = self.voted_for.is_none() || self.voted_for == Some(candidate);
         if !up_to_date {
             ctx.mark("raft.vote_rejected_log");
@@ -687,6 +734,7 @@ impl<A: Application> RaftNode<A> {
             // A late answer to an election this node already won, lost or left.
             return;
         }
+        self.voters_answered.insert(from);
         if vote_granted {
             self.votes.insert(from);
             if self.votes.len() as u32 >= ctx.majority() {
@@ -956,6 +1004,7 @@ impl<A: Application> Node for RaftNode<A> {
             },
             role: Role::Follower,
             votes: BTreeSet::new(),
+            voters_answered: BTreeSet::new(),
             leader: None,
             leader_id: None,
             election_generation: 0,
@@ -1038,10 +1087,14 @@ impl<A: Application> Node for RaftNode<A> {
                 self.start_election(ctx);
             }
             Timer::Heartbeat { generation } => {
-                if generation != self.heartbeat_generation || self.role != Role::Leader {
-                    return; // From an earlier leadership.
+                if generation != self.heartbeat_generation {
+                    return; // From an earlier leadership or candidacy.
                 }
-                self.on_heartbeat(ctx);
+                match self.role {
+                    Role::Leader => self.on_heartbeat(ctx),
+                    Role::Candidate => self.on_vote_retry(ctx),
+                    Role::Follower => panic!("{}: heartbeat armed as follower", self.id),
+                }
             }
             Timer::DeferredSync => {
                 if self.sync_pending {
