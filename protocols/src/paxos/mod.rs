@@ -76,8 +76,9 @@
 //! ## Marks
 //!
 //! `paxos.preempted`, `paxos.quorum_lost`, `paxos.prepare_refused`, `paxos.accept_refused`,
-//! `paxos.adopted_accepted_value`, `paxos.gap_noop_filled`, `paxos.accept_resent`, `paxos.catch_up`, `paxos.recovered`, `paxos.lease_read`,
-//! `paxos.lease_wait`, `paxos.proposals_abandoned`, `paxos.retry_in_flight`,
+//! `paxos.adopted_accepted_value`, `paxos.gap_noop_filled`, `paxos.accept_resent`,
+//! `paxos.catch_up`, `paxos.recovered`, `paxos.lease_read`, `paxos.lease_wait`,
+//! `paxos.proposals_abandoned`, `paxos.retry_in_flight`,
 //! `paxos.duplicate_answered_from_session`, `paxos.duplicate_not_applied`.
 //!
 //! ## Deliberate simplifications
