@@ -2,7 +2,7 @@
 //! logic lives in the libraries.
 
 use clap::{Parser, Subcommand};
-use scenarios::commands;
+use scenarios::commands::{self, output};
 use std::process::ExitCode;
 
 /// faultline: a deterministic simulation testbed for consistency protocols.
@@ -46,11 +46,18 @@ fn main() -> ExitCode {
         Command::List(args) => commands::list::execute(args),
         Command::Bench(args) => commands::bench::execute(args),
     };
-    match result {
-        Ok(code) => ExitCode::from(code),
+    let code = match result {
+        Ok(code) => code,
         Err(error) => {
-            eprintln!("error: {error:#}");
-            ExitCode::from(commands::EXIT_INPUT_ERROR)
+            output::write_stderr(format_args!("error: {error:#}\n"));
+            commands::EXIT_INPUT_ERROR
         }
+    };
+    // The command's output is incomplete: a closed pipe is not counted (`faultline ... | head`
+    // keeps the command's own exit code), any other failed write to stdout is an I/O error.
+    if let Some(error) = output::stdout_failure() {
+        output::write_stderr(format_args!("error: writing to stdout: {error}\n"));
+        return ExitCode::from(commands::EXIT_INPUT_ERROR);
     }
+    ExitCode::from(code)
 }

@@ -7,6 +7,7 @@
 //! ratio of simulated to wall-clock time. `bench checker` and `bench scenario` live in their
 //! own modules.
 
+use super::output::outln;
 use sim_core::client::RegisterWorkload;
 use sim_core::faults::FaultPlan;
 use sim_core::history::Function;
@@ -143,15 +144,21 @@ fn bench_kernel(json: bool, messages: u64) -> anyhow::Result<u8> {
     ];
     if json {
         for figures in &results {
-            println!("{}", serde_json::to_string(figures)?);
+            outln!("{}", serde_json::to_string(figures)?);
         }
     } else {
-        println!(
+        outln!(
             "{:<24} {:>12} {:>12} {:>8} {:>14} {:>14} {:>12}",
-            "benchmark", "events", "delivered", "wall s", "events/s", "messages/s", "sim/wall"
+            "benchmark",
+            "events",
+            "delivered",
+            "wall s",
+            "events/s",
+            "messages/s",
+            "sim/wall"
         );
         for f in &results {
-            println!(
+            outln!(
                 "{:<24} {:>12} {:>12} {:>8.3} {:>14.0} {:>14.0} {:>12.0}",
                 f.name,
                 f.events,
@@ -162,7 +169,7 @@ fn bench_kernel(json: bool, messages: u64) -> anyhow::Result<u8> {
                 f.sim_wall_ratio
             );
         }
-        println!("peak memory: {:.1} MiB", peak_rss_mib());
+        outln!("peak memory: {:.1} MiB", peak_rss_mib());
     }
     Ok(super::EXIT_PASS)
 }

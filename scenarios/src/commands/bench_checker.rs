@@ -9,6 +9,7 @@
 //! Output: a table, or with `--json` one JSON object per line (`{"name": ..., ...}`), like the
 //! kernel bench. Exit code 0 when every verdict matches, 1 otherwise.
 
+use super::output::outln;
 use super::{EXIT_PASS, EXIT_VIOLATION};
 use anyhow::Context;
 use serde_json::json;
@@ -228,9 +229,15 @@ pub fn execute(args: Args) -> anyhow::Result<u8> {
     let mut totals: Vec<(&'static str, u64, u64, usize, usize)> = Vec::new(); // group, wall ns, steps, files, mismatches
     let mut all_match = true;
     if !args.json {
-        println!(
+        outln!(
             "{:<58} {:>16} {:>11} {:>10} {:>10} {:>11} {:>10}",
-            "file", "verdict", "wall µs", "steps", "Porcupine", "peak KiB", "match"
+            "file",
+            "verdict",
+            "wall µs",
+            "steps",
+            "Porcupine",
+            "peak KiB",
+            "match"
         );
     }
     for case in cases(&root, !args.skip_unpartitioned)? {
@@ -299,7 +306,7 @@ pub fn execute(args: Args) -> anyhow::Result<u8> {
             None => totals.push((case.group, wall, result.steps, 1, usize::from(!matches))),
         }
         if args.json {
-            println!(
+            outln!(
                 "{}",
                 json!({
                     "name": format!("checker/{}", case.name),
@@ -317,7 +324,7 @@ pub fn execute(args: Args) -> anyhow::Result<u8> {
                 })
             );
         } else {
-            println!(
+            outln!(
                 "{:<58} {:>16} {:>11} {:>10} {:>10} {:>11} {:>10}",
                 case.name,
                 result.verdict.name(),
@@ -342,12 +349,12 @@ pub fn execute(args: Args) -> anyhow::Result<u8> {
     print_total(args.json, "corpus", grand.0, grand.1, grand.2, grand.3);
     let (ratio, file, compared, over) = ratio_max;
     if args.json {
-        println!(
+        outln!(
             "{}",
             json!({"name": "checker/total/steps-vs-porcupine", "files": compared, "over": over, "steps_ratio_max": ratio, "steps_ratio_max_file": file})
         );
     } else {
-        println!(
+        outln!(
             "model steps vs Porcupine's: {compared} files compared, {over} over, largest ratio {ratio:.3} ({file})"
         );
     }
@@ -357,12 +364,12 @@ pub fn execute(args: Args) -> anyhow::Result<u8> {
 fn print_total(json: bool, group: &str, wall: u64, steps: u64, files: usize, mismatches: usize) {
     let peak = peak_memory_kib();
     if json {
-        println!(
+        outln!(
             "{}",
             json!({"name": format!("checker/total/{group}"), "files": files, "mismatches": mismatches, "wall_ns": wall, "steps": steps, "peak_memory_kib": peak})
         );
     } else {
-        println!(
+        outln!(
             "total {:<52} {:>16} {:>11} {:>10} {:>10} {:>11} {:>10}",
             group,
             format!("{files} files"),

@@ -14,6 +14,7 @@
 //! Benchmarks measure; they never fail on a slow machine, and failing seeds are counted, not
 //! treated as errors.
 
+use super::output::outln;
 use crate::runner::{run, RunOptions};
 use rayon::prelude::*;
 use sim_core::check::{check_events, CheckOptions, Model};
@@ -171,7 +172,7 @@ pub fn execute(args: Args) -> anyhow::Result<u8> {
         peak_rss_mib: super::bench::peak_rss_mib(),
     };
     if args.json {
-        println!("{}", serde_json::to_string(&figures)?);
+        outln!("{}", serde_json::to_string(&figures)?);
     } else {
         print_table(&figures);
     }
@@ -186,15 +187,24 @@ pub fn execute(args: Args) -> anyhow::Result<u8> {
 }
 
 fn print_table(f: &ScenarioFigures) {
-    println!(
+    outln!(
         "{} ({}): {} seeds on {} jobs, {} failing",
-        f.name, f.path, f.seeds, f.jobs, f.failing_seeds
+        f.name,
+        f.path,
+        f.seeds,
+        f.jobs,
+        f.failing_seeds
     );
-    println!(
+    outln!(
         "{:>10} {:>10} {:>14} {:>12} {:>12} {:>10}",
-        "wall s", "seeds/s", "events/s", "events", "sim/wall", "check %"
+        "wall s",
+        "seeds/s",
+        "events/s",
+        "events",
+        "sim/wall",
+        "check %"
     );
-    println!(
+    outln!(
         "{:>10.3} {:>10.1} {:>14.0} {:>12} {:>12.1} {:>10.1}",
         f.wall_s,
         f.seeds_per_sec,
@@ -203,5 +213,5 @@ fn print_table(f: &ScenarioFigures) {
         f.sim_wall_ratio,
         f.check_share * 100.0
     );
-    println!("peak memory: {:.1} MiB", f.peak_rss_mib);
+    outln!("peak memory: {:.1} MiB", f.peak_rss_mib);
 }

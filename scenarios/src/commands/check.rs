@@ -4,6 +4,7 @@
 //! line, history the model cannot interpret), 3 unknown (the step budget or the cache limit
 //! was reached first).
 
+use super::output::{out, outln};
 use super::{EXIT_INCONCLUSIVE, EXIT_INPUT_ERROR, EXIT_PASS, EXIT_VIOLATION};
 use anyhow::Context;
 use serde_json::json;
@@ -111,9 +112,9 @@ pub fn execute(args: Args) -> anyhow::Result<u8> {
         }
     };
     if args.json {
-        println!("{}", to_json(&path, format, model, &history, &result));
+        outln!("{}", to_json(&path, format, model, &history, &result));
     } else {
-        print!("{}", to_text(&path, format, model, &history, &result));
+        out!("{}", to_text(&path, format, model, &history, &result));
     }
     Ok(match result.verdict {
         Verdict::Linearizable => EXIT_PASS,

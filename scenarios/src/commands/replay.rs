@@ -1,6 +1,7 @@
 //! `faultline replay SCENARIO --seed N [--trace] [--out DIR]`: the same run, bit for bit, with
 //! its full event trace on request.
 
+use super::output::outln;
 use crate::runner::{replay_line, run, RunOptions};
 use std::path::PathBuf;
 
@@ -30,13 +31,13 @@ pub fn execute(args: Args) -> anyhow::Result<u8> {
     let replay = replay_line(&args.scenario.display().to_string(), args.seed, &args.bugs);
     if args.trace {
         for line in &report.trace {
-            println!("{line}");
+            outln!("{line}");
         }
     }
     if let Some(out) = &args.out {
         let trace = args.trace.then_some(report.trace.as_slice());
         super::run::write_run_directory(out, &scenario, &report, &replay, trace)?;
-        println!("run directory: {}", out.display());
+        outln!("run directory: {}", out.display());
     }
     super::run::print_summary(&report, &replay);
     Ok(report.outcome.exit_code())

@@ -5,6 +5,7 @@
 //! ran, as a `Script`: edit and re-run it) and `REPLAY` (the command that replays the run). It
 //! is written to a temporary sibling and renamed into place, so nothing is left half-written.
 
+use super::output::outln;
 use crate::runner::{replay_line, run, RunOptions, RunReport};
 use crate::scenario::Scenario;
 use std::path::{Path, PathBuf};
@@ -40,13 +41,13 @@ pub fn execute(args: Args) -> anyhow::Result<u8> {
         link_latest(&directory);
     }
     print_summary(&report, &replay);
-    println!("run directory: {}", directory.display());
+    outln!("run directory: {}", directory.display());
     Ok(report.outcome.exit_code())
 }
 
 /// Prints the one-paragraph summary of a run.
 pub fn print_summary(report: &RunReport, replay: &str) {
-    println!(
+    outln!(
         "{} seed {}: {} (digest {}, {} events, {:.3}s simulated, ops ok/fail/info {}/{}/{})",
         report.scenario,
         report.seed,
@@ -59,10 +60,10 @@ pub fn print_summary(report: &RunReport, replay: &str) {
         report.ops_info,
     );
     if let Some(message) = report.outcome.message() {
-        println!("{message}");
+        outln!("{message}");
     }
     if report.outcome.is_failure() {
-        println!("{replay}");
+        outln!("{replay}");
     }
 }
 

@@ -12,6 +12,7 @@
 //! seed whose message is its replay line. The file is written to a temporary sibling and
 //! renamed into place; with `--shard` it covers that shard's seeds only.
 
+use super::output::{errln, outln};
 use crate::runner::{replay_line, run, Outcome, RunOptions, RunReport};
 use crate::scenario::Scenario;
 use indicatif::{ProgressBar, ProgressStyle};
@@ -284,7 +285,7 @@ pub fn execute(args: Args) -> anyhow::Result<u8> {
                                 format!("FAIL {} seed {seed}: {what}\n  {line}", report.scenario);
                             match &progress {
                                 Some(bar) => bar.println(text),
-                                None => eprintln!("{text}"),
+                                None => errln!("{text}"),
                             }
                         }
                     }
@@ -292,7 +293,7 @@ pub fn execute(args: Args) -> anyhow::Result<u8> {
                     match &progress {
                         Some(bar) => bar.inc(1),
                         None if human && (finished % 500 == 0 || finished == total) => {
-                            eprintln!(
+                            errln!(
                                 "{finished}/{total} seeds, {} failing, {:.1}s",
                                 failures_found.load(Ordering::Relaxed),
                                 sweep_started.elapsed().as_secs_f64()
@@ -337,19 +338,19 @@ pub fn execute(args: Args) -> anyhow::Result<u8> {
             .map_err(|error| anyhow::anyhow!("serialising the JUnit report: {error}"))?;
         write_atomically(junit, xml.as_bytes())?;
         if human {
-            println!("JUnit report: {}", junit.display());
+            outln!("JUnit report: {}", junit.display());
         }
     }
     if human {
-        println!(
+        outln!(
             "{} seeds in {wall_s:.2}s ({:.1} seeds/s, {jobs} jobs)",
             done.load(Ordering::Relaxed),
             done.load(Ordering::Relaxed) as f64 / wall_s
         );
         if !all_replays.is_empty() {
-            println!("\nfailing seeds ({}):", all_replays.len());
+            outln!("\nfailing seeds ({}):", all_replays.len());
             for line in &all_replays {
-                println!("{line}");
+                outln!("{line}");
             }
         }
     }
@@ -389,7 +390,7 @@ fn summarise(
             all_replays.push(replay.clone());
         }
         if !human {
-            println!("{}", record(path, result, &replay));
+            outln!("{}", record(path, result, &replay));
         }
     }
     let first_failure = results
@@ -399,7 +400,7 @@ fn summarise(
         .map(|r| r.report.seed);
     if human {
         let outcome_text: Vec<String> = counts.iter().map(|(k, v)| format!("{k} {v}")).collect();
-        println!(
+        outln!(
             "{} ({path}): {ran} seeds: {}",
             scenario.name,
             outcome_text.join(", ")
@@ -411,11 +412,11 @@ fn summarise(
             .find(|o| matches!(o, Outcome::SafetyViolation { .. }))
         {
             let first_line = message.lines().next().unwrap_or("");
-            println!("  first violation ({source}): {first_line}");
+            outln!("  first violation ({source}): {first_line}");
         }
         if !marks.is_empty() {
             let text: Vec<String> = marks.iter().map(|(k, v)| format!("{k}×{v}")).collect();
-            println!("  marks hit: {}", text.join(" "));
+            outln!("  marks hit: {}", text.join(" "));
         }
     } else {
         let summary = serde_json::json!({
@@ -431,7 +432,7 @@ fn summarise(
             "marks": marks,
             "exit_code": exit,
         });
-        println!("{summary}");
+        outln!("{summary}");
     }
     exit
 }
