@@ -7,6 +7,16 @@
 //! whole sweep's records. Every failing seed prints one pasteable replay line as it is found,
 //! and all of them again at the end.
 //!
+//! `--fail-fast` stops at the lowest failing seed of the range, whatever `--jobs` is: the seeds
+//! run in consecutive chunks of [`FAIL_FAST_SEEDS_PER_JOB`] × jobs, each chunk in parallel, and
+//! no chunk starts after one that holds a failure (any outcome but `pass`, or a digest
+//! mismatch under `--check-determinism`). The sweep reports the seeds from the first one up to
+//! and including that lowest failing seed, and nothing after it: seeds of the same chunk that
+//! ran past it are dropped, and so are the scenarios after it. The records, the summary's
+//! `seeds` (the seeds to the first failure) and the JUnit report are therefore the same for
+//! any job count; a smaller chunk would waste less work after the failure but leave workers
+//! idle at more chunk boundaries.
+//!
 //! `--junit FILE` writes one `<testsuite>` per scenario holding an aggregate testcase
 //! (`all-seeds`: passed, or failed with the outcome counts) and one failed testcase per failing
 //! seed whose message is its replay line. The file is written to a temporary sibling and
@@ -20,8 +30,9 @@ use quick_junit::{NonSuccessKind, Property, Report, TestCase, TestCaseStatus, Te
 use rayon::prelude::*;
 use std::collections::BTreeMap;
 use std::io::IsTerminal;
+use std::ops::Range;
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicU64, Ordering};
 
 /// Output format.
 #[derive(clap::ValueEnum, Clone, Copy, Debug, PartialEq, Eq)]
@@ -53,7 +64,8 @@ pub struct Args {
     /// Output format.
     #[arg(long, value_enum, default_value_t = Format::Human)]
     pub format: Format,
-    /// Stop starting new seeds after the first failure.
+    /// Stop at the lowest failing seed (in seed order, for any --jobs): report the seeds up to
+    /// it and drop the rest. Seeds run in chunks of 4 x jobs; no chunk starts after a failure.
     #[arg(long)]
     pub fail_fast: bool,
     /// Run every seed twice and compare digests (exit 5 on a mismatch).
@@ -166,6 +178,51 @@ struct SeedResult {
     nondeterministic: Option<u64>,
 }
 
+impl SeedResult {
+    /// Whether the seed counts as a failure for `--fail-fast`, the human `FAIL` lines and the
+    /// summary's `first_failing_seed`.
+    fn failed(&self) -> bool {
+        self.report.outcome.is_failure() || self.nondeterministic.is_some()
+    }
+}
+
+/// `--fail-fast` runs seeds in chunks of this many per job (see the module doc).
+pub const FAIL_FAST_SEEDS_PER_JOB: u64 = 4;
+
+/// `--fail-fast`: runs `seeds` in consecutive chunks of `chunk_seeds`, each in parallel on
+/// `pool`, until a chunk holds a failure. Returns one entry per seed of `seeds`, in order: the
+/// results up to and including the lowest failing seed, then `None` for the seeds not run or
+/// dropped. Which seeds are kept depends only on the outcomes, never on the pool's size.
+fn run_until_first_failure(
+    seeds: Range<u64>,
+    chunk_seeds: u64,
+    pool: &rayon::ThreadPool,
+    run_seed: &(dyn Fn(u64) -> SeedResult + Sync),
+) -> Vec<Option<SeedResult>> {
+    let total = usize::try_from(seeds.end - seeds.start).expect("a seed range fits in memory");
+    let mut results: Vec<Option<SeedResult>> = Vec::with_capacity(total);
+    let mut chunk_start = seeds.start;
+    while chunk_start < seeds.end {
+        let chunk_end = chunk_start.saturating_add(chunk_seeds).min(seeds.end);
+        let chunk: Vec<SeedResult> = pool.install(|| {
+            (chunk_start..chunk_end)
+                .into_par_iter()
+                .map(run_seed)
+                .collect()
+        });
+        match chunk.iter().position(SeedResult::failed) {
+            Some(first_failure) => {
+                results.extend(chunk.into_iter().take(first_failure + 1).map(Some));
+                break;
+            }
+            None => results.extend(chunk.into_iter().map(Some)),
+        }
+        chunk_start = chunk_end;
+    }
+    results.resize_with(total, || None);
+    results
+}
+
 fn record(path: &str, result: &SeedResult, replay: &str) -> serde_json::Value {
     let report = &result.report;
     let outcome = if result.nondeterministic.is_some() {
@@ -239,76 +296,97 @@ pub fn execute(args: Args) -> anyhow::Result<u8> {
     } else {
         None
     };
-    let stop = AtomicBool::new(false);
     let done = AtomicU64::new(0);
     let failures_found = AtomicU64::new(0);
     #[allow(clippy::disallowed_methods)]
     let sweep_started = std::time::Instant::now();
 
+    // Prints a failing seed's replay line: as it is found, or under --fail-fast once it is
+    // known to be the lowest failing seed (a seed of its chunk after it is dropped unprinted).
+    let announce = |path: &str, result: &SeedResult| {
+        failures_found.fetch_add(1, Ordering::Relaxed);
+        if !human {
+            return;
+        }
+        let report = &result.report;
+        let line = replay_line(path, report.seed, &args.bugs);
+        let what = match result.nondeterministic {
+            Some(other) => format!(
+                "nondeterministic: digests {:016x} and {other:016x}",
+                report.digest
+            ),
+            None => report.outcome.name().to_string(),
+        };
+        let text = format!(
+            "FAIL {} seed {}: {what}\n  {line}",
+            report.scenario, report.seed
+        );
+        match &progress {
+            Some(bar) => bar.println(text),
+            None => errln!("{text}"),
+        }
+    };
+
     let mut exit = super::EXIT_PASS;
     let mut all_replays = Vec::new();
     let mut junit_suites = Vec::new();
+    let mut seeds_reported = 0u64;
+    let mut stopped = false;
     for (path, scenario) in &scenarios {
-        let results: Vec<Option<SeedResult>> = pool.install(|| {
-            seeds
-                .clone()
-                .into_par_iter()
-                .map(|seed| {
-                    if args.fail_fast && stop.load(Ordering::Relaxed) {
-                        return None;
-                    }
-                    #[allow(clippy::disallowed_methods)]
-                    let started = std::time::Instant::now();
-                    let report = run(scenario, seed, &RunOptions::default())
-                        .expect("checked by load_scenario");
-                    let nondeterministic = if args.check_determinism {
-                        let again = run(scenario, seed, &RunOptions::default()).expect("checked");
-                        (again.digest != report.digest).then_some(again.digest)
-                    } else {
-                        None
-                    };
-                    let wall_ms = started.elapsed().as_secs_f64() * 1e3;
-                    let failed = report.outcome.is_failure() || nondeterministic.is_some();
-                    if failed {
-                        stop.store(true, Ordering::Relaxed);
-                        failures_found.fetch_add(1, Ordering::Relaxed);
-                        if human {
-                            let line = replay_line(path, seed, &args.bugs);
-                            let what = match nondeterministic {
-                                Some(other) => format!(
-                                    "nondeterministic: digests {:016x} and {other:016x}",
-                                    report.digest
-                                ),
-                                None => report.outcome.name().to_string(),
-                            };
-                            let text =
-                                format!("FAIL {} seed {seed}: {what}\n  {line}", report.scenario);
-                            match &progress {
-                                Some(bar) => bar.println(text),
-                                None => errln!("{text}"),
-                            }
-                        }
-                    }
-                    let finished = done.fetch_add(1, Ordering::Relaxed) + 1;
-                    match &progress {
-                        Some(bar) => bar.inc(1),
-                        None if human && (finished % 500 == 0 || finished == total) => {
-                            errln!(
-                                "{finished}/{total} seeds, {} failing, {:.1}s",
-                                failures_found.load(Ordering::Relaxed),
-                                sweep_started.elapsed().as_secs_f64()
-                            );
-                        }
-                        None => {}
-                    }
-                    Some(SeedResult {
-                        report: report.into(),
-                        wall_ms,
-                        nondeterministic,
-                    })
-                })
-                .collect()
-        });
+        let run_seed = |seed: u64| -> SeedResult {
+            #[allow(clippy::disallowed_methods)]
+            let started = std::time::Instant::now();
+            let report =
+                run(scenario, seed, &RunOptions::default()).expect("checked by load_scenario");
+            let nondeterministic = if args.check_determinism {
+                let again = run(scenario, seed, &RunOptions::default()).expect("checked");
+                (again.digest != report.digest).then_some(again.digest)
+            } else {
+                None
+            };
+            let result = SeedResult {
+                report: report.into(),
+                wall_ms: started.elapsed().as_secs_f64() * 1e3,
+                nondeterministic,
+            };
+            if result.failed() && !args.fail_fast {
+                announce(path, &result);
+            }
+            let finished = done.fetch_add(1, Ordering::Relaxed) + 1;
+            match &progress {
+                Some(bar) => bar.inc(1),
+                None if human && (finished % 500 == 0 || finished == total) => {
+                    errln!(
+                        "{finished}/{total} seeds, {} failing, {:.1}s",
+                        failures_found.load(Ordering::Relaxed),
+                        sweep_started.elapsed().as_secs_f64()
+                    );
+                }
+                None => {}
+            }
+            result
+        };
+        let results: Vec<Option<SeedResult>> = if stopped {
+            // --fail-fast found a failure in an earlier scenario.
+            seeds.clone().map(|_| None).collect()
+        } else if args.fail_fast {
+            let chunk_seeds = FAIL_FAST_SEEDS_PER_JOB.saturating_mul(jobs as u64);
+            let results = run_until_first_failure(seeds.clone(), chunk_seeds, &pool, &run_seed);
+            if let Some(failure) = results.iter().flatten().find(|r| r.failed()) {
+                announce(path, failure);
+                stopped = true;
+            }
+            results
+        } else {
+            pool.install(|| {
+                seeds
+                    .clone()
+                    .into_par_iter()
+                    .map(|seed| Some(run_seed(seed)))
+                    .collect()
+            })
+        };
+        seeds_reported += results.iter().flatten().count() as u64;
         let scenario_exit = summarise(path, scenario, &results, &args, human, &mut all_replays);
         exit = super::worst_exit_code(exit, scenario_exit);
         if args.junit.is_some() {
@@ -342,11 +420,18 @@ pub fn execute(args: Args) -> anyhow::Result<u8> {
         }
     }
     if human {
+        // The throughput counts every seed run, including those --fail-fast dropped.
+        let ran = done.load(Ordering::Relaxed);
         outln!(
-            "{} seeds in {wall_s:.2}s ({:.1} seeds/s, {jobs} jobs)",
-            done.load(Ordering::Relaxed),
-            done.load(Ordering::Relaxed) as f64 / wall_s
+            "{seeds_reported} seeds in {wall_s:.2}s ({:.1} seeds/s, {jobs} jobs)",
+            ran as f64 / wall_s
         );
+        if ran > seeds_reported {
+            outln!(
+                "({} more seeds ran past the first failure and were dropped)",
+                ran - seeds_reported
+            );
+        }
         if !all_replays.is_empty() {
             outln!("\nfailing seeds ({}):", all_replays.len());
             for line in &all_replays {
@@ -396,7 +481,7 @@ fn summarise(
     let first_failure = results
         .iter()
         .flatten()
-        .find(|r| r.report.outcome.is_failure())
+        .find(|r| r.failed())
         .map(|r| r.report.seed);
     if human {
         let outcome_text: Vec<String> = counts.iter().map(|(k, v)| format!("{k} {v}")).collect();
@@ -413,6 +498,10 @@ fn summarise(
         {
             let first_line = message.lines().next().unwrap_or("");
             outln!("  first violation ({source}): {first_line}");
+        }
+        if let (true, Some(seed)) = (args.fail_fast, first_failure) {
+            // The seeds kept are the range's first seed up to this one (module doc).
+            outln!("  --fail-fast: stopped at seed {seed}, {ran} seeds to the first failure");
         }
         if !marks.is_empty() {
             let text: Vec<String> = marks.iter().map(|(k, v)| format!("{k}×{v}")).collect();
