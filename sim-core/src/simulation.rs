@@ -19,7 +19,7 @@
 use crate::client::{ClientConfig, Workload};
 use crate::clock::Clock;
 use crate::disk::Disk;
-use crate::faults::{FaultAction, FaultPlan, TimedFault};
+use crate::faults::{FaultAction, FaultPlan, PartitionShape, TimedFault};
 use crate::history::{EventType, Function, History};
 use crate::id::{ClientId, NodeId, ProcessId, RequestId, TimerId};
 use crate::network::{resolve_partition, Fate, Network, NetworkConfig};
@@ -28,7 +28,7 @@ use crate::prng::{Prng, Stream};
 use crate::time::{Duration, Instant};
 use crate::trace::Digest;
 use std::cmp::Ordering;
-use std::collections::{BTreeMap, BinaryHeap};
+use std::collections::{BTreeMap, BTreeSet, BinaryHeap};
 use std::fmt;
 
 /// Hard limits of one run. Hitting one ends the run with [`StopReason::LimitHit`].
@@ -169,8 +169,167 @@ pub struct SimStats {
 pub struct AppliedFault {
     /// When.
     pub at: Instant,
-    /// What, in words.
-    pub description: String,
+    /// What happened; its `Display` is the timeline's wording.
+    pub what: FaultEvent,
+}
+
+impl AppliedFault {
+    /// What happened, in words.
+    pub fn description(&self) -> String {
+        self.what.to_string()
+    }
+}
+
+/// What a fault did when it was applied. Kept structured and put into words only when shown:
+/// a fault-heavy run applies hundreds, and formatting each one cost ~6% of a Raft sweep.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum FaultEvent {
+    /// A partition of `shape`, resolved to these directed cuts (`from`, `to`).
+    Partition {
+        /// The shape asked for.
+        shape: PartitionShape,
+        /// The directed links cut.
+        cuts: Vec<(NodeId, NodeId)>,
+    },
+    /// A crash (with `lose_unsynced`, a power loss): `kept` disk records survived and `lost`
+    /// unsynced ones were lost.
+    Crash {
+        /// The node.
+        node: NodeId,
+        /// Power-loss semantics.
+        lose_unsynced: bool,
+        /// Disk records that survived.
+        kept: usize,
+        /// Unsynced records lost.
+        lost: usize,
+    },
+    /// A paused node resumed with `queued` inputs waiting.
+    Resume {
+        /// The node.
+        node: NodeId,
+        /// Inputs queued during the pause.
+        queued: usize,
+    },
+    /// The recovery phase begins: everything heals.
+    RecoveryBegins,
+    /// Any other action, applied as planned (heal, restart, pause, clock step or drift, clog,
+    /// unclog, loss burst).
+    Action(FaultAction),
+}
+
+impl FaultEvent {
+    /// Mixes the event into the run's digest.
+    fn digest_into(&self, digest: &mut Digest) {
+        let pair = |a: NodeId, b: NodeId| u64::from(a.0) << 32 | u64::from(b.0);
+        let mut words = |tag: u64, values: &[u64]| {
+            digest.word(tag);
+            values.iter().for_each(|&value| digest.word(value));
+        };
+        match self {
+            FaultEvent::Partition { shape, cuts } => {
+                // The cuts say everything the shape resolved to; the shape adds only its kind.
+                let kind = match shape {
+                    PartitionShape::Halves => 0,
+                    PartitionShape::MajoritiesRing => 1,
+                    PartitionShape::Bridge => 2,
+                    PartitionShape::IsolateOne => 3,
+                    PartitionShape::OneWay => 4,
+                    PartitionShape::Groups(_) => 5,
+                    PartitionShape::Cuts(_) => 6,
+                };
+                words(1, &[kind, cuts.len() as u64]);
+                for &(a, b) in cuts {
+                    words(0, &[pair(a, b)]);
+                }
+            }
+            FaultEvent::Crash {
+                node,
+                lose_unsynced,
+                kept,
+                lost,
+            } => words(
+                2,
+                &[
+                    u64::from(node.0),
+                    u64::from(*lose_unsynced),
+                    *kept as u64,
+                    *lost as u64,
+                ],
+            ),
+            FaultEvent::Resume { node, queued } => words(3, &[u64::from(node.0), *queued as u64]),
+            FaultEvent::RecoveryBegins => words(4, &[]),
+            FaultEvent::Action(action) => match *action {
+                FaultAction::Heal => words(5, &[]),
+                FaultAction::Restart { node } => words(6, &[u64::from(node.0)]),
+                FaultAction::Pause { node } => words(7, &[u64::from(node.0)]),
+                FaultAction::ClockStep { node, delta_nanos } => {
+                    words(8, &[u64::from(node.0), delta_nanos as u64])
+                }
+                FaultAction::ClockDrift { node, drift_ppm } => {
+                    words(9, &[u64::from(node.0), i64::from(drift_ppm) as u64])
+                }
+                FaultAction::Clog { from, to } => words(10, &[pair(from, to)]),
+                FaultAction::Unclog { from, to } => words(11, &[pair(from, to)]),
+                FaultAction::SetLoss { loss } => {
+                    words(12, &[loss.map_or(u64::MAX, |ratio| u64::from(ratio.ppm))])
+                }
+                // Recorded through their own variants above.
+                FaultAction::Partition(_)
+                | FaultAction::Crash { .. }
+                | FaultAction::Resume { .. } => words(13, &[]),
+            },
+        }
+    }
+}
+
+impl fmt::Display for FaultEvent {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            FaultEvent::Partition { shape, cuts } => {
+                write!(f, "partition {shape:?}: cut")?;
+                for (a, b) in cuts {
+                    write!(f, " {a}->{b}")?;
+                }
+                Ok(())
+            }
+            FaultEvent::Crash {
+                node,
+                lose_unsynced,
+                kept,
+                lost,
+            } => {
+                let kind = if *lose_unsynced {
+                    "crash (power loss)"
+                } else {
+                    "crash"
+                };
+                write!(
+                    f,
+                    "{kind} {node}: {kept} records kept, {lost} unsynced lost"
+                )
+            }
+            FaultEvent::Resume { node, queued } => {
+                write!(f, "resume {node} ({queued} queued inputs)")
+            }
+            FaultEvent::RecoveryBegins => write!(f, "recovery begins: heal everything"),
+            FaultEvent::Action(action) => match action {
+                FaultAction::Heal => write!(f, "heal"),
+                FaultAction::Restart { node } => write!(f, "restart {node}"),
+                FaultAction::Pause { node } => write!(f, "pause {node}"),
+                FaultAction::ClockStep { node, delta_nanos } => {
+                    write!(f, "clock step {node} by {delta_nanos}ns")
+                }
+                FaultAction::ClockDrift { node, drift_ppm } => {
+                    write!(f, "clock drift {node} {drift_ppm}ppm")
+                }
+                FaultAction::Clog { from, to } => write!(f, "clog {from}->{to}"),
+                FaultAction::Unclog { from, to } => write!(f, "unclog {from}->{to}"),
+                FaultAction::SetLoss { loss: Some(ratio) } => write!(f, "loss burst {ratio}"),
+                FaultAction::SetLoss { loss: None } => write!(f, "loss burst ends"),
+                other => write!(f, "{other:?}"),
+            },
+        }
+    }
 }
 
 /// The result of a run.
@@ -229,9 +388,10 @@ enum EventKind<M> {
         to: Endpoint,
         payload: Payload<M>,
     },
-    Timer {
+    /// The node's earliest timer may be due: fire every due timer, re-arm for the next.
+    /// Stale (not counted as an event) when `generation` is no longer the node's wakeup.
+    Wakeup {
         node: NodeId,
-        id: TimerId,
         generation: u64,
     },
     Fault {
@@ -245,27 +405,71 @@ enum EventKind<M> {
     End,
 }
 
-struct Event<M> {
-    time: Instant,
-    seq: u64,
-    kind: EventKind<M>,
+/// The pending events, earliest `(time, seq)` first. The heap orders small keys only; the
+/// events themselves (a Raft AppendEntries is ~100 bytes) wait in a slab, so that a pop moves
+/// 24-byte keys down the heap instead of whole events (the heap was the largest single cost of
+/// a Raft run before).
+struct EventQueue<M> {
+    heap: BinaryHeap<EventKey>,
+    slab: Vec<Option<EventKind<M>>>,
+    /// Free slab slots, reused last-freed first.
+    free: Vec<u32>,
 }
 
-impl<M> PartialEq for Event<M> {
-    fn eq(&self, other: &Self) -> bool {
-        (self.time, self.seq) == (other.time, other.seq)
-    }
+#[derive(Clone, Copy, PartialEq, Eq)]
+struct EventKey {
+    time: Instant,
+    seq: u64,
+    slot: u32,
 }
-impl<M> Eq for Event<M> {}
-impl<M> PartialOrd for Event<M> {
+
+impl PartialOrd for EventKey {
     fn partial_cmp(&self, other: &Self) -> Option<Ordering> {
         Some(self.cmp(other))
     }
 }
-impl<M> Ord for Event<M> {
-    /// Reversed, so the max-heap pops the earliest `(time, seq)`.
+impl Ord for EventKey {
+    /// Reversed, so the max-heap pops the earliest `(time, seq)`; `seq` is unique, so the
+    /// slot never decides the order.
     fn cmp(&self, other: &Self) -> Ordering {
         (other.time, other.seq).cmp(&(self.time, self.seq))
+    }
+}
+
+impl<M> EventQueue<M> {
+    fn new() -> Self {
+        EventQueue {
+            heap: BinaryHeap::new(),
+            slab: Vec::new(),
+            free: Vec::new(),
+        }
+    }
+
+    #[inline]
+    fn push(&mut self, time: Instant, seq: u64, kind: EventKind<M>) {
+        let slot = match self.free.pop() {
+            Some(slot) => {
+                debug_assert!(self.slab[slot as usize].is_none());
+                self.slab[slot as usize] = Some(kind);
+                slot
+            }
+            None => {
+                let slot = u32::try_from(self.slab.len()).expect("over 2^32 pending events");
+                self.slab.push(Some(kind));
+                slot
+            }
+        };
+        self.heap.push(EventKey { time, seq, slot });
+    }
+
+    #[inline]
+    fn pop(&mut self) -> Option<(Instant, EventKind<M>)> {
+        let key = self.heap.pop()?;
+        let kind = self.slab[key.slot as usize]
+            .take()
+            .expect("a queued key's slot holds its event");
+        self.free.push(key.slot);
+        Some((key.time, kind))
     }
 }
 
@@ -278,7 +482,6 @@ enum Status {
 
 struct PendingTimer<T> {
     deadline_local: Instant,
-    generation: u64,
     timer: T,
 }
 
@@ -288,6 +491,13 @@ struct NodeSlot<N: Node> {
     rng: Prng,
     next_timer: u64,
     timers: BTreeMap<TimerId, PendingTimer<N::Timer>>,
+    /// The pending timers by (local deadline, id): the earliest first, ties in creation order.
+    due: BTreeSet<(Instant, TimerId)>,
+    /// The node's one live wakeup event: (true instant, generation). Each node keeps at most
+    /// one wakeup queued for all its timers, instead of one event per timer: a Raft follower
+    /// re-arms its election timer on every AppendEntries, and per-timer events left four
+    /// cancelled timers in the queue for every one that fired.
+    wakeup: Option<(Instant, u64)>,
     clock: Clock,
     disk: Disk<N::Record>,
     /// Inputs that arrived while paused, handled in order on resume.
@@ -327,7 +537,7 @@ pub struct Simulation<N: Node> {
     node_config: N::Config,
     now: Instant,
     seq: u64,
-    queue: BinaryHeap<Event<N::Msg>>,
+    queue: EventQueue<N::Msg>,
     nodes: Vec<NodeSlot<N>>,
     network: Network,
     network_rng: Prng,
@@ -398,6 +608,8 @@ impl<N: Node> Simulation<N> {
                     rng: Prng::new(seed, Stream::Node(i)),
                     next_timer: 0,
                     timers: BTreeMap::new(),
+                    due: BTreeSet::new(),
+                    wakeup: None,
                     clock: Clock::new(offset),
                     disk: Disk::default(),
                     paused_inbox: Vec::new(),
@@ -418,6 +630,10 @@ impl<N: Node> Simulation<N> {
         for fault in &plan.faults {
             validate_fault(&fault.action, config.node_count);
         }
+        // Only the next fault waits in the queue (see `schedule_fault`), so the plan must be in
+        // time order; a stable sort keeps equal-time actions in the order given.
+        let mut plan = plan;
+        plan.faults.sort_by_key(|fault| fault.at);
         let network = Network::new(config.network.clone(), config.node_count);
         Simulation {
             network_rng: Prng::new(seed, Stream::Network),
@@ -426,7 +642,7 @@ impl<N: Node> Simulation<N> {
             node_config,
             now: Instant::ZERO,
             seq: 0,
-            queue: BinaryHeap::new(),
+            queue: EventQueue::new(),
             nodes,
             network,
             clients,
@@ -454,11 +670,7 @@ impl<N: Node> Simulation<N> {
     fn schedule(&mut self, time: Instant, kind: EventKind<N::Msg>) {
         debug_assert!(time >= self.now, "event scheduled in the past");
         self.seq += 1;
-        self.queue.push(Event {
-            time,
-            seq: self.seq,
-            kind,
-        });
+        self.queue.push(time, self.seq, kind);
     }
 
     fn tracing(&mut self, line: impl FnOnce() -> String) {
@@ -473,12 +685,7 @@ impl<N: Node> Simulation<N> {
         self.digest.word(self.config.seed);
         let end = Instant::ZERO + self.config.duration + self.config.recovery;
         let recovery_at = Instant::ZERO + self.config.duration;
-        for index in 0..self.plan.faults.len() {
-            let at = self.plan.faults[index].at;
-            if at < recovery_at {
-                self.schedule(at, EventKind::Fault { index });
-            }
-        }
+        self.schedule_fault(0);
         self.schedule(recovery_at, EventKind::BeginRecovery);
         self.schedule(end, EventKind::End);
         for i in 0..self.config.node_count {
@@ -487,23 +694,16 @@ impl<N: Node> Simulation<N> {
         for c in 0..self.clients.len() {
             self.schedule_think(ClientId(c as u32));
         }
-        let max_events = self.config.limits.max_events;
         while self.stop.is_none() {
-            let Some(event) = self.queue.pop() else { break };
-            self.now = event.time;
-            self.stats.events += 1;
-            if self.stats.events > max_events {
-                self.stop = Some(StopReason::LimitHit {
-                    limit: Limit::Events,
-                    time: self.now,
-                });
+            let Some((time, kind)) = self.queue.pop() else {
                 break;
-            }
-            if let EventKind::End = event.kind {
+            };
+            self.now = time;
+            if let EventKind::End = kind {
                 self.digest.word(tag::PHASE);
                 break;
             }
-            self.dispatch(event.kind);
+            self.dispatch(kind);
         }
         let liveness_failure = if self.stop.is_none() {
             self.liveness_verdict()
@@ -530,15 +730,46 @@ impl<N: Node> Simulation<N> {
         }
     }
 
+    /// Queues the plan's fault `index` if it comes before the recovery phase. Faults are queued
+    /// one at a time, each when the previous one fires: a fault-heavy plan holds hundreds of
+    /// actions, and keeping them all queued made every pop of the event heap pay for them.
+    fn schedule_fault(&mut self, index: usize) {
+        let recovery_at = Instant::ZERO + self.config.duration;
+        if let Some(fault) = self.plan.faults.get(index) {
+            if fault.at < recovery_at {
+                let at = fault.at;
+                self.schedule(at, EventKind::Fault { index });
+            }
+        }
+    }
+
+    /// Counts one event (a delivery, a timer fired, a fault, a client action); false, with the
+    /// run stopped, past the event limit. Stale wakeups are not events: nothing happens.
+    fn count_event(&mut self) -> bool {
+        self.stats.events += 1;
+        if self.stats.events > self.config.limits.max_events {
+            self.stop = Some(StopReason::LimitHit {
+                limit: Limit::Events,
+                time: self.now,
+            });
+            return false;
+        }
+        true
+    }
+
     fn dispatch(&mut self, kind: EventKind<N::Msg>) {
+        if let EventKind::Wakeup { node, generation } = kind {
+            self.on_wakeup(node, generation);
+            return;
+        }
+        if !self.count_event() {
+            return;
+        }
         match kind {
             EventKind::Deliver { from, to, payload } => self.on_deliver(from, to, payload),
-            EventKind::Timer {
-                node,
-                id,
-                generation,
-            } => self.on_timer_event(node, id, generation),
+            EventKind::Wakeup { .. } => unreachable!("handled above"),
             EventKind::Fault { index } => {
+                self.schedule_fault(index + 1);
                 let fault = self.plan.faults[index].clone();
                 self.apply_fault(&fault);
             }
@@ -557,7 +788,7 @@ impl<N: Node> Simulation<N> {
             Status::Crashed,
             "boot of a running node {node}"
         );
-        assert!(slot.timers.is_empty() && slot.paused_inbox.is_empty());
+        assert!(slot.timers.is_empty() && slot.due.is_empty() && slot.paused_inbox.is_empty());
         slot.state = Some(N::recover(&self.node_config, node, slot.disk.records()));
         slot.status = Status::Up;
         self.with_node(node, |state, ctx| state.on_start(ctx));
@@ -610,31 +841,25 @@ impl<N: Node> Simulation<N> {
                     }
                 }
                 Effect::SetTimer { id, after, timer } => {
-                    self.timer_generation += 1;
-                    let generation = self.timer_generation;
                     let slot = &mut self.nodes[node.index()];
                     let deadline_local = local_now + after;
-                    let at = slot.clock.true_instant_of(self.now, deadline_local);
                     let previous = slot.timers.insert(
                         id,
                         PendingTimer {
                             deadline_local,
-                            generation,
                             timer,
                         },
                     );
                     assert!(previous.is_none(), "timer id {id:?} reused on {node}");
-                    self.schedule(
-                        at,
-                        EventKind::Timer {
-                            node,
-                            id,
-                            generation,
-                        },
-                    );
+                    slot.due.insert((deadline_local, id));
+                    self.arm_wakeup(node);
                 }
                 Effect::CancelTimer { id } => {
-                    self.nodes[node.index()].timers.remove(&id);
+                    // The wakeup stays: it fires early, finds nothing due, and re-arms.
+                    let slot = &mut self.nodes[node.index()];
+                    if let Some(pending) = slot.timers.remove(&id) {
+                        slot.due.remove(&(pending.deadline_local, id));
+                    }
                 }
                 Effect::Append { record } => {
                     self.nodes[node.index()].disk.append(record);
@@ -676,72 +901,78 @@ impl<N: Node> Simulation<N> {
         effects.clear();
     }
 
-    fn on_timer_event(&mut self, node: NodeId, id: TimerId, generation: u64) {
+    /// Queues a wakeup for the node's earliest timer unless one already comes at or before it.
+    fn arm_wakeup(&mut self, node: NodeId) {
         let slot = &mut self.nodes[node.index()];
-        match slot.timers.get(&id) {
-            Some(pending) if pending.generation == generation => {}
-            // Cancelled, re-scheduled after a clock change, or lost in a crash: stale on purpose.
-            _ => return,
-        }
-        if slot.status == Status::Paused {
-            slot.paused_inbox.push(EventKind::Timer {
-                node,
-                id,
-                generation,
-            });
+        let Some(&(deadline_local, _)) = slot.due.first() else {
+            return;
+        };
+        let at = if slot.clock.local(self.now) >= deadline_local {
+            self.now
+        } else {
+            // Rounding through a drifting clock may map the deadline to a true instant whose
+            // local reading is still just short of it: never wake at `now` for a timer that
+            // is not due, or the wakeup would spin.
+            slot.clock
+                .true_instant_of(self.now, deadline_local)
+                .max(self.now + Duration::NANOSECOND)
+        };
+        if matches!(slot.wakeup, Some((queued, _)) if queued <= at) {
             return;
         }
-        let local_now = slot.clock.local(self.now);
-        let deadline_local = slot.timers[&id].deadline_local;
-        if local_now < deadline_local {
-            // The clock was stepped back after the timer was scheduled: wait for local time.
-            let at = slot.clock.true_instant_of(self.now, deadline_local);
-            self.schedule(
-                at.max(self.now + Duration::NANOSECOND),
-                EventKind::Timer {
-                    node,
-                    id,
-                    generation,
-                },
-            );
-            return;
-        }
-        let pending = slot.timers.remove(&id).expect("checked above");
-        self.stats.timers_fired += 1;
-        self.digest.word(tag::TIMER);
-        self.digest.word(self.now.0);
-        self.digest.word(u64::from(node.0) << 32 ^ id.0);
-        if self.config.trace {
-            let timer = pending.timer.clone();
-            self.tracing(|| format!("{node} timer {timer:?}"));
-        }
-        self.with_node(node, |state, ctx| state.on_timer(ctx, pending.timer));
+        self.timer_generation += 1;
+        let generation = self.timer_generation;
+        slot.wakeup = Some((at, generation));
+        self.schedule(at, EventKind::Wakeup { node, generation });
     }
 
-    /// After a clock step or re-rate, every pending timer of the node moves to the true instant
-    /// at which its local deadline is now reached.
-    fn reschedule_timers(&mut self, node: NodeId) {
+    /// Fires the node's due timers in (local deadline, creation) order, one event each.
+    fn on_wakeup(&mut self, node: NodeId, generation: u64) {
         let slot = &mut self.nodes[node.index()];
-        let mut moves = Vec::with_capacity(slot.timers.len());
-        for (&id, pending) in slot.timers.iter_mut() {
-            self.timer_generation += 1;
-            pending.generation = self.timer_generation;
-            moves.push((
-                slot.clock.true_instant_of(self.now, pending.deadline_local),
-                id,
-                pending.generation,
-            ));
+        if slot.wakeup.map(|(_, live)| live) != Some(generation) {
+            // Superseded by an earlier wakeup, a clock change or a crash: stale on purpose.
+            return;
         }
-        for (at, id, generation) in moves {
-            self.schedule(
-                at,
-                EventKind::Timer {
-                    node,
-                    id,
-                    generation,
-                },
-            );
+        slot.wakeup = None;
+        if slot.status != Status::Up {
+            // Paused: `resume` re-arms, so due timers fire after the queued inputs. (A crash
+            // clears the timers and the wakeup.)
+            debug_assert_eq!(slot.status, Status::Paused);
+            return;
         }
+        while self.stop.is_none() {
+            let slot = &mut self.nodes[node.index()];
+            let local_now = slot.clock.local(self.now);
+            let Some(&(deadline_local, id)) = slot.due.first() else {
+                break;
+            };
+            if deadline_local > local_now {
+                // Not due yet (its clock was stepped back, or the earliest was cancelled).
+                break;
+            }
+            slot.due.pop_first();
+            let pending = slot.timers.remove(&id).expect("due and timers agree");
+            if !self.count_event() {
+                return;
+            }
+            self.stats.timers_fired += 1;
+            self.digest.word(tag::TIMER);
+            self.digest.word(self.now.0);
+            self.digest.word(u64::from(node.0) << 32 ^ id.0);
+            if self.config.trace {
+                let timer = pending.timer.clone();
+                self.tracing(|| format!("{node} timer {timer:?}"));
+            }
+            self.with_node(node, |state, ctx| state.on_timer(ctx, pending.timer));
+        }
+        self.arm_wakeup(node);
+    }
+
+    /// After a clock step or re-rate the node's timers fall due at other true instants: drop
+    /// the queued wakeup and arm one for the earliest timer under the new clock.
+    fn reschedule_timers(&mut self, node: NodeId) {
+        self.nodes[node.index()].wakeup = None;
+        self.arm_wakeup(node);
     }
 
     // ----- network -----------------------------------------------------------------------
@@ -894,14 +1125,14 @@ impl<N: Node> Simulation<N> {
 
     // ----- faults ------------------------------------------------------------------------
 
-    fn record_fault(&mut self, description: String) {
+    fn record_fault(&mut self, what: FaultEvent) {
         self.digest.word(tag::FAULT);
-        self.digest.str(&description);
-        self.tracing(|| format!("FAULT {description}"));
-        self.faults_applied.push(AppliedFault {
-            at: self.now,
-            description,
-        });
+        what.digest_into(&mut self.digest);
+        if self.config.trace {
+            self.tracing(|| format!("FAULT {what}"));
+        }
+        self.faults_applied
+            .push(AppliedFault { at: self.now, what });
     }
 
     fn apply_fault(&mut self, fault: &TimedFault) {
@@ -909,12 +1140,14 @@ impl<N: Node> Simulation<N> {
             FaultAction::Partition(shape) => {
                 let cuts = resolve_partition(shape, self.config.node_count, &mut self.fault_rng);
                 self.network.set_partition(&cuts);
-                let text: Vec<String> = cuts.iter().map(|(a, b)| format!("{a}->{b}")).collect();
-                self.record_fault(format!("partition {shape:?}: cut {}", text.join(" ")));
+                self.record_fault(FaultEvent::Partition {
+                    shape: shape.clone(),
+                    cuts,
+                });
             }
             FaultAction::Heal => {
                 self.network.heal();
-                self.record_fault("heal".into());
+                self.record_fault(FaultEvent::Action(FaultAction::Heal));
                 self.release_held(None);
             }
             &FaultAction::Crash {
@@ -923,44 +1156,47 @@ impl<N: Node> Simulation<N> {
             } => self.crash(node, lose_unsynced),
             &FaultAction::Restart { node } => {
                 if self.nodes[node.index()].status == Status::Crashed {
-                    self.record_fault(format!("restart {node}"));
+                    self.record_fault(FaultEvent::Action(FaultAction::Restart { node }));
                     self.boot(node);
                 }
             }
             &FaultAction::Pause { node } => {
                 if self.nodes[node.index()].status == Status::Up {
                     self.nodes[node.index()].status = Status::Paused;
-                    self.record_fault(format!("pause {node}"));
+                    self.record_fault(FaultEvent::Action(FaultAction::Pause { node }));
                 }
             }
             &FaultAction::Resume { node } => self.resume(node),
             &FaultAction::ClockStep { node, delta_nanos } => {
                 self.nodes[node.index()].clock.step(self.now, delta_nanos);
-                self.record_fault(format!("clock step {node} by {delta_nanos}ns"));
+                self.record_fault(FaultEvent::Action(FaultAction::ClockStep {
+                    node,
+                    delta_nanos,
+                }));
                 self.reschedule_timers(node);
             }
             &FaultAction::ClockDrift { node, drift_ppm } => {
                 self.nodes[node.index()]
                     .clock
                     .set_drift(self.now, drift_ppm);
-                self.record_fault(format!("clock drift {node} {drift_ppm}ppm"));
+                self.record_fault(FaultEvent::Action(FaultAction::ClockDrift {
+                    node,
+                    drift_ppm,
+                }));
                 self.reschedule_timers(node);
             }
             &FaultAction::Clog { from, to } => {
                 self.network.set_clogged(from, to, true);
-                self.record_fault(format!("clog {from}->{to}"));
+                self.record_fault(FaultEvent::Action(FaultAction::Clog { from, to }));
             }
             &FaultAction::Unclog { from, to } => {
                 self.network.set_clogged(from, to, false);
-                self.record_fault(format!("unclog {from}->{to}"));
+                self.record_fault(FaultEvent::Action(FaultAction::Unclog { from, to }));
                 self.release_held(Some((from, to)));
             }
             &FaultAction::SetLoss { loss } => {
                 self.network.set_loss_override(loss);
-                match loss {
-                    Some(ratio) => self.record_fault(format!("loss burst {ratio}")),
-                    None => self.record_fault("loss burst ends".into()),
-                }
+                self.record_fault(FaultEvent::Action(FaultAction::SetLoss { loss }));
             }
         }
     }
@@ -973,6 +1209,8 @@ impl<N: Node> Simulation<N> {
         slot.state = None;
         slot.status = Status::Crashed;
         slot.timers.clear();
+        slot.due.clear();
+        slot.wakeup = None;
         let dropped_inputs = slot
             .paused_inbox
             .iter()
@@ -984,15 +1222,12 @@ impl<N: Node> Simulation<N> {
         self.stats.crashes += 1;
         self.stats.unsynced_records_lost += loss.lost_count as u64;
         self.invariants.on_crash(self.now, node);
-        let kind = if lose_unsynced {
-            "crash (power loss)"
-        } else {
-            "crash"
-        };
-        self.record_fault(format!(
-            "{kind} {node}: {} records kept, {} unsynced lost",
-            loss.kept_count, loss.lost_count
-        ));
+        self.record_fault(FaultEvent::Crash {
+            node,
+            lose_unsynced,
+            kept: loss.kept_count,
+            lost: loss.lost_count,
+        });
     }
 
     fn resume(&mut self, node: NodeId) {
@@ -1002,24 +1237,30 @@ impl<N: Node> Simulation<N> {
         }
         slot.status = Status::Up;
         let inbox = std::mem::take(&mut slot.paused_inbox);
-        self.record_fault(format!("resume {node} ({} queued inputs)", inbox.len()));
+        self.record_fault(FaultEvent::Resume {
+            node,
+            queued: inbox.len(),
+        });
         // Queued deliveries stay counted in flight; on_deliver counts them out again.
         for kind in inbox {
             self.schedule(self.now, kind);
         }
+        // Timers that fell due during the pause fire after the queued inputs.
+        self.nodes[node.index()].wakeup = None;
+        self.arm_wakeup(node);
     }
 
     fn begin_recovery(&mut self) {
         self.phase = Phase::Recovery;
         self.digest.word(tag::PHASE);
-        self.record_fault("recovery begins: heal everything".into());
+        self.record_fault(FaultEvent::RecoveryBegins);
         self.network.heal();
         self.release_held(None);
         for i in 0..self.config.node_count {
             let node = NodeId(i);
             match self.nodes[node.index()].status {
                 Status::Crashed => {
-                    self.record_fault(format!("restart {node}"));
+                    self.record_fault(FaultEvent::Action(FaultAction::Restart { node }));
                     self.boot(node);
                 }
                 Status::Paused => self.resume(node),

@@ -100,7 +100,7 @@ pub fn results_json(report: &RunReport, replay: &str) -> serde_json::Value {
         "ops": { "ok": report.ops_ok, "fail": report.ops_fail, "info": report.ops_info },
         "check": report.check,
         "marks": report.marks,
-        "faults": report.faults_applied.iter().map(|f| serde_json::json!({"at_ns": f.at.as_nanos(), "what": f.description})).collect::<Vec<_>>(),
+        "faults": report.faults_applied.iter().map(|f| serde_json::json!({"at_ns": f.at.as_nanos(), "what": f.description()})).collect::<Vec<_>>(),
         "replay": replay,
     })
 }
