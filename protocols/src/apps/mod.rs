@@ -84,6 +84,55 @@ impl Command {
     }
 }
 
+/// A client command as a protocol proposes it, with its digest computed once: the invariant
+/// checkers ask for it at every append, acceptance, commit and application, and the command
+/// crosses every link inside an [`Arc`](std::sync::Arc) instead of being cloned.
+#[derive(Debug, PartialEq, Eq)]
+pub struct ProposedCommand {
+    command: Command,
+    digest: u64,
+}
+
+impl ProposedCommand {
+    /// Wraps `command`, digesting it once.
+    pub fn new(command: Command) -> std::sync::Arc<ProposedCommand> {
+        let digest = ProposedCommand::digest_of(&command);
+        std::sync::Arc::new(ProposedCommand { command, digest })
+    }
+
+    /// The command.
+    pub fn command(&self) -> &Command {
+        &self.command
+    }
+
+    /// The command's identity digest: equal iff client, request, process and operation are
+    /// equal. The stamp is left out: a re-proposal keeps the command, and the command's
+    /// identity is its request and operation.
+    pub fn digest(&self) -> u64 {
+        self.digest
+    }
+
+    fn digest_of(command: &Command) -> u64 {
+        let mut digest = sim_core::trace::Digest::new();
+        digest.str("command");
+        digest.word(u64::from(command.client.0));
+        digest.word(command.request.0);
+        digest.word(command.process.0);
+        digest.str(command.operation.f.as_str());
+        digest_key(&mut digest, command.operation.key);
+        digest_value(&mut digest, &command.operation.value);
+        digest.value()
+    }
+}
+
+impl std::ops::Deref for ProposedCommand {
+    type Target = Command;
+
+    fn deref(&self) -> &Command {
+        &self.command
+    }
+}
+
 /// A deterministic replicated state machine.
 pub trait Application: Clone + fmt::Debug + 'static {
     /// Applies one ordered command; returns the answer for its client.

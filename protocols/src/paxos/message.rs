@@ -1,7 +1,7 @@
 //! Multi-Paxos vocabulary (Lamport, *Paxos Made Simple*, §2–3): ballots, slots, values,
 //! proposals, the messages of the two phases, timers and the acceptor's disk records.
 
-use crate::apps::{digest_value, Command};
+use crate::apps::{Command, ProposedCommand};
 use sim_core::id::NodeId;
 use sim_core::trace::Digest;
 use std::fmt;
@@ -96,34 +96,10 @@ pub enum Value {
     Command(Arc<ProposedCommand>),
 }
 
-/// A client command as proposed, with its digest computed once (the invariant checker asks
-/// for it at every acceptance, learning and application).
-#[derive(Debug, PartialEq, Eq)]
-pub struct ProposedCommand {
-    command: Command,
-    digest: u64,
-}
-
-impl ProposedCommand {
-    /// The command.
-    pub fn command(&self) -> &Command {
-        &self.command
-    }
-}
-
-impl std::ops::Deref for ProposedCommand {
-    type Target = Command;
-
-    fn deref(&self) -> &Command {
-        &self.command
-    }
-}
-
 impl Value {
     /// The value of a client command.
     pub fn command(command: Command) -> Value {
-        let digest = Value::command_digest(&command);
-        Value::Command(Arc::new(ProposedCommand { command, digest }))
+        Value::Command(ProposedCommand::new(command))
     }
 
     /// A stable digest of the value, for the agreement and state-machine checks: two
@@ -135,22 +111,8 @@ impl Value {
                 digest.str("noop");
                 digest.value()
             }
-            Value::Command(proposed) => proposed.digest,
+            Value::Command(proposed) => proposed.digest(),
         }
-    }
-
-    /// The stamp is left out: a re-proposal keeps the command, and the command's identity is
-    /// its request and operation.
-    fn command_digest(command: &Command) -> u64 {
-        let mut digest = Digest::new();
-        digest.str("command");
-        digest.word(u64::from(command.client.0));
-        digest.word(command.request.0);
-        digest.word(command.process.0);
-        digest.str(command.operation.f.as_str());
-        digest.word(command.operation.key.map_or(u64::MAX, u64::from));
-        digest_value(&mut digest, &command.operation.value);
-        digest.value()
     }
 }
 

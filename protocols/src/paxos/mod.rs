@@ -105,7 +105,8 @@ pub mod message;
 pub mod node;
 pub mod proposer;
 
+pub use crate::apps::ProposedCommand;
 pub use config::{Config, ReadMode};
 pub use invariants::{PaxosInvariants, PaxosObservation};
-pub use message::{Ballot, Message, Proposal, ProposedCommand, Record, Slot, Timer, Value};
+pub use message::{Ballot, Message, Proposal, Record, Slot, Timer, Value};
 pub use node::{PaxosNode, Role};

@@ -1,10 +1,11 @@
 //! Raft's vocabulary: terms, log indexes, entries, the RPCs of Figure 2, timers and the
 //! records written to the node's append-only disk.
 
-use crate::apps::Command;
+use crate::apps::ProposedCommand;
 use sim_core::id::NodeId;
 use sim_core::trace::Digest;
 use std::fmt;
+use std::sync::Arc;
 
 /// A Raft term (§5.1): a logical clock that numbers elections. Term 0 precedes every election.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, PartialOrd, Ord, Hash)]
@@ -55,8 +56,9 @@ pub enum Payload {
     /// The blank entry a leader appends at the start of its term (§8): committing it commits
     /// every earlier entry and lets the leader serve reads.
     Noop,
-    /// A client command for the replicated application.
-    Command(Command),
+    /// A client command for the replicated application, shared (not copied) by every log and
+    /// message that holds it, with its digest computed once.
+    Command(Arc<ProposedCommand>),
 }
 
 /// One log entry: the term of the leader that created it, and its payload.
@@ -72,21 +74,14 @@ impl Entry {
     /// A stable digest of the payload (not the term), for the state-machine-safety check:
     /// two replicas applying the same index must apply the same command.
     pub fn payload_digest(&self) -> u64 {
-        let mut digest = Digest::new();
         match &self.payload {
-            Payload::Noop => digest.word(0),
-            Payload::Command(command) => {
-                digest.word(1);
-                digest.word(command.request.0);
-                digest.word(u64::from(command.client.0));
-                digest.word(command.process.0);
-                digest.str(command.operation.f.as_str());
-                digest.word(command.operation.key.map_or(u64::MAX, u64::from));
-                // `Value`'s Display is explicit (not derived Debug), so it is stable.
-                digest.str(&command.operation.value.to_string());
+            Payload::Noop => {
+                let mut digest = Digest::new();
+                digest.str("noop");
+                digest.value()
             }
+            Payload::Command(proposed) => proposed.digest(),
         }
-        digest.value()
     }
 }
 

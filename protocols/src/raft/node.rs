@@ -5,7 +5,7 @@ use super::invariants::RaftObservation;
 use super::log::Log;
 use super::message::{Entry, LogIndex, Message, Payload, Record, Term, Timer};
 use crate::apps::session::{Applied, Sessions};
-use crate::apps::{Application, Command, Stamp};
+use crate::apps::{Application, Command, ProposedCommand, Stamp};
 use crate::mutation::Bug;
 use sim_core::id::{ClientId, NodeId, RequestId, TimerId};
 use sim_core::node::{Ctx, Node, Operation, Outcome, Request};
@@ -1160,7 +1160,7 @@ impl<A: Application> Node for RaftNode<A> {
             ctx,
             Entry {
                 term: self.current_term,
-                payload: Payload::Command(command),
+                payload: Payload::Command(ProposedCommand::new(command)),
             },
         );
         self.sync_log(ctx);
