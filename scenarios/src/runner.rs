@@ -382,6 +382,9 @@ fn simulate_consensus<A: Application>(run: RunInputs<'_>, app: A) -> SimReport {
             config.election_timeout_max = spec.election_timeout_max;
             config.heartbeat = spec.heartbeat;
             config.check_quorum = spec.check_quorum;
+            // Random timing perturbations for generated fault plans only: a scripted story
+            // relies on exact timing.
+            config.buggify = matches!(scenario.faults, FaultSpec::Random(_));
             config.read_mode = match spec.read {
                 RaftRead::ReadIndex => raft::ReadMode::ReadIndex,
                 RaftRead::Log => raft::ReadMode::Log,

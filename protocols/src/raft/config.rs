@@ -35,6 +35,14 @@ pub struct Config<A> {
     /// a power of two up to this (see the flow control in the module documentation). Directed
     /// tests set it to 1 to replicate an exact prefix (Figure 8).
     pub max_entries_per_append: usize,
+    /// BUGGIFY (FoundationDB's word): now and then take a legal but unusual path, so that
+    /// random testing reaches windows that would otherwise need precise timing. A new leader
+    /// sometimes sends nothing until its first heartbeat (as if its no-op's disk write were
+    /// slow), and a leader sometimes holds a follower's next batch until the next heartbeat.
+    /// Each choice is drawn from the node's stream; the protocol stays correct either way.
+    /// Default off; the runner turns it on for generated fault plans (scripted stories need
+    /// the exact timing).
+    pub buggify: bool,
     /// Switched-on mutations (default none: the correct protocol).
     pub bugs: BugSet,
     /// The application's initial state; every replica starts from a clone.
@@ -51,6 +59,7 @@ impl<A> Config<A> {
             read_mode: ReadMode::ReadIndex,
             check_quorum: false,
             max_entries_per_append: 64,
+            buggify: false,
             bugs: BugSet::NONE,
             app,
         }

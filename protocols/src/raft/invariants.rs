@@ -9,7 +9,11 @@
 //!   term after t. Each new leader reports its log's terms; we compare them against the entries
 //!   known committed, each stamped with the smallest term in which any node saw it committed
 //!   (an upper bound on the term it was committed in, so the check never raises a false alarm).
-//!   Removing a committed entry from any log (a truncation) is reported too, as it happens.
+//!   A truncation is checked too, as it happens: the leader whose entry replaces a
+//!   committed one must not be of a term at or after one in which the entry was known
+//!   committed. (A follower may legitimately drop a committed entry for a *stale* leader's:
+//!   an entry committed in term 11 is absent from term 10's leader, whose delayed
+//!   AppendEntries can still reach a follower that has not heard of term 11.)
 //! - **state-machine-safety**: no two nodes commit or apply different entries at one index.
 //!
 //! Each observation costs O(log n), except a new leader's report, which costs O(committed
@@ -50,13 +54,15 @@ pub enum RaftObservation {
         /// The payload digest.
         digest: u64,
     },
-    /// The node removed its entries after `last_kept`; the first removed entry had
-    /// `first_removed_term`.
+    /// The node removed its entries after `last_kept`, to store a conflicting entry of the
+    /// leader of `leader_term`; the first removed entry had `first_removed_term`.
     Truncated {
         /// The last index kept.
         last_kept: LogIndex,
         /// The term of the entry at `last_kept + 1` before removal.
         first_removed_term: Term,
+        /// The term of the leader whose entry replaces it (the node's current term).
+        leader_term: Term,
     },
     /// The node learned that `index` is committed, while in `observer_term`.
     Committed {
@@ -90,10 +96,58 @@ struct CommittedEntry {
 #[derive(Clone, Debug, Default)]
 pub struct RaftInvariants {
     leaders: BTreeMap<Term, NodeId>,
-    /// (index, term) -> (term at index - 1, payload digest).
-    entries: BTreeMap<(LogIndex, Term), (Term, u64)>,
-    committed: BTreeMap<LogIndex, CommittedEntry>,
-    applied: BTreeMap<LogIndex, (NodeId, u64)>,
+    /// By log index (dense from 1; slot 0 unused): the entries stored there, each as
+    /// (term, term at index - 1, payload digest). Vectors, not maps: every node reports every
+    /// entry it stores, commits and applies, and map lookups were a tenth of a Raft run.
+    entries: Vec<EntriesAt>,
+    committed: Vec<Option<CommittedEntry>>,
+    /// The highest index in `committed`.
+    commit_index: LogIndex,
+    applied: Vec<Option<(NodeId, u64)>>,
+}
+
+/// The distinct entries seen at one index: almost always one, so the first is stored inline.
+#[derive(Clone, Debug, Default)]
+struct EntriesAt {
+    first: Option<(Term, Term, u64)>,
+    others: Vec<(Term, Term, u64)>,
+}
+
+impl EntriesAt {
+    /// (prev_term, digest) of the entry of `term`, if seen.
+    fn get(&self, term: Term) -> Option<(Term, u64)> {
+        self.first
+            .iter()
+            .chain(self.others.iter())
+            .find(|(known, _, _)| *known == term)
+            .map(|&(_, prev, digest)| (prev, digest))
+    }
+
+    fn insert(&mut self, term: Term, prev_term: Term, digest: u64) {
+        if self.first.is_none() {
+            self.first = Some((term, prev_term, digest));
+        } else {
+            self.others.push((term, prev_term, digest));
+        }
+    }
+}
+
+/// The slot for `index` in a by-index vector, grown on demand.
+fn slot<T: Default>(by_index: &mut Vec<T>, index: LogIndex) -> &mut T {
+    let at = usize::try_from(index.0).expect("log index fits in memory");
+    if by_index.len() <= at {
+        by_index.resize_with(at + 1, T::default);
+    }
+    &mut by_index[at]
+}
+
+/// The value at `index` of a by-index vector of options.
+fn at<T: Copy>(by_index: &[Option<T>], index: LogIndex) -> Option<T> {
+    usize::try_from(index.0)
+        .ok()
+        .and_then(|i| by_index.get(i))
+        .copied()
+        .flatten()
 }
 
 fn violation(invariant: &str, message: String) -> Result<(), Violation> {
@@ -116,11 +170,7 @@ impl RaftInvariants {
 
     /// The highest index observed committed.
     pub fn commit_index(&self) -> LogIndex {
-        self.committed
-            .keys()
-            .next_back()
-            .copied()
-            .unwrap_or(LogIndex::ZERO)
+        self.commit_index
     }
 
     fn check_leader(&mut self, node: NodeId, term: Term, log: &[Term]) -> Result<(), Violation> {
@@ -133,10 +183,12 @@ impl RaftInvariants {
             }
         }
         self.leaders.insert(term, node);
-        for (&index, committed) in &self.committed {
+        for (index, committed) in self.committed.iter().enumerate() {
+            let Some(committed) = committed else { continue };
             if committed.commit_term >= term {
                 continue;
             }
+            let index = LogIndex(index as u64);
             let held = log.get((index.0 - 1) as usize).copied();
             if held != Some(committed.term) {
                 return violation(
@@ -166,8 +218,9 @@ impl Invariants<RaftObservation> for RaftInvariants {
             RaftObservation::Voted { .. } => Ok(()),
             RaftObservation::Appended { index, term, prev_term, digest } => {
                 assert!(index > LogIndex::ZERO, "{node} appended at index 0");
-                match self.entries.get(&(index, term)) {
-                    Some(&(known_prev, known_digest)) => {
+                let known_at = slot(&mut self.entries, index);
+                match known_at.get(term) {
+                    Some((known_prev, known_digest)) => {
                         if known_prev != prev_term || known_digest != digest {
                             return violation(
                                 "log-matching",
@@ -180,25 +233,34 @@ impl Invariants<RaftObservation> for RaftInvariants {
                         Ok(())
                     }
                     None => {
-                        self.entries.insert((index, term), (prev_term, digest));
+                        known_at.insert(term, prev_term, digest);
                         Ok(())
                     }
                 }
             }
-            RaftObservation::Truncated { last_kept, first_removed_term } => {
+            RaftObservation::Truncated { last_kept, first_removed_term, leader_term } => {
                 let removed = last_kept.next();
-                match self.committed.get(&removed) {
-                    Some(committed) if committed.term == first_removed_term => violation(
-                        "leader-completeness",
-                        format!(
-                            "{node} removed committed entry {removed}@{first_removed_term} (truncated after {last_kept})"
-                        ),
-                    ),
+                match at(&self.committed, removed) {
+                    // Committed by `commit_term` at the latest, so every leader from that term
+                    // on holds it and cannot send a conflicting entry.
+                    Some(committed)
+                        if committed.term == first_removed_term
+                            && committed.commit_term <= leader_term =>
+                    {
+                        violation(
+                            "leader-completeness",
+                            format!(
+                                "{node} removed entry {removed}@{first_removed_term}, committed by {}, \
+                                 for the leader of {leader_term} (truncated after {last_kept})",
+                                committed.commit_term
+                            ),
+                        )
+                    }
                     _ => Ok(()),
                 }
             }
             RaftObservation::Committed { index, term, digest, observer_term } => {
-                match self.committed.get_mut(&index) {
+                match slot(&mut self.committed, index) {
                     Some(known) => {
                         if known.term != term || known.digest != digest {
                             return violation(
@@ -217,19 +279,21 @@ impl Invariants<RaftObservation> for RaftInvariants {
                         // their logs were reported when they were elected, and a leader that
                         // lacks it shows up either when it truncates the entry away somewhere
                         // or when it commits a different entry at this index.
-                        self.committed.insert(index, CommittedEntry { term, digest, commit_term: observer_term });
+                        *slot(&mut self.committed, index) =
+                            Some(CommittedEntry { term, digest, commit_term: observer_term });
+                        self.commit_index = self.commit_index.max(index);
                         Ok(())
                     }
                 }
             }
-            RaftObservation::Applied { index, digest } => match self.applied.get(&index) {
-                Some(&(other, known)) if known != digest => violation(
+            RaftObservation::Applied { index, digest } => match at(&self.applied, index) {
+                Some((other, known)) if known != digest => violation(
                     "state-machine-safety",
                     format!("{node} applied {digest:016x} at {index}; {other} applied {known:016x} there"),
                 ),
                 Some(_) => Ok(()),
                 None => {
-                    self.applied.insert(index, (node, digest));
+                    *slot(&mut self.applied, index) = Some((node, digest));
                     Ok(())
                 }
             },
@@ -312,12 +376,41 @@ mod tests {
         )
         .unwrap_err();
         assert_eq!(error.invariant, "leader-completeness");
-        let truncation = RaftObservation::Truncated {
+        let truncation = |leader_term| RaftObservation::Truncated {
             last_kept: LogIndex(0),
             first_removed_term: Term(1),
+            leader_term,
         };
         assert_eq!(
-            check(&mut invariants, 1, truncation).unwrap_err().invariant,
+            check(&mut invariants, 1, truncation(Term(1)))
+                .unwrap_err()
+                .invariant,
+            "leader-completeness"
+        );
+    }
+
+    /// A stale leader's delayed AppendEntries may replace, on a follower that has not heard of
+    /// the later term, an entry committed only in that later term: allowed.
+    #[test]
+    fn a_stale_leader_may_replace_an_entry_committed_in_a_later_term() {
+        let mut invariants = RaftInvariants::new();
+        let committed = RaftObservation::Committed {
+            index: LogIndex(59),
+            term: Term(9),
+            digest: 7,
+            observer_term: Term(11),
+        };
+        check(&mut invariants, 3, committed).unwrap();
+        let truncation = |leader_term| RaftObservation::Truncated {
+            last_kept: LogIndex(58),
+            first_removed_term: Term(9),
+            leader_term,
+        };
+        check(&mut invariants, 1, truncation(Term(10))).unwrap();
+        assert_eq!(
+            check(&mut invariants, 1, truncation(Term(11)))
+                .unwrap_err()
+                .invariant,
             "leader-completeness"
         );
     }

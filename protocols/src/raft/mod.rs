@@ -71,14 +71,27 @@
 //! and an application's own mutations (C1 `counter-nonatomic-rmw`) act through
 //! `prepare_proposal`.
 //!
+//! ## BUGGIFY
+//!
+//! With `Config::buggify` (the runner sets it for generated fault plans, never for scripted
+//! ones) a node now and then takes a legal but unusual path, drawn from its own stream, so
+//! that random faults land in windows that otherwise need exact timing (FoundationDB's
+//! BUGGIFY): one new leader in four stays quiet until its first heartbeat (its no-op stays
+//! local a while, as if its disk were slow), one in four catches followers up before it
+//! appends its no-op, and one acknowledgement in four leaves the follower's next batch to the
+//! next heartbeat. Every choice is correct Raft; they only move when things happen.
+//!
 //! ## Marks
 //!
 //! `raft.step_down`, `raft.truncate`, `raft.vote_rejected_term`, `raft.vote_rejected_log`,
 //! `raft.vote_rejected_already_voted`, `raft.append_rejected_term`, `raft.append_rejected_log`,
 //! `raft.commit_deferred_prior_term`, `raft.recovered_with_log`, `raft.read_index_confirmed`,
-//! `raft.vote_retried`, `raft.proposals_abandoned`, `raft.retry_in_flight`, `raft.duplicate_not_applied`,
-//! `raft.duplicate_answered_from_session`, `raft.stale_retry_not_applied`,
-//! `raft.check_quorum_step_down`.
+//! `raft.vote_retried`, `raft.proposals_abandoned`, `raft.retry_in_flight`,
+//! `raft.duplicate_not_applied`, `raft.duplicate_answered_from_session`,
+//! `raft.stale_retry_not_applied`, `raft.check_quorum_step_down`; BUGGIFY's
+//! `raft.buggify_quiet_leader`, `raft.buggify_late_noop`, `raft.buggify_held_batch`; and,
+//! where a mutation changes a decision, `mutation.raft-commit-prior-term` and
+//! `mutation.raft-no-election-restriction` (so a sweep shows it reached the bug).
 //!
 //! ## Deliberate simplifications
 //!

@@ -23,6 +23,17 @@ pub enum Role {
     Leader,
 }
 
+/// How a new leader starts its term (always `Normal` unless BUGGIFY is on).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum LeaderStart {
+    /// Append the no-op and replicate at once.
+    Normal,
+    /// Append the no-op, send nothing until the first heartbeat.
+    Quiet,
+    /// Replicate at once, append the no-op at the first heartbeat.
+    LateNoop,
+}
+
 /// Why a leader sends AppendEntries to a follower; decides whether entries go along.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 enum Send {
@@ -62,6 +73,12 @@ struct LeaderState {
     /// batch), so each entry crosses each link about once; the heartbeat resends it in case
     /// it was lost.
     in_flight: Vec<Option<LogIndex>>,
+    /// BUGGIFY: followers whose next batch waits for the next heartbeat.
+    held: Vec<bool>,
+    /// BUGGIFY: the leader sends nothing but heartbeats' batches until its first heartbeat.
+    quiet: bool,
+    /// BUGGIFY: the no-op waits for the first heartbeat.
+    noop_pending: bool,
     /// For each server, the highest heartbeat round it acknowledged.
     acked_round: Vec<u64>,
     /// The current heartbeat round; a ReadIndex read starts a new one.
@@ -359,6 +376,9 @@ impl<A: Application> RaftNode<A> {
             next_index: vec![self.log.last_index().next(); node_count],
             match_index: vec![LogIndex::ZERO; node_count],
             in_flight: vec![None; node_count],
+            held: vec![false; node_count],
+            quiet: false,
+            noop_pending: false,
             acked_round: vec![0; node_count],
             round: 0,
             proposals: BTreeMap::new(),
@@ -366,8 +386,40 @@ impl<A: Application> RaftNode<A> {
             heard: BTreeSet::new(),
             quorum_checked_at: ctx.now(),
         });
-        // §8: a blank no-op at the start of the term commits the entries of earlier terms
-        // (which §5.4.2 forbids committing by counting replicas) and lets reads proceed.
+        self.heartbeat_generation += 1;
+        self.arm_heartbeat(ctx);
+        let start = if self.config.buggify {
+            // BUGGIFY: one leader in four is quiet until its first heartbeat; one in four
+            // catches followers up first and appends its no-op at the first heartbeat.
+            match ctx.rng().below(4) {
+                0 => LeaderStart::Quiet,
+                1 => LeaderStart::LateNoop,
+                _ => LeaderStart::Normal,
+            }
+        } else {
+            LeaderStart::Normal
+        };
+        if start == LeaderStart::LateNoop {
+            ctx.mark("raft.buggify_late_noop");
+            self.leader
+                .as_mut()
+                .expect("just became leader")
+                .noop_pending = true;
+        } else {
+            self.append_noop(ctx);
+        }
+        if start == LeaderStart::Quiet {
+            ctx.mark("raft.buggify_quiet_leader");
+            self.leader.as_mut().expect("just became leader").quiet = true;
+        } else {
+            self.replicate_to_all(ctx);
+        }
+        self.advance_leader_commit(ctx);
+    }
+
+    /// §8: a blank no-op at the start of the term commits the entries of earlier terms
+    /// (which §5.4.2 forbids committing by counting replicas) and lets reads proceed.
+    fn append_noop(&mut self, ctx: &mut Ctx<'_, Self>) {
         self.store_entry(
             ctx,
             Entry {
@@ -376,10 +428,11 @@ impl<A: Application> RaftNode<A> {
             },
         );
         self.sync_log(ctx);
-        self.heartbeat_generation += 1;
-        self.arm_heartbeat(ctx);
-        self.replicate_to_all(ctx);
-        self.advance_leader_commit(ctx);
+    }
+
+    /// BUGGIFY's coin: true for one call in four when `config.buggify` is on.
+    fn buggify(&self, ctx: &mut Ctx<'_, Self>) -> bool {
+        self.config.buggify && ctx.rng().below(4) == 0
     }
 
     // ----- replication --------------------------------------------------------------------
@@ -395,8 +448,9 @@ impl<A: Application> RaftNode<A> {
     fn replicate_to(&mut self, ctx: &mut Ctx<'_, Self>, peer: NodeId, purpose: Send) {
         let leader = self.leader.as_ref().expect("only leaders replicate");
         let outstanding = leader.in_flight[peer.index()].is_some();
+        let waiting = leader.quiet || leader.held[peer.index()];
         let next_index = match purpose {
-            Send::NewEntries if outstanding => return,
+            Send::NewEntries if outstanding || waiting => return,
             // Its answer must carry the new round, but sending entries again would duplicate
             // the batch in flight: an empty AppendEntries at matchIndex, where the follower's
             // log is known to agree, succeeds without touching its log.
@@ -828,6 +882,7 @@ impl<A: Application> RaftNode<A> {
                     ctx.observe(RaftObservation::Truncated {
                         last_kept,
                         first_removed_term: held,
+                        leader_term: self.current_term,
                     });
                     self.log.truncate(last_kept);
                     ctx.append(Record::Truncate { last_kept });
@@ -901,7 +956,13 @@ impl<A: Application> RaftNode<A> {
                 self.progress_reads(ctx);
                 let leader = self.leader.as_ref().expect("still leader");
                 if leader.next_index[peer] <= self.log.last_index() {
-                    self.replicate_to(ctx, from, Send::NewEntries);
+                    if self.buggify(ctx) {
+                        // The next heartbeat sends the next batch instead.
+                        ctx.mark("raft.buggify_held_batch");
+                        self.leader.as_mut().expect("still leader").held[peer] = true;
+                    } else {
+                        self.replicate_to(ctx, from, Send::NewEntries);
+                    }
                 }
             }
         } else {
@@ -935,6 +996,13 @@ impl<A: Application> RaftNode<A> {
                     return;
                 }
             }
+        }
+        let leader = self.leader.as_mut().expect("leaders have leader state");
+        leader.quiet = false;
+        leader.held.iter_mut().for_each(|held| *held = false);
+        if std::mem::take(&mut leader.noop_pending) {
+            self.append_noop(ctx);
+            self.advance_leader_commit(ctx);
         }
         for peer in ctx.peers() {
             self.replicate_to(ctx, peer, Send::Heartbeat);
