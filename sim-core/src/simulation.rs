@@ -1221,6 +1221,11 @@ impl<N: Node> Simulation<N> {
         self.in_flight -= dropped_inputs;
         self.stats.crashes += 1;
         self.stats.unsynced_records_lost += loss.lost_count as u64;
+        if loss.lost_count > 0 {
+            // A kernel mark beside the protocol's own, so a sweep shows that recovery from a
+            // disk that lost acknowledged-unsynced writes was exercised.
+            *self.marks.entry("sim.unsynced_writes_lost").or_insert(0) += 1;
+        }
         self.invariants.on_crash(self.now, node);
         self.record_fault(FaultEvent::Crash {
             node,
