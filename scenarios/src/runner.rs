@@ -173,9 +173,6 @@ pub fn supported(scenario: &Scenario) -> Result<(), Unsupported> {
         ProtocolSpec::PrimaryBackup(spec) if spec.replication == Replication::Sync => Err(
             Unsupported("primary-backup `replication: Sync` is not implemented yet".into()),
         ),
-        ProtocolSpec::Raft(spec) if spec.pre_vote => Err(Unsupported(
-            "raft `pre_vote: true` is not implemented yet".into(),
-        )),
         _ => Ok(()),
     }
 }
@@ -382,6 +379,7 @@ fn simulate_consensus<A: Application>(run: RunInputs<'_>, app: A) -> SimReport {
             config.election_timeout_max = spec.election_timeout_max;
             config.heartbeat = spec.heartbeat;
             config.check_quorum = spec.check_quorum;
+            config.pre_vote = spec.pre_vote;
             // Random timing perturbations for generated fault plans only: a scripted story
             // relies on exact timing.
             config.buggify = matches!(scenario.faults, FaultSpec::Random(_));

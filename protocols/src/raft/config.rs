@@ -31,6 +31,11 @@ pub struct Config<A> {
     /// Check-quorum (thesis §6.2): a leader that has not heard from a majority within an
     /// election timeout steps down. Default off.
     pub check_quorum: bool,
+    /// PreVote (thesis §9.6): a server whose election timer fires first asks every peer
+    /// whether it could win an election for the next term, and increments its term only after
+    /// a majority said yes. A server partitioned away and reconnected then cannot raise the
+    /// cluster's term and depose a healthy leader. Default off.
+    pub pre_vote: bool,
     /// The most entries one AppendEntries carries (default 64); each batch draws its own limit,
     /// a power of two up to this (see the flow control in the module documentation). Directed
     /// tests set it to 1 to replicate an exact prefix (Figure 8).
@@ -58,6 +63,7 @@ impl<A> Config<A> {
             heartbeat: Duration::from_millis(50),
             read_mode: ReadMode::ReadIndex,
             check_quorum: false,
+            pre_vote: false,
             max_entries_per_append: 64,
             buggify: false,
             bugs: BugSet::NONE,

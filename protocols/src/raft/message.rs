@@ -139,17 +139,42 @@ pub enum Message {
         /// The `round` of the request being answered.
         round: u64,
     },
+    /// Asks whether the sender could win an election for `term` (PreVote, thesis §9.6). Sent
+    /// by a pre-candidate instead of starting an election; changes no state anywhere.
+    PreVote {
+        /// The term the sender would stand for: its currentTerm + 1. Not adopted by anyone.
+        term: Term,
+        /// The server asking.
+        candidate: NodeId,
+        /// Index of the sender's last log entry (§5.4).
+        last_log_index: LogIndex,
+        /// Term of the sender's last log entry (§5.4).
+        last_log_term: Term,
+    },
+    /// The answer to [`Message::PreVote`].
+    PreVoteResponse {
+        /// The voter's currentTerm, for the pre-candidate to update itself (§5.1).
+        term: Term,
+        /// The `term` of the PreVote being answered, so that an answer to an earlier round
+        /// (for another term) is not counted.
+        proposed_term: Term,
+        /// True if the voter would grant a vote in `proposed_term`.
+        pre_vote_granted: bool,
+    },
 }
 
 impl Message {
     /// The sender's term, carried by every Raft message (§5.1: "if one server's current term
-    /// is smaller than the other's, then it updates its current term").
+    /// is smaller than the other's, then it updates its current term"). For a PreVote it is
+    /// the proposed term, one past the sender's, which nobody adopts.
     pub fn term(&self) -> Term {
         match self {
             Message::RequestVote { term, .. }
             | Message::RequestVoteResponse { term, .. }
             | Message::AppendEntries { term, .. }
-            | Message::AppendEntriesResponse { term, .. } => *term,
+            | Message::AppendEntriesResponse { term, .. }
+            | Message::PreVote { term, .. }
+            | Message::PreVoteResponse { term, .. } => *term,
         }
     }
 }
@@ -160,12 +185,13 @@ impl Message {
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Timer {
     /// No AppendEntries from a current leader and no vote granted for a randomised interval:
-    /// start an election (§5.2).
+    /// start an election (§5.2), or with PreVote a pre-vote round (thesis §9.6).
     Election {
         /// The arming generation.
         generation: u64,
     },
-    /// A leader's periodic heartbeat (and check-quorum tick); a candidate's RequestVote retry.
+    /// A leader's periodic heartbeat (and check-quorum tick); a candidate's RequestVote retry
+    /// or a pre-candidate's PreVote retry.
     Heartbeat {
         /// The arming generation.
         generation: u64,

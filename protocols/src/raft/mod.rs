@@ -50,6 +50,16 @@
 //!   appended and answered when applied. A leader that steps down redirects waiting reads.
 //! - **Check-quorum (thesis §6.2, optional).** A leader that hears from no majority within
 //!   `election_timeout_max` steps down.
+//! - **PreVote (thesis §9.6, optional).** With `Config::pre_vote` a server whose election timer
+//!   fires becomes pre-candidate instead: it sends `PreVote { term: currentTerm + 1, .. }` and
+//!   changes nothing persistent (term and votedFor stay). A server grants a pre-vote iff the
+//!   proposed term is above its own, the pre-candidate's log is at least as up-to-date (§5.4.1)
+//!   and it has not accepted an AppendEntries from a current leader within
+//!   `election_timeout_min` on its clock (a leader always refuses); answering changes no state,
+//!   and the proposed term is never adopted. A majority of grants (itself included) starts the
+//!   real election above; otherwise the next timeout runs another round, and silent peers are
+//!   asked again every heartbeat interval. A server cut off and reconnected thus cannot raise
+//!   the cluster's term and depose a leader the others still hear.
 //!
 //! ## Invariants checked ([`RaftInvariants`])
 //!
@@ -62,9 +72,9 @@
 //! Each is one `if config.bugs.contains(Bug::X)` at the rule it breaks:
 //! R1 `raft-commit-prior-term` (commit rule drops the current-term clause), R2
 //! `raft-votedfor-not-durable` (the hard state is appended but not synced: variant A), R4
-//! `raft-no-election-restriction` (votes skip the up-to-date check), R6 `raft-ack-before-fsync`
-//! (followers acknowledge and the leader counts itself before syncing; the sync happens on a
-//! later timer), R7 `raft-stale-read-no-readindex` (a leader answers reads from local state at
+//! `raft-no-election-restriction` (votes and pre-votes skip the up-to-date check, which they
+//! share), R6 `raft-ack-before-fsync` (followers acknowledge and the leader counts itself
+//! before syncing; the sync happens on a later timer), R7 `raft-stale-read-no-readindex` (a leader answers reads from local state at
 //! once). `protocols/tests/raft_mutations.rs` kills each with its minimal schedule. The
 //! application mutations apply too: C2 `counter-retry-not-idempotent` switches the session
 //! table off ([`Sessions::without_deduplication`](crate::apps::session::Sessions::without_deduplication)),
@@ -88,7 +98,9 @@
 //! `raft.commit_deferred_prior_term`, `raft.recovered_with_log`, `raft.read_index_confirmed`,
 //! `raft.vote_retried`, `raft.proposals_abandoned`, `raft.retry_in_flight`,
 //! `raft.duplicate_not_applied`, `raft.duplicate_answered_from_session`,
-//! `raft.stale_retry_not_applied`, `raft.check_quorum_step_down`; BUGGIFY's
+//! `raft.stale_retry_not_applied`, `raft.check_quorum_step_down`; PreVote's
+//! `raft.pre_vote_granted`, `raft.pre_vote_rejected_term`, `raft.pre_vote_rejected_leader_alive`,
+//! `raft.pre_vote_rejected_log`, `raft.pre_vote_retried`, `raft.pre_vote_won`; BUGGIFY's
 //! `raft.buggify_quiet_leader`, `raft.buggify_late_noop`, `raft.buggify_held_batch`; and,
 //! where a mutation changes a decision, `mutation.raft-commit-prior-term` and
 //! `mutation.raft-no-election-restriction` (so a sweep shows it reached the bug).
@@ -96,7 +108,9 @@
 //! ## Deliberate simplifications
 //!
 //! - Static membership: no configuration changes (§6), no log compaction or snapshots (§7).
-//! - No pre-vote (thesis §9.6) and no leadership transfer; no leases for reads.
+//! - No leadership transfer and no leases for reads. PreVote is the only defence against
+//!   disruptive servers: a RequestVote received soon after hearing from a leader is still
+//!   honoured (thesis §4.2.3 would ignore it).
 //! - Flow control is the simplest that keeps each entry crossing each link about once: at most
 //!   one AppendEntries carrying entries is outstanding per follower (its answer sends the next
 //!   batch), and the heartbeat resends from nextIndex in case a batch or its answer was lost.

@@ -19,6 +19,9 @@ pub enum Role {
     Follower,
     /// Gathering votes for `current_term`.
     Candidate,
+    /// With PreVote (thesis §9.6): asking whether it could win an election for
+    /// `current_term + 1`, before it changes anything.
+    PreCandidate,
     /// Handles clients and replicates the log.
     Leader,
 }
@@ -110,12 +113,17 @@ pub struct RaftNode<A: Application> {
     /// every replica builds it from the same commands.
     app: Sessions<A>,
     role: Role,
-    /// As candidate: who granted the vote (this node included).
+    /// As candidate: who granted the vote (this node included); as pre-candidate, who granted
+    /// the pre-vote.
     votes: BTreeSet<NodeId>,
-    /// As candidate: who answered the RequestVote at all; the others are asked again.
+    /// As candidate or pre-candidate: who answered the RequestVote or PreVote at all; the
+    /// others are asked again.
     voters_answered: BTreeSet<NodeId>,
     leader: Option<LeaderState>,
     leader_id: Option<NodeId>,
+    /// When (local clock) an AppendEntries of `leader_id` was last accepted: PreVote refuses
+    /// while a current leader was heard from within `election_timeout_min`.
+    leader_contact: Option<Instant>,
     election_generation: u64,
     election_timer: Option<TimerId>,
     heartbeat_generation: u64,
@@ -323,33 +331,80 @@ impl<A: Application> RaftNode<A> {
             self.become_leader(ctx);
             return;
         }
-        ctx.broadcast(self.request_vote());
-        // "Servers retry RPCs if they do not receive a response in a timely manner" (§5.1).
+        self.ask_voters(ctx);
+    }
+
+    /// Sends a candidate's RequestVote or a pre-candidate's PreVote to every peer, and arms
+    /// its retry: "servers retry RPCs if they do not receive a response in a timely manner"
+    /// (§5.1).
+    fn ask_voters(&mut self, ctx: &mut Ctx<'_, Self>) {
+        ctx.broadcast(self.vote_request());
         self.heartbeat_generation += 1;
         self.arm_heartbeat(ctx);
     }
 
-    fn request_vote(&self) -> Message {
-        Message::RequestVote {
-            term: self.current_term,
-            candidate: self.id,
-            last_log_index: self.log.last_index(),
-            last_log_term: self.log.last_term(),
+    /// A candidate's RequestVote for its term, or a pre-candidate's PreVote for the next.
+    fn vote_request(&self) -> Message {
+        let candidate = self.id;
+        let last_log_index = self.log.last_index();
+        let last_log_term = self.log.last_term();
+        match self.role {
+            Role::Candidate => Message::RequestVote {
+                term: self.current_term,
+                candidate,
+                last_log_index,
+                last_log_term,
+            },
+            Role::PreCandidate => Message::PreVote {
+                term: self.current_term.next(),
+                candidate,
+                last_log_index,
+                last_log_term,
+            },
+            role => panic!("{}: a {role:?} asks for no votes", self.id),
         }
     }
 
-    /// A candidate asks again every voter that has not answered: a lost request or answer
-    /// would otherwise cost a whole election timeout, and a voter that restarted meanwhile
-    /// gets to answer.
+    /// A candidate (or pre-candidate) asks again every voter that has not answered: a lost
+    /// request or answer would otherwise cost a whole election timeout, and a voter that
+    /// restarted meanwhile gets to answer.
     fn on_vote_retry(&mut self, ctx: &mut Ctx<'_, Self>) {
-        assert_eq!(self.role, Role::Candidate);
+        let mark = match self.role {
+            Role::Candidate => "raft.vote_retried",
+            Role::PreCandidate => "raft.pre_vote_retried",
+            role => panic!("{}: vote retry armed as {role:?}", self.id),
+        };
         for peer in ctx.peers() {
             if !self.voters_answered.contains(&peer) {
-                ctx.mark("raft.vote_retried");
-                ctx.send(peer, self.request_vote());
+                ctx.mark(mark);
+                ctx.send(peer, self.vote_request());
             }
         }
         self.arm_heartbeat(ctx);
+    }
+
+    /// Thesis §9.6: instead of incrementing its term, a server whose election timer fired asks
+    /// every peer whether it could win an election for the next term. Nothing persistent
+    /// changes (a candidate of a failed election keeps its term and its own vote); only a
+    /// majority of grants, itself included, starts the real election. Until then the election
+    /// timer, re-armed here, starts the next round, and silent peers are asked again every
+    /// heartbeat interval as a candidate does.
+    fn start_pre_vote(&mut self, ctx: &mut Ctx<'_, Self>) {
+        assert!(
+            self.role != Role::Leader,
+            "a leader does not start pre-votes"
+        );
+        self.role = Role::PreCandidate;
+        self.votes.clear();
+        self.votes.insert(self.id);
+        self.voters_answered.clear();
+        self.reset_election_timer(ctx);
+        if self.votes.len() as u32 >= ctx.majority() {
+            ctx.mark("raft.pre_vote_won");
+            self.start_election(ctx);
+            return;
+        }
+        self.ask_voters(ctx);
     }
 
     fn become_leader(&mut self, ctx: &mut Ctx<'_, Self>) {
@@ -742,12 +797,7 @@ impl<A: Application> RaftNode<A> {
         if term > self.current_term {
             self.step_to_term(ctx, term);
         }
-        // §5.4.1: the election restriction. R4 grants on the term alone.
-        let mut up_to_date = self.log.is_up_to_date(last_log_index, last_log_term);
-        if !up_to_date && self.bug(Bug::RaftNoElectionRestriction) {
-            ctx.mark("mutation.raft-no-election-restriction");
-            up_to_date = true;
-        }
+        let up_to_date = self.candidate_log_is_up_to_date(ctx, last_log_index, last_log_term);
         let free = self.voted_for.is_none() || self.voted_for == Some(candidate);
         if !up_to_date {
             ctx.mark("raft.vote_rejected_log");
@@ -766,7 +816,13 @@ impl<A: Application> RaftNode<A> {
                 term: self.current_term,
                 candidate,
             });
-            self.reset_election_timer(ctx);
+            if self.role == Role::PreCandidate {
+                // It voted for another candidate of its term, which is about to lead: standing
+                // for the next term would only compete with it.
+                self.become_follower(ctx);
+            } else {
+                self.reset_election_timer(ctx);
+            }
         }
         ctx.send(
             from,
@@ -775,6 +831,110 @@ impl<A: Application> RaftNode<A> {
                 vote_granted,
             },
         );
+    }
+
+    /// §5.4.1, the election restriction: is a candidate's log, ending at `last_log_index` in
+    /// `last_log_term`, at least as up-to-date as ours? RequestVote and PreVote share the
+    /// rule, as implementations share the comparison; R4 skips it (grants on the term alone).
+    fn candidate_log_is_up_to_date(
+        &self,
+        ctx: &mut Ctx<'_, Self>,
+        last_log_index: LogIndex,
+        last_log_term: Term,
+    ) -> bool {
+        let up_to_date = self.log.is_up_to_date(last_log_index, last_log_term);
+        if !up_to_date && self.bug(Bug::RaftNoElectionRestriction) {
+            ctx.mark("mutation.raft-no-election-restriction");
+            return true;
+        }
+        up_to_date
+    }
+
+    /// Thesis §9.6: would this server vote for `candidate` in `term` (its currentTerm + 1)?
+    /// Answering changes no state, neither term nor votedFor nor the election timer, so a
+    /// server that is cut off and keeps asking disturbs nobody.
+    ///
+    /// It grants iff (1) `term` is above our currentTerm, (2) the candidate's log is at least
+    /// as up-to-date as ours (§5.4.1), and (3) no current leader was heard from within
+    /// `election_timeout_min` on our clock (a leader always refuses). For (1) we take the
+    /// strict comparison: a grant then never depends on votedFor (a higher term frees the
+    /// vote), and a pre-candidate one term behind learns our term from the answer's `term`
+    /// (§5.1) and proposes one past it at its next timeout. The request's term is not
+    /// adopted even when it is higher: the real RequestVote that may follow carries it.
+    fn on_pre_vote(
+        &mut self,
+        ctx: &mut Ctx<'_, Self>,
+        from: NodeId,
+        term: Term,
+        candidate: NodeId,
+        last_log_index: LogIndex,
+        last_log_term: Term,
+    ) {
+        assert_eq!(from, candidate, "PreVote relayed");
+        let pre_vote_granted = if term <= self.current_term {
+            ctx.mark("raft.pre_vote_rejected_term");
+            false
+        } else if self.heard_from_leader_recently(ctx) {
+            // The point of PreVote: a server that was cut off must not depose a leader that
+            // the rest of the cluster still hears.
+            ctx.mark("raft.pre_vote_rejected_leader_alive");
+            false
+        } else if !self.candidate_log_is_up_to_date(ctx, last_log_index, last_log_term) {
+            ctx.mark("raft.pre_vote_rejected_log");
+            false
+        } else {
+            ctx.mark("raft.pre_vote_granted");
+            true
+        };
+        ctx.send(
+            from,
+            Message::PreVoteResponse {
+                term: self.current_term,
+                proposed_term: term,
+                pre_vote_granted,
+            },
+        );
+    }
+
+    /// Does this server lead, or has it accepted an AppendEntries of its current term's leader
+    /// within `election_timeout_min` (local clock)?
+    fn heard_from_leader_recently(&self, ctx: &Ctx<'_, Self>) -> bool {
+        if self.role == Role::Leader {
+            return true;
+        }
+        let since_contact = self
+            .leader_contact
+            .map(|contact| ctx.now().saturating_since(contact));
+        self.leader_id.is_some()
+            && since_contact.is_some_and(|since| since < self.config.election_timeout_min)
+    }
+
+    fn on_pre_vote_response(
+        &mut self,
+        ctx: &mut Ctx<'_, Self>,
+        from: NodeId,
+        term: Term,
+        proposed_term: Term,
+        pre_vote_granted: bool,
+    ) {
+        if term > self.current_term {
+            // §5.1 on the voter's real term: this server was behind and now follows.
+            self.step_to_term(ctx, term);
+            return;
+        }
+        if self.role != Role::PreCandidate || proposed_term != self.current_term.next() {
+            // An answer to a round this server has left (it won, or heard from a leader) or
+            // to a round for another term.
+            return;
+        }
+        self.voters_answered.insert(from);
+        if pre_vote_granted {
+            self.votes.insert(from);
+            if self.votes.len() as u32 >= ctx.majority() {
+                ctx.mark("raft.pre_vote_won");
+                self.start_election(ctx);
+            }
+        }
     }
 
     fn on_request_vote_response(
@@ -827,8 +987,9 @@ impl<A: Application> RaftNode<A> {
         }
         if term > self.current_term {
             self.step_to_term(ctx, term);
-        } else if self.role == Role::Candidate {
-            // Another server won this term's election (§5.2).
+        } else if matches!(self.role, Role::Candidate | Role::PreCandidate) {
+            // Another server won this term's election (§5.2); a pre-candidate hears that the
+            // leader it missed is alive.
             self.become_follower(ctx);
         } else if self.role == Role::Leader {
             // Two leaders in one term: impossible unless a mutation broke election safety,
@@ -843,6 +1004,7 @@ impl<A: Application> RaftNode<A> {
             self.reset_election_timer(ctx);
         }
         self.leader_id = Some(leader);
+        self.leader_contact = Some(ctx.now());
 
         // The consistency check (§5.3).
         match self.log.term_at(prev_log_index) {
@@ -1075,6 +1237,7 @@ impl<A: Application> Node for RaftNode<A> {
             voters_answered: BTreeSet::new(),
             leader: None,
             leader_id: None,
+            leader_contact: None,
             election_generation: 0,
             election_timer: None,
             heartbeat_generation: 0,
@@ -1101,6 +1264,21 @@ impl<A: Application> Node for RaftNode<A> {
             }
             Message::RequestVoteResponse { term, vote_granted } => {
                 self.on_request_vote_response(ctx, from, term, vote_granted);
+            }
+            Message::PreVote {
+                term,
+                candidate,
+                last_log_index,
+                last_log_term,
+            } => {
+                self.on_pre_vote(ctx, from, term, candidate, last_log_index, last_log_term);
+            }
+            Message::PreVoteResponse {
+                term,
+                proposed_term,
+                pre_vote_granted,
+            } => {
+                self.on_pre_vote_response(ctx, from, term, proposed_term, pre_vote_granted);
             }
             Message::AppendEntries {
                 term,
@@ -1152,7 +1330,11 @@ impl<A: Application> Node for RaftNode<A> {
                     return; // Superseded: reset or disarmed after it was set.
                 }
                 self.election_timer = None;
-                self.start_election(ctx);
+                if self.config.pre_vote {
+                    self.start_pre_vote(ctx);
+                } else {
+                    self.start_election(ctx);
+                }
             }
             Timer::Heartbeat { generation } => {
                 if generation != self.heartbeat_generation {
@@ -1160,7 +1342,7 @@ impl<A: Application> Node for RaftNode<A> {
                 }
                 match self.role {
                     Role::Leader => self.on_heartbeat(ctx),
-                    Role::Candidate => self.on_vote_retry(ctx),
+                    Role::Candidate | Role::PreCandidate => self.on_vote_retry(ctx),
                     Role::Follower => panic!("{}: heartbeat armed as follower", self.id),
                 }
             }
