@@ -94,3 +94,19 @@ fn raft_check_quorum_deposes_an_isolated_leader() {
     assert!(!cluster.node(n(0)).is_leader());
     assert!(cluster.has_mark("raft.check_quorum_step_down"));
 }
+
+/// The other side: without check-quorum the same isolated leader keeps believing it leads
+/// (nothing it hears tells it otherwise), so the option is what deposes it above.
+#[test]
+fn raft_without_check_quorum_an_isolated_leader_stays_leader() {
+    let mut cluster = Cluster::new(3, config(&[]), 7);
+    elect(&mut cluster, n(0));
+    cluster.isolate(n(0));
+    for _ in 0..20 {
+        cluster.advance(sim_core::time::Duration::from_millis(50));
+        cluster.heartbeat(n(0));
+        cluster.deliver_all();
+    }
+    assert!(cluster.node(n(0)).is_leader());
+    assert!(!cluster.has_mark("raft.check_quorum_step_down"));
+}
