@@ -260,13 +260,16 @@ impl<A: Application> Cluster<A> {
         true
     }
 
-    /// Delivers election traffic (RequestVote and its responses) until none is in flight,
-    /// leaving every other message where it is.
+    /// Delivers election traffic (RequestVote, PreVote and their responses) until none is in
+    /// flight, leaving every other message where it is.
     pub fn deliver_votes(&mut self) {
         let is_vote = |envelope: &Envelope| {
             matches!(
                 envelope.msg,
-                Message::RequestVote { .. } | Message::RequestVoteResponse { .. }
+                Message::RequestVote { .. }
+                    | Message::RequestVoteResponse { .. }
+                    | Message::PreVote { .. }
+                    | Message::PreVoteResponse { .. }
             )
         };
         for _ in 0..DELIVERIES_MAX {
