@@ -140,7 +140,7 @@ fn protocols() -> Value {
                     "pre_vote",
                     "true | false",
                     spec.pre_vote.to_string(),
-                    "pre-vote phase (thesis \u{a7}9.6); `true` parses but is not runnable yet"
+                    "pre-vote round before each election (thesis \u{a7}9.6): the term rises only once a majority would vote"
                 ),
                 parameter(
                     "check_quorum",
