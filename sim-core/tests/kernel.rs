@@ -587,3 +587,67 @@ fn tracing_does_not_change_the_run() {
     assert!(plain.trace.is_empty());
     assert!(traced.trace.len() > 50);
 }
+
+/// A node that re-arms and cancels timers the way a Raft follower does, for the one-wakeup-per-
+/// node scheduling: `A` (100ms) is cancelled by `B` (50ms), which sets `A2` (30ms later) and two
+/// timers `C`, `D` with the same deadline.
+#[derive(Clone, Debug)]
+struct Rearm {
+    a: Option<sim_core::id::TimerId>,
+}
+
+impl Node for Rearm {
+    type Config = ();
+    type Msg = ();
+    type Timer = char;
+    type Record = ();
+    type Observation = (char, Instant);
+
+    fn recover(_: &(), _: NodeId, _: &[()]) -> Self {
+        Rearm { a: None }
+    }
+    fn on_start(&mut self, ctx: &mut Ctx<'_, Self>) {
+        self.a = Some(ctx.set_timer(ms(100), 'A'));
+        ctx.set_timer(ms(50), 'B');
+    }
+    fn on_message(&mut self, _: &mut Ctx<'_, Self>, _: NodeId, _: ()) {}
+    fn on_timer(&mut self, ctx: &mut Ctx<'_, Self>, timer: char) {
+        let now = ctx.now();
+        ctx.observe((timer, now));
+        if timer == 'B' {
+            ctx.cancel_timer(self.a.take().expect("A is pending"));
+            ctx.set_timer(ms(30), 'a');
+            ctx.set_timer(ms(150), 'C');
+            ctx.set_timer(ms(150), 'D');
+        }
+    }
+    fn on_request(&mut self, _: &mut Ctx<'_, Self>, _: Request) {}
+}
+
+#[test]
+fn cancelled_timers_never_fire_and_are_not_events_and_ties_fire_in_creation_order() {
+    let recorder = Recorder::new();
+    let seen = recorder.seen.clone();
+    let report = Simulation::<Rearm>::new(
+        no_clients(1, 1),
+        (),
+        idle_workload(),
+        Box::new(recorder),
+        FaultPlan::default(),
+    )
+    .run();
+    let fired: Vec<(char, Instant)> = seen
+        .borrow()
+        .iter()
+        .map(|(t, _, (timer, _))| (*timer, *t))
+        .collect();
+    assert_eq!(
+        fired,
+        vec![('B', at(50)), ('a', at(80)), ('C', at(200)), ('D', at(200))],
+        "A was cancelled; C and D share a deadline and fire in the order they were set"
+    );
+    assert_eq!(report.stats.timers_fired, 4);
+    // The wakeup queued for A at 100ms is stale when it comes up: nothing happens, nothing
+    // is counted. The events are the four timers and the start of the recovery phase.
+    assert_eq!(report.stats.events, 5);
+}
