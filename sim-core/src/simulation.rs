@@ -498,6 +498,8 @@ struct NodeSlot<N: Node> {
     /// re-arms its election timer on every AppendEntries, and per-timer events left four
     /// cancelled timers in the queue for every one that fired.
     wakeup: Option<(Instant, u64)>,
+    /// The last crash lost unsynced records (cleared by the next boot).
+    lost_writes: bool,
     clock: Clock,
     disk: Disk<N::Record>,
     /// Inputs that arrived while paused, handled in order on resume.
@@ -610,6 +612,7 @@ impl<N: Node> Simulation<N> {
                     timers: BTreeMap::new(),
                     due: BTreeSet::new(),
                     wakeup: None,
+                    lost_writes: false,
                     clock: Clock::new(offset),
                     disk: Disk::default(),
                     paused_inbox: Vec::new(),
@@ -791,6 +794,11 @@ impl<N: Node> Simulation<N> {
         assert!(slot.timers.is_empty() && slot.due.is_empty() && slot.paused_inbox.is_empty());
         slot.state = Some(N::recover(&self.node_config, node, slot.disk.records()));
         slot.status = Status::Up;
+        if std::mem::take(&mut slot.lost_writes) {
+            // A kernel mark beside the protocol's own: the node just recovered from a disk
+            // that lost unsynced writes in its last crash, the path R2 and R6 break.
+            *self.marks.entry("sim.recovered_after_lost_writes").or_insert(0) += 1;
+        }
         self.with_node(node, |state, ctx| state.on_start(ctx));
     }
 
@@ -1221,11 +1229,7 @@ impl<N: Node> Simulation<N> {
         self.in_flight -= dropped_inputs;
         self.stats.crashes += 1;
         self.stats.unsynced_records_lost += loss.lost_count as u64;
-        if loss.lost_count > 0 {
-            // A kernel mark beside the protocol's own, so a sweep shows that recovery from a
-            // disk that lost acknowledged-unsynced writes was exercised.
-            *self.marks.entry("sim.unsynced_writes_lost").or_insert(0) += 1;
-        }
+        self.nodes[node.index()].lost_writes = loss.lost_count > 0;
         self.invariants.on_crash(self.now, node);
         self.record_fault(FaultEvent::Crash {
             node,
