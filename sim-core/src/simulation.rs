@@ -797,7 +797,10 @@ impl<N: Node> Simulation<N> {
         if std::mem::take(&mut slot.lost_writes) {
             // A kernel mark beside the protocol's own: the node just recovered from a disk
             // that lost unsynced writes in its last crash, the path R2 and R6 break.
-            *self.marks.entry("sim.recovered_after_lost_writes").or_insert(0) += 1;
+            *self
+                .marks
+                .entry("sim.recovered_after_lost_writes")
+                .or_insert(0) += 1;
         }
         self.with_node(node, |state, ctx| state.on_start(ctx));
     }
