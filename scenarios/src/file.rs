@@ -106,6 +106,9 @@ pub enum ProtocolFile {
         /// Leaders step down without a quorum of recent contact (thesis §6.2).
         #[serde(default, skip_serializing_if = "Option::is_none")]
         check_quorum: Option<bool>,
+        /// Legal but unusual timing choices (BUGGIFY); default: on with random faults.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        buggify: Option<bool>,
         /// How linearizable reads are served.
         #[serde(default, skip_serializing_if = "Option::is_none")]
         read: Option<RaftReadFile>,

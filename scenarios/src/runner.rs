@@ -380,9 +380,9 @@ fn simulate_consensus<A: Application>(run: RunInputs<'_>, app: A) -> SimReport {
             config.heartbeat = spec.heartbeat;
             config.check_quorum = spec.check_quorum;
             config.pre_vote = spec.pre_vote;
-            // Random timing perturbations for generated fault plans only: a scripted story
-            // relies on exact timing.
-            config.buggify = matches!(scenario.faults, FaultSpec::Random(_));
+            // On by default for generated fault plans only (a scripted story relies on exact
+            // timing): resolved in the scenario.
+            config.buggify = spec.buggify;
             config.read_mode = match spec.read {
                 RaftRead::ReadIndex => raft::ReadMode::ReadIndex,
                 RaftRead::Log => raft::ReadMode::Log,

@@ -196,6 +196,11 @@ pub struct RaftSpec {
     pub pre_vote: bool,
     /// Check-quorum (thesis §6.2). Default `false`.
     pub check_quorum: bool,
+    /// BUGGIFY: now and then take a legal but unusual path (a quiet new leader, a late no-op,
+    /// a held batch) so that random faults reach narrow windows. Default: `true` when the
+    /// faults are `Random(...)`, `false` for scripted or no faults (a script needs exact
+    /// timing).
+    pub buggify: bool,
     /// How reads are served. Default [`RaftRead::ReadIndex`].
     pub read: RaftRead,
 }
@@ -660,6 +665,7 @@ impl Scenario {
                 heartbeat: Some(DurationText(spec.heartbeat)),
                 pre_vote: Some(spec.pre_vote),
                 check_quorum: Some(spec.check_quorum),
+                buggify: Some(spec.buggify),
                 read: Some(match spec.read {
                     RaftRead::ReadIndex => RaftReadFile::ReadIndex,
                     RaftRead::Log => RaftReadFile::Log,
@@ -957,7 +963,11 @@ fn validate(file: ScenarioFile, default_name: &str) -> Result<Scenario, Invalid>
         Some(name) => name,
         None => default_name.to_string(),
     };
-    let protocol = validate_protocol(file.protocol)?;
+    let raft_buggify = match &file.protocol {
+        ProtocolFile::Raft { buggify, .. } => *buggify,
+        _ => None,
+    };
+    let mut protocol = validate_protocol(file.protocol)?;
 
     let node_count = file.nodes.unwrap_or_else(|| protocol.default_node_count());
     if node_count == 0 || node_count > MAX_NODES {
@@ -1017,6 +1027,9 @@ fn validate(file: ScenarioFile, default_name: &str) -> Result<Scenario, Invalid>
             FaultSpec::Script(validate_script(&steps, node_count, Duration(end))?)
         }
     };
+    if let ProtocolSpec::Raft(spec) = &mut protocol {
+        spec.buggify = raft_buggify.unwrap_or(matches!(faults, FaultSpec::Random(_)));
+    }
 
     let mut bugs = BugSet::NONE;
     for (index, BugName(bug)) in file.bugs.unwrap_or_default().into_iter().enumerate() {
@@ -1194,6 +1207,7 @@ fn validate_protocol(protocol: ProtocolFile) -> Result<ProtocolSpec, Invalid> {
             heartbeat,
             pre_vote,
             check_quorum,
+            buggify,
             read,
         } => {
             let (election_timeout_min, election_timeout_max, heartbeat) = leader_timing(
@@ -1211,6 +1225,8 @@ fn validate_protocol(protocol: ProtocolFile) -> Result<ProtocolSpec, Invalid> {
                 heartbeat,
                 pre_vote: pre_vote.unwrap_or(false),
                 check_quorum: check_quorum.unwrap_or(false),
+                // Resolved against the faults by `validate`.
+                buggify: buggify.unwrap_or(false),
                 read: match read.unwrap_or(RaftReadFile::ReadIndex) {
                     RaftReadFile::ReadIndex => RaftRead::ReadIndex,
                     RaftReadFile::Log => RaftRead::Log,

@@ -236,9 +236,22 @@ fn only_the_protocol_is_required_and_defaults_are_sensible() {
             heartbeat: Duration::from_millis(50),
             pre_vote: false,
             check_quorum: false,
+            buggify: false,
             read: RaftRead::ReadIndex,
         })
     );
+    // BUGGIFY defaults on with random faults only, and the file can say otherwise.
+    let buggify = |text: &str| match parse(text).protocol {
+        ProtocolSpec::Raft(spec) => spec.buggify,
+        other => panic!("not raft: {other:?}"),
+    };
+    let random = r#"faults: Random(every: ("50ms", "1s"), kinds: [Crash])"#;
+    assert!(buggify(&format!("Scenario(protocol: Raft(), {random})")));
+    assert!(!buggify(&format!(
+        "Scenario(protocol: Raft(buggify: false), {random})"
+    )));
+    assert!(!buggify("Scenario(protocol: Raft())"));
+    assert!(buggify("Scenario(protocol: Raft(buggify: true))"));
     // The struct name is optional, as everywhere in RON; `faults: None` means no faults.
     assert_eq!(
         parse("(protocol: Raft(), faults: None)").faults,

@@ -149,6 +149,12 @@ fn protocols() -> Value {
                     "leaders step down without recent contact with a quorum (thesis \u{a7}6.2)"
                 ),
                 parameter(
+                    "buggify",
+                    "true | false",
+                    "on with Random faults".to_string(),
+                    "now and then a legal but unusual path (quiet new leader, late no-op, held batch) so random faults reach narrow windows"
+                ),
+                parameter(
                     "read",
                     "ReadIndex | Log",
                     read.to_string(),
