@@ -160,6 +160,18 @@ pub struct RunOptions {
 #[error("{0}")]
 pub struct Unsupported(pub String);
 
+/// Every mark the scenario's protocol may emit (its `MARKS`), for a sweep's "marks not hit":
+/// the rare paths none of its seeds reached. Mutation marks and the kernel's own are not
+/// listed.
+pub fn declared_marks(protocol: &ProtocolSpec) -> &'static [&'static str] {
+    match protocol {
+        ProtocolSpec::SingleServer => single_server::MARKS,
+        ProtocolSpec::PrimaryBackup(_) => primary_backup::MARKS,
+        ProtocolSpec::Raft(_) => raft::MARKS,
+        ProtocolSpec::Paxos(_) => paxos::MARKS,
+    }
+}
+
 /// Checks that this build can run `scenario` (protocol × application × options).
 ///
 /// The protocol × application matrix itself (lock and application bugs on consensus

@@ -189,3 +189,44 @@ fn a_longer_replication_delay_makes_backup_reads_fail_on_more_seeds() {
     );
     assert!(catalogue <= long, "50 ms: {catalogue}, 200 ms: {long}");
 }
+
+/// The summary names the protocol's rare paths that no seed reached: a calm Raft run elects
+/// once and truncates nothing, and what it did hit is not listed as missed.
+#[test]
+fn the_summary_lists_the_marks_no_seed_hit() {
+    let (code, out, _) = faultline(&[
+        "sweep",
+        "catalog/raft-kv-calm.ron",
+        "--seeds",
+        "0..3",
+        "--format",
+        "jsonl",
+    ]);
+    assert_eq!(code, 0);
+    let summary: serde_json::Value = out
+        .lines()
+        .map(|line| serde_json::from_str::<serde_json::Value>(line).unwrap())
+        .find(|record| record["type"] == "summary")
+        .expect("a summary line");
+    let not_hit: Vec<&str> = summary["marks_not_hit"]
+        .as_array()
+        .expect("marks_not_hit is a list")
+        .iter()
+        .map(|mark| mark.as_str().unwrap())
+        .collect();
+    assert!(not_hit.contains(&"raft.truncate"), "{not_hit:?}");
+    assert!(
+        not_hit.contains(&"raft.check_quorum_step_down"),
+        "{not_hit:?}"
+    );
+    let hit = summary["marks"].as_object().expect("marks is a map");
+    assert!(hit.contains_key("raft.read_index_confirmed"), "{hit:?}");
+    for mark in hit.keys() {
+        assert!(
+            !not_hit.contains(&mark.as_str()),
+            "{mark} both hit and not hit"
+        );
+    }
+    let (_, human, _) = faultline(&["sweep", "catalog/raft-kv-calm.ron", "--seeds", "0..3"]);
+    assert!(human.contains("marks not hit: "), "{human}");
+}

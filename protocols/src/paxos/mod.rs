@@ -97,6 +97,27 @@
 //! - A replica's lease grant names one leader: a heartbeat of a newer leader replaces it
 //!   (that leader completed phase 1, so the older lease has run out already).
 
+/// Every mark this protocol's nodes may emit (mutation marks aside), so that a sweep can say
+/// which rare paths its seeds never reached (FoundationDB's code-probe coverage). A test keeps
+/// it equal to the marks in the source.
+pub const MARKS: &[&str] = &[
+    "paxos.accept_refused",
+    "paxos.accept_resent",
+    "paxos.adopted_accepted_value",
+    "paxos.catch_up",
+    "paxos.duplicate_answered_from_session",
+    "paxos.duplicate_not_applied",
+    "paxos.gap_noop_filled",
+    "paxos.lease_read",
+    "paxos.lease_wait",
+    "paxos.preempted",
+    "paxos.prepare_refused",
+    "paxos.proposals_abandoned",
+    "paxos.quorum_lost",
+    "paxos.recovered",
+    "paxos.retry_in_flight",
+];
+
 pub mod acceptor;
 pub mod config;
 pub mod harness;

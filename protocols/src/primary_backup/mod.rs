@@ -73,6 +73,29 @@
 //! - Requests at a backup are redirected, never proxied.
 
 mod message;
+
+/// Every mark this protocol's nodes may emit (mutation marks aside), so that a sweep can say
+/// which rare paths its seeds never reached (FoundationDB's code-probe coverage). A test keeps
+/// it equal to the marks in the source.
+pub const MARKS: &[&str] = &[
+    "primary_backup.duplicate_request",
+    "primary_backup.epoch_adopted",
+    "primary_backup.full_resync",
+    "primary_backup.promoted",
+    "primary_backup.recovered_from_disk",
+    "primary_backup.resend_beyond_log",
+    "primary_backup.resent",
+    "primary_backup.snapshot_installed",
+    "primary_backup.stale_primary_heard",
+    "primary_backup.stale_read_served",
+    "primary_backup.stale_request",
+    "primary_backup.stale_snapshot_ignored",
+    "primary_backup.stale_stream_ignored",
+    "primary_backup.stepped_down",
+    "primary_backup.stream_before_snapshot",
+    "primary_backup.stream_gap",
+];
+
 mod node;
 
 pub use message::{Epoch, Message, Offset, Role};

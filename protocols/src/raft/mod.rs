@@ -125,6 +125,38 @@
 //!   Entries of abandoned sessions are never expired.
 //! - Unreachable or down peers are retried on every heartbeat with no backoff.
 
+/// Every mark this protocol's nodes may emit (mutation marks aside), so that a sweep can say
+/// which rare paths its seeds never reached (FoundationDB's code-probe coverage). A test keeps
+/// it equal to the marks in the source.
+pub const MARKS: &[&str] = &[
+    "raft.append_rejected_log",
+    "raft.append_rejected_term",
+    "raft.buggify_held_batch",
+    "raft.buggify_late_noop",
+    "raft.buggify_quiet_leader",
+    "raft.check_quorum_step_down",
+    "raft.commit_deferred_prior_term",
+    "raft.duplicate_answered_from_session",
+    "raft.duplicate_not_applied",
+    "raft.pre_vote_granted",
+    "raft.pre_vote_rejected_leader_alive",
+    "raft.pre_vote_rejected_log",
+    "raft.pre_vote_rejected_term",
+    "raft.pre_vote_retried",
+    "raft.pre_vote_won",
+    "raft.proposals_abandoned",
+    "raft.read_index_confirmed",
+    "raft.recovered_with_log",
+    "raft.retry_in_flight",
+    "raft.stale_retry_not_applied",
+    "raft.step_down",
+    "raft.truncate",
+    "raft.vote_rejected_already_voted",
+    "raft.vote_rejected_log",
+    "raft.vote_rejected_term",
+    "raft.vote_retried",
+];
+
 pub mod config;
 pub mod harness;
 pub mod invariants;

@@ -45,6 +45,15 @@
 //!
 //! [`Application::query`]: crate::apps::Application::query
 
+/// Every mark this protocol's nodes may emit (mutation marks aside), so that a sweep can say
+/// which rare paths its seeds never reached (FoundationDB's code-probe coverage). A test keeps
+/// it equal to the marks in the source.
+pub const MARKS: &[&str] = &[
+    "single_server.duplicate_request",
+    "single_server.recovered_from_disk",
+    "single_server.stale_request",
+];
+
 mod node;
 
 pub use node::{Message, Observation, Record, SingleServer, Timer};

@@ -483,6 +483,16 @@ fn summarise(
         .flatten()
         .find(|r| r.failed())
         .map(|r| r.report.seed);
+    // The protocol's rare paths that no seed reached (only for seeds that ran).
+    let not_hit: Vec<&str> = if ran == 0 {
+        Vec::new()
+    } else {
+        crate::runner::declared_marks(&scenario.protocol)
+            .iter()
+            .copied()
+            .filter(|mark| !marks.contains_key(*mark))
+            .collect()
+    };
     if human {
         let outcome_text: Vec<String> = counts.iter().map(|(k, v)| format!("{k} {v}")).collect();
         outln!(
@@ -507,6 +517,9 @@ fn summarise(
             let text: Vec<String> = marks.iter().map(|(k, v)| format!("{k}×{v}")).collect();
             outln!("  marks hit: {}", text.join(" "));
         }
+        if !not_hit.is_empty() {
+            outln!("  marks not hit: {}", not_hit.join(" "));
+        }
     } else {
         let summary = serde_json::json!({
             "version": 1,
@@ -519,6 +532,7 @@ fn summarise(
             "events": events,
             "seed_wall_ms_total": wall_ms,
             "marks": marks,
+            "marks_not_hit": not_hit,
             "exit_code": exit,
         });
         outln!("{summary}");

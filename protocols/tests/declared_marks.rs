@@ -1,0 +1,73 @@
+//! Each protocol's `MARKS` (what a sweep reports as "not hit") must list exactly the marks its
+//! node emits: a mark added to the code but not to the list would never be reported missing,
+//! and a listed mark the code no longer emits would always be.
+
+use std::collections::BTreeSet;
+
+/// The string literals in `source` that start with `prefix.`.
+fn literals(source: &str, prefix: &str) -> BTreeSet<String> {
+    let opening = format!("\"{prefix}.");
+    let mut found = BTreeSet::new();
+    let mut rest = source;
+    while let Some(start) = rest.find(&opening) {
+        let after = &rest[start + 1..];
+        let end = after.find('"').expect("an unterminated string literal");
+        found.insert(after[..end].to_string());
+        rest = &after[end + 1..];
+    }
+    found
+}
+
+fn check(declared: &[&str], source: &str, prefix: &str) {
+    let declared_set: BTreeSet<String> = declared.iter().map(|m| m.to_string()).collect();
+    assert_eq!(
+        declared_set.len(),
+        declared.len(),
+        "{prefix}: a mark is listed twice"
+    );
+    let emitted = literals(source, prefix);
+    assert!(
+        !emitted.is_empty(),
+        "{prefix}: no marks found in the source"
+    );
+    assert_eq!(
+        declared_set, emitted,
+        "{prefix}::MARKS differs from the marks in its node.rs"
+    );
+}
+
+#[test]
+fn every_protocols_declared_marks_are_the_marks_its_code_emits() {
+    let protocols: [(&[&str], &str, &str); 4] = [
+        (
+            protocols::raft::MARKS,
+            include_str!("../src/raft/node.rs"),
+            "raft",
+        ),
+        (
+            protocols::paxos::MARKS,
+            include_str!("../src/paxos/node.rs"),
+            "paxos",
+        ),
+        (
+            protocols::primary_backup::MARKS,
+            include_str!("../src/primary_backup/node.rs"),
+            "primary_backup",
+        ),
+        (
+            protocols::single_server::MARKS,
+            include_str!("../src/single_server/node.rs"),
+            "single_server",
+        ),
+    ];
+    for (declared, source, prefix) in protocols {
+        check(declared, source, prefix);
+    }
+}
+
+#[test]
+fn the_literal_scan_finds_marks_and_only_marks() {
+    let source = r#"ctx.mark("raft.a"); let x = "raft.b_c"; ctx.mark("paxos.d"); "raftx.e""#;
+    let found: Vec<String> = literals(source, "raft").into_iter().collect();
+    assert_eq!(found, vec!["raft.a".to_string(), "raft.b_c".to_string()]);
+}
