@@ -230,3 +230,39 @@ fn the_summary_lists_the_marks_no_seed_hit() {
     let (_, human, _) = faultline(&["sweep", "catalog/raft-kv-calm.ron", "--seeds", "0..3"]);
     assert!(human.contains("marks not hit: "), "{human}");
 }
+
+/// Determinism on the consensus protocols' busiest scenarios: every seed run twice gives the
+/// same trace digest (`--check-determinism`), and one job or two give the same per-seed records.
+#[test]
+fn consensus_scenarios_are_deterministic_across_runs_and_job_counts() {
+    for file in [
+        "catalog/raft-kv-everything.ron",
+        "catalog/raft-kv-pre-vote.ron",
+        "catalog/paxos-kv-everything.ron",
+        "catalog/raft-lock-contention.ron",
+        "catalog/paxos-counter-faults.ron",
+    ] {
+        let sweep = |jobs: &str| {
+            let (code, out, err) = faultline(&[
+                "sweep",
+                file,
+                "--seeds",
+                "0..8",
+                "--jobs",
+                jobs,
+                "--check-determinism",
+                "--format",
+                "jsonl",
+            ]);
+            assert_eq!(code, 0, "{file} with {jobs} jobs: {err}{out}");
+            seed_records(&out)
+        };
+        let one = sweep("1");
+        assert_eq!(one.len(), 8, "{file}");
+        assert_eq!(
+            one,
+            sweep("2"),
+            "{file}: records differ between 1 and 2 jobs"
+        );
+    }
+}
