@@ -480,3 +480,100 @@ fn mangled_input_never_panics() {
         }
     }
 }
+
+/// `n` crashed (`info`) writes of values nobody reads, beside acknowledged writes and reads of
+/// other values; `last_read` is what a final read returns.
+fn many_unread_info_writes(n: u64, last_read: &str) -> Vec<String> {
+    let mut lines = vec![e(0, "invoke", "write", "1"), e(0, "ok", "write", "1")];
+    for p in 0..n {
+        lines.push(e(100 + p, "invoke", "write", &(1000 + p).to_string()));
+    }
+    lines.push(e(1, "invoke", "read", "null"));
+    lines.push(e(1, "ok", "read", "1"));
+    lines.push(e(2, "invoke", "write", "2"));
+    lines.push(e(2, "ok", "write", "2"));
+    lines.push(e(3, "invoke", "read", "null"));
+    lines.push(e(3, "ok", "read", last_read));
+    for p in 0..n {
+        lines.push(e(100 + p, "info", "write", "null"));
+    }
+    lines
+}
+
+/// An indeterminate write whose value nobody observes may always be taken as "never happened",
+/// so the search drops it: the verdicts with and without the reduction agree, and with it a
+/// history of many such writes is decided in a few steps.
+#[test]
+fn unread_indeterminate_writes_are_dropped_without_changing_the_verdict() {
+    for (last_read, expected) in [
+        ("2", Verdict::Linearizable),
+        ("1", Verdict::NotLinearizable),
+    ] {
+        let history = many_unread_info_writes(12, last_read);
+        let refs: Vec<&str> = history.iter().map(String::as_str).collect();
+        let events = native(&refs);
+        let reduced = check_events(&events, Model::Register, &CheckOptions::default()).unwrap();
+        let plain = CheckOptions {
+            reductions: false,
+            ..CheckOptions::default()
+        };
+        let full = check_events(&events, Model::Register, &plain).unwrap();
+        assert_eq!(reduced.verdict, expected, "last read {last_read}");
+        assert_eq!(full.verdict, expected, "last read {last_read}");
+        assert!(
+            reduced.steps * 10 < full.steps,
+            "last read {last_read}: {} steps reduced, {} without",
+            reduced.steps,
+            full.steps
+        );
+    }
+    // Forty of them: out of reach without the reduction's help in a small budget, trivial with.
+    let history = many_unread_info_writes(40, "2");
+    let refs: Vec<&str> = history.iter().map(String::as_str).collect();
+    let small = CheckOptions {
+        budget_steps: 10_000,
+        ..CheckOptions::default()
+    };
+    let result = check_events(&native(&refs), Model::Register, &small).unwrap();
+    assert_eq!(result.verdict, Verdict::Linearizable);
+    let plain_small = CheckOptions {
+        reductions: false,
+        ..small
+    };
+    let result = check_events(&native(&refs), Model::Register, &plain_small).unwrap();
+    assert_eq!(result.verdict, Verdict::Unknown);
+}
+
+/// A read of the value, or a compare against it, keeps an indeterminate write; so does a
+/// compare observed to fail (etcd's `:fail :cas`), which the unread write may be the only
+/// explanation for.
+#[test]
+fn observed_or_compared_indeterminate_writes_are_kept() {
+    // Read of 5 after a crashed write of 5: only the write explains it.
+    let read = [
+        e(1, "invoke", "write", "5"),
+        e(2, "invoke", "read", "null"),
+        e(2, "ok", "read", "5"),
+        e(1, "info", "write", "null"),
+    ];
+    assert_eq!(check_lines(Model::Register, &read), Verdict::Linearizable);
+    // A successful cas from 5: same.
+    let cas = [
+        e(1, "invoke", "write", "5"),
+        e(2, "invoke", "cas", "[5, 6]"),
+        e(2, "ok", "cas", "[5, 6]"),
+        e(1, "info", "write", "null"),
+    ];
+    assert_eq!(check_lines(Model::CasRegister, &cas), Verdict::Linearizable);
+    // etcd: a crashed write of 1 and a compare against nil observed to fail. Nothing reads 1,
+    // but only the write makes the value differ from nil.
+    let etcd = "INFO  jepsen.util - 0\t:invoke\t:write\t1\nINFO  jepsen.util - 1\t:invoke\t:cas\t[nil 2]\nINFO  jepsen.util - 1\t:fail\t:cas\t[nil 2]\n";
+    let history = formats::read(Format::PorcupineEtcd, etcd).unwrap();
+    let options = CheckOptions {
+        dialect: history.dialect,
+        initial: history.initial.clone(),
+        ..CheckOptions::default()
+    };
+    let result = check_events(&history.events, Model::CasRegister, &options).unwrap();
+    assert_eq!(result.verdict, Verdict::Linearizable);
+}

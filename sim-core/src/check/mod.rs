@@ -33,7 +33,7 @@ mod prepare;
 use crate::history::{EventType, HistoryEvent, Value};
 use linearizability::{GaveUp, Outcome, SearchReport, Searcher, END};
 use model::{step_object, Kind, Micro, OpData, SingleSpec, Strings, VectorSpec, ANY};
-use prepare::{partitions, prepare, Prepared};
+use prepare::{partitions, prepare, prune_unobserved_writes, Prepared};
 use serde::Serialize;
 use std::fmt;
 
@@ -339,6 +339,9 @@ pub fn check_events(
     options: &CheckOptions,
 ) -> Result<CheckResult, HistoryError> {
     let mut prepared = prepare(events, model, options.dialect, &options.initial)?;
+    if options.reductions {
+        prune_unobserved_writes(&mut prepared);
+    }
     let mut strings = std::mem::take(&mut prepared.strings);
     let parts = partitions(&prepared, options.partition);
     let mut result = CheckResult {
