@@ -91,8 +91,12 @@ fn exhausted_budget_exits_3() {
         ops.push((p, "invoke", "write", p.to_string()));
         ops.push((p, "info", "write", "null".to_string()));
     }
-    ops.push((50, "invoke", "read", "null".to_string()));
-    ops.push((50, "ok", "read", "3".to_string()));
+    // Every written value is read (so none of the crashed writes can be dropped as
+    // unobserved), in an order the search has to find.
+    for p in 10..20u64 {
+        ops.push((p, "invoke", "read", "null".to_string()));
+        ops.push((p, "ok", "read", ((p * 3) % 10).to_string()));
+    }
     let text: String = ops
         .iter()
         .enumerate()
