@@ -273,10 +273,11 @@ impl FaultEvent {
                 FaultAction::SetLoss { loss } => {
                     words(12, &[loss.map_or(u64::MAX, |ratio| u64::from(ratio.ppm))])
                 }
-                // Recorded through their own variants above.
                 FaultAction::Partition(_)
                 | FaultAction::Crash { .. }
-                | FaultAction::Resume { .. } => words(13, &[]),
+                | FaultAction::Resume { .. } => {
+                    unreachable!("recorded through their own FaultEvent variants")
+                }
             },
         }
     }
@@ -326,7 +327,11 @@ impl fmt::Display for FaultEvent {
                 FaultAction::Unclog { from, to } => write!(f, "unclog {from}->{to}"),
                 FaultAction::SetLoss { loss: Some(ratio) } => write!(f, "loss burst {ratio}"),
                 FaultAction::SetLoss { loss: None } => write!(f, "loss burst ends"),
-                other => write!(f, "{other:?}"),
+                FaultAction::Partition(_)
+                | FaultAction::Crash { .. }
+                | FaultAction::Resume { .. } => {
+                    unreachable!("recorded through their own FaultEvent variants")
+                }
             },
         }
     }
@@ -918,16 +923,9 @@ impl<N: Node> Simulation<N> {
         let Some(&(deadline_local, _)) = slot.due.first() else {
             return;
         };
-        let at = if slot.clock.local(self.now) >= deadline_local {
-            self.now
-        } else {
-            // Rounding through a drifting clock may map the deadline to a true instant whose
-            // local reading is still just short of it: never wake at `now` for a timer that
-            // is not due, or the wakeup would spin.
-            slot.clock
-                .true_instant_of(self.now, deadline_local)
-                .max(self.now + Duration::NANOSECOND)
-        };
+        // `now` if it is due; otherwise the first instant whose local reading reaches it
+        // (rounded up, so the wakeup never fires early and spins).
+        let at = slot.clock.true_instant_of(self.now, deadline_local);
         if matches!(slot.wakeup, Some((queued, _)) if queued <= at) {
             return;
         }
@@ -979,8 +977,8 @@ impl<N: Node> Simulation<N> {
         self.arm_wakeup(node);
     }
 
-    /// After a clock step or re-rate the node's timers fall due at other true instants: drop
-    /// the queued wakeup and arm one for the earliest timer under the new clock.
+    /// Drops the node's queued wakeup and arms one for its earliest timer now: after a clock
+    /// step or re-rate (its timers fall due at other true instants) and on resume.
     fn reschedule_timers(&mut self, node: NodeId) {
         self.nodes[node.index()].wakeup = None;
         self.arm_wakeup(node);
@@ -1258,8 +1256,7 @@ impl<N: Node> Simulation<N> {
             self.schedule(self.now, kind);
         }
         // Timers that fell due during the pause fire after the queued inputs.
-        self.nodes[node.index()].wakeup = None;
-        self.arm_wakeup(node);
+        self.reschedule_timers(node);
     }
 
     fn begin_recovery(&mut self) {

@@ -614,8 +614,8 @@ pub(crate) fn partitions(prepared: &Prepared, split: bool) -> Vec<(Vec<u32>, Vec
 ///
 /// Only for objects whose operations are all reads, writes and compare-and-sets without a
 /// compare observed to fail (an etcd `:fail :cas` says "the value was not `a`", which an
-/// unobserved write may be the only explanation for). Returns how many operations it dropped.
-pub(crate) fn prune_unobserved_writes(prepared: &mut Prepared) -> usize {
+/// unobserved write may be the only explanation for).
+pub(crate) fn prune_unobserved_writes(prepared: &mut Prepared) {
     let key_count = prepared.keys.len();
     let mut eligible = vec![true; key_count];
     let mut observed: Vec<BTreeSet<u64>> = vec![BTreeSet::new(); key_count];
@@ -642,7 +642,6 @@ pub(crate) fn prune_unobserved_writes(prepared: &mut Prepared) -> usize {
             }
         }
     }
-    let mut dropped = 0;
     for op in &mut prepared.ops {
         let [key] = op.keys[..] else { continue };
         let key = key as usize;
@@ -656,8 +655,6 @@ pub(crate) fn prune_unobserved_writes(prepared: &mut Prepared) -> usize {
         };
         if !observed[key].contains(&written) {
             op.maybe = None;
-            dropped += 1;
         }
     }
-    dropped
 }
