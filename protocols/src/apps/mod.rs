@@ -125,6 +125,14 @@ impl ProposedCommand {
     }
 }
 
+/// The digest of a protocol's no-op entry (a new leader's blank entry, a gap filler), in the
+/// same space as [`ProposedCommand::digest`].
+pub fn noop_digest() -> u64 {
+    let mut digest = sim_core::trace::Digest::new();
+    digest.str("noop");
+    digest.value()
+}
+
 impl std::ops::Deref for ProposedCommand {
     type Target = Command;
 

@@ -3,7 +3,6 @@
 
 use crate::apps::{Command, ProposedCommand};
 use sim_core::id::NodeId;
-use sim_core::trace::Digest;
 use std::fmt;
 use std::sync::Arc;
 
@@ -106,11 +105,7 @@ impl Value {
     /// proposals carry the same value iff their digests are equal.
     pub fn digest(&self) -> u64 {
         match self {
-            Value::Noop => {
-                let mut digest = Digest::new();
-                digest.str("noop");
-                digest.value()
-            }
+            Value::Noop => crate::apps::noop_digest(),
             Value::Command(proposed) => proposed.digest(),
         }
     }

@@ -75,11 +75,9 @@
 //!
 //! ## Marks
 //!
-//! `paxos.preempted`, `paxos.quorum_lost`, `paxos.prepare_refused`, `paxos.accept_refused`,
-//! `paxos.adopted_accepted_value`, `paxos.gap_noop_filled`, `paxos.accept_resent`,
-//! `paxos.catch_up`, `paxos.recovered`, `paxos.lease_read`, `paxos.lease_wait`,
-//! `paxos.proposals_abandoned`, `paxos.retry_in_flight`,
-//! `paxos.duplicate_answered_from_session`, `paxos.duplicate_not_applied`.
+//! The rare paths a sweep counts (preemption, refused prepares and accepts, adopted accepted
+//! values, gap no-ops, catch-up, lease reads and waits, ...) are listed in [`MARKS`]; a sweep
+//! reports those no seed reached.
 //!
 //! ## Deliberate simplifications
 //!

@@ -47,12 +47,9 @@
 //!
 //! ## Marks
 //!
-//! Rare paths, counted by sweeps: `primary_backup.promoted`, `.stepped_down`,
-//! `.epoch_adopted`, `.snapshot_installed`, `.full_resync`, `.resent`, `.resend_beyond_log`,
-//! `.stream_gap`, `.stream_before_snapshot`, `.stale_stream_ignored`,
-//! `.stale_snapshot_ignored`, `.stale_primary_heard`, `.stale_read_served` (a backup answered
-//! a read while known to be behind the primary), `.duplicate_request`, `.stale_request`,
-//! `.recovered_from_disk`.
+//! The rare paths a sweep counts (promotion, step-down, snapshots and full resyncs, resends,
+//! stream gaps, stale messages ignored, `primary_backup.stale_read_served`: a backup answered a
+//! read while known to be behind) are listed in [`MARKS`]; a sweep reports those no seed hit.
 //!
 //! ## Deliberate simplifications
 //!

@@ -100,9 +100,8 @@ pub struct RaftInvariants {
     /// (term, term at index - 1, payload digest). Vectors, not maps: every node reports every
     /// entry it stores, commits and applies, and map lookups were a tenth of a Raft run.
     entries: Vec<EntriesAt>,
+    /// Its last slot is always filled: a slot is added only to be filled.
     committed: Vec<Option<CommittedEntry>>,
-    /// The highest index in `committed`.
-    commit_index: LogIndex,
     applied: Vec<Option<(NodeId, u64)>>,
 }
 
@@ -170,7 +169,7 @@ impl RaftInvariants {
 
     /// The highest index observed committed.
     pub fn commit_index(&self) -> LogIndex {
-        self.commit_index
+        LogIndex(self.committed.len().saturating_sub(1) as u64)
     }
 
     fn check_leader(&mut self, node: NodeId, term: Term, log: &[Term]) -> Result<(), Violation> {
@@ -216,7 +215,12 @@ impl Invariants<RaftObservation> for RaftInvariants {
         match *observation {
             RaftObservation::BecameLeader { term, ref log } => self.check_leader(node, term, log),
             RaftObservation::Voted { .. } => Ok(()),
-            RaftObservation::Appended { index, term, prev_term, digest } => {
+            RaftObservation::Appended {
+                index,
+                term,
+                prev_term,
+                digest,
+            } => {
                 assert!(index > LogIndex::ZERO, "{node} appended at index 0");
                 let known_at = slot(&mut self.entries, index);
                 match known_at.get(term) {
@@ -238,7 +242,11 @@ impl Invariants<RaftObservation> for RaftInvariants {
                     }
                 }
             }
-            RaftObservation::Truncated { last_kept, first_removed_term, leader_term } => {
+            RaftObservation::Truncated {
+                last_kept,
+                first_removed_term,
+                leader_term,
+            } => {
                 let removed = last_kept.next();
                 match at(&self.committed, removed) {
                     // Committed by `commit_term` at the latest, so every leader from that term
@@ -259,8 +267,14 @@ impl Invariants<RaftObservation> for RaftInvariants {
                     _ => Ok(()),
                 }
             }
-            RaftObservation::Committed { index, term, digest, observer_term } => {
-                match slot(&mut self.committed, index) {
+            RaftObservation::Committed {
+                index,
+                term,
+                digest,
+                observer_term,
+            } => {
+                let entry = slot(&mut self.committed, index);
+                match entry {
                     Some(known) => {
                         if known.term != term || known.digest != digest {
                             return violation(
@@ -279,24 +293,29 @@ impl Invariants<RaftObservation> for RaftInvariants {
                         // their logs were reported when they were elected, and a leader that
                         // lacks it shows up either when it truncates the entry away somewhere
                         // or when it commits a different entry at this index.
-                        *slot(&mut self.committed, index) =
-                            Some(CommittedEntry { term, digest, commit_term: observer_term });
-                        self.commit_index = self.commit_index.max(index);
+                        *entry = Some(CommittedEntry {
+                            term,
+                            digest,
+                            commit_term: observer_term,
+                        });
                         Ok(())
                     }
                 }
             }
-            RaftObservation::Applied { index, digest } => match at(&self.applied, index) {
+            RaftObservation::Applied { index, digest } => {
+                let entry = slot(&mut self.applied, index);
+                match *entry {
                 Some((other, known)) if known != digest => violation(
                     "state-machine-safety",
                     format!("{node} applied {digest:016x} at {index}; {other} applied {known:016x} there"),
                 ),
                 Some(_) => Ok(()),
                 None => {
-                    *slot(&mut self.applied, index) = Some((node, digest));
+                    *entry = Some((node, digest));
                     Ok(())
                 }
-            },
+                }
+            }
         }
     }
 }

@@ -3,7 +3,6 @@
 
 use crate::apps::ProposedCommand;
 use sim_core::id::NodeId;
-use sim_core::trace::Digest;
 use std::fmt;
 use std::sync::Arc;
 
@@ -75,11 +74,7 @@ impl Entry {
     /// two replicas applying the same index must apply the same command.
     pub fn payload_digest(&self) -> u64 {
         match &self.payload {
-            Payload::Noop => {
-                let mut digest = Digest::new();
-                digest.str("noop");
-                digest.value()
-            }
+            Payload::Noop => crate::apps::noop_digest(),
             Payload::Command(proposed) => proposed.digest(),
         }
     }

@@ -93,17 +93,10 @@
 //!
 //! ## Marks
 //!
-//! `raft.step_down`, `raft.truncate`, `raft.vote_rejected_term`, `raft.vote_rejected_log`,
-//! `raft.vote_rejected_already_voted`, `raft.append_rejected_term`, `raft.append_rejected_log`,
-//! `raft.commit_deferred_prior_term`, `raft.recovered_with_log`, `raft.read_index_confirmed`,
-//! `raft.vote_retried`, `raft.proposals_abandoned`, `raft.retry_in_flight`,
-//! `raft.duplicate_not_applied`, `raft.duplicate_answered_from_session`,
-//! `raft.stale_retry_not_applied`, `raft.check_quorum_step_down`; PreVote's
-//! `raft.pre_vote_granted`, `raft.pre_vote_rejected_term`, `raft.pre_vote_rejected_leader_alive`,
-//! `raft.pre_vote_rejected_log`, `raft.pre_vote_retried`, `raft.pre_vote_won`; BUGGIFY's
-//! `raft.buggify_quiet_leader`, `raft.buggify_late_noop`, `raft.buggify_held_batch`; and,
-//! where a mutation changes a decision, `mutation.raft-commit-prior-term` and
-//! `mutation.raft-no-election-restriction` (so a sweep shows it reached the bug).
+//! The rare paths a sweep counts (truncation, step-down, each reason a vote or an append is
+//! refused, recovery with a log, PreVote's and BUGGIFY's paths, ...) are listed in [`MARKS`];
+//! a sweep reports those no seed reached. Where a switched-on mutation changes a decision it
+//! also marks `mutation.raft-commit-prior-term` or `mutation.raft-no-election-restriction`.
 //!
 //! ## Deliberate simplifications
 //!

@@ -33,9 +33,8 @@
 //!
 //! ## Marks
 //!
-//! `single_server.recovered_from_disk` (a restart replayed records),
-//! `single_server.duplicate_request` (a retry answered from the session table),
-//! `single_server.stale_request` (a delayed request older than its client's last one).
+//! Listed in [`MARKS`]: a restart that replayed records, a retry answered from the session
+//! table, a delayed request older than its client's last one.
 //!
 //! ## Deliberate simplifications
 //!
