@@ -261,6 +261,16 @@ pub fn lock_config(scenario: &Scenario) -> Option<LockConfig> {
     }
 }
 
+/// How a run's history is checked: the model for `app` and the options (a step budget a few
+/// seconds long). `bench scenario` re-checks histories with the same setup.
+pub fn check_setup(app: &AppSpec) -> (Model, CheckOptions) {
+    let options = CheckOptions {
+        budget_steps: 20_000_000,
+        ..CheckOptions::default()
+    };
+    (model(app), options)
+}
+
 /// The history checker's model for `app`.
 pub fn model(app: &AppSpec) -> Model {
     match app {
@@ -273,16 +283,18 @@ pub fn model(app: &AppSpec) -> Model {
 
 /// The application's own audit of the history, beyond linearizability: `Err((invariant,
 /// message))` on a violation.
-fn audit_history(scenario: &Scenario, history: &[HistoryEvent]) -> Result<(), (String, String)> {
-    let result = match &scenario.app {
+fn audit_history(
+    scenario: &Scenario,
+    history: &[HistoryEvent],
+) -> Result<(), (&'static str, String)> {
+    match &scenario.app {
         AppSpec::Counter => counter::audit(history).map_err(|m| ("counter-bounds", m)),
         AppSpec::Lock { .. } => {
             let config = lock_config(scenario).expect("a lock scenario");
             lock::audit(history, &config).map_err(|m| ("mutual-exclusion", m))
         }
         AppSpec::Kv { .. } | AppSpec::Register => Ok(()),
-    };
-    result.map_err(|(invariant, message)| (invariant.to_string(), message))
+    }
 }
 
 fn workload(scenario: &Scenario) -> Box<dyn Workload> {
@@ -470,12 +482,9 @@ pub fn run(scenario: &Scenario, seed: u64, options: &RunOptions) -> Result<RunRe
         }
     };
     let history = report.history.into_events();
-    let check_options = CheckOptions {
-        budget_steps: 20_000_000,
-        ..CheckOptions::default()
-    };
+    let (check_model, check_options) = check_setup(&scenario.app);
     let audit = audit_history(scenario, &history);
-    let check = match check_events(&history, model(&scenario.app), &check_options) {
+    let check = match check_events(&history, check_model, &check_options) {
         Ok(result) => Some(result),
         Err(error) => {
             // The kernel wrote a history the checker cannot read: a bug of ours, reported loudly.
@@ -555,7 +564,7 @@ fn base_report(
 fn decide(
     stop: &StopReason,
     liveness_failure: Option<&str>,
-    audit: Result<(), (String, String)>,
+    audit: Result<(), (&'static str, String)>,
     check: Option<&CheckResult>,
     history: &[HistoryEvent],
 ) -> Outcome {

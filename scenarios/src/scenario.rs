@@ -963,11 +963,8 @@ fn validate(file: ScenarioFile, default_name: &str) -> Result<Scenario, Invalid>
         Some(name) => name,
         None => default_name.to_string(),
     };
-    let raft_buggify = match &file.protocol {
-        ProtocolFile::Raft { buggify, .. } => *buggify,
-        _ => None,
-    };
-    let mut protocol = validate_protocol(file.protocol)?;
+    let random_faults = matches!(file.faults, Some(FaultsFile::Random { .. }));
+    let protocol = validate_protocol(file.protocol, random_faults)?;
 
     let node_count = file.nodes.unwrap_or_else(|| protocol.default_node_count());
     if node_count == 0 || node_count > MAX_NODES {
@@ -1027,9 +1024,6 @@ fn validate(file: ScenarioFile, default_name: &str) -> Result<Scenario, Invalid>
             FaultSpec::Script(validate_script(&steps, node_count, Duration(end))?)
         }
     };
-    if let ProtocolSpec::Raft(spec) = &mut protocol {
-        spec.buggify = raft_buggify.unwrap_or(matches!(faults, FaultSpec::Random(_)));
-    }
 
     let mut bugs = BugSet::NONE;
     for (index, BugName(bug)) in file.bugs.unwrap_or_default().into_iter().enumerate() {
@@ -1166,7 +1160,8 @@ fn leader_timing(
     Ok((min, max, heartbeat))
 }
 
-fn validate_protocol(protocol: ProtocolFile) -> Result<ProtocolSpec, Invalid> {
+/// `random_faults`: the scenario's faults are generated (Raft's BUGGIFY defaults on then).
+fn validate_protocol(protocol: ProtocolFile, random_faults: bool) -> Result<ProtocolSpec, Invalid> {
     match protocol {
         ProtocolFile::SingleServer => Ok(ProtocolSpec::SingleServer),
         ProtocolFile::PrimaryBackup {
@@ -1225,8 +1220,7 @@ fn validate_protocol(protocol: ProtocolFile) -> Result<ProtocolSpec, Invalid> {
                 heartbeat,
                 pre_vote: pre_vote.unwrap_or(false),
                 check_quorum: check_quorum.unwrap_or(false),
-                // Resolved against the faults by `validate`.
-                buggify: buggify.unwrap_or(false),
+                buggify: buggify.unwrap_or(random_faults),
                 read: match read.unwrap_or(RaftReadFile::ReadIndex) {
                     RaftReadFile::ReadIndex => RaftRead::ReadIndex,
                     RaftReadFile::Log => RaftRead::Log,

@@ -14,10 +14,10 @@
 //! Benchmarks measure; they never fail on a slow machine, and failing seeds are counted, not
 //! treated as errors.
 
-use super::output::outln;
+use super::output::{errln, outln};
 use crate::runner::{run, RunOptions};
 use rayon::prelude::*;
-use sim_core::check::{check_events, CheckOptions, Model};
+use sim_core::check::check_events;
 use std::path::PathBuf;
 
 /// Arguments of `faultline bench scenario`.
@@ -79,17 +79,6 @@ pub struct ScenarioFigures {
     pub peak_rss_mib: f64,
 }
 
-/// Mirrors the runner's check of a run's history (model and budget).
-fn runner_check_options(scenario: &crate::scenario::Scenario) -> (Model, CheckOptions) {
-    (
-        crate::runner::model(&scenario.app),
-        CheckOptions {
-            budget_steps: 20_000_000,
-            ..CheckOptions::default()
-        },
-    )
-}
-
 /// Runs the command.
 pub fn execute(args: Args) -> anyhow::Result<u8> {
     let scenario = super::load_scenario(&args.scenario, &args.bugs)?;
@@ -122,7 +111,7 @@ pub fn execute(args: Args) -> anyhow::Result<u8> {
     let wall_s = started.elapsed().as_secs_f64();
 
     // Pass 2: the checker's share. Per seed: (run s, re-check s, verdicts differ).
-    let (model, options) = runner_check_options(&scenario);
+    let (model, options) = crate::runner::check_setup(&scenario.app);
     let pass2: Vec<(f64, f64, bool)> = pool.install(|| {
         (start..end)
             .into_par_iter()
@@ -177,7 +166,7 @@ pub fn execute(args: Args) -> anyhow::Result<u8> {
         print_table(&figures);
     }
     if figures.check_mismatches > 0 {
-        eprintln!(
+        errln!(
             "warning: {} seeds re-checked to a different verdict: the benchmark's check no \
              longer matches the runner's",
             figures.check_mismatches

@@ -4,7 +4,7 @@
 //! line, history the model cannot interpret), 3 unknown (the step budget or the cache limit
 //! was reached first).
 
-use super::output::{out, outln};
+use super::output::{errln, out, outln};
 use super::{EXIT_INCONCLUSIVE, EXIT_INPUT_ERROR, EXIT_PASS, EXIT_VIOLATION};
 use anyhow::Context;
 use serde_json::json;
@@ -72,14 +72,14 @@ pub fn execute(args: Args) -> anyhow::Result<u8> {
     };
     let bytes = std::fs::read(&args.history).with_context(|| format!("cannot read {path}"))?;
     let Ok(text) = String::from_utf8(bytes) else {
-        eprintln!("error: {path}: not UTF-8 text");
+        errln!("error: {path}: not UTF-8 text");
         return Ok(EXIT_INPUT_ERROR);
     };
     let format = format.unwrap_or_else(|| Format::guess(&path, &text));
     let history = match formats::read(format, &text) {
         Ok(history) => history,
         Err(error) => {
-            eprintln!("error: {path}:{}: {}", error.line, error.message);
+            errln!("error: {path}:{}: {}", error.line, error.message);
             return Ok(EXIT_INPUT_ERROR);
         }
     };
@@ -107,7 +107,7 @@ pub fn execute(args: Args) -> anyhow::Result<u8> {
                 .get(error.event)
                 .map(|p| p.line)
                 .unwrap_or(0);
-            eprintln!("error: {path}:{line}: {}", error.message);
+            errln!("error: {path}:{line}: {}", error.message);
             return Ok(EXIT_INPUT_ERROR);
         }
     };

@@ -190,17 +190,16 @@ impl SeedResult {
 pub const FAIL_FAST_SEEDS_PER_JOB: u64 = 4;
 
 /// `--fail-fast`: runs `seeds` in consecutive chunks of `chunk_seeds`, each in parallel on
-/// `pool`, until a chunk holds a failure. Returns one entry per seed of `seeds`, in order: the
-/// results up to and including the lowest failing seed, then `None` for the seeds not run or
-/// dropped. Which seeds are kept depends only on the outcomes, never on the pool's size.
+/// `pool`, until a chunk holds a failure. Returns the results in seed order up to and including
+/// the lowest failing seed (then the last one), or every seed's if none failed. Which seeds are
+/// kept depends only on the outcomes, never on the pool's size.
 fn run_until_first_failure(
     seeds: Range<u64>,
     chunk_seeds: u64,
     pool: &rayon::ThreadPool,
     run_seed: &(dyn Fn(u64) -> SeedResult + Sync),
-) -> Vec<Option<SeedResult>> {
-    let total = usize::try_from(seeds.end - seeds.start).expect("a seed range fits in memory");
-    let mut results: Vec<Option<SeedResult>> = Vec::with_capacity(total);
+) -> Vec<SeedResult> {
+    let mut results = Vec::new();
     let mut chunk_start = seeds.start;
     while chunk_start < seeds.end {
         let chunk_end = chunk_start.saturating_add(chunk_seeds).min(seeds.end);
@@ -212,14 +211,13 @@ fn run_until_first_failure(
         });
         match chunk.iter().position(SeedResult::failed) {
             Some(first_failure) => {
-                results.extend(chunk.into_iter().take(first_failure + 1).map(Some));
+                results.extend(chunk.into_iter().take(first_failure + 1));
                 break;
             }
-            None => results.extend(chunk.into_iter().map(Some)),
+            None => results.extend(chunk),
         }
         chunk_start = chunk_end;
     }
-    results.resize_with(total, || None);
     results
 }
 
@@ -366,27 +364,21 @@ pub fn execute(args: Args) -> anyhow::Result<u8> {
             }
             result
         };
-        let results: Vec<Option<SeedResult>> = if stopped {
+        let results: Vec<SeedResult> = if stopped {
             // --fail-fast found a failure in an earlier scenario.
-            seeds.clone().map(|_| None).collect()
+            Vec::new()
         } else if args.fail_fast {
             let chunk_seeds = FAIL_FAST_SEEDS_PER_JOB.saturating_mul(jobs as u64);
             let results = run_until_first_failure(seeds.clone(), chunk_seeds, &pool, &run_seed);
-            if let Some(failure) = results.iter().flatten().find(|r| r.failed()) {
+            if let Some(failure) = results.last().filter(|r| r.failed()) {
                 announce(path, failure);
                 stopped = true;
             }
             results
         } else {
-            pool.install(|| {
-                seeds
-                    .clone()
-                    .into_par_iter()
-                    .map(|seed| Some(run_seed(seed)))
-                    .collect()
-            })
+            pool.install(|| seeds.clone().into_par_iter().map(run_seed).collect())
         };
-        seeds_reported += results.iter().flatten().count() as u64;
+        seeds_reported += results.len() as u64;
         let scenario_exit = summarise(path, scenario, &results, &args, human, &mut all_replays);
         exit = super::worst_exit_code(exit, scenario_exit);
         if args.junit.is_some() {
@@ -445,7 +437,7 @@ pub fn execute(args: Args) -> anyhow::Result<u8> {
 fn summarise(
     path: &str,
     scenario: &Scenario,
-    results: &[Option<SeedResult>],
+    results: &[SeedResult],
     args: &Args,
     human: bool,
     all_replays: &mut Vec<String>,
@@ -454,7 +446,7 @@ fn summarise(
     let mut marks: BTreeMap<String, u64> = BTreeMap::new();
     let mut exit = super::EXIT_PASS;
     let (mut events, mut wall_ms, mut ran) = (0u64, 0f64, 0u64);
-    for result in results.iter().flatten() {
+    for result in results.iter() {
         let report = &result.report;
         let replay = replay_line(path, report.seed, &args.bugs);
         ran += 1;
@@ -478,11 +470,7 @@ fn summarise(
             outln!("{}", record(path, result, &replay));
         }
     }
-    let first_failure = results
-        .iter()
-        .flatten()
-        .find(|r| r.failed())
-        .map(|r| r.report.seed);
+    let first_failure = results.iter().find(|r| r.failed()).map(|r| r.report.seed);
     // The protocol's rare paths that no seed reached (only for seeds that ran).
     let not_hit: Vec<&str> = if ran == 0 {
         Vec::new()
@@ -502,7 +490,6 @@ fn summarise(
         );
         if let Some(Outcome::SafetyViolation { source, message }) = results
             .iter()
-            .flatten()
             .map(|r| &r.report.outcome)
             .find(|o| matches!(o, Outcome::SafetyViolation { .. }))
         {
@@ -566,7 +553,7 @@ fn failure_kind(result: &SeedResult) -> Option<(&'static str, String)> {
 fn junit_suite(
     path: &str,
     scenario: &Scenario,
-    results: &[Option<SeedResult>],
+    results: &[SeedResult],
     seeds: &std::ops::Range<u64>,
     args: &Args,
     exit: u8,
@@ -583,7 +570,7 @@ fn junit_suite(
     for bug in &args.bugs {
         suite.add_property(Property::new("bug", bug.as_str()));
     }
-    let ran: Vec<&SeedResult> = results.iter().flatten().collect();
+    let ran: Vec<&SeedResult> = results.iter().collect();
     let mut counts: BTreeMap<&str, u64> = BTreeMap::new();
     let mut failing = Vec::new();
     for result in &ran {
@@ -596,7 +583,8 @@ fn junit_suite(
         }
     }
     let counts_text: Vec<String> = counts.iter().map(|(k, v)| format!("{k} {v}")).collect();
-    let not_run = results.len() - ran.len();
+    // Under --fail-fast, the seeds after the first failure (or all, after an earlier scenario's).
+    let not_run = (seeds.end - seeds.start) as usize - ran.len();
     let mut summary = format!(
         "{} of {} seeds failed ({})",
         failing.len(),
