@@ -76,10 +76,9 @@ struct LeaderState {
     /// batch), so each entry crosses each link about once; the heartbeat resends it in case
     /// it was lost.
     in_flight: Vec<Option<LogIndex>>,
-    /// BUGGIFY: followers whose next batch waits for the next heartbeat.
+    /// BUGGIFY: followers whose next batch waits for the next heartbeat (all of them for a
+    /// quiet new leader).
     held: Vec<bool>,
-    /// BUGGIFY: the leader sends nothing but heartbeats' batches until its first heartbeat.
-    quiet: bool,
     /// BUGGIFY: the no-op waits for the first heartbeat.
     noop_pending: bool,
     /// For each server, the highest heartbeat round it acknowledged.
@@ -432,7 +431,6 @@ impl<A: Application> RaftNode<A> {
             match_index: vec![LogIndex::ZERO; node_count],
             in_flight: vec![None; node_count],
             held: vec![false; node_count],
-            quiet: false,
             noop_pending: false,
             acked_round: vec![0; node_count],
             round: 0,
@@ -465,10 +463,10 @@ impl<A: Application> RaftNode<A> {
         }
         if start == LeaderStart::Quiet {
             ctx.mark("raft.buggify_quiet_leader");
-            self.leader.as_mut().expect("just became leader").quiet = true;
-        } else {
-            self.replicate_to_all(ctx);
+            let leader = self.leader.as_mut().expect("just became leader");
+            leader.held.fill(true);
         }
+        self.replicate_to_all(ctx);
         self.advance_leader_commit(ctx);
     }
 
@@ -503,7 +501,7 @@ impl<A: Application> RaftNode<A> {
     fn replicate_to(&mut self, ctx: &mut Ctx<'_, Self>, peer: NodeId, purpose: Send) {
         let leader = self.leader.as_ref().expect("only leaders replicate");
         let outstanding = leader.in_flight[peer.index()].is_some();
-        let waiting = leader.quiet || leader.held[peer.index()];
+        let waiting = leader.held[peer.index()];
         let next_index = match purpose {
             Send::NewEntries if outstanding || waiting => return,
             // Its answer must carry the new round, but sending entries again would duplicate
@@ -1160,8 +1158,7 @@ impl<A: Application> RaftNode<A> {
             }
         }
         let leader = self.leader.as_mut().expect("leaders have leader state");
-        leader.quiet = false;
-        leader.held.iter_mut().for_each(|held| *held = false);
+        leader.held.fill(false);
         if std::mem::take(&mut leader.noop_pending) {
             self.append_noop(ctx);
             self.advance_leader_commit(ctx);
