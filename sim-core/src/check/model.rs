@@ -17,9 +17,12 @@
 //! at some instant after its invocation, or never" (DESIGN.md §4).
 
 #![allow(clippy::disallowed_types)]
-// Every hash map in this file (atom_ids, by_hash, concat, ids, memo) is a look-up table
-// (interning or a transition memo) that is never iterated, and they use `FixedState`, a fixed portable hasher: nothing about a run's result
-// can depend on their internal order.
+// Why HashMap is allowed here, against clippy.toml's ban: this is the history checker, not
+// simulation state, and every hash map in this file (atom_ids, by_hash, concat, ids, memo) is
+// a look-up table (interning or a transition memo) that is only probed with get/insert and
+// never iterated (the memo is cleared whole when full). They hash with `FixedState`, a fixed
+// portable function, not RandomState. So no verdict, step count or id can depend on their
+// internal order; BTreeMap would cost the search a log factor on every step.
 
 use super::linearizability::mix64;
 use std::collections::HashMap;
