@@ -9,7 +9,9 @@
 
 pub mod apps;
 pub mod mutation;
+pub mod params;
 pub mod paxos;
 pub mod primary_backup;
 pub mod raft;
+pub mod registry;
 pub mod single_server;

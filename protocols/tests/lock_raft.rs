@@ -147,7 +147,7 @@ fn killed(bug: Bug, plan: &dyn Fn(u64) -> FaultPlan, caught_by: &dyn Fn(&Found) 
 fn l1_stale_write_accepted_after_a_newer_token_is_caught_by_the_model() {
     // A holder's write, decided while its lease was valid, lands after the next holder's.
     killed(
-        Bug::LockResourceSkipsFencingCheck,
+        protocols::apps::lock::bugs::RESOURCE_SKIPS_FENCING_CHECK,
         &|_| FaultPlan::default(),
         &|found| found.model == Verdict::NotLinearizable,
     );
@@ -157,7 +157,7 @@ fn l1_stale_write_accepted_after_a_newer_token_is_caught_by_the_model() {
 fn l3_late_release_of_a_taken_over_lock_is_caught_by_the_model() {
     // A late release frees the next holder's lock: an ok release by a non-holder.
     killed(
-        Bug::LockReleaseWithoutOwnerCheck,
+        protocols::apps::lock::bugs::RELEASE_WITHOUT_OWNER_CHECK,
         &|_| FaultPlan::default(),
         &|found| found.model == Verdict::NotLinearizable,
     );
@@ -180,7 +180,7 @@ fn l4_wall_clock_jumps_expire_leases_early_and_the_audit_sees_two_holders() {
             })
             .collect(),
     };
-    killed(Bug::LockLeaseNoDriftMargin, &steps, &|found| {
+    killed(protocols::apps::lock::bugs::LEASE_NO_DRIFT_MARGIN, &steps, &|found| {
         found.audit.is_some()
     });
 }

@@ -56,7 +56,7 @@ fn paxos_p1_accept_ignores_promise_is_killed_by_a_delayed_accept() {
     let correct = p1_schedule(&[]);
     assert_eq!(invariant(correct.violation()), None);
     assert!(correct.has_mark("paxos.accept_refused"));
-    let mutant = p1_schedule(&[Bug::PaxosAcceptIgnoresPromise]);
+    let mutant = p1_schedule(&[protocols::paxos::bugs::ACCEPT_IGNORES_PROMISE]);
     assert_eq!(invariant(mutant.violation()).as_deref(), Some("agreement"));
     assert!(mutant
         .violation()
@@ -112,7 +112,7 @@ fn paxos_p2_accept_does_not_raise_promise_is_killed_by_a_lower_ballot_overwrite(
     assert!(correct.has_mark("paxos.accept_refused"));
     let chosen: Vec<Option<i64>> = correct.node(n(3)).chosen().iter().map(written).collect();
     assert_eq!(chosen, vec![Some(2)], "n3 re-proposes the chosen 2");
-    let mutant = p2_schedule(&[Bug::PaxosAcceptDoesNotRaisePromise]);
+    let mutant = p2_schedule(&[protocols::paxos::bugs::ACCEPT_DOES_NOT_RAISE_PROMISE]);
     assert_eq!(invariant(mutant.violation()).as_deref(), Some("agreement"));
 }
 
@@ -132,7 +132,7 @@ fn paxos_p4_ignore_accepted_value_is_killed_by_a_new_leader() {
     let correct = p4_schedule(&[]);
     assert_eq!(invariant(correct.violation()), None);
     assert_eq!(register(&correct, n(2)), Some(5));
-    let mutant = p4_schedule(&[Bug::PaxosIgnoreAcceptedValue]);
+    let mutant = p4_schedule(&[protocols::paxos::bugs::IGNORE_ACCEPTED_VALUE]);
     assert_eq!(invariant(mutant.violation()).as_deref(), Some("agreement"));
 }
 
@@ -191,7 +191,7 @@ fn paxos_p6_lease_read_unsafe_is_killed_when_followers_do_not_wait() {
         "the grants outlive n1's clock jump: nobody else leads"
     );
     assert_eq!(read, Some(done(Datum::Int(1))), "reading 1 is right");
-    let (read, written) = p6_follower_schedule(&[Bug::MultipaxosLeaseReadUnsafe]);
+    let (read, written) = p6_follower_schedule(&[protocols::paxos::bugs::LEASE_READ_UNSAFE]);
     assert!(written, "x=2 acknowledged");
     assert_eq!(read, Some(done(Datum::Int(1))), "stale read after x=2");
 }
@@ -215,7 +215,7 @@ fn paxos_p6_lease_read_unsafe_is_killed_by_a_slow_leader_clock() {
         read, None,
         "the margin ended the lease: the read goes through the log"
     );
-    let (read, written) = p6_margin_schedule(&[Bug::MultipaxosLeaseReadUnsafe]);
+    let (read, written) = p6_margin_schedule(&[protocols::paxos::bugs::LEASE_READ_UNSAFE]);
     assert!(written, "x=2 acknowledged");
     assert_eq!(read, Some(done(Datum::Int(1))), "stale read after x=2");
 }

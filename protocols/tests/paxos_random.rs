@@ -163,8 +163,8 @@ fn paxos_hand_schedules_keep_every_invariant_and_recover() {
 #[test]
 fn paxos_hand_schedules_find_agreement_mutants() {
     for bug in [
-        Bug::PaxosAcceptIgnoresPromise,
-        Bug::PaxosIgnoreAcceptedValue,
+        protocols::paxos::bugs::ACCEPT_IGNORES_PROMISE,
+        protocols::paxos::bugs::IGNORE_ACCEPTED_VALUE,
     ] {
         let found = (0..300).find(|&seed| hand_schedule(seed, ReadMode::Log, &[bug]).is_some());
         assert!(found.is_some(), "{bug}: no violation in 300 schedules");
@@ -249,7 +249,7 @@ fn paxos_simulated_runs_with_faults_are_linearizable_and_live() {
 #[test]
 fn paxos_simulated_runs_find_the_ignored_accepted_value() {
     let found = (0..30).find(|&seed| {
-        let (stop, _, verdict) = simulate(seed, ReadMode::Log, &[Bug::PaxosIgnoreAcceptedValue]);
+        let (stop, _, verdict) = simulate(seed, ReadMode::Log, &[protocols::paxos::bugs::IGNORE_ACCEPTED_VALUE]);
         matches!(stop, StopReason::Violation { .. }) || verdict == Verdict::NotLinearizable
     });
     assert!(found.is_some(), "P4 not found in 30 simulated runs");

@@ -22,7 +22,7 @@ fn invariant(violation: Option<Violation>) -> Option<String> {
 fn raft_r1_commit_prior_term_is_killed_by_figure_8() {
     let (_, violation) = figure_8(&[]);
     assert_eq!(invariant(violation), None);
-    let (_, violation) = figure_8(&[Bug::RaftCommitPriorTerm]);
+    let (_, violation) = figure_8(&[protocols::raft::bugs::COMMIT_PRIOR_TERM]);
     assert_eq!(invariant(violation).as_deref(), Some("leader-completeness"));
 }
 
@@ -50,7 +50,7 @@ fn r2_schedule(bugs: &[Bug]) -> Option<Violation> {
 fn raft_r2_votedfor_not_durable_is_killed_by_crash_after_vote() {
     assert_eq!(invariant(r2_schedule(&[])), None);
     assert_eq!(
-        invariant(r2_schedule(&[Bug::RaftVotedforNotDurable])).as_deref(),
+        invariant(r2_schedule(&[protocols::raft::bugs::VOTEDFOR_NOT_DURABLE])).as_deref(),
         Some("election-safety")
     );
 }
@@ -78,7 +78,7 @@ fn r4_schedule(bugs: &[Bug]) -> Option<Violation> {
 fn raft_r4_no_election_restriction_is_killed_by_a_stale_candidate() {
     assert_eq!(invariant(r4_schedule(&[])), None);
     assert_eq!(
-        invariant(r4_schedule(&[Bug::RaftNoElectionRestriction])).as_deref(),
+        invariant(r4_schedule(&[protocols::raft::bugs::NO_ELECTION_RESTRICTION])).as_deref(),
         Some("leader-completeness")
     );
 }
@@ -122,7 +122,7 @@ fn r6_schedule(bugs: &[Bug]) -> Option<Violation> {
 fn raft_r6_ack_before_fsync_is_killed_by_losing_the_unsynced_tail() {
     assert_eq!(invariant(r6_schedule(&[])), None);
     assert_eq!(
-        invariant(r6_schedule(&[Bug::RaftAckBeforeFsync])).as_deref(),
+        invariant(r6_schedule(&[protocols::raft::bugs::ACK_BEFORE_FSYNC])).as_deref(),
         Some("leader-completeness")
     );
 }
@@ -169,7 +169,7 @@ fn raft_r7_stale_read_is_killed_by_reading_at_a_deposed_leader() {
         "the deposed leader cannot confirm a ReadIndex round"
     );
     assert_eq!(
-        r7_schedule(&[Bug::RaftStaleReadNoReadindex]),
+        r7_schedule(&[protocols::raft::bugs::STALE_READ_NO_READINDEX]),
         Some(ok(Value::Int(1))),
         "stale read"
     );

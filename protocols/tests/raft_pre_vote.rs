@@ -208,7 +208,7 @@ fn raft_pre_vote_is_refused_by_a_more_up_to_date_log() {
 /// without the committed write (leader completeness).
 #[test]
 fn raft_pre_vote_without_election_restriction_elects_a_stale_leader() {
-    let cluster = stale_pre_candidate(&[Bug::RaftNoElectionRestriction]);
+    let cluster = stale_pre_candidate(&[protocols::raft::bugs::NO_ELECTION_RESTRICTION]);
     assert!(cluster.has_mark("mutation.raft-no-election-restriction"));
     assert_eq!(cluster.leaders(), vec![n(2)]);
     assert_eq!(cluster.node(n(2)).current_term(), Term(2));

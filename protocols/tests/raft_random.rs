@@ -145,10 +145,10 @@ fn raft_random_schedules_keep_every_invariant() {
 #[test]
 fn raft_random_schedules_find_some_mutant() {
     let found = [
-        Bug::RaftNoElectionRestriction,
-        Bug::RaftCommitPriorTerm,
-        Bug::RaftVotedforNotDurable,
-        Bug::RaftAckBeforeFsync,
+        protocols::raft::bugs::NO_ELECTION_RESTRICTION,
+        protocols::raft::bugs::COMMIT_PRIOR_TERM,
+        protocols::raft::bugs::VOTEDFOR_NOT_DURABLE,
+        protocols::raft::bugs::ACK_BEFORE_FSYNC,
     ]
     .iter()
     .filter(|&&bug| (0..300).any(|seed| run(seed, &[bug]).is_some()))

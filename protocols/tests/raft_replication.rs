@@ -112,7 +112,7 @@ fn retry_after_a_leader_change(bugs: &[Bug]) -> (u64, u64) {
 fn raft_retried_request_is_applied_once() {
     assert_eq!(retry_after_a_leader_change(&[]), (1, 1), "applied once");
     assert_eq!(
-        retry_after_a_leader_change(&[Bug::CounterRetryNotIdempotent]),
+        retry_after_a_leader_change(&[protocols::apps::counter::bugs::RETRY_NOT_IDEMPOTENT]),
         (2, 2),
         "without sessions the retry is a second command"
     );

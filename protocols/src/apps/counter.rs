@@ -29,7 +29,7 @@
 //! budget, and its message says which way the value is off (lost or duplicated adds).
 
 use super::{digest_key, Application, Command};
-use crate::mutation::{Bug, BugSet};
+use crate::mutation::BugSet;
 use sim_core::client::Workload;
 use sim_core::history::{EventType, Function, HistoryEvent, Value};
 use sim_core::id::ClientId;
@@ -38,6 +38,29 @@ use sim_core::prng::Prng;
 use sim_core::time::Instant;
 use sim_core::trace::Digest;
 use std::collections::BTreeMap;
+
+/// The counter's classic bugs (BUGS.md §6). Both live in the protocol's proposal path, so only
+/// protocols with the capability can carry them.
+pub mod bugs {
+    use crate::mutation::Bug;
+    use crate::registry::Capabilities;
+
+    /// C1: increment as a read followed by a blind write (in the proposal hook).
+    pub const NONATOMIC_RMW: Bug = Bug::new(
+        "counter-nonatomic-rmw",
+        "add as a read followed by a blind write",
+    )
+    .requiring(Capabilities::PROPOSAL_HOOK);
+    /// C2: no session table: a retried add is applied again.
+    pub const RETRY_NOT_IDEMPOTENT: Bug = Bug::new(
+        "counter-retry-not-idempotent",
+        "no session table: retried adds apply twice",
+    )
+    .requiring(Capabilities::SESSION_SWITCH);
+
+    /// Every counter bug.
+    pub const ALL: &[Bug] = &[NONATOMIC_RMW, RETRY_NOT_IDEMPOTENT];
+}
 
 /// The counter: the current value of every key that was ever changed.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
@@ -137,7 +160,7 @@ impl Application for Counter {
     }
 
     fn prepare_proposal(&self, operation: &Operation) -> Operation {
-        if !self.bugs.contains(Bug::CounterNonatomicRmw) || operation.f != Function::Add {
+        if !self.bugs.contains(bugs::NONATOMIC_RMW) || operation.f != Function::Add {
             return operation.clone();
         }
         // C1: read the proposer's local value, propose a blind write of the sum. The local
@@ -411,6 +434,73 @@ pub fn audit(history: &[HistoryEvent]) -> Result<(), String> {
     }
 }
 
+/// The counter in the registry.
+pub struct CounterApp;
+
+/// The registry's value for the counter.
+pub static COUNTER: CounterApp = CounterApp;
+
+impl crate::registry::App for CounterApp {
+    fn name(&self) -> &'static str {
+        "counter"
+    }
+
+    fn variant(&self) -> &'static str {
+        "Counter"
+    }
+
+    fn summary(&self) -> &'static str {
+        "a counter: add (deltas 1-5) and read, exactly-once through client sessions; history audited against acked/invoked bounds"
+    }
+
+    fn bugs(&self) -> &'static [crate::mutation::Bug] {
+        bugs::ALL
+    }
+
+    fn functions(&self) -> &'static [Function] {
+        &[Function::Add, Function::Read]
+    }
+
+    fn default_mix(&self) -> &'static [(Function, u64)] {
+        &[(Function::Add, 50), (Function::Read, 50)]
+    }
+
+    fn object_count(&self, _params: &crate::params::Params) -> u32 {
+        1
+    }
+
+    fn model(&self) -> sim_core::check::Model {
+        sim_core::check::Model::Counter
+    }
+
+    fn audits(&self) -> &'static [&'static str] {
+        &["counter-bounds"]
+    }
+
+    fn build(&self, _params: &crate::params::Params, bugs: BugSet) -> super::AnyApp {
+        super::AnyApp::new(Counter::new(bugs))
+    }
+
+    fn workload(
+        &self,
+        _params: &crate::params::Params,
+        mix: Vec<(Function, u64)>,
+        _clients: u32,
+        _bugs: BugSet,
+    ) -> Box<dyn Workload> {
+        Box::new(CounterWorkload::new(mix))
+    }
+
+    fn audit(
+        &self,
+        _params: &crate::params::Params,
+        _bugs: BugSet,
+        history: &[HistoryEvent],
+    ) -> crate::registry::AuditResult {
+        audit(history).map_err(|message| ("counter-bounds", message))
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -461,7 +551,7 @@ mod tests {
         correct.apply(&retried);
         correct.apply(&retried);
         assert_eq!(correct.app().get(None), 4);
-        let c2: BugSet = [Bug::CounterRetryNotIdempotent].into_iter().collect();
+        let c2: BugSet = [bugs::RETRY_NOT_IDEMPOTENT].into_iter().collect();
         let mut mutated = Sessions::for_bugs(Counter::default(), c2);
         mutated.apply(&retried);
         mutated.apply(&retried);
@@ -470,7 +560,7 @@ mod tests {
 
     #[test]
     fn c1_proposes_a_blind_write_that_loses_a_concurrent_add() {
-        let c1: BugSet = [Bug::CounterNonatomicRmw].into_iter().collect();
+        let c1: BugSet = [bugs::NONATOMIC_RMW].into_iter().collect();
         let mut leader = Counter::new(c1);
         leader.apply(&add(0, 1, 5));
         // Two adds proposed before either is applied both read 5.
@@ -500,7 +590,7 @@ mod tests {
     fn digest_depends_on_values_not_on_history_or_bugs() {
         let mut a = Counter::default();
         a.apply(&add(1, 1, 3));
-        let mut b = Counter::new([Bug::CounterNonatomicRmw].into_iter().collect());
+        let mut b = Counter::new([bugs::NONATOMIC_RMW].into_iter().collect());
         b.apply(&add(1, 1, 1));
         b.apply(&add(1, 2, 2));
         assert_eq!(a.state_digest(), b.state_digest());

@@ -122,6 +122,134 @@ impl Application for Kv {
     }
 }
 
+/// The most keys a kv store may have.
+pub const KEYS_MAX: u32 = 1_000_000;
+
+const KV_PARAMS: &[crate::params::Param] = &[crate::params::Param::new(
+    "keys",
+    crate::params::ParamKind::Count {
+        min: 1,
+        max: KEYS_MAX,
+    },
+    crate::params::ParamValue::Count(4),
+    "how many keys (one cas-register each) clients spread over",
+)];
+
+const REGISTER_MIX: &[(Function, u64)] = &[(Function::Read, 50), (Function::Write, 35), (Function::Cas, 15)];
+
+/// The kv store in the registry.
+pub struct KvApp;
+
+/// The registry's value for the kv store.
+pub static KV: KvApp = KvApp;
+
+impl crate::registry::App for KvApp {
+    fn name(&self) -> &'static str {
+        "kv"
+    }
+
+    fn variant(&self) -> &'static str {
+        "Kv"
+    }
+
+    fn summary(&self) -> &'static str {
+        "key-value store, one cas-register per key"
+    }
+
+    fn params(&self) -> &'static [crate::params::Param] {
+        KV_PARAMS
+    }
+
+    fn functions(&self) -> &'static [Function] {
+        &[Function::Read, Function::Write, Function::Cas]
+    }
+
+    fn default_mix(&self) -> &'static [(Function, u64)] {
+        REGISTER_MIX
+    }
+
+    fn object_count(&self, params: &crate::params::Params) -> u32 {
+        params.count("keys")
+    }
+
+    fn model(&self) -> sim_core::check::Model {
+        sim_core::check::Model::Kv
+    }
+
+    fn build(&self, _params: &crate::params::Params, _bugs: crate::mutation::BugSet) -> super::AnyApp {
+        super::AnyApp::new(Kv::default())
+    }
+
+    fn workload(
+        &self,
+        params: &crate::params::Params,
+        mix: Vec<(Function, u64)>,
+        clients: u32,
+        _bugs: crate::mutation::BugSet,
+    ) -> Box<dyn sim_core::client::Workload> {
+        Box::new(sim_core::client::RegisterWorkload::new(
+            mix,
+            Some(params.count("keys")),
+            clients,
+        ))
+    }
+}
+
+/// A single cas-register (the kv store's keyless object) in the registry.
+pub struct RegisterApp;
+
+/// The registry's value for the register.
+pub static REGISTER: RegisterApp = RegisterApp;
+
+impl crate::registry::App for RegisterApp {
+    fn name(&self) -> &'static str {
+        "register"
+    }
+
+    fn variant(&self) -> &'static str {
+        "Register"
+    }
+
+    fn summary(&self) -> &'static str {
+        "a single cas-register"
+    }
+
+    fn bare(&self) -> bool {
+        true
+    }
+
+    fn functions(&self) -> &'static [Function] {
+        &[Function::Read, Function::Write, Function::Cas]
+    }
+
+    fn default_mix(&self) -> &'static [(Function, u64)] {
+        REGISTER_MIX
+    }
+
+    fn object_count(&self, _params: &crate::params::Params) -> u32 {
+        1
+    }
+
+    fn model(&self) -> sim_core::check::Model {
+        // The kv store's keyless object is the register.
+        sim_core::check::Model::Kv
+    }
+
+    fn build(&self, _params: &crate::params::Params, _bugs: crate::mutation::BugSet) -> super::AnyApp {
+        super::AnyApp::new(Kv::default())
+    }
+
+    fn workload(
+        &self,
+        _params: &crate::params::Params,
+        mix: Vec<(Function, u64)>,
+        clients: u32,
+        _bugs: crate::mutation::BugSet,
+    ) -> Box<dyn sim_core::client::Workload> {
+        Box::new(sim_core::client::RegisterWorkload::new(mix, None, clients))
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -83,7 +83,7 @@
 //! table when it has one, and is harmless otherwise (a renewal, or a `fail`).
 
 use super::{digest_value, Application, Command, Stamp};
-use crate::mutation::{Bug, BugSet};
+use crate::mutation::BugSet;
 use sim_core::client::Workload;
 use sim_core::history::{EventType, Function, HistoryEvent, Value};
 use sim_core::id::{ClientId, ProcessId};
@@ -92,6 +92,34 @@ use sim_core::prng::Prng;
 use sim_core::time::{Duration, Instant};
 use sim_core::trace::Digest;
 use std::collections::BTreeMap;
+
+/// The lock service's classic bugs (BUGS.md §5), in the lock table and its clients.
+pub mod bugs {
+    use crate::mutation::Bug;
+
+    /// L1: the protected resource accepts writes without comparing fencing tokens.
+    pub const RESOURCE_SKIPS_FENCING_CHECK: Bug = Bug::new(
+        "lock-resource-skips-fencing-check",
+        "resource accepts writes with stale tokens",
+    );
+    /// L3: release deletes the lock without checking the caller owns it.
+    pub const RELEASE_WITHOUT_OWNER_CHECK: Bug = Bug::new(
+        "lock-release-without-owner-check",
+        "release frees the lock whoever holds it",
+    );
+    /// L4: lease validity measured without a drift margin / from a jumping wall clock.
+    pub const LEASE_NO_DRIFT_MARGIN: Bug = Bug::new(
+        "lock-lease-no-drift-margin",
+        "lease validity from the response with no drift margin, expiry on the wall clock",
+    );
+
+    /// Every lock bug.
+    pub const ALL: &[Bug] = &[
+        RESOURCE_SKIPS_FENCING_CHECK,
+        RELEASE_WITHOUT_OWNER_CHECK,
+        LEASE_NO_DRIFT_MARGIN,
+    ];
+}
 
 /// The lock application's parameters, shared by the table, the workload and the audit.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -137,7 +165,7 @@ impl LockConfig {
     /// `answered` believes it holds the lock: `invoked + lease_ttl − drift_margin`. With L4 the
     /// client counts from the answer with no margin, `answered + lease_ttl`.
     pub fn valid_until(&self, invoked: Instant, answered: Instant) -> Instant {
-        if self.bugs.contains(Bug::LockLeaseNoDriftMargin) {
+        if self.bugs.contains(bugs::LEASE_NO_DRIFT_MARGIN) {
             saturating_add(answered, self.lease_ttl)
         } else {
             saturating_add(invoked, self.lease_ttl - self.drift_margin)
@@ -243,7 +271,7 @@ impl LockTable {
     fn reading(&self, stamp: &Stamp) -> Instant {
         // L4: measure on the wall clock, which clock-step faults jump forward, so leases
         // expire early on the leader that was stepped.
-        if self.bugs.contains(Bug::LockLeaseNoDriftMargin) {
+        if self.bugs.contains(bugs::LEASE_NO_DRIFT_MARGIN) {
             stamp.wall
         } else {
             stamp.monotonic
@@ -332,7 +360,7 @@ impl LockTable {
             .is_some_and(|lease| lease.process == process && lease.token == token);
         // L3: an unconditional delete frees whoever's lock it is (a late release after the
         // lease was taken over frees the new holder's lock).
-        if owns || self.bugs.contains(Bug::LockReleaseWithoutOwnerCheck) {
+        if owns || self.bugs.contains(bugs::RELEASE_WITHOUT_OWNER_CHECK) {
             entry.holder = None;
             ok_null()
         } else {
@@ -344,7 +372,7 @@ impl LockTable {
         let resource = self.resources.entry(lock).or_default();
         // L1: without the comparison a paused holder's late write with an old token lands
         // after the new holder's.
-        if token < resource.highest_token && !self.bugs.contains(Bug::LockResourceSkipsFencingCheck)
+        if token < resource.highest_token && !self.bugs.contains(bugs::RESOURCE_SKIPS_FENCING_CHECK)
         {
             return Outcome::Fail;
         }
@@ -689,6 +717,139 @@ pub fn audit(history: &[HistoryEvent], config: &LockConfig) -> Result<(), String
     Ok(())
 }
 
+const LOCK_PARAMS: &[crate::params::Param] = &[
+    crate::params::Param::new(
+        "locks",
+        crate::params::ParamKind::Count {
+            min: 1,
+            max: LOCKS_MAX,
+        },
+        crate::params::ParamValue::Count(1),
+        "how many locks clients contend for",
+    ),
+    crate::params::Param::new(
+        "lease",
+        crate::params::ParamKind::Duration,
+        crate::params::ParamValue::Duration(Duration::from_secs(1)),
+        "how long a grant lasts without renewal (on the leader's monotonic clock)",
+    ),
+    crate::params::Param::new(
+        "drift_margin",
+        crate::params::ParamKind::Duration,
+        crate::params::ParamValue::Duration(Duration::from_millis(100)),
+        "how much earlier a client stops trusting its lease (below lease)",
+    ),
+];
+
+/// The lock service in the registry.
+pub struct LockApp;
+
+/// The registry's value for the lock service.
+pub static LOCK: LockApp = LockApp;
+
+impl LockApp {
+    /// The lock configuration of validated `params` with `bugs` on.
+    pub fn config(params: &crate::params::Params, bugs: BugSet) -> LockConfig {
+        LockConfig {
+            locks: params.count("locks"),
+            lease_ttl: params.duration("lease"),
+            drift_margin: params.duration("drift_margin"),
+            bugs,
+        }
+    }
+}
+
+impl crate::registry::App for LockApp {
+    fn name(&self) -> &'static str {
+        "lock"
+    }
+
+    fn variant(&self) -> &'static str {
+        "Lock"
+    }
+
+    fn summary(&self) -> &'static str {
+        "lease locks with fencing tokens and a fenced resource; a fixed workload (no mix)"
+    }
+
+    fn params(&self) -> &'static [crate::params::Param] {
+        LOCK_PARAMS
+    }
+
+    fn requires(&self) -> crate::registry::Capabilities {
+        // Lease expiry is decided from the proposer's stamps on every replica.
+        crate::registry::Capabilities::STAMPED_COMMANDS
+    }
+
+    fn bugs(&self) -> &'static [crate::mutation::Bug] {
+        bugs::ALL
+    }
+
+    fn functions(&self) -> &'static [Function] {
+        // Writes go to the protected resource, carrying the writer's fencing token.
+        &[Function::Acquire, Function::Release, Function::Write]
+    }
+
+    fn default_mix(&self) -> &'static [(Function, u64)] {
+        // The lock workload is fixed (acquire, fenced writes, release); this is only what a
+        // listing shows.
+        &[(Function::Acquire, 1), (Function::Write, 1), (Function::Release, 1)]
+    }
+
+    fn takes_mix(&self) -> bool {
+        false
+    }
+
+    fn object_count(&self, params: &crate::params::Params) -> u32 {
+        params.count("locks")
+    }
+
+    fn model(&self) -> sim_core::check::Model {
+        sim_core::check::Model::LeaseLock
+    }
+
+    fn audits(&self) -> &'static [&'static str] {
+        &["mutual-exclusion"]
+    }
+
+    fn validate(&self, params: &mut crate::params::Params) -> Result<(), crate::params::ParamError> {
+        let lease_ttl = crate::params::positive(params, "lease")?;
+        let drift_margin = params.duration("drift_margin");
+        if drift_margin >= lease_ttl {
+            return Err(crate::params::ParamError::new(
+                "drift_margin",
+                format!(
+                    "{drift_margin} is not below the lease {lease_ttl}: clients would never believe they hold a lock"
+                ),
+            ));
+        }
+        Ok(())
+    }
+
+    fn build(&self, params: &crate::params::Params, bugs: BugSet) -> super::AnyApp {
+        super::AnyApp::new(LockTable::new(&LockApp::config(params, bugs)))
+    }
+
+    fn workload(
+        &self,
+        params: &crate::params::Params,
+        _mix: Vec<(Function, u64)>,
+        clients: u32,
+        bugs: BugSet,
+    ) -> Box<dyn Workload> {
+        Box::new(LockWorkload::new(&LockApp::config(params, bugs), clients))
+    }
+
+    fn audit(
+        &self,
+        params: &crate::params::Params,
+        bugs: BugSet,
+        history: &[HistoryEvent],
+    ) -> crate::registry::AuditResult {
+        audit(history, &LockApp::config(params, bugs)).map_err(|message| ("mutual-exclusion", message))
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -879,7 +1040,7 @@ mod tests {
         assert_eq!(release(&mut table, 1, 2, stamp(1, 710, 710)), Outcome::Fail);
         assert_eq!(table.holder(Some(0)).unwrap().token, 3);
         // ...and with L3 it frees the new holder's lock.
-        let mut table = LockTable::new(&config(&[Bug::LockReleaseWithoutOwnerCheck]));
+        let mut table = LockTable::new(&config(&[bugs::RELEASE_WITHOUT_OWNER_CHECK]));
         assert_eq!(acquire(&mut table, 1, stamp(1, 600, 600)), granted(1));
         assert_eq!(acquire(&mut table, 2, stamp(1, 700, 700)), granted(2));
         assert_eq!(release(&mut table, 1, 1, stamp(1, 710, 710)), ok_null());
@@ -891,7 +1052,7 @@ mod tests {
     fn the_resource_refuses_tokens_below_the_highest_accepted() {
         for l1 in [false, true] {
             let bugs: &[Bug] = if l1 {
-                &[Bug::LockResourceSkipsFencingCheck]
+                &[bugs::RESOURCE_SKIPS_FENCING_CHECK]
             } else {
                 &[]
             };
@@ -923,7 +1084,7 @@ mod tests {
         // does not.
         for l4 in [false, true] {
             let bugs: &[Bug] = if l4 {
-                &[Bug::LockLeaseNoDriftMargin]
+                &[bugs::LEASE_NO_DRIFT_MARGIN]
             } else {
                 &[]
             };
@@ -1007,7 +1168,7 @@ mod tests {
             Instant(1_080_000_000)
         );
         assert_eq!(
-            config(&[Bug::LockLeaseNoDriftMargin]).valid_until(invoked, answered),
+            config(&[bugs::LEASE_NO_DRIFT_MARGIN]).valid_until(invoked, answered),
             Instant(1_130_000_000)
         );
     }
@@ -1187,6 +1348,6 @@ mod tests {
             (100, 2, Ok, Acquire, Some(2)),
         ]);
         assert_eq!(audit(&history, &config(&[])), Result::Ok(()));
-        assert!(audit(&history, &config(&[Bug::LockLeaseNoDriftMargin])).is_err());
+        assert!(audit(&history, &config(&[bugs::LEASE_NO_DRIFT_MARGIN])).is_err());
     }
 }

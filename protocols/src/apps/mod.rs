@@ -163,6 +163,79 @@ pub trait Application: Clone + fmt::Debug + 'static {
     }
 }
 
+/// Any application behind one type, so that a protocol is compiled once for every
+/// application the registry lists: [`Application`] is implemented by forwarding each call
+/// through a box (one indirect call per applied command; the runs' work is elsewhere).
+pub struct AnyApp(Box<dyn DynApplication>);
+
+impl AnyApp {
+    /// Wraps `app`.
+    pub fn new<A: Application>(app: A) -> AnyApp {
+        AnyApp(Box::new(app))
+    }
+}
+
+impl Clone for AnyApp {
+    fn clone(&self) -> AnyApp {
+        AnyApp(self.0.clone_box())
+    }
+}
+
+impl fmt::Debug for AnyApp {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        self.0.fmt(f)
+    }
+}
+
+impl Application for AnyApp {
+    fn apply(&mut self, command: &Command) -> Outcome {
+        self.0.apply(command)
+    }
+
+    fn query(&self, operation: &Operation) -> Option<Outcome> {
+        self.0.query(operation)
+    }
+
+    fn state_digest(&self) -> u64 {
+        self.0.state_digest()
+    }
+
+    fn prepare_proposal(&self, operation: &Operation) -> Operation {
+        self.0.prepare_proposal(operation)
+    }
+}
+
+/// [`Application`] without `Clone` in its bounds, so that it can be boxed.
+trait DynApplication: fmt::Debug {
+    fn apply(&mut self, command: &Command) -> Outcome;
+    fn query(&self, operation: &Operation) -> Option<Outcome>;
+    fn state_digest(&self) -> u64;
+    fn prepare_proposal(&self, operation: &Operation) -> Operation;
+    fn clone_box(&self) -> Box<dyn DynApplication>;
+}
+
+impl<A: Application> DynApplication for A {
+    fn apply(&mut self, command: &Command) -> Outcome {
+        Application::apply(self, command)
+    }
+
+    fn query(&self, operation: &Operation) -> Option<Outcome> {
+        Application::query(self, operation)
+    }
+
+    fn state_digest(&self) -> u64 {
+        Application::state_digest(self)
+    }
+
+    fn prepare_proposal(&self, operation: &Operation) -> Operation {
+        Application::prepare_proposal(self, operation)
+    }
+
+    fn clone_box(&self) -> Box<dyn DynApplication> {
+        Box::new(self.clone())
+    }
+}
+
 /// A command of client slot `client` (process of the same number) with a default stamp, for
 /// the applications' unit tests.
 #[cfg(test)]

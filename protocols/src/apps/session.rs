@@ -24,7 +24,7 @@
 //! the scenario's client count.
 
 use super::{digest_outcome, Application, Command};
-use crate::mutation::{Bug, BugSet};
+use crate::mutation::BugSet;
 use sim_core::id::{ClientId, RequestId};
 use sim_core::node::{Operation, Outcome};
 use sim_core::trace::Digest;
@@ -106,7 +106,7 @@ impl<A: Application> Sessions<A> {
     /// deduplication under C2 `counter-retry-not-idempotent`, the correct table otherwise.
     /// Protocols build their table here so that the mutation lives in one place.
     pub fn for_bugs(app: A, bugs: BugSet) -> Sessions<A> {
-        if bugs.contains(Bug::CounterRetryNotIdempotent) {
+        if bugs.contains(crate::apps::counter::bugs::RETRY_NOT_IDEMPOTENT) {
             Sessions::without_deduplication(app)
         } else {
             Sessions::new(app)

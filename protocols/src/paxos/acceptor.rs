@@ -15,7 +15,8 @@
 //! `paxos-accept-does-not-raise-promise` drops its `promised := n`.
 
 use super::message::{Ballot, Proposal, Record, Slot, Value};
-use crate::mutation::{Bug, BugSet};
+use crate::paxos::bugs;
+use crate::mutation::BugSet;
 
 /// What the acceptor decided about an accept request.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -90,7 +91,7 @@ impl Acceptor {
                 }
                 Record::Accepted { slot, proposal } => {
                     // Paired with `on_accept`, which records the raised promise first.
-                    if !bugs.contains(Bug::PaxosAcceptDoesNotRaisePromise) {
+                    if !bugs.contains(bugs::ACCEPT_DOES_NOT_RAISE_PROMISE) {
                         assert!(
                             proposal.ballot <= acceptor.promised,
                             "{slot} accepted {} above the promise {}",
@@ -175,7 +176,7 @@ impl Acceptor {
         assert!(ballot > Ballot::ZERO, "accept of the zero ballot in {slot}");
         // P1a of Paxos Made Simple: "an acceptor can accept a proposal numbered n iff it has
         // not responded to a prepare request having a number greater than n". P1 forgets it.
-        if ballot < self.promised && !self.bugs.contains(Bug::PaxosAcceptIgnoresPromise) {
+        if ballot < self.promised && !self.bugs.contains(bugs::ACCEPT_IGNORES_PROMISE) {
             return AcceptDecision::Refused {
                 promised: self.promised,
             };
@@ -190,7 +191,7 @@ impl Acceptor {
         let mut records = Vec::with_capacity(2);
         // Accepting n is also promising n: an acceptor that accepted in a ballot it never saw
         // prepared must refuse every lower ballot from now on (BUGS.md P2, scylladb#6139).
-        if ballot > self.promised && !self.bugs.contains(Bug::PaxosAcceptDoesNotRaisePromise) {
+        if ballot > self.promised && !self.bugs.contains(bugs::ACCEPT_DOES_NOT_RAISE_PROMISE) {
             self.promised = ballot;
             records.push(Record::Promised { ballot });
         }
@@ -268,13 +269,13 @@ mod tests {
 
     #[test]
     fn mutations_break_exactly_their_rule() {
-        let ignores: BugSet = [Bug::PaxosAcceptIgnoresPromise].into_iter().collect();
+        let ignores: BugSet = [bugs::ACCEPT_IGNORES_PROMISE].into_iter().collect();
         let mut p1 = Acceptor::new(ignores);
         p1.on_prepare(ballot(5, 1));
         assert!(accepted(&p1.on_accept(ballot(1, 0), Slot(1), Value::Noop)));
         assert_eq!(p1.promised(), ballot(5, 1), "P1 never lowers the promise");
 
-        let no_raise: BugSet = [Bug::PaxosAcceptDoesNotRaisePromise].into_iter().collect();
+        let no_raise: BugSet = [bugs::ACCEPT_DOES_NOT_RAISE_PROMISE].into_iter().collect();
         let mut p2 = Acceptor::new(no_raise);
         assert!(accepted(&p2.on_accept(ballot(2, 1), Slot(1), Value::Noop)));
         assert_eq!(p2.promised(), Ballot::ZERO);

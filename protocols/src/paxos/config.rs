@@ -1,7 +1,8 @@
 //! Multi-Paxos configuration: timing, the read path, the clock-drift bound that leases rely on,
 //! and switched-on mutations.
 
-use crate::mutation::{Bug, BugSet};
+use crate::paxos::bugs;
+use crate::mutation::BugSet;
 use sim_core::time::Duration;
 
 /// How the leader serves read-only operations.
@@ -67,7 +68,7 @@ impl<A> Config<A> {
     /// pause is harmless because the leader checks its lease when it answers, after the pause.
     /// Under `multipaxos-lease-read-unsafe` the margin is zero (BUGS.md P6).
     pub fn lease_margin(&self) -> Duration {
-        if self.bugs.contains(Bug::MultipaxosLeaseReadUnsafe) {
+        if self.bugs.contains(bugs::LEASE_READ_UNSAFE) {
             return Duration::ZERO;
         }
         let twice_drift = 2 * u128::from(self.max_clock_drift_ppm);
@@ -126,7 +127,7 @@ mod tests {
         config.max_clock_drift_ppm = 1;
         config.leader_timeout_min = Duration::from_nanos(1_000_001);
         assert_eq!(config.lease_margin(), Duration::from_nanos(3), "rounded up");
-        config.bugs = [Bug::MultipaxosLeaseReadUnsafe].into_iter().collect();
+        config.bugs = [bugs::LEASE_READ_UNSAFE].into_iter().collect();
         assert_eq!(config.lease_margin(), Duration::ZERO);
     }
 

@@ -117,7 +117,9 @@ pub const MARKS: &[&str] = &[
 ];
 
 pub mod acceptor;
+pub mod bugs;
 pub mod config;
+mod descriptor;
 pub mod harness;
 pub mod invariants;
 pub mod message;
@@ -126,6 +128,7 @@ pub mod proposer;
 
 pub use crate::apps::ProposedCommand;
 pub use config::{Config, ReadMode};
+pub use descriptor::{PaxosProtocol, PAXOS};
 pub use invariants::{PaxosInvariants, PaxosObservation};
 pub use message::{Ballot, Message, Proposal, Record, Slot, Timer, Value};
 pub use node::{PaxosNode, Role};

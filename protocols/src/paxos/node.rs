@@ -6,6 +6,7 @@ use super::config::{Config, ReadMode};
 use super::invariants::PaxosObservation;
 use super::message::{Ballot, Message, Proposal, Record, Slot, Timer, Value};
 use super::proposer::{Candidate, InFlight, Leadership};
+use crate::paxos::bugs;
 use crate::apps::session::Sessions;
 use crate::apps::{Application, Command, Stamp};
 use crate::mutation::Bug;
@@ -214,7 +215,7 @@ impl<A: Application> PaxosNode<A> {
         if grant.holder == Some(proposer) || ctx.monotonic_now() >= grant.until {
             return false;
         }
-        !self.bug(Bug::MultipaxosLeaseReadUnsafe)
+        !self.bug(bugs::LEASE_READ_UNSAFE)
     }
 
     // ----- phase 1 --------------------------------------------------------------------------
@@ -352,7 +353,7 @@ impl<A: Application> PaxosNode<A> {
                 let value = match candidate.highest_accepted.get(&slot) {
                     // P4 (variant a): the leader proposes its own value (a no-op) even where
                     // an acceptor reported an accepted one, possibly chosen.
-                    Some(proposal) if !self.bug(Bug::PaxosIgnoreAcceptedValue) => {
+                    Some(proposal) if !self.bug(bugs::IGNORE_ACCEPTED_VALUE) => {
                         ctx.mark("paxos.adopted_accepted_value");
                         proposal.value.clone()
                     }
@@ -722,11 +723,8 @@ impl<A: Application> Node for PaxosNode<A> {
     fn recover(config: &Config<A>, id: NodeId, durable: &[Record]) -> Self {
         config.assert_valid();
         let acceptor = Acceptor::recover(config.bugs, durable);
-        let app = if config.bugs.contains(Bug::CounterRetryNotIdempotent) {
-            Sessions::without_deduplication(config.app.clone())
-        } else {
-            Sessions::new(config.app.clone())
-        };
+        // C2 switches deduplication off in there.
+        let app = Sessions::for_bugs(config.app.clone(), config.bugs);
         PaxosNode {
             config: config.clone(),
             id,

@@ -93,16 +93,18 @@ pub const MARKS: &[&str] = &[
     "primary_backup.stream_gap",
 ];
 
+mod descriptor;
 mod node;
 
 pub use message::{Epoch, Message, Offset, Role};
+pub use descriptor::{PrimaryBackupProtocol, PRIMARY_BACKUP};
 pub use node::{Observation, PrimaryBackup, Record, Timer};
 
 use sim_core::time::Duration;
 
 /// Configuration of primary-backup replication.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub struct Config {
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Config<A = crate::apps::kv::Kv> {
     /// Backups serve reads from their own (possibly stale) state. Default `false`.
     pub read_from_backups: bool,
     /// How often every node broadcasts a heartbeat, on its local clock. Default 50 ms.
@@ -116,11 +118,14 @@ pub struct Config {
     /// write acknowledged in the meantime) to the backups, on its local clock. Zero (the
     /// default) ships each write in the step that acknowledges it.
     pub replication_delay: Duration,
+    /// The application's initial state.
+    pub app: A,
 }
 
-impl Default for Config {
+impl<A: Default> Default for Config<A> {
     fn default() -> Self {
         Config {
+            app: A::default(),
             read_from_backups: false,
             heartbeat: Duration::from_millis(50),
             failover_timeout: Duration::from_millis(500),
@@ -130,7 +135,7 @@ impl Default for Config {
     }
 }
 
-impl Config {
+impl<A> Config<A> {
     /// Checks the relations between the parameters.
     ///
     /// # Errors

@@ -80,9 +80,9 @@ pub enum Observation {
 }
 
 /// A replica of asynchronous primary-backup replication, generic over the application.
-pub struct PrimaryBackup<A: Application + Default = Kv> {
+pub struct PrimaryBackup<A: Application = Kv> {
     id: NodeId,
-    config: Config,
+    config: Config<A>,
     /// The highest epoch this node knows (durable).
     epoch: Epoch,
     /// The epoch whose stream `state` is a prefix of (durable). Equal to `epoch` at the primary;
@@ -106,7 +106,7 @@ pub struct PrimaryBackup<A: Application + Default = Kv> {
     ship_armed: Option<Epoch>,
 }
 
-impl<A: Application + Default> fmt::Debug for PrimaryBackup<A> {
+impl<A: Application> fmt::Debug for PrimaryBackup<A> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("PrimaryBackup")
             .field("id", &self.id)
@@ -149,7 +149,7 @@ pub(crate) fn is_failover_turn(
     lowest_live_backup == me
 }
 
-impl<A: Application + Default> PrimaryBackup<A> {
+impl<A: Application> PrimaryBackup<A> {
     /// Does this node act as primary (of its epoch, with its state in that epoch's stream)?
     pub fn is_primary(&self) -> bool {
         self.epoch.primary == self.id && self.synced_epoch == self.epoch
@@ -425,23 +425,23 @@ impl<A: Application + Default> PrimaryBackup<A> {
     }
 }
 
-impl<A: Application + Default> Node for PrimaryBackup<A> {
-    type Config = Config;
+impl<A: Application> Node for PrimaryBackup<A> {
+    type Config = Config<A>;
     type Msg = Message<A>;
     type Timer = Timer;
     type Record = Record<A>;
     type Observation = Observation;
 
-    fn recover(config: &Config, id: NodeId, durable: &[Record<A>]) -> Self {
+    fn recover(config: &Config<A>, id: NodeId, durable: &[Record<A>]) -> Self {
         if let Err(message) = config.validate() {
             panic!("invalid primary-backup config: {message}");
         }
         let mut node = PrimaryBackup {
             id,
-            config: *config,
+            config: config.clone(),
             epoch: Epoch::INITIAL,
             synced_epoch: Epoch::INITIAL,
-            state: Sessions::new(A::default()),
+            state: Sessions::new(config.app.clone()),
             offset: Offset(0),
             log: BTreeMap::new(),
             log_start: Offset(0),

@@ -150,7 +150,9 @@ pub const MARKS: &[&str] = &[
     "raft.vote_retried",
 ];
 
+pub mod bugs;
 pub mod config;
+mod descriptor;
 pub mod harness;
 pub mod invariants;
 pub mod log;
@@ -158,6 +160,7 @@ pub mod message;
 pub mod node;
 
 pub use config::{Config, ReadMode};
+pub use descriptor::{RaftProtocol, RAFT};
 pub use invariants::{RaftInvariants, RaftObservation};
 pub use message::{Entry, LogIndex, Message, Payload, Record, Term, Timer};
 pub use node::{RaftNode, Role};

@@ -4,6 +4,7 @@ use super::config::{Config, ReadMode};
 use super::invariants::RaftObservation;
 use super::log::Log;
 use super::message::{Entry, LogIndex, Message, Payload, Record, Term, Timer};
+use crate::raft::bugs;
 use crate::apps::session::{Applied, Sessions};
 use crate::apps::{Application, Command, ProposedCommand, Stamp};
 use crate::mutation::Bug;
@@ -193,7 +194,7 @@ impl<A: Application> RaftNode<A> {
             term: self.current_term,
             voted_for: self.voted_for,
         });
-        if self.bug(Bug::RaftVotedforNotDurable) {
+        if self.bug(bugs::VOTEDFOR_NOT_DURABLE) {
             // R2, variant A: the record is written but not fsynced, so a crash before the next
             // unrelated sync forgets the vote and the node may vote again in the same term.
             return;
@@ -203,7 +204,7 @@ impl<A: Application> RaftNode<A> {
 
     /// Syncs appended log records before an acknowledgement, or defers it under R6.
     fn sync_log(&mut self, ctx: &mut Ctx<'_, Self>) {
-        if self.bug(Bug::RaftAckBeforeFsync) {
+        if self.bug(bugs::ACK_BEFORE_FSYNC) {
             // R6: acknowledge now, fsync on a later timer; a crash in between loses entries
             // that a leader already counted towards a majority.
             if !self.sync_pending {
@@ -577,7 +578,7 @@ impl<A: Application> RaftNode<A> {
         let leader = self.leader.as_ref().expect("only leaders count replicas");
         // The leader counts itself only for entries on its disk: an unsynced entry could be
         // lost by a crash after the commit was announced (etcd#14370). R6 counts them anyway.
-        let own = if self.bug(Bug::RaftAckBeforeFsync) {
+        let own = if self.bug(bugs::ACK_BEFORE_FSYNC) {
             self.log.last_index()
         } else {
             self.durable_index
@@ -594,7 +595,7 @@ impl<A: Application> RaftNode<A> {
             .term_at(majority_index)
             .expect("a replicated index is in the leader's log");
         if term != self.current_term {
-            if !self.bug(Bug::RaftCommitPriorTerm) {
+            if !self.bug(bugs::COMMIT_PRIOR_TERM) {
                 // Figure 8: a majority holding an entry of an earlier term does not make it
                 // safe; a candidate with a later last term can still win and overwrite it. It
                 // commits indirectly once an entry of this term reaches a majority.
@@ -841,7 +842,7 @@ impl<A: Application> RaftNode<A> {
         last_log_term: Term,
     ) -> bool {
         let up_to_date = self.log.is_up_to_date(last_log_index, last_log_term);
-        if !up_to_date && self.bug(Bug::RaftNoElectionRestriction) {
+        if !up_to_date && self.bug(bugs::NO_ELECTION_RESTRICTION) {
             ctx.mark("mutation.raft-no-election-restriction");
             return true;
         }
@@ -1207,7 +1208,7 @@ impl<A: Application> Node for RaftNode<A> {
             // Entries are only stored in a term the node has adopted, and the term is synced
             // first; so this only happens when R2 left the term unsynced.
             assert!(
-                config.bugs.contains(Bug::RaftVotedforNotDurable),
+                config.bugs.contains(bugs::VOTEDFOR_NOT_DURABLE),
                 "{id}: term {current_term} below log"
             );
             current_term = log.last_term();
@@ -1223,12 +1224,8 @@ impl<A: Application> Node for RaftNode<A> {
             log,
             commit_index: LogIndex::ZERO,
             last_applied: LogIndex::ZERO,
-            app: if config.bugs.contains(Bug::CounterRetryNotIdempotent) {
-                // C2: no session table, so a retried command is applied again.
-                Sessions::without_deduplication(config.app.clone())
-            } else {
-                Sessions::new(config.app.clone())
-            },
+            // C2 switches deduplication off in there.
+            app: Sessions::for_bugs(config.app.clone(), config.bugs),
             role: Role::Follower,
             votes: BTreeSet::new(),
             voters_answered: BTreeSet::new(),
@@ -1366,7 +1363,7 @@ impl<A: Application> Node for RaftNode<A> {
             return;
         }
         if let Some(outcome) = self.app.query(&request.operation) {
-            if self.bug(Bug::RaftStaleReadNoReadindex) {
+            if self.bug(bugs::STALE_READ_NO_READINDEX) {
                 // R7: a leader that was deposed without knowing it answers from stale state.
                 ctx.reply(request.client, request.id, outcome);
                 return;

@@ -53,8 +53,10 @@ pub const MARKS: &[&str] = &[
     "single_server.stale_request",
 ];
 
+mod descriptor;
 mod node;
 
+pub use descriptor::{SingleServerProtocol, SINGLE_SERVER};
 pub use node::{Message, Observation, Record, SingleServer, Timer};
 
 /// Where the server keeps its state.
@@ -68,10 +70,12 @@ pub enum Durability {
 }
 
 /// Configuration of the single server.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
-pub struct Config {
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Config<A = crate::apps::kv::Kv> {
     /// Whether writes survive a crash. Default [`Durability::Synced`].
     pub durability: Durability,
+    /// The application's initial state.
+    pub app: A,
 }
 
 /// The node that serves clients; every other node redirects to it.

@@ -39,15 +39,15 @@ pub enum Observation {
 }
 
 /// A node of the single-server protocol, generic over the application it serves.
-pub struct SingleServer<A: Application + Default = Kv> {
+pub struct SingleServer<A: Application = Kv> {
     id: NodeId,
-    config: Config,
+    config: Config<A>,
     state: Sessions<A>,
     /// How many fresh commands were applied (the index of the last [`Record`]).
     applied_count: u64,
 }
 
-impl<A: Application + Default> fmt::Debug for SingleServer<A> {
+impl<A: Application> fmt::Debug for SingleServer<A> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("SingleServer")
             .field("id", &self.id)
@@ -57,7 +57,7 @@ impl<A: Application + Default> fmt::Debug for SingleServer<A> {
     }
 }
 
-impl<A: Application + Default> SingleServer<A> {
+impl<A: Application> SingleServer<A> {
     /// Is this node the server (node 0)?
     pub fn is_server(&self) -> bool {
         self.id == SERVER
@@ -88,18 +88,18 @@ impl<A: Application + Default> SingleServer<A> {
     }
 }
 
-impl<A: Application + Default> Node for SingleServer<A> {
-    type Config = Config;
+impl<A: Application> Node for SingleServer<A> {
+    type Config = Config<A>;
     type Msg = Message;
     type Timer = Timer;
     type Record = Record;
     type Observation = Observation;
 
-    fn recover(config: &Config, id: NodeId, durable: &[Record]) -> Self {
+    fn recover(config: &Config<A>, id: NodeId, durable: &[Record]) -> Self {
         let mut server = SingleServer {
             id,
-            config: *config,
-            state: Sessions::new(A::default()),
+            config: config.clone(),
+            state: Sessions::new(config.app.clone()),
             applied_count: 0,
         };
         if config.durability == Durability::InMemory || id != SERVER {

@@ -1,0 +1,116 @@
+//! Primary-backup's registry entry: its parameters as a scenario file writes them.
+
+use super::{Config, PrimaryBackup, MARKS};
+use crate::apps::kv::Kv;
+use crate::apps::AnyApp;
+use crate::mutation::BugSet;
+use crate::params::{positive, Param, ParamError, ParamKind, ParamValue, Params};
+use crate::registry::{NodeRule, Protocol, ScenarioContext, SimulationInputs};
+use sim_core::node::NoInvariants;
+use sim_core::simulation::SimReport;
+use sim_core::time::Duration;
+
+/// Primary-backup in the registry.
+pub struct PrimaryBackupProtocol;
+
+/// The registry's value for primary-backup.
+pub static PRIMARY_BACKUP: PrimaryBackupProtocol = PrimaryBackupProtocol;
+
+const REPLICATION: &[&str] = &["Async", "Sync"];
+
+const PARAMS: &[Param] = &[
+    Param::new(
+        "read_from_backups",
+        ParamKind::Bool,
+        ParamValue::Bool(false),
+        "clients may read from backups (which may be stale)",
+    ),
+    Param::new(
+        "replication",
+        ParamKind::Choice(REPLICATION),
+        ParamValue::Choice("Async"),
+        "acknowledge a write after the primary applied it (Async) or after every live backup did (Sync; parses but is not runnable yet)",
+    ),
+    Param::new(
+        "replication_delay",
+        ParamKind::Duration,
+        ParamValue::Duration(Duration::from_millis(5)),
+        "how long the primary batches updates before shipping them",
+    ),
+    Param::new(
+        "heartbeat",
+        ParamKind::Duration,
+        ParamValue::Duration(Duration::from_millis(50)),
+        "primary heartbeat interval",
+    ),
+    Param::new(
+        "failover_timeout",
+        ParamKind::Duration,
+        ParamValue::Duration(Duration::from_millis(500)),
+        "a backup promotes itself after hearing nothing for this long (above heartbeat)",
+    ),
+];
+
+impl Protocol for PrimaryBackupProtocol {
+    fn name(&self) -> &'static str {
+        "primary-backup"
+    }
+
+    fn variant(&self) -> &'static str {
+        "PrimaryBackup"
+    }
+
+    fn summary(&self) -> &'static str {
+        "node 0 starts as primary and ships updates to backups; a backup promotes itself on silence"
+    }
+
+    fn params(&self) -> &'static [Param] {
+        PARAMS
+    }
+
+    fn nodes(&self) -> NodeRule {
+        NodeRule::any(3)
+    }
+
+    fn marks(&self) -> &'static [&'static str] {
+        MARKS
+    }
+
+    fn validate(&self, params: &mut Params, _context: &ScenarioContext) -> Result<(), ParamError> {
+        let heartbeat = positive(params, "heartbeat")?;
+        let failover_timeout = params.duration("failover_timeout");
+        if failover_timeout <= heartbeat {
+            return Err(ParamError::new(
+                "failover_timeout",
+                format!(
+                    "{failover_timeout} is not above the heartbeat interval {heartbeat}: backups would promote themselves while the primary is healthy"
+                ),
+            ));
+        }
+        Ok(())
+    }
+
+    fn unsupported(&self, params: &Params) -> Option<String> {
+        (params.choice("replication") == "Sync")
+            .then(|| "primary-backup `replication: Sync` is not implemented yet".to_string())
+    }
+
+    fn simulate(
+        &self,
+        params: &Params,
+        app: AnyApp,
+        _bugs: BugSet,
+        inputs: SimulationInputs,
+    ) -> SimReport {
+        let defaults = Config::<Kv>::default();
+        let config = Config {
+            read_from_backups: params.bool("read_from_backups"),
+            heartbeat: params.duration("heartbeat"),
+            failover_timeout: params.duration("failover_timeout"),
+            replication_delay: params.duration("replication_delay"),
+            resend_batch_max: defaults.resend_batch_max,
+            app,
+        };
+        inputs.simulate::<PrimaryBackup<AnyApp>>(config, Box::new(NoInvariants))
+    }
+}
