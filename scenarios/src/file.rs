@@ -15,6 +15,8 @@
 //! The same types serialize back to RON ([`crate::scenario::Scenario::to_ron_with_script`]).
 
 use protocols::mutation::Bug;
+use protocols::params::{Param, ParamKind, ParamValue, Params};
+use protocols::registry::{App, Protocol, APPS, PROTOCOLS};
 use serde::de::{self, Deserializer, Visitor};
 use serde::{Deserialize, Serialize, Serializer};
 use sim_core::prng::Ratio;
@@ -68,127 +70,296 @@ pub struct ScenarioFile {
     pub expect: Option<ExpectFile>,
 }
 
-/// The protocol under test.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields, rename = "Protocol")]
-pub enum ProtocolFile {
-    /// One server that owns all the state: the linearizable reference.
-    SingleServer,
-    /// Asynchronous (or synchronous) primary-backup replication with failover.
-    PrimaryBackup {
-        /// Let clients read from backups (stale reads).
-        #[serde(default, skip_serializing_if = "Option::is_none")]
-        read_from_backups: Option<bool>,
-        /// `Async` (acknowledge after the primary applied) or `Sync` (after every backup did).
-        #[serde(default, skip_serializing_if = "Option::is_none")]
-        replication: Option<ReplicationFile>,
-        /// How long the primary batches updates before shipping them to the backups.
-        #[serde(default, skip_serializing_if = "Option::is_none")]
-        replication_delay: Option<DurationText>,
-        /// Interval of the primary's heartbeats.
-        #[serde(default, skip_serializing_if = "Option::is_none")]
-        heartbeat: Option<DurationText>,
-        /// A backup promotes itself after hearing nothing from the primary for this long.
-        #[serde(default, skip_serializing_if = "Option::is_none")]
-        failover_timeout: Option<DurationText>,
-    },
-    /// Raft (Ongaro and Ousterhout).
-    Raft {
-        /// Election timeout range `(min, max)`.
-        #[serde(default, skip_serializing_if = "Option::is_none")]
-        election_timeout: Option<(DurationText, DurationText)>,
-        /// Leader heartbeat interval.
-        #[serde(default, skip_serializing_if = "Option::is_none")]
-        heartbeat: Option<DurationText>,
-        /// Pre-vote phase (Raft thesis §9.6).
-        #[serde(default, skip_serializing_if = "Option::is_none")]
-        pre_vote: Option<bool>,
-        /// Leaders step down without a quorum of recent contact (thesis §6.2).
-        #[serde(default, skip_serializing_if = "Option::is_none")]
-        check_quorum: Option<bool>,
-        /// Legal but unusual timing choices (BUGGIFY); default: on with random faults.
-        #[serde(default, skip_serializing_if = "Option::is_none")]
-        buggify: Option<bool>,
-        /// How linearizable reads are served.
-        #[serde(default, skip_serializing_if = "Option::is_none")]
-        read: Option<RaftReadFile>,
-    },
-    /// Multi-Paxos (Lamport, *Paxos Made Simple*) with a distinguished leader.
-    Paxos {
-        /// Leader timeout range `(min, max)`: silence that starts phase 1 (min) and the
-        /// leader's own step-down bound (max).
-        #[serde(default, skip_serializing_if = "Option::is_none")]
-        leader_timeout: Option<(DurationText, DurationText)>,
-        /// Leader heartbeat interval.
-        #[serde(default, skip_serializing_if = "Option::is_none")]
-        heartbeat: Option<DurationText>,
-        /// How linearizable reads are served.
-        #[serde(default, skip_serializing_if = "Option::is_none")]
-        read: Option<PaxosReadFile>,
-        /// The largest clock rate error the lease margin covers, as a ratio (`"0.1%"`).
-        #[serde(default, skip_serializing_if = "Option::is_none")]
-        max_clock_drift: Option<RatioText>,
-    },
+/// A registry entry as a scenario file names it: a protocol (`Raft(heartbeat: "50ms")`) or an
+/// application (`Kv(keys: 4)`). Implemented for the registry's two kinds of entry, so that one
+/// reader and one writer serve both.
+pub trait Entry: Copy + 'static {
+    /// What messages call this kind of entry: `Protocol`, `App`.
+    const KIND: &'static str;
+    /// Every entry of this kind, in registry order.
+    fn all() -> Vec<Self>;
+    /// How the file writes this entry (`Raft`).
+    fn variant(self) -> &'static str;
+    /// Its kebab-case name (`raft`).
+    fn name(self) -> &'static str;
+    /// Its parameters.
+    fn schema(self) -> &'static [Param];
+    /// Written without parentheses (no parameters).
+    fn bare(self) -> bool;
 }
 
-/// Primary-backup replication mode.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename = "Replication")]
-pub enum ReplicationFile {
-    /// Acknowledge a write once the primary applied it.
-    Async,
-    /// Acknowledge a write once every live backup applied it.
-    Sync,
+impl Entry for &'static dyn Protocol {
+    const KIND: &'static str = "Protocol";
+    fn all() -> Vec<Self> {
+        PROTOCOLS.to_vec()
+    }
+    fn variant(self) -> &'static str {
+        Protocol::variant(self)
+    }
+    fn name(self) -> &'static str {
+        Protocol::name(self)
+    }
+    fn schema(self) -> &'static [Param] {
+        self.params()
+    }
+    fn bare(self) -> bool {
+        Protocol::bare(self)
+    }
 }
 
-/// How Raft serves reads.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename = "RaftRead")]
-pub enum RaftReadFile {
-    /// ReadIndex (thesis §6.4): confirm leadership with a heartbeat round.
-    ReadIndex,
-    /// Reads go through the log like writes.
-    Log,
+impl Entry for &'static dyn App {
+    const KIND: &'static str = "App";
+    fn all() -> Vec<Self> {
+        APPS.to_vec()
+    }
+    fn variant(self) -> &'static str {
+        App::variant(self)
+    }
+    fn name(self) -> &'static str {
+        App::name(self)
+    }
+    fn schema(self) -> &'static [Param] {
+        self.params()
+    }
+    fn bare(self) -> bool {
+        App::bare(self)
+    }
 }
 
-/// How Multi-Paxos serves reads.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename = "PaxosRead")]
-pub enum PaxosReadFile {
-    /// Reads are proposed and answered when their slot is applied.
-    Log,
-    /// A leader holding a lease answers from its applied state.
-    Lease,
+/// Is `name` the variant of a registered entry that takes parentheses (so `Name()` means every
+/// default)? For hints in syntax errors.
+pub fn is_parenthesised_entry(name: &str) -> bool {
+    let protocols = PROTOCOLS
+        .iter()
+        .any(|protocol| protocol.variant() == name && !protocol.bare());
+    let apps = APPS
+        .iter()
+        .any(|app| app.variant() == name && !app.bare());
+    protocols || apps
 }
 
-/// The replicated application.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields, rename = "App")]
-pub enum AppFile {
-    /// A key-value store of cas-registers.
-    Kv {
-        /// Number of keys; defaults to 4.
-        #[serde(default, skip_serializing_if = "Option::is_none")]
-        keys: Option<u32>,
-    },
-    /// One cas-register.
-    Register,
-    /// One counter (add, read): `Counter()`. A struct variant without fields, so that it is
-    /// written with parentheses like every other configurable part, and can grow parameters.
-    Counter {},
-    /// A lock table with leases and fencing tokens.
-    Lock {
-        /// Number of locks; defaults to 1.
-        #[serde(default, skip_serializing_if = "Option::is_none")]
-        locks: Option<u32>,
-        /// How long a grant lasts without renewal.
-        #[serde(default, skip_serializing_if = "Option::is_none")]
-        lease: Option<DurationText>,
-        /// How much earlier than the server a client assumes its lease ends (clock drift and
-        /// request round trip).
-        #[serde(default, skip_serializing_if = "Option::is_none")]
-        drift_margin: Option<DurationText>,
-    },
+/// An entry with the parameters the file gives (the others unset: stage two fills defaults).
+#[derive(Clone)]
+pub struct Chosen<E: Entry> {
+    /// The registry entry.
+    pub entry: E,
+    /// The values given, in the entry's parameter order.
+    pub params: Params,
+}
+
+impl<E: Entry> Chosen<E> {
+    /// `entry` with `params`.
+    pub fn new(entry: E, params: Params) -> Chosen<E> {
+        Chosen { entry, params }
+    }
+}
+
+impl<E: Entry> fmt::Debug for Chosen<E> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct(self.entry.variant())
+            .field("params", &self.params)
+            .finish()
+    }
+}
+
+impl<E: Entry> PartialEq for Chosen<E> {
+    fn eq(&self, other: &Chosen<E>) -> bool {
+        self.entry.name() == other.entry.name() && self.params == other.params
+    }
+}
+
+impl<E: Entry> Eq for Chosen<E> {}
+
+/// The protocol under test and the parameters the file gives.
+pub type ProtocolFile = Chosen<&'static dyn Protocol>;
+
+/// The replicated application and the parameters the file gives.
+pub type AppFile = Chosen<&'static dyn App>;
+
+/// A bare identifier (a variant or field name), read the way derived enums and structs read
+/// theirs: RON's `deserialize_identifier`, not a quoted string.
+struct Identifier(String);
+
+impl<'de> Deserialize<'de> for Identifier {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        struct IdentifierVisitor;
+        impl Visitor<'_> for IdentifierVisitor {
+            type Value = Identifier;
+            fn expecting(&self, formatter: &mut fmt::Formatter<'_>) -> fmt::Result {
+                formatter.write_str("an identifier")
+            }
+            fn visit_str<E: de::Error>(self, value: &str) -> Result<Identifier, E> {
+                Ok(Identifier(value.to_string()))
+            }
+        }
+        deserializer.deserialize_identifier(IdentifierVisitor)
+    }
+}
+
+fn quoted(names: impl IntoIterator<Item = &'static str>) -> String {
+    names
+        .into_iter()
+        .map(|name| format!("`{name}`"))
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
+impl<'de, E: Entry> Deserialize<'de> for Chosen<E> {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        struct EntryVisitor<E>(std::marker::PhantomData<E>);
+        impl<'de, E: Entry> Visitor<'de> for EntryVisitor<E> {
+            type Value = Chosen<E>;
+            fn expecting(&self, formatter: &mut fmt::Formatter<'_>) -> fmt::Result {
+                write!(
+                    formatter,
+                    "one of {}",
+                    quoted(E::all().into_iter().map(|entry| entry.variant()))
+                )
+            }
+            fn visit_enum<A: de::EnumAccess<'de>>(self, data: A) -> Result<Chosen<E>, A::Error> {
+                let (Identifier(variant), access): (Identifier, A::Variant) = data.variant()?;
+                let Some(entry) = E::all().into_iter().find(|e| e.variant() == variant) else {
+                    return Err(de::Error::custom(format!(
+                        "unknown variant `{variant}` in `{}`: expected one of {}",
+                        E::KIND,
+                        quoted(E::all().into_iter().map(|entry| entry.variant()))
+                    )));
+                };
+                if entry.bare() {
+                    de::VariantAccess::unit_variant(access)?;
+                    return Ok(Chosen::new(entry, Params::empty(entry.schema())));
+                }
+                let params = de::VariantAccess::struct_variant(
+                    access,
+                    &[],
+                    ParamsVisitor {
+                        variant: entry.variant(),
+                        schema: entry.schema(),
+                    },
+                )?;
+                Ok(Chosen::new(entry, params))
+            }
+        }
+        deserializer.deserialize_enum(E::KIND, &[], EntryVisitor(std::marker::PhantomData))
+    }
+}
+
+/// Reads `Name(field: value, ...)`'s fields against a parameter list.
+struct ParamsVisitor {
+    variant: &'static str,
+    schema: &'static [Param],
+}
+
+impl<'de> Visitor<'de> for ParamsVisitor {
+    type Value = Params;
+    fn expecting(&self, formatter: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(formatter, "the parameters of `{}`", self.variant)
+    }
+    fn visit_map<M: de::MapAccess<'de>>(self, mut map: M) -> Result<Params, M::Error> {
+        let mut params = Params::empty(self.schema);
+        while let Some(Identifier(field)) = map.next_key::<Identifier>()? {
+            let Some(param) = self.schema.iter().find(|param| param.name == field) else {
+                let expected = if self.schema.is_empty() {
+                    "nothing (it takes no parameters)".to_string()
+                } else {
+                    format!(
+                        "one of {}",
+                        quoted(self.schema.iter().map(|param| param.name))
+                    )
+                };
+                return Err(de::Error::custom(format!(
+                    "unknown field `{field}` in `{}`: expected {expected}",
+                    self.variant
+                )));
+            };
+            if params.is_set(param.name) {
+                return Err(de::Error::custom(format!(
+                    "field `{field}` is given twice in `{}`",
+                    self.variant
+                )));
+            }
+            let value = map.next_value_seed(ValueSeed(param.kind))?;
+            params.set(param.name, value);
+        }
+        Ok(params)
+    }
+}
+
+/// Reads one parameter value of a kind.
+struct ValueSeed(ParamKind);
+
+impl<'de> de::DeserializeSeed<'de> for ValueSeed {
+    type Value = ParamValue;
+    fn deserialize<D: Deserializer<'de>>(self, deserializer: D) -> Result<ParamValue, D::Error> {
+        Ok(match self.0 {
+            ParamKind::Bool => ParamValue::Bool(bool::deserialize(deserializer)?),
+            ParamKind::Count { .. } => ParamValue::Count(u32::deserialize(deserializer)?),
+            ParamKind::Duration => ParamValue::Duration(DurationText::deserialize(deserializer)?.0),
+            ParamKind::DurationRange => {
+                let (min, max) = <(DurationText, DurationText)>::deserialize(deserializer)?;
+                ParamValue::DurationRange(min.0, max.0)
+            }
+            ParamKind::Ratio => ParamValue::Ratio(RatioText::deserialize(deserializer)?.0),
+            ParamKind::Choice(names) => {
+                struct ChoiceVisitor(&'static [&'static str]);
+                impl<'de> Visitor<'de> for ChoiceVisitor {
+                    type Value = &'static str;
+                    fn expecting(&self, formatter: &mut fmt::Formatter<'_>) -> fmt::Result {
+                        write!(formatter, "one of {}", quoted(self.0.iter().copied()))
+                    }
+                    fn visit_enum<A: de::EnumAccess<'de>>(
+                        self,
+                        data: A,
+                    ) -> Result<&'static str, A::Error> {
+                        let (Identifier(name), access): (Identifier, A::Variant) = data.variant()?;
+                        let Some(&choice) = self.0.iter().find(|&&choice| choice == name) else {
+                            return Err(de::Error::custom(format!(
+                                "unknown variant `{name}`: expected one of {}",
+                                quoted(self.0.iter().copied())
+                            )));
+                        };
+                        de::VariantAccess::unit_variant(access)?;
+                        Ok(choice)
+                    }
+                }
+                ParamValue::Choice(deserializer.deserialize_enum("", names, ChoiceVisitor(names))?)
+            }
+        })
+    }
+}
+
+impl<E: Entry> Serialize for Chosen<E> {
+    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        use serde::ser::SerializeStructVariant;
+        let variant = self.entry.variant();
+        if self.entry.bare() {
+            return serializer.serialize_unit_variant(E::KIND, 0, variant);
+        }
+        let set: Vec<(&'static Param, ParamValue)> = self.params.iter().collect();
+        let mut fields = serializer.serialize_struct_variant(E::KIND, 0, variant, set.len())?;
+        for (param, value) in set {
+            fields.serialize_field(param.name, &ValueText(value))?;
+        }
+        fields.end()
+    }
+}
+
+/// A parameter value as the file writes it.
+struct ValueText(ParamValue);
+
+impl Serialize for ValueText {
+    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        match self.0 {
+            ParamValue::Bool(value) => serializer.serialize_bool(value),
+            ParamValue::Count(value) => serializer.serialize_u32(value),
+            ParamValue::Duration(value) => DurationText(value).serialize(serializer),
+            ParamValue::DurationRange(min, max) => {
+                (DurationText(min), DurationText(max)).serialize(serializer)
+            }
+            ParamValue::Ratio(value) => RatioText(value).serialize(serializer),
+            ParamValue::Choice(name) => serializer.serialize_unit_variant("", 0, name),
+        }
+    }
 }
 
 /// Client processes: `(count: 4, think: ("0ms", "10ms"), timeout: "1s")`.
@@ -540,13 +711,18 @@ impl Serialize for RatioText {
 }
 
 fn parse_bug_name(name: &str) -> Result<Bug, String> {
-    Bug::from_name(name).ok_or_else(|| {
-        let known: Vec<String> = Bug::ALL.iter().map(|bug| format!("\"{bug}\"")).collect();
-        format!(
-            "unknown bug \"{name}\": expected one of {}",
-            known.join(", ")
-        )
-    })
+    protocols::registry::bug_by_name(name)
+        .map(|(bug, _)| bug)
+        .ok_or_else(|| {
+            let known: Vec<String> = protocols::registry::all_bugs()
+                .iter()
+                .map(|(bug, _)| format!("\"{bug}\""))
+                .collect();
+            format!(
+                "unknown bug \"{name}\": expected one of {}",
+                known.join(", ")
+            )
+        })
 }
 
 impl<'de> Deserialize<'de> for BugName {

@@ -10,26 +10,16 @@
 //! explicit cuts, so `scenario.resolved.ron` (the plan written back as a `Script`) re-runs the
 //! same faults for any seed.
 
-use crate::scenario::{
-    AppSpec, FaultSpec, PaxosRead, ProtocolSpec, RaftRead, Replication, Scenario,
-};
-use protocols::apps::counter::{self, Counter, CounterWorkload};
-use protocols::apps::kv::Kv;
-use protocols::apps::lock::{self, LockConfig, LockTable, LockWorkload};
-use protocols::apps::Application;
-use protocols::paxos::{self, PaxosInvariants, PaxosNode};
-use protocols::primary_backup::{self, PrimaryBackup};
-use protocols::raft::{self, RaftInvariants, RaftNode};
-use protocols::single_server::{self, SingleServer};
+use crate::scenario::{AppSpec, FaultSpec, ProtocolSpec, Scenario};
+use protocols::registry::SimulationInputs;
 use serde::Serialize;
 use sim_core::check::{check_events, CheckOptions, CheckResult, Model, Verdict};
-use sim_core::client::{ClientConfig, RegisterWorkload, Workload};
+use sim_core::client::ClientConfig;
 use sim_core::faults::{generate, FaultAction, FaultPlan, PartitionShape};
 use sim_core::history::HistoryEvent;
 use sim_core::network::{resolve_partition, NetworkConfig};
-use sim_core::node::{Invariants, NoInvariants, Node};
 use sim_core::prng::{Prng, Stream};
-use sim_core::simulation::{self, SimConfig, SimReport, Simulation, StopReason};
+use sim_core::simulation::{self, SimConfig, SimReport, StopReason};
 use std::collections::BTreeMap;
 use std::panic::{catch_unwind, AssertUnwindSafe};
 
@@ -164,28 +154,18 @@ pub struct Unsupported(pub String);
 /// the rare paths none of its seeds reached. Mutation marks and the kernel's own are not
 /// listed.
 pub fn declared_marks(protocol: &ProtocolSpec) -> &'static [&'static str] {
-    match protocol {
-        ProtocolSpec::SingleServer => single_server::MARKS,
-        ProtocolSpec::PrimaryBackup(_) => primary_backup::MARKS,
-        ProtocolSpec::Raft(_) => raft::MARKS,
-        ProtocolSpec::Paxos(_) => paxos::MARKS,
-    }
+    protocol.protocol.marks()
 }
 
-/// Checks that this build can run `scenario` (protocol × application × options).
-///
-/// The protocol × application matrix itself (lock and application bugs on consensus
-/// protocols only) is a rule of scenario validation ([`ProtocolSpec::is_consensus`]); what is
-/// left here are options that parse but are not implemented.
+/// Checks that this build can run `scenario`: options that parse but are not implemented.
+/// (The protocol × application matrix is a rule of scenario validation: capabilities.)
 ///
 /// # Errors
 /// What is not supported yet.
 pub fn supported(scenario: &Scenario) -> Result<(), Unsupported> {
-    match &scenario.protocol {
-        ProtocolSpec::PrimaryBackup(spec) if spec.replication == Replication::Sync => Err(
-            Unsupported("primary-backup `replication: Sync` is not implemented yet".into()),
-        ),
-        _ => Ok(()),
+    match scenario.protocol.protocol.unsupported(&scenario.protocol.params) {
+        Some(message) => Err(Unsupported(message)),
+        None => Ok(()),
     }
 }
 
@@ -244,23 +224,6 @@ fn sim_config(scenario: &Scenario, seed: u64, options: &RunOptions) -> SimConfig
     }
 }
 
-/// The lock application's parameters in `scenario` (`None` for other applications).
-pub fn lock_config(scenario: &Scenario) -> Option<LockConfig> {
-    match scenario.app {
-        AppSpec::Lock {
-            locks,
-            lease_ttl,
-            drift_margin,
-        } => Some(LockConfig {
-            locks,
-            lease_ttl,
-            drift_margin,
-            bugs: scenario.bugs,
-        }),
-        _ => None,
-    }
-}
-
 /// How a run's history is checked: the model for `app` and the options (a step budget a few
 /// seconds long). `bench scenario` re-checks histories with the same setup.
 pub fn check_setup(app: &AppSpec) -> (Model, CheckOptions) {
@@ -268,17 +231,7 @@ pub fn check_setup(app: &AppSpec) -> (Model, CheckOptions) {
         budget_steps: 20_000_000,
         ..CheckOptions::default()
     };
-    (model(app), options)
-}
-
-/// The history checker's model for `app`.
-pub fn model(app: &AppSpec) -> Model {
-    match app {
-        // The kv store's keyless object is the register.
-        AppSpec::Kv { .. } | AppSpec::Register => Model::Kv,
-        AppSpec::Counter => Model::Counter,
-        AppSpec::Lock { .. } => Model::LeaseLock,
-    }
+    (app.app.model(), options)
 }
 
 /// The application's own audit of the history, beyond linearizability: `Err((invariant,
@@ -287,61 +240,10 @@ fn audit_history(
     scenario: &Scenario,
     history: &[HistoryEvent],
 ) -> Result<(), (&'static str, String)> {
-    match &scenario.app {
-        AppSpec::Counter => counter::audit(history).map_err(|m| ("counter-bounds", m)),
-        AppSpec::Lock { .. } => {
-            let config = lock_config(scenario).expect("a lock scenario");
-            lock::audit(history, &config).map_err(|m| ("mutual-exclusion", m))
-        }
-        AppSpec::Kv { .. } | AppSpec::Register => Ok(()),
-    }
-}
-
-fn workload(scenario: &Scenario) -> Box<dyn Workload> {
-    let mix = || {
-        scenario
-            .workload
-            .mix
-            .iter()
-            .map(|op| (op.function, op.weight))
-            .collect()
-    };
-    match scenario.app {
-        AppSpec::Kv { keys } => Box::new(RegisterWorkload::new(
-            mix(),
-            Some(keys),
-            scenario.clients.count,
-        )),
-        AppSpec::Register => Box::new(RegisterWorkload::new(mix(), None, scenario.clients.count)),
-        AppSpec::Counter => Box::new(CounterWorkload::new(mix())),
-        AppSpec::Lock { .. } => Box::new(LockWorkload::new(
-            &lock_config(scenario).expect("a lock scenario"),
-            scenario.clients.count,
-        )),
-    }
-}
-
-/// What every simulation of one run needs besides the node type and its configuration.
-struct RunInputs<'a> {
-    scenario: &'a Scenario,
-    seed: u64,
-    options: &'a RunOptions,
-    plan: FaultPlan,
-}
-
-fn simulate<N: Node>(
-    run: RunInputs<'_>,
-    node_config: N::Config,
-    invariants: Box<dyn Invariants<N::Observation>>,
-) -> SimReport {
-    Simulation::<N>::new(
-        sim_config(run.scenario, run.seed, run.options),
-        node_config,
-        workload(run.scenario),
-        invariants,
-        run.plan,
-    )
-    .run()
+    scenario
+        .app
+        .app
+        .audit(&scenario.app.params, scenario.bugs, history)
 }
 
 /// Runs `scenario` with its application on its protocol.
@@ -351,88 +253,27 @@ fn simulate_protocol(
     options: &RunOptions,
     plan: FaultPlan,
 ) -> SimReport {
-    let run = RunInputs {
-        scenario,
-        seed,
-        options,
+    let app = &scenario.app;
+    let mix = scenario
+        .workload
+        .mix
+        .iter()
+        .map(|op| (op.function, op.weight))
+        .collect();
+    let inputs = SimulationInputs {
+        sim: sim_config(scenario, seed, options),
+        workload: app
+            .app
+            .workload(&app.params, mix, scenario.clients.count, scenario.bugs),
         plan,
     };
-    match scenario.app {
-        AppSpec::Kv { .. } | AppSpec::Register => simulate_any(run, Kv::default()),
-        AppSpec::Counter => simulate_any(run, Counter::new(scenario.bugs)),
-        AppSpec::Lock { .. } => simulate_consensus(
-            run,
-            LockTable::new(&lock_config(scenario).expect("a lock scenario")),
-        ),
-    }
-}
-
-/// An application whose initial state is its `Default` on any protocol.
-fn simulate_any<A: Application + Default>(run: RunInputs<'_>, app: A) -> SimReport {
-    let scenario = run.scenario;
-    match &scenario.protocol {
-        ProtocolSpec::SingleServer => simulate::<SingleServer<A>>(
-            run,
-            single_server::Config::default(),
-            Box::new(NoInvariants),
-        ),
-        ProtocolSpec::PrimaryBackup(spec) => {
-            let config = primary_backup::Config {
-                read_from_backups: spec.read_from_backups,
-                heartbeat: spec.heartbeat,
-                failover_timeout: spec.failover_timeout,
-                replication_delay: spec.replication_delay,
-                ..primary_backup::Config::default()
-            };
-            simulate::<PrimaryBackup<A>>(run, config, Box::new(NoInvariants))
-        }
-        ProtocolSpec::Raft(_) | ProtocolSpec::Paxos(_) => simulate_consensus(run, app),
-    }
-}
-
-/// Any application, with `app` as its initial state, on a consensus protocol.
-///
-/// # Panics
-/// On a reference protocol (scenario validation refuses those combinations).
-fn simulate_consensus<A: Application>(run: RunInputs<'_>, app: A) -> SimReport {
-    let scenario = run.scenario;
-    match &scenario.protocol {
-        ProtocolSpec::Raft(spec) => {
-            let mut config = raft::Config::new(app);
-            config.election_timeout_min = spec.election_timeout_min;
-            config.election_timeout_max = spec.election_timeout_max;
-            config.heartbeat = spec.heartbeat;
-            config.check_quorum = spec.check_quorum;
-            config.pre_vote = spec.pre_vote;
-            // On by default for generated fault plans only (a scripted story relies on exact
-            // timing): resolved in the scenario.
-            config.buggify = spec.buggify;
-            config.read_mode = match spec.read {
-                RaftRead::ReadIndex => raft::ReadMode::ReadIndex,
-                RaftRead::Log => raft::ReadMode::Log,
-            };
-            config.bugs = scenario.bugs;
-            simulate::<RaftNode<A>>(run, config, Box::new(RaftInvariants::new()))
-        }
-        ProtocolSpec::Paxos(spec) => {
-            let mut config = paxos::Config::new(app);
-            config.leader_timeout_min = spec.leader_timeout_min;
-            config.leader_timeout_max = spec.leader_timeout_max;
-            config.heartbeat = spec.heartbeat;
-            config.read_mode = match spec.read {
-                PaxosRead::Log => paxos::ReadMode::Log,
-                PaxosRead::Lease => paxos::ReadMode::Lease,
-            };
-            config.max_clock_drift_ppm = spec.max_clock_drift.ppm;
-            config.bugs = scenario.bugs;
-            simulate::<PaxosNode<A>>(run, config, Box::new(PaxosInvariants::new()))
-        }
-        ProtocolSpec::SingleServer | ProtocolSpec::PrimaryBackup(_) => panic!(
-            "the {} application needs a consensus protocol, not {} (scenario validation refuses this)",
-            scenario.app.name(),
-            scenario.protocol.name()
-        ),
-    }
+    let protocol = &scenario.protocol;
+    protocol.protocol.simulate(
+        &protocol.params,
+        app.app.build(&app.params, scenario.bugs),
+        scenario.bugs,
+        inputs,
+    )
 }
 
 fn panic_message(payload: &(dyn std::any::Any + Send)) -> String {

@@ -15,12 +15,14 @@
 //! Everything is integers: durations are [`Duration`] nanoseconds, probabilities [`Ratio`] ppm.
 
 use crate::file::{
-    ActionFile, AppFile, BugName, ClientsFile, DurationText, ExpectFile, FaultKindFile, FaultsFile,
-    LimitsFile, NetworkFile, OpKindFile, PaxosReadFile, ProtocolFile, RaftReadFile, RatioText,
-    ReplicationFile, ScenarioFile, ShapeFile, SignedDurationText, TimedActionFile, WorkloadFile,
+    ActionFile, AppFile, BugName, Chosen, ClientsFile, DurationText, Entry, ExpectFile,
+    FaultKindFile, FaultsFile, LimitsFile, NetworkFile, OpKindFile, ProtocolFile, RatioText,
+    ScenarioFile, ShapeFile, SignedDurationText, TimedActionFile, WorkloadFile,
 };
-use protocols::apps::lock::LOCKS_MAX;
+use protocols::apps::kv::KEYS_MAX;
 use protocols::mutation::{Bug, BugSet};
+use protocols::params::{check_kinds, ParamError, Params};
+use protocols::registry::{self, App, Protocol, ScenarioContext};
 use sim_core::faults::{
     FaultAction, FaultKind, FaultPlan, PartitionShape, RandomFaults, TimedFault,
 };
@@ -35,7 +37,7 @@ pub const MAX_NODES: u32 = 64;
 /// The most client slots a scenario may ask for.
 pub const MAX_CLIENTS: u32 = 10_000;
 /// The most keys a kv application may have.
-pub const MAX_OBJECTS: u32 = 1_000_000;
+pub const MAX_OBJECTS: u32 = KEYS_MAX;
 /// The largest clock drift, in ppm, that a fault may apply (a 100% rate error stops a clock).
 pub const MAX_DRIFT_PPM: u32 = 999_999;
 
@@ -116,224 +118,91 @@ impl PartialEq for Scenario {
 
 impl Eq for Scenario {}
 
-/// The protocol under test and its parameters.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub enum ProtocolSpec {
-    /// One server owning all state, persisting before it replies: the linearizable reference.
-    SingleServer,
-    /// Primary-backup replication.
-    PrimaryBackup(PrimaryBackupSpec),
-    /// Raft.
-    Raft(RaftSpec),
-    /// Multi-Paxos.
-    Paxos(PaxosSpec),
+/// The protocol under test and its validated parameters (every one has a value).
+#[derive(Clone)]
+pub struct ProtocolSpec {
+    /// The registry entry.
+    pub protocol: &'static dyn Protocol,
+    /// Its parameters.
+    pub params: Params,
 }
 
 impl ProtocolSpec {
-    /// The protocol's kebab-case name, as [`Bug::protocol`] and reports use it.
+    /// The protocol's kebab-case name (`raft`).
     pub fn name(&self) -> &'static str {
-        match self {
-            ProtocolSpec::SingleServer => "single-server",
-            ProtocolSpec::PrimaryBackup(_) => "primary-backup",
-            ProtocolSpec::Raft(_) => "raft",
-            ProtocolSpec::Paxos(_) => "paxos",
-        }
-    }
-
-    /// Is this a consensus protocol (Raft, Multi-Paxos)? Those replicate any application
-    /// built from its configuration and implement the application mutations (the proposal
-    /// hook, the session-table switch). The reference protocols build their application with
-    /// `Default` and implement neither, so they run kv, register and counter without bugs.
-    pub fn is_consensus(&self) -> bool {
-        matches!(self, ProtocolSpec::Raft(_) | ProtocolSpec::Paxos(_))
+        self.protocol.name()
     }
 
     /// The node count used when the file gives none.
     pub fn default_node_count(&self) -> u32 {
-        match self {
-            ProtocolSpec::SingleServer => 1,
-            ProtocolSpec::PrimaryBackup(_) => 3,
-            ProtocolSpec::Raft(_) | ProtocolSpec::Paxos(_) => 5,
-        }
+        self.protocol.nodes().default
     }
 }
 
-/// Parameters of primary-backup replication. Node 0 starts as the primary.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct PrimaryBackupSpec {
-    /// Clients may read from backups (which may be stale). Default `false`.
-    pub read_from_backups: bool,
-    /// When writes are acknowledged. Default [`Replication::Async`].
-    pub replication: Replication,
-    /// How long the primary batches updates before shipping them. Default `5ms`.
-    pub replication_delay: Duration,
-    /// Primary heartbeat interval, greater than zero. Default `50ms`.
-    pub heartbeat: Duration,
-    /// A backup promotes itself after hearing nothing from the primary for this long; greater
-    /// than `heartbeat`. Default `500ms`.
-    pub failover_timeout: Duration,
-}
-
-/// When a primary acknowledges a write.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Replication {
-    /// After applying it locally (acknowledged writes can be lost on failover).
-    Async,
-    /// After every live backup applied it.
-    Sync,
-}
-
-/// Parameters of Raft.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct RaftSpec {
-    /// Smallest election timeout, greater than `heartbeat`. Default `150ms`.
-    pub election_timeout_min: Duration,
-    /// Largest election timeout, `>= election_timeout_min`. Default `300ms`.
-    pub election_timeout_max: Duration,
-    /// Leader heartbeat interval, greater than zero. Default `50ms`.
-    pub heartbeat: Duration,
-    /// Pre-vote (thesis §9.6). Default `false`.
-    pub pre_vote: bool,
-    /// Check-quorum (thesis §6.2). Default `false`.
-    pub check_quorum: bool,
-    /// BUGGIFY: now and then take a legal but unusual path (a quiet new leader, a late no-op,
-    /// a held batch) so that random faults reach narrow windows. Default: `true` when the
-    /// faults are `Random(...)`, `false` for scripted or no faults (a script needs exact
-    /// timing).
-    pub buggify: bool,
-    /// How reads are served. Default [`RaftRead::ReadIndex`].
-    pub read: RaftRead,
-}
-
-/// How Raft serves reads.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum RaftRead {
-    /// ReadIndex (thesis §6.4).
-    ReadIndex,
-    /// Through the log.
-    Log,
-}
-
-/// Parameters of Multi-Paxos. Defaults are those of `protocols::paxos::Config::new`.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct PaxosSpec {
-    /// Smallest leader timeout, greater than `heartbeat`. Default `150ms`.
-    pub leader_timeout_min: Duration,
-    /// Largest leader timeout, `>= leader_timeout_min`. Default `300ms`.
-    pub leader_timeout_max: Duration,
-    /// Leader heartbeat interval, greater than zero. Default `50ms`.
-    pub heartbeat: Duration,
-    /// How reads are served. Default [`PaxosRead::Log`].
-    pub read: PaxosRead,
-    /// The largest clock rate error the lease margin covers, below 50% (a margin of twice the
-    /// drift would leave no lease). Default `0.1%`.
-    pub max_clock_drift: Ratio,
-}
-
-impl Default for PaxosSpec {
-    /// The protocol's own defaults, so that a scenario and a hand-built cluster agree.
-    fn default() -> PaxosSpec {
-        let config = protocols::paxos::Config::new(());
-        PaxosSpec {
-            leader_timeout_min: config.leader_timeout_min,
-            leader_timeout_max: config.leader_timeout_max,
-            heartbeat: config.heartbeat,
-            read: match config.read_mode {
-                protocols::paxos::ReadMode::Log => PaxosRead::Log,
-                protocols::paxos::ReadMode::Lease => PaxosRead::Lease,
-            },
-            max_clock_drift: Ratio::from_ppm(config.max_clock_drift_ppm),
-        }
+impl PartialEq for ProtocolSpec {
+    fn eq(&self, other: &ProtocolSpec) -> bool {
+        self.name() == other.name() && self.params == other.params
     }
 }
 
-/// How Multi-Paxos serves reads.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum PaxosRead {
-    /// Through the log.
-    Log,
-    /// From a leader holding a lease (otherwise through the log).
-    Lease,
+impl Eq for ProtocolSpec {}
+
+impl std::fmt::Debug for ProtocolSpec {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct(self.protocol.variant())
+            .field("params", &self.params)
+            .finish()
+    }
 }
 
-/// The replicated application.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub enum AppSpec {
-    /// A key-value store: one cas-register per key, keys `0..keys`.
-    Kv {
-        /// Number of keys, `1..=MAX_OBJECTS`.
-        keys: u32,
-    },
-    /// A single cas-register.
-    Register,
-    /// A single counter.
-    Counter,
-    /// A lock table, locks `0..locks`, with leases and fencing tokens. Runs on consensus
-    /// protocols only.
-    Lock {
-        /// Number of locks, `1..=LOCKS_MAX`. Default 1.
-        locks: u32,
-        /// How long a grant lasts without renewal, greater than zero. Default `1s`.
-        lease_ttl: Duration,
-        /// How much earlier than the server a client assumes its lease ends, below
-        /// `lease_ttl`. Default `100ms`.
-        drift_margin: Duration,
-    },
+/// The replicated application and its validated parameters.
+#[derive(Clone)]
+pub struct AppSpec {
+    /// The registry entry.
+    pub app: &'static dyn App,
+    /// Its parameters.
+    pub params: Params,
 }
 
 impl AppSpec {
     /// The application's name (`kv`, `register`, `counter`, `lock`).
     pub fn name(&self) -> &'static str {
-        match self {
-            AppSpec::Kv { .. } => "kv",
-            AppSpec::Register => "register",
-            AppSpec::Counter => "counter",
-            AppSpec::Lock { .. } => "lock",
-        }
+        self.app.name()
     }
 
     /// The operations this application serves.
     pub fn functions(&self) -> &'static [Function] {
-        match self {
-            AppSpec::Kv { .. } | AppSpec::Register => {
-                &[Function::Read, Function::Write, Function::Cas]
-            }
-            AppSpec::Counter => &[Function::Add, Function::Read],
-            // Writes go to the protected resource, carrying the writer's fencing token.
-            AppSpec::Lock { .. } => &[Function::Acquire, Function::Release, Function::Write],
-        }
+        self.app.functions()
     }
 
     /// Number of independent objects (keys, locks; 1 for single-object applications).
     pub fn object_count(&self) -> u32 {
-        match self {
-            AppSpec::Kv { keys } => *keys,
-            AppSpec::Lock { locks, .. } => *locks,
-            AppSpec::Register | AppSpec::Counter => 1,
-        }
+        self.app.object_count(&self.params)
     }
 
     /// The operation mix used when the file gives none.
     pub fn default_mix(&self) -> Vec<WeightedOp> {
-        let pairs: &[(Function, u64)] = match self {
-            AppSpec::Kv { .. } | AppSpec::Register => &[
-                (Function::Read, 50),
-                (Function::Write, 35),
-                (Function::Cas, 15),
-            ],
-            AppSpec::Counter => &[(Function::Add, 50), (Function::Read, 50)],
-            // The lock workload is fixed (acquire, fenced writes, release); this is only what
-            // a listing shows.
-            AppSpec::Lock { .. } => &[
-                (Function::Acquire, 1),
-                (Function::Write, 1),
-                (Function::Release, 1),
-            ],
-        };
-        pairs
+        self.app
+            .default_mix()
             .iter()
             .map(|&(function, weight)| WeightedOp { function, weight })
             .collect()
+    }
+}
+
+impl PartialEq for AppSpec {
+    fn eq(&self, other: &AppSpec) -> bool {
+        self.name() == other.name() && self.params == other.params
+    }
+}
+
+impl Eq for AppSpec {}
+
+impl std::fmt::Debug for AppSpec {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct(self.app.variant())
+            .field("params", &self.params)
+            .finish()
     }
 }
 
@@ -645,63 +514,12 @@ impl Scenario {
     }
 
     fn to_file(&self, faults: Option<FaultsFile>) -> ScenarioFile {
-        let protocol = match &self.protocol {
-            ProtocolSpec::SingleServer => ProtocolFile::SingleServer,
-            ProtocolSpec::PrimaryBackup(spec) => ProtocolFile::PrimaryBackup {
-                read_from_backups: Some(spec.read_from_backups),
-                replication: Some(match spec.replication {
-                    Replication::Async => ReplicationFile::Async,
-                    Replication::Sync => ReplicationFile::Sync,
-                }),
-                replication_delay: Some(DurationText(spec.replication_delay)),
-                heartbeat: Some(DurationText(spec.heartbeat)),
-                failover_timeout: Some(DurationText(spec.failover_timeout)),
-            },
-            ProtocolSpec::Raft(spec) => ProtocolFile::Raft {
-                election_timeout: Some((
-                    DurationText(spec.election_timeout_min),
-                    DurationText(spec.election_timeout_max),
-                )),
-                heartbeat: Some(DurationText(spec.heartbeat)),
-                pre_vote: Some(spec.pre_vote),
-                check_quorum: Some(spec.check_quorum),
-                buggify: Some(spec.buggify),
-                read: Some(match spec.read {
-                    RaftRead::ReadIndex => RaftReadFile::ReadIndex,
-                    RaftRead::Log => RaftReadFile::Log,
-                }),
-            },
-            ProtocolSpec::Paxos(spec) => ProtocolFile::Paxos {
-                leader_timeout: Some((
-                    DurationText(spec.leader_timeout_min),
-                    DurationText(spec.leader_timeout_max),
-                )),
-                heartbeat: Some(DurationText(spec.heartbeat)),
-                read: Some(match spec.read {
-                    PaxosRead::Log => PaxosReadFile::Log,
-                    PaxosRead::Lease => PaxosReadFile::Lease,
-                }),
-                max_clock_drift: Some(RatioText(spec.max_clock_drift)),
-            },
-        };
-        let app = match self.app {
-            AppSpec::Kv { keys } => AppFile::Kv { keys: Some(keys) },
-            AppSpec::Register => AppFile::Register,
-            AppSpec::Counter => AppFile::Counter {},
-            AppSpec::Lock {
-                locks,
-                lease_ttl,
-                drift_margin,
-            } => AppFile::Lock {
-                locks: Some(locks),
-                lease: Some(DurationText(lease_ttl)),
-                drift_margin: Some(DurationText(drift_margin)),
-            },
-        };
+        let protocol: ProtocolFile = Chosen::new(self.protocol.protocol, self.protocol.params.clone());
+        let app: AppFile = Chosen::new(self.app.app, self.app.params.clone());
         // The lock workload takes no mix (validation refuses one).
-        let workload = match self.app {
-            AppSpec::Lock { .. } => None,
-            _ => Some(WorkloadFile {
+        let workload = match self.app.app.takes_mix() {
+            false => None,
+            true => Some(WorkloadFile {
                 mix: Some(
                     self.workload
                         .mix
@@ -929,7 +747,7 @@ fn describe_ron_error(error: &ron::Error, context: &ErrorContext<'_>) -> String 
         }
         Error::ExpectedStructLike => match context.identifier_before {
             // These variants have a default for every parameter.
-            Some(name @ ("Raft" | "Paxos" | "PrimaryBackup" | "Kv" | "Counter" | "Lock" | "Random")) => format!(
+            Some(name) if name == "Random" || crate::file::is_parenthesised_entry(name) => format!(
                 "expected `(` after `{name}`: write `{name}(...)`, or `{name}()` for every default"
             ),
             Some(name) => format!("expected `(` after `{name}`: it takes parameters, `{name}(...)`"),
@@ -966,26 +784,41 @@ fn validate(file: ScenarioFile, default_name: &str) -> Result<Scenario, Invalid>
     let random_faults = matches!(file.faults, Some(FaultsFile::Random { .. }));
     let protocol = validate_protocol(file.protocol, random_faults)?;
 
-    let node_count = file.nodes.unwrap_or_else(|| protocol.default_node_count());
+    let rule = protocol.protocol.nodes();
+    let node_count = file.nodes.unwrap_or(rule.default);
     if node_count == 0 || node_count > MAX_NODES {
         return Err(invalid(
             "nodes",
             format!("{node_count} nodes: expected 1 to {MAX_NODES}"),
         ));
     }
-    if protocol == ProtocolSpec::SingleServer && node_count != 1 {
+    if !rule.allows(node_count) {
+        let expected = if rule.min == rule.max {
+            format!("exactly {}", rule.min)
+        } else {
+            format!("{} to {}", rule.min, rule.max.min(MAX_NODES))
+        };
         return Err(invalid(
             "nodes",
-            format!("single-server runs exactly 1 node, not {node_count}"),
+            format!(
+                "{} runs {expected} nodes, not {node_count}",
+                protocol.name()
+            ),
         ));
     }
 
-    let app = validate_app(file.app.unwrap_or(AppFile::Kv { keys: None }))?;
-    if matches!(app, AppSpec::Lock { .. }) && !protocol.is_consensus() {
+    let app = validate_app(
+        file.app
+            .unwrap_or_else(|| Chosen::new(&protocols::apps::kv::KV as &dyn App, Params::empty(protocols::apps::kv::KV.params()))),
+    )?;
+    let needs = app.app.requires();
+    if !protocol.protocol.capabilities().covers(needs) {
         return Err(invalid(
             "app",
             format!(
-                "the lock application runs on Raft and Paxos, not on {}: the reference protocols build their application without the lock's lease configuration",
+                "the {} application runs on {}, not on {}: it needs a protocol with {needs}",
+                app.name(),
+                protocols_with(needs).join(", "),
                 protocol.name()
             ),
         ));
@@ -1061,52 +894,68 @@ fn validate(file: ScenarioFile, default_name: &str) -> Result<Scenario, Invalid>
     })
 }
 
+/// The protocols (by name) whose capabilities cover `needs`.
+pub fn protocols_with(needs: registry::Capabilities) -> Vec<&'static str> {
+    registry::PROTOCOLS
+        .iter()
+        .filter(|protocol| protocol.capabilities().covers(needs))
+        .map(|protocol| protocol.name())
+        .collect()
+}
+
+/// The bugs that can be switched on in a scenario of `protocol` running `app`: the protocol's
+/// own, and the application's whose requirements the protocol covers.
+pub fn applicable_bugs(protocol: &ProtocolSpec, app: &AppSpec) -> Vec<Bug> {
+    let capabilities = protocol.protocol.capabilities();
+    let mut bugs: Vec<Bug> = protocol.protocol.bugs().to_vec();
+    bugs.extend(
+        app.app
+            .bugs()
+            .iter()
+            .copied()
+            .filter(|bug| capabilities.covers(bug.requires())),
+    );
+    bugs
+}
+
 /// Checks that `bug` can be switched on in a scenario of `protocol` running `app`: a protocol's
-/// bug (`raft`, `paxos`) needs that protocol, an application's bug (`lock`, `counter`) needs
-/// that application, on any protocol (whether a protocol implements it is the runner's
-/// [`crate::runner::supported`]).
+/// bug needs that protocol, an application's bug needs that application on a protocol with the
+/// capabilities the bug requires.
 ///
 /// # Errors
-/// A message naming the bug's family and the bugs that do apply.
+/// A message naming the bug's owner and the bugs that do apply.
 pub fn bug_applies(bug: Bug, protocol: &ProtocolSpec, app: &AppSpec) -> Result<(), String> {
-    // Protocol and application names are disjoint, so a family matches at most one of them.
-    // Application bugs live in the consensus protocols' proposal path and session table.
-    let applies = |candidate: Bug| {
-        candidate.protocol() == protocol.name()
-            || (candidate.protocol() == app.name() && protocol.is_consensus())
-    };
-    if applies(bug) {
+    let applicable = applicable_bugs(protocol, app);
+    if applicable.contains(&bug) {
         return Ok(());
     }
-    let own: Vec<String> = Bug::ALL
-        .iter()
-        .filter(|&&candidate| applies(candidate))
-        .map(|candidate| format!("\"{candidate}\""))
-        .collect();
-    let own = if own.is_empty() {
+    let own = if applicable.is_empty() {
         format!(
             "{} with the {} application has no switchable bugs",
             protocol.name(),
             app.name()
         )
     } else {
+        let names: Vec<String> = applicable.iter().map(|bug| format!("\"{bug}\"")).collect();
         format!(
             "the bugs of {} with the {} application are {}",
             protocol.name(),
             app.name(),
-            own.join(", ")
+            names.join(", ")
         )
     };
-    let why = if bug.protocol() == app.name() {
+    let owner = registry::bug_by_name(bug.name()).map_or("?", |(_, owner)| owner);
+    let why = if app.app.bugs().contains(&bug) {
         format!(
-            "bug \"{bug}\" of the {} application is implemented by the consensus protocols (raft, paxos), not by {}",
+            "bug \"{bug}\" of the {} application is implemented by the protocols with {} ({}), not by {}",
             app.name(),
+            bug.requires(),
+            protocols_with(bug.requires()).join(", "),
             protocol.name()
         )
     } else {
         format!(
-            "bug \"{bug}\" belongs to {}, but this scenario runs the {} application on {}",
-            bug.protocol(),
+            "bug \"{bug}\" belongs to {owner}, but this scenario runs the {} application on {}",
             app.name(),
             protocol.name()
         )
@@ -1134,188 +983,52 @@ fn positive(path: &str, value: Duration) -> Result<Duration, Invalid> {
     Ok(value)
 }
 
-/// A leader-based protocol's timing: the `(min, max)` timeout range at `{prefix}.{field}` and
-/// a positive heartbeat below the minimum timeout (else `consequence` happens).
-fn leader_timing(
-    prefix: &str,
-    field: &str,
-    timeout: Option<(DurationText, DurationText)>,
-    heartbeat: Option<DurationText>,
-    default_timeout: (Duration, Duration),
-    default_heartbeat: Duration,
-    consequence: &str,
-) -> Result<(Duration, Duration, Duration), Invalid> {
-    let timeout_path = format!("{prefix}.{field}");
-    let (min, max) = range(&timeout_path, timeout, default_timeout)?;
-    let heartbeat = positive(
-        &format!("{prefix}.heartbeat"),
-        heartbeat.map_or(default_heartbeat, |text| text.0),
-    )?;
-    if min <= heartbeat {
-        return Err(invalid(
-            timeout_path,
-            format!("min {min} is not above the heartbeat interval {heartbeat}: {consequence}"),
-        ));
-    }
-    Ok((min, max, heartbeat))
+/// Stage two of an entry's parameters: the shared rules, defaults, and the entry's own rules,
+/// located at `{section}.{Variant}.{param}`.
+fn entry_error(section: &str, variant: &str, error: ParamError) -> Invalid {
+    invalid(format!("{section}.{variant}.{}", error.param), error.message)
 }
 
 /// `random_faults`: the scenario's faults are generated (Raft's BUGGIFY defaults on then).
 fn validate_protocol(protocol: ProtocolFile, random_faults: bool) -> Result<ProtocolSpec, Invalid> {
-    match protocol {
-        ProtocolFile::SingleServer => Ok(ProtocolSpec::SingleServer),
-        ProtocolFile::PrimaryBackup {
-            read_from_backups,
-            replication,
-            replication_delay,
-            heartbeat,
-            failover_timeout,
-        } => {
-            let heartbeat = positive(
-                "protocol.PrimaryBackup.heartbeat",
-                heartbeat.map_or(Duration::from_millis(50), |text| text.0),
-            )?;
-            let failover_timeout =
-                failover_timeout.map_or(Duration::from_millis(500), |text| text.0);
-            if failover_timeout <= heartbeat {
-                return Err(invalid(
-                    "protocol.PrimaryBackup.failover_timeout",
-                    format!(
-                        "{failover_timeout} is not above the heartbeat interval {heartbeat}: backups would promote themselves while the primary is healthy"
-                    ),
-                ));
-            }
-            Ok(ProtocolSpec::PrimaryBackup(PrimaryBackupSpec {
-                read_from_backups: read_from_backups.unwrap_or(false),
-                replication: match replication.unwrap_or(ReplicationFile::Async) {
-                    ReplicationFile::Async => Replication::Async,
-                    ReplicationFile::Sync => Replication::Sync,
-                },
-                replication_delay: replication_delay
-                    .map_or(Duration::from_millis(5), |text| text.0),
-                heartbeat,
-                failover_timeout,
-            }))
-        }
-        ProtocolFile::Raft {
-            election_timeout,
-            heartbeat,
-            pre_vote,
-            check_quorum,
-            buggify,
-            read,
-        } => {
-            let (election_timeout_min, election_timeout_max, heartbeat) = leader_timing(
-                "protocol.Raft",
-                "election_timeout",
-                election_timeout,
-                heartbeat,
-                (Duration::from_millis(150), Duration::from_millis(300)),
-                Duration::from_millis(50),
-                "followers would start elections under a healthy leader",
-            )?;
-            Ok(ProtocolSpec::Raft(RaftSpec {
-                election_timeout_min,
-                election_timeout_max,
-                heartbeat,
-                pre_vote: pre_vote.unwrap_or(false),
-                check_quorum: check_quorum.unwrap_or(false),
-                buggify: buggify.unwrap_or(random_faults),
-                read: match read.unwrap_or(RaftReadFile::ReadIndex) {
-                    RaftReadFile::ReadIndex => RaftRead::ReadIndex,
-                    RaftReadFile::Log => RaftRead::Log,
-                },
-            }))
-        }
-        ProtocolFile::Paxos {
-            leader_timeout,
-            heartbeat,
-            read,
-            max_clock_drift,
-        } => {
-            let defaults = PaxosSpec::default();
-            let (leader_timeout_min, leader_timeout_max, heartbeat) = leader_timing(
-                "protocol.Paxos",
-                "leader_timeout",
-                leader_timeout,
-                heartbeat,
-                (defaults.leader_timeout_min, defaults.leader_timeout_max),
-                defaults.heartbeat,
-                "replicas would start phase 1 under a healthy leader",
-            )?;
-            let max_clock_drift = max_clock_drift.map_or(defaults.max_clock_drift, |text| text.0);
-            if max_clock_drift >= Ratio::from_percent(50) {
-                return Err(invalid(
-                    "protocol.Paxos.max_clock_drift",
-                    format!(
-                        "{max_clock_drift}: expected below 50% (the lease margin is twice the drift bound of the timeout, so 50% leaves no lease)"
-                    ),
-                ));
-            }
-            Ok(ProtocolSpec::Paxos(PaxosSpec {
-                leader_timeout_min,
-                leader_timeout_max,
-                heartbeat,
-                read: match read {
-                    None => defaults.read,
-                    Some(PaxosReadFile::Log) => PaxosRead::Log,
-                    Some(PaxosReadFile::Lease) => PaxosRead::Lease,
-                },
-                max_clock_drift,
-            }))
-        }
-    }
-}
-
-fn object_count(path: &str, what: &str, count: u32) -> Result<u32, Invalid> {
-    if count == 0 || count > MAX_OBJECTS {
-        return Err(invalid(
-            path,
-            format!("{count} {what}: expected 1 to {MAX_OBJECTS}"),
-        ));
-    }
-    Ok(count)
+    let Chosen {
+        entry,
+        mut params,
+    } = protocol;
+    let variant = Entry::variant(entry);
+    params.fill_defaults();
+    check_kinds(&params).map_err(|error| entry_error("protocol", variant, error))?;
+    entry
+        .validate(&mut params, &ScenarioContext { random_faults })
+        .map_err(|error| entry_error("protocol", variant, error))?;
+    let unset: Vec<&str> = params.unset().collect();
+    assert!(
+        unset.is_empty(),
+        "{variant}'s validate left {unset:?} without a value"
+    );
+    Ok(ProtocolSpec {
+        protocol: entry,
+        params,
+    })
 }
 
 fn validate_app(app: AppFile) -> Result<AppSpec, Invalid> {
-    Ok(match app {
-        AppFile::Kv { keys } => AppSpec::Kv {
-            keys: object_count("app.Kv.keys", "keys", keys.unwrap_or(4))?,
-        },
-        AppFile::Register => AppSpec::Register,
-        AppFile::Counter {} => AppSpec::Counter,
-        AppFile::Lock {
-            locks,
-            lease,
-            drift_margin,
-        } => {
-            let lease_ttl = positive(
-                "app.Lock.lease",
-                lease.map_or(Duration::from_secs(1), |text| text.0),
-            )?;
-            let drift_margin = drift_margin.map_or(Duration::from_millis(100), |text| text.0);
-            if drift_margin >= lease_ttl {
-                return Err(invalid(
-                    "app.Lock.drift_margin",
-                    format!(
-                        "{drift_margin} is not below the lease {lease_ttl}: clients would never believe they hold a lock"
-                    ),
-                ));
-            }
-            let locks = locks.unwrap_or(1);
-            if locks == 0 || locks > LOCKS_MAX {
-                return Err(invalid(
-                    "app.Lock.locks",
-                    format!("{locks} locks: expected 1 to {LOCKS_MAX}"),
-                ));
-            }
-            AppSpec::Lock {
-                locks,
-                lease_ttl,
-                drift_margin,
-            }
-        }
-    })
+    let Chosen {
+        entry,
+        mut params,
+    } = app;
+    let variant = Entry::variant(entry);
+    params.fill_defaults();
+    check_kinds(&params).map_err(|error| entry_error("app", variant, error))?;
+    entry
+        .validate(&mut params)
+        .map_err(|error| entry_error("app", variant, error))?;
+    let unset: Vec<&str> = params.unset().collect();
+    assert!(
+        unset.is_empty(),
+        "{variant}'s validate left {unset:?} without a value"
+    );
+    Ok(AppSpec { app: entry, params })
 }
 
 fn validate_clients(clients: ClientsFile) -> Result<ClientSpec, Invalid> {
@@ -1398,12 +1111,16 @@ fn validate_workload(workload: WorkloadFile, app: &AppSpec) -> Result<WorkloadSp
             mix: app.default_mix(),
         });
     };
-    if matches!(app, AppSpec::Lock { .. }) {
+    if !app.app.takes_mix() {
         // A lock client follows a protocol (acquire, write with the token while the lease
         // lasts, release), not a random mix; a mix here would be silently ignored.
         return Err(invalid(
             "workload.mix",
-            "the lock application's workload is fixed (acquire, fenced writes, release): leave `workload` out",
+            format!(
+                "the {} application's workload is fixed ({}): leave `workload` out",
+                app.name(),
+                app.app.summary()
+            ),
         ));
     }
     if entries.is_empty() {

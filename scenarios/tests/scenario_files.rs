@@ -417,7 +417,7 @@ fn bugs_of_the_scenario_protocol_are_switched_on() {
     );
     assert_eq!(
         scenario.bugs.iter().collect::<Vec<_>>(),
-        vec![Bug::RaftCommitPriorTerm, Bug::RaftAckBeforeFsync]
+        vec![protocols::raft::bugs::COMMIT_PRIOR_TERM, protocols::raft::bugs::ACK_BEFORE_FSYNC]
     );
 }
 
@@ -429,17 +429,17 @@ fn application_bugs_apply_to_their_application_on_either_consensus_protocol() {
         ));
         assert_eq!(
             counter.bugs.iter().collect::<Vec<_>>(),
-            vec![Bug::CounterNonatomicRmw, Bug::CounterRetryNotIdempotent]
+            vec![protocols::apps::counter::bugs::NONATOMIC_RMW, protocols::apps::counter::bugs::RETRY_NOT_IDEMPOTENT]
         );
         let lock = parse(&format!(
             r#"Scenario(protocol: {protocol}, app: Lock(), bugs: ["lock-release-without-owner-check"])"#
         ));
-        assert!(lock.bugs.contains(Bug::LockReleaseWithoutOwnerCheck));
+        assert!(lock.bugs.contains(protocols::apps::lock::bugs::RELEASE_WITHOUT_OWNER_CHECK));
     }
     let paxos = parse(
         r#"Scenario(protocol: Paxos(read: Lease), app: Counter(), bugs: ["multipaxos-lease-read-unsafe", "counter-nonatomic-rmw"])"#,
     );
-    assert!(paxos.bugs.contains(Bug::MultipaxosLeaseReadUnsafe));
+    assert!(paxos.bugs.contains(protocols::paxos::bugs::LEASE_READ_UNSAFE));
     // Every bug applies to exactly the cells of its family.
     for &bug in Bug::ALL {
         for protocol in ["SingleServer", "PrimaryBackup()", "Raft()", "Paxos()"] {

@@ -6,17 +6,18 @@
 //! switchable bug, the checker's models and the scenario catalogue. With `--json` the same
 //! content is one JSON object on one line. Exit code 0.
 //!
-//! Defaults are not copied here: they are read back from [`Scenario::from_str`] on minimal
-//! files, so they cannot drift from `scenario.rs`. The fault, action and shape tables are
+//! Protocols, applications, their parameters and bugs come from the registry
+//! (`protocols::registry`), the same source that scenario parsing uses; which application runs
+//! on which protocol is read back from [`Scenario::from_str`] on minimal files, so it cannot
+//! drift from validation. The fault, action and shape tables are
 //! written out by hand (an enum's variants cannot be enumerated); the tests parse every syntax
 //! example they give, so a rename in `file.rs` fails them.
 
 use crate::commands::output::out;
 use crate::commands::EXIT_PASS;
-use crate::scenario::{
-    AppSpec, Expectation, PaxosRead, ProtocolSpec, RaftRead, Replication, Scenario,
-};
-use protocols::mutation::Bug;
+use crate::scenario::{Expectation, Scenario};
+use protocols::params::{Param, ParamDefault, ParamValue};
+use protocols::registry::{self, App};
 use serde_json::{json, Value};
 use sim_core::check::Model;
 use std::path::{Path, PathBuf};
@@ -48,154 +49,78 @@ pub fn execute(args: Args) -> anyhow::Result<u8> {
     Ok(EXIT_PASS)
 }
 
-/// A scenario with every default filled in from a minimal file.
-fn defaults(text: &str) -> Scenario {
-    match Scenario::from_str(text, "defaults.ron") {
-        Ok(scenario) => scenario,
-        // The minimal files below are valid by construction; the tests parse them.
-        Err(error) => panic!("built-in minimal scenario {text:?} is invalid: {error}"),
+/// A parameter's default as a listing shows it: durations and ratios without quotes.
+fn default_text(param: &Param) -> String {
+    match param.default {
+        ParamDefault::Value(ParamValue::Duration(value)) => value.to_string(),
+        ParamDefault::Value(ParamValue::Ratio(value)) => value.to_string(),
+        _ => param.default_text(),
     }
 }
 
-fn parameter(name: &str, syntax: &str, default: String, meaning: &str) -> Value {
-    json!({"name": name, "syntax": syntax, "default": default, "meaning": meaning})
+fn parameters(params: &[Param]) -> Value {
+    Value::Array(
+        params
+            .iter()
+            .map(|param| {
+                json!({
+                    "name": param.name,
+                    "syntax": param.kind.syntax(),
+                    "default": default_text(param),
+                    "meaning": param.doc,
+                })
+            })
+            .collect(),
+    )
 }
 
-/// One protocol's entry; `defaults` is its minimal scenario, for the name and node count.
-fn protocol_entry(defaults: &Scenario, syntax: &str, summary: &str, parameters: Value) -> Value {
-    json!({
-        "name": defaults.protocol.name(),
-        "syntax": syntax,
-        "nodes": format!("default {}", defaults.node_count),
-        "summary": summary,
-        "parameters": parameters,
-    })
+/// The shortest way a file names an entry with every default: `SingleServer`, `Raft()`.
+fn minimal_syntax(variant: &str, bare: bool) -> String {
+    if bare {
+        variant.to_string()
+    } else {
+        format!("{variant}()")
+    }
 }
 
 fn protocols() -> Value {
-    let single = defaults("Scenario(protocol: SingleServer)");
-    let backup = defaults("Scenario(protocol: PrimaryBackup())");
-    let raft = defaults("Scenario(protocol: Raft())");
-    let paxos = defaults("Scenario(protocol: Paxos())");
-    let mut entries = Vec::new();
-
-    entries.push(json!({
-        "name": single.protocol.name(),
-        "syntax": "SingleServer",
-        "nodes": "exactly 1",
-        "summary": "node 0 owns all state and syncs every update before replying: the linearizable reference",
-        "parameters": [],
-    }));
-
-    if let ProtocolSpec::PrimaryBackup(spec) = &backup.protocol {
-        let replication = match spec.replication {
-            Replication::Async => "Async",
-            Replication::Sync => "Sync",
+    let entries = registry::PROTOCOLS.iter().map(|protocol| {
+        let syntax = if protocol.bare() {
+            protocol.variant().to_string()
+        } else if protocol.params().is_empty() {
+            format!("{}()", protocol.variant())
+        } else {
+            format!(
+                "{0}(...)  (write {0}() for every default)",
+                protocol.variant()
+            )
         };
-        entries.push(protocol_entry(
-            &backup,
-            "PrimaryBackup(...)",
-            "node 0 starts as primary and ships updates to backups; a backup promotes itself on silence",
-            json!([
-                parameter("read_from_backups", "true | false", spec.read_from_backups.to_string(),
-                    "clients may read from backups (which may be stale)"),
-                parameter("replication", "Async | Sync", replication.to_string(),
-                    "acknowledge a write after the primary applied it (Async) or after every live backup did (Sync; parses but is not runnable yet)"),
-                parameter("replication_delay", "\"5ms\"", spec.replication_delay.to_string(),
-                    "how long the primary batches updates before shipping them"),
-                parameter("heartbeat", "\"50ms\"", spec.heartbeat.to_string(),
-                    "primary heartbeat interval"),
-                parameter("failover_timeout", "\"500ms\"", spec.failover_timeout.to_string(),
-                    "a backup promotes itself after hearing nothing for this long (above heartbeat)"),
-            ]),
-        ));
-    }
-
-    if let ProtocolSpec::Raft(spec) = &raft.protocol {
-        let read = match spec.read {
-            RaftRead::ReadIndex => "ReadIndex",
-            RaftRead::Log => "Log",
-        };
-        entries.push(protocol_entry(
-            &raft,
-            "Raft(...)  (write Raft() for every default)",
-            "elections, log replication, the commit rule of \u{a7}5.4.2, ReadIndex or log reads",
-            json!([
-                parameter(
-                    "election_timeout",
-                    "(\"150ms\", \"300ms\")",
-                    format!(
-                        "(\"{}\", \"{}\")",
-                        spec.election_timeout_min, spec.election_timeout_max
-                    ),
-                    "election timeout range (min above heartbeat)"
-                ),
-                parameter(
-                    "heartbeat",
-                    "\"50ms\"",
-                    spec.heartbeat.to_string(),
-                    "leader heartbeat interval"
-                ),
-                parameter(
-                    "pre_vote",
-                    "true | false",
-                    spec.pre_vote.to_string(),
-                    "pre-vote round before each election (thesis \u{a7}9.6): the term rises only once a majority would vote"
-                ),
-                parameter(
-                    "check_quorum",
-                    "true | false",
-                    spec.check_quorum.to_string(),
-                    "leaders step down without recent contact with a quorum (thesis \u{a7}6.2)"
-                ),
-                parameter(
-                    "buggify",
-                    "true | false",
-                    "on with Random faults".to_string(),
-                    "now and then a legal but unusual path (quiet new leader, late no-op, held batch) so random faults reach narrow windows"
-                ),
-                parameter(
-                    "read",
-                    "ReadIndex | Log",
-                    read.to_string(),
-                    "how linearizable reads are served"
-                ),
-            ]),
-        ));
-    }
-
-    if let ProtocolSpec::Paxos(spec) = &paxos.protocol {
-        let read = match spec.read {
-            PaxosRead::Log => "Log",
-            PaxosRead::Lease => "Lease",
-        };
-        entries.push(protocol_entry(
-            &paxos,
-            "Paxos(...)  (write Paxos() for every default)",
-            "Multi-Paxos: ballots, prepare/promise, accept/accepted per slot, a distinguished leader, gap no-ops, catch-up, optional leader leases",
-            json!([
-                parameter("leader_timeout", "(\"150ms\", \"300ms\")",
-                    format!("(\"{}\", \"{}\")", spec.leader_timeout_min, spec.leader_timeout_max),
-                    "silence before a replica starts phase 1 (min, above heartbeat); a leader without a majority steps down after max"),
-                parameter("heartbeat", "\"50ms\"", spec.heartbeat.to_string(),
-                    "leader heartbeat interval"),
-                parameter("read", "Log | Lease", read.to_string(),
-                    "reads through the log, or from a leader holding a lease"),
-                parameter("max_clock_drift", "\"0.1%\"", spec.max_clock_drift.to_string(),
-                    "largest clock rate error the lease's drift margin covers (below 50%)"),
-            ]),
-        ));
-    }
-    Value::Array(entries)
+        let bugs: Vec<&str> = protocol.bugs().iter().map(|bug| bug.name()).collect();
+        json!({
+            "name": protocol.name(),
+            "syntax": syntax,
+            "nodes": protocol.nodes().to_string(),
+            "summary": protocol.summary(),
+            "capabilities": protocol.capabilities().names(),
+            "invariants": protocol.invariants(),
+            "bugs": bugs,
+            "parameters": parameters(protocol.params()),
+        })
+    });
+    Value::Array(entries.collect())
 }
 
-/// The protocols (by name) that run `app_syntax`, as scenario validation and the runner
-/// decide it: the matrix is read from the rules, not restated.
-fn runs_on(app_syntax: &str) -> Vec<&'static str> {
-    ["SingleServer", "PrimaryBackup()", "Raft()", "Paxos()"]
+/// The protocols (by name) that run `app`, as scenario validation and the runner decide it:
+/// the matrix is read from the rules, not restated.
+fn runs_on(app: &dyn App) -> Vec<&'static str> {
+    registry::PROTOCOLS
         .iter()
         .filter_map(|protocol| {
-            let text = format!("Scenario(protocol: {protocol}, app: {app_syntax})");
+            let text = format!(
+                "Scenario(protocol: {}, app: {})",
+                minimal_syntax(protocol.variant(), protocol.bare()),
+                minimal_syntax(app.variant(), app.bare())
+            );
             let scenario = Scenario::from_str(&text, "matrix.ron").ok()?;
             crate::runner::supported(&scenario).ok()?;
             Some(scenario.protocol.name())
@@ -203,79 +128,46 @@ fn runs_on(app_syntax: &str) -> Vec<&'static str> {
         .collect()
 }
 
+/// An application with every parameter at its default: `Kv(keys: 4)`.
+fn app_syntax(app: &dyn App) -> String {
+    if app.bare() {
+        return app.variant().to_string();
+    }
+    let fields: Vec<String> = app
+        .params()
+        .iter()
+        .map(|param| format!("{}: {}", param.name, param.default_text()))
+        .collect();
+    format!("{}({})", app.variant(), fields.join(", "))
+}
+
 fn apps() -> Value {
-    let kv = defaults("Scenario(protocol: Raft(), app: Kv())");
-    let register = defaults("Scenario(protocol: Raft(), app: Register)");
-    let counter = defaults("Scenario(protocol: Raft(), app: Counter())");
-    let lock = defaults("Scenario(protocol: Raft(), app: Lock())");
-    let entry = |scenario: &Scenario, syntax: &str, summary: &str, parameters: Value| {
-        let app: &AppSpec = &scenario.app;
+    let entries = registry::APPS.iter().map(|&app| {
         let functions: Vec<&str> = app.functions().iter().map(|f| f.as_str()).collect();
-        let objects = match app {
-            AppSpec::Kv { keys } => format!("keys (default {keys})"),
-            AppSpec::Lock { locks, .. } => format!("locks (default {locks})"),
-            AppSpec::Register | AppSpec::Counter => "one object".to_string(),
+        let objects = match app.params().iter().find(|param| {
+            matches!(param.kind, protocols::params::ParamKind::Count { .. })
+        }) {
+            Some(param) => format!("{} (default {})", param.name, default_text(param)),
+            None => "one object".to_string(),
         };
-        let runs_on = runs_on(syntax);
+        let runs_on = runs_on(app);
+        let bugs: Vec<&str> = app.bugs().iter().map(|bug| bug.name()).collect();
         json!({
             "name": app.name(),
-            "syntax": syntax,
+            "syntax": app_syntax(app),
             "objects": objects,
             "operations": functions,
+            "model": app.model().name(),
+            "audits": app.audits(),
+            "requires": app.requires().names(),
+            "bugs": bugs,
             "runnable": !runs_on.is_empty(),
             "runs_on": runs_on,
-            "summary": summary,
-            "parameters": parameters,
+            "summary": app.summary(),
+            "parameters": parameters(app.params()),
         })
-    };
-    let lock_parameters = match &lock.app {
-        AppSpec::Lock {
-            locks,
-            lease_ttl,
-            drift_margin,
-        } => json!([
-            parameter(
-                "locks",
-                "1",
-                locks.to_string(),
-                "how many locks clients contend for"
-            ),
-            parameter(
-                "lease",
-                "\"1s\"",
-                lease_ttl.to_string(),
-                "how long a grant lasts without renewal (on the leader's monotonic clock)"
-            ),
-            parameter(
-                "drift_margin",
-                "\"100ms\"",
-                drift_margin.to_string(),
-                "how much earlier a client stops trusting its lease (below lease)"
-            ),
-        ]),
-        _ => json!([]),
-    };
-    json!([
-        entry(
-            &kv,
-            "Kv(keys: 4)",
-            "key-value store, one cas-register per key",
-            json!([])
-        ),
-        entry(&register, "Register", "a single cas-register", json!([])),
-        entry(
-            &counter,
-            "Counter()",
-            "a counter: add (deltas 1-5) and read, exactly-once through client sessions; history audited against acked/invoked bounds",
-            json!([])
-        ),
-        entry(
-            &lock,
-            "Lock(locks: 1, lease: \"1s\", drift_margin: \"100ms\")",
-            "lease locks with fencing tokens and a fenced resource; a fixed workload (no mix)",
-            lock_parameters
-        ),
-    ])
+    });
+    Value::Array(entries.collect())
 }
 
 fn syntax_table(rows: &[(&str, &str)]) -> Value {
@@ -379,9 +271,16 @@ const PARTITION_SHAPES: &[(&str, &str)] = &[
 
 fn bugs() -> Value {
     Value::Array(
-        Bug::ALL
+        registry::all_bugs()
             .iter()
-            .map(|bug| json!({"name": bug.name(), "protocol": bug.protocol(), "summary": bug.summary()}))
+            .map(|(bug, owner)| {
+                json!({
+                    "name": bug.name(),
+                    "protocol": owner,
+                    "requires": bug.requires().names(),
+                    "summary": bug.summary(),
+                })
+            })
             .collect(),
     )
 }
@@ -499,6 +398,17 @@ fn human(listing: &Value) -> String {
             text(&protocol, "nodes")
         ));
         line(format!("  {:<16} {}", "", text(&protocol, "summary")));
+        let invariants: Vec<String> = items(&protocol, "invariants")
+            .iter()
+            .map(|name| name.as_str().unwrap_or_default().to_string())
+            .collect();
+        if !invariants.is_empty() {
+            line(format!(
+                "  {:<16} invariants: {}",
+                "",
+                invariants.join(", ")
+            ));
+        }
         for p in items(&protocol, "parameters") {
             line(format!(
                 "      {:<18} {:<22} default {:<20} {}",
@@ -575,15 +485,23 @@ fn human(listing: &Value) -> String {
 
     line(String::new());
     line(
-        "BUGS  (scenario `bugs: [\"name\"]`; a protocol's bugs need that protocol, an application's bugs that application on raft or paxos)"
+        "BUGS  (scenario `bugs: [\"name\"]`, or `--bug NAME`; a protocol's bugs need that protocol, an application's bugs that application on a protocol with what they require)"
             .to_string(),
     );
-    for bug in items(listing, "bugs") {
+    let bugs = items(listing, "bugs");
+    // Columns as wide as their longest entry, so long names do not push the rest out of line.
+    let name_width = bugs.iter().map(|bug| text(bug, "name").len()).max().unwrap_or(0);
+    let owner_width = bugs
+        .iter()
+        .map(|bug| text(bug, "protocol").len())
+        .max()
+        .unwrap_or(0);
+    for bug in &bugs {
         line(format!(
-            "  {:<30} {:<14} {}",
-            text(&bug, "name"),
-            text(&bug, "protocol"),
-            text(&bug, "summary")
+            "  {:<name_width$}  {:<owner_width$}  {}",
+            text(bug, "name"),
+            text(bug, "protocol"),
+            text(bug, "summary")
         ));
     }
 
@@ -670,7 +588,10 @@ mod tests {
         let raft = &listing["protocols"][2];
         assert_eq!(raft["name"], "raft");
         assert_eq!(raft["parameters"][0]["default"], "(\"150ms\", \"300ms\")");
-        assert_eq!(listing["bugs"].as_array().unwrap().len(), Bug::ALL.len());
+        assert_eq!(
+            listing["bugs"].as_array().unwrap().len(),
+            registry::all_bugs().len()
+        );
         assert_eq!(
             listing["models"].as_array().unwrap().len(),
             Model::ALL.len()

@@ -24,10 +24,10 @@ use std::path::Path;
 pub fn load_scenario(path: &Path, bugs: &[String]) -> anyhow::Result<Scenario> {
     let mut scenario = Scenario::from_file(path).map_err(|error| anyhow::anyhow!("{error}"))?;
     for name in bugs {
-        let bug = protocols::mutation::Bug::from_name(name).ok_or_else(|| {
-            let known: Vec<&str> = protocols::mutation::Bug::ALL
+        let (bug, _) = protocols::registry::bug_by_name(name).ok_or_else(|| {
+            let known: Vec<&str> = protocols::registry::all_bugs()
                 .iter()
-                .map(|b| b.name())
+                .map(|(bug, _)| bug.name())
                 .collect();
             anyhow::anyhow!(
                 "--bug {name}: unknown bug; expected one of {}",
