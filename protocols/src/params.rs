@@ -269,8 +269,9 @@ impl Params {
     }
 
     fn value(&self, name: &str) -> ParamValue {
-        self.get(name)
-            .unwrap_or_else(|| panic!("parameter `{name}` has no value (validation sets every one)"))
+        self.get(name).unwrap_or_else(|| {
+            panic!("parameter `{name}` has no value (validation sets every one)")
+        })
     }
 
     /// A [`ParamKind::Bool`].
@@ -409,7 +410,12 @@ mod tests {
             ParamValue::Count(1),
             "a count",
         ),
-        Param::decided("fancy", ParamKind::Bool, "on with Random faults", "decided later"),
+        Param::decided(
+            "fancy",
+            ParamKind::Bool,
+            "on with Random faults",
+            "decided later",
+        ),
     ];
 
     #[test]
@@ -429,9 +435,15 @@ mod tests {
             "timeout",
             ParamValue::DurationRange(Duration::from_millis(40), Duration::from_millis(30)),
         );
-        assert!(check_kinds(&params).unwrap_err().message.contains("above max"));
+        assert!(check_kinds(&params)
+            .unwrap_err()
+            .message
+            .contains("above max"));
         let error = leader_timing(&params, "timeout", "storms").unwrap_err();
-        assert!(error.message.contains("not above the heartbeat"), "{error:?}");
+        assert!(
+            error.message.contains("not above the heartbeat"),
+            "{error:?}"
+        );
     }
 
     #[test]

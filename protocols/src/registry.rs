@@ -216,14 +216,7 @@ impl SimulationInputs {
         node_config: N::Config,
         invariants: Box<dyn Invariants<N::Observation>>,
     ) -> SimReport {
-        Simulation::<N>::new(
-            self.sim,
-            node_config,
-            self.workload,
-            invariants,
-            self.plan,
-        )
-        .run()
+        Simulation::<N>::new(self.sim, node_config, self.workload, invariants, self.plan).run()
     }
 }
 
@@ -405,7 +398,11 @@ mod tests {
     #[test]
     fn paramless_entries_and_bare_spelling_agree() {
         for protocol in PROTOCOLS {
-            assert!(!protocol.bare() || protocol.params().is_empty(), "{}", protocol.name());
+            assert!(
+                !protocol.bare() || protocol.params().is_empty(),
+                "{}",
+                protocol.name()
+            );
         }
         for app in APPS {
             assert!(!app.bare() || app.params().is_empty(), "{}", app.name());

@@ -180,7 +180,9 @@ fn l4_wall_clock_jumps_expire_leases_early_and_the_audit_sees_two_holders() {
             })
             .collect(),
     };
-    killed(protocols::apps::lock::bugs::LEASE_NO_DRIFT_MARGIN, &steps, &|found| {
-        found.audit.is_some()
-    });
+    killed(
+        protocols::apps::lock::bugs::LEASE_NO_DRIFT_MARGIN,
+        &steps,
+        &|found| found.audit.is_some(),
+    );
 }

@@ -249,7 +249,11 @@ fn paxos_simulated_runs_with_faults_are_linearizable_and_live() {
 #[test]
 fn paxos_simulated_runs_find_the_ignored_accepted_value() {
     let found = (0..30).find(|&seed| {
-        let (stop, _, verdict) = simulate(seed, ReadMode::Log, &[protocols::paxos::bugs::IGNORE_ACCEPTED_VALUE]);
+        let (stop, _, verdict) = simulate(
+            seed,
+            ReadMode::Log,
+            &[protocols::paxos::bugs::IGNORE_ACCEPTED_VALUE],
+        );
         matches!(stop, StopReason::Violation { .. }) || verdict == Verdict::NotLinearizable
     });
     assert!(found.is_some(), "P4 not found in 30 simulated runs");

@@ -78,7 +78,10 @@ fn r4_schedule(bugs: &[Bug]) -> Option<Violation> {
 fn raft_r4_no_election_restriction_is_killed_by_a_stale_candidate() {
     assert_eq!(invariant(r4_schedule(&[])), None);
     assert_eq!(
-        invariant(r4_schedule(&[protocols::raft::bugs::NO_ELECTION_RESTRICTION])).as_deref(),
+        invariant(r4_schedule(&[
+            protocols::raft::bugs::NO_ELECTION_RESTRICTION
+        ]))
+        .as_deref(),
         Some("leader-completeness")
     );
 }

@@ -516,13 +516,16 @@ fn isolated_primary_keeps_accepting_writes_then_steps_down_on_a_higher_epoch() {
     assert!(cluster.has_mark(N2, "primary_backup.stale_stream_ignored"));
 }
 
-const DELAYED: Config = Config {
-    read_from_backups: true,
-    heartbeat: Duration::from_millis(50),
-    failover_timeout: Duration::from_millis(500),
-    resend_batch_max: 64,
-    replication_delay: Duration::from_millis(30),
-};
+fn delayed() -> Config {
+    Config {
+        read_from_backups: true,
+        heartbeat: Duration::from_millis(50),
+        failover_timeout: Duration::from_millis(500),
+        resend_batch_max: 64,
+        replication_delay: Duration::from_millis(30),
+        ..Config::default()
+    }
+}
 
 #[test]
 fn zero_replication_delay_streams_each_write_in_the_step_that_acknowledges_it() {
@@ -558,7 +561,7 @@ fn zero_replication_delay_streams_each_write_in_the_step_that_acknowledges_it() 
 
 #[test]
 fn held_back_writes_leave_in_one_batch_when_the_replication_delay_ends() {
-    let mut cluster = Cluster::new(3, DELAYED);
+    let mut cluster = Cluster::new(3, delayed());
     assert_eq!(
         cluster.write(N0, 1),
         ok(Value::Null),
@@ -598,7 +601,7 @@ fn held_back_writes_leave_in_one_batch_when_the_replication_delay_ends() {
 
 #[test]
 fn a_lost_batch_is_resent_up_to_the_shipped_offset_only() {
-    let mut cluster = Cluster::new(3, DELAYED);
+    let mut cluster = Cluster::new(3, delayed());
     cluster.write(N0, 1);
     cluster.fire_ship_timers();
     cluster.drop_in_flight_to(N1); // The batch to n1 is lost.
@@ -615,7 +618,7 @@ fn a_lost_batch_is_resent_up_to_the_shipped_offset_only() {
 
 #[test]
 fn held_back_writes_are_lost_by_a_failover_and_a_deposed_primary_never_ships_them() {
-    let mut cluster = Cluster::new(3, DELAYED);
+    let mut cluster = Cluster::new(3, delayed());
     cluster.write(N0, 1);
     cluster.fire_ship_timers();
     cluster.deliver_all();
@@ -669,7 +672,7 @@ fn random_faults_keep_assertions_quiet_and_replicas_converge_after_healing() {
             replication_delay: Duration::from_millis(if seed % 3 == 0 { 30 } else { 0 }),
             ..Config::default()
         };
-        let mut cluster = Cluster::new(4, config);
+        let mut cluster = Cluster::new(4, config.clone());
         let mut rng = Prng::new(seed, Stream::Custom(0));
         for _ in 0..500 {
             let node = NodeId(rng.below(4) as u32);

@@ -132,9 +132,7 @@ pub fn is_parenthesised_entry(name: &str) -> bool {
     let protocols = PROTOCOLS
         .iter()
         .any(|protocol| protocol.variant() == name && !protocol.bare());
-    let apps = APPS
-        .iter()
-        .any(|app| app.variant() == name && !app.bare());
+    let apps = APPS.iter().any(|app| app.variant() == name && !app.bare());
     protocols || apps
 }
 
@@ -311,7 +309,8 @@ impl<'de> de::DeserializeSeed<'de> for ValueSeed {
                         self,
                         data: A,
                     ) -> Result<&'static str, A::Error> {
-                        let (Identifier(name), access): (Identifier, A::Variant) = data.variant()?;
+                        let (Identifier(name), access): (Identifier, A::Variant) =
+                            data.variant()?;
                         let Some(&choice) = self.0.iter().find(|&&choice| choice == name) else {
                             return Err(de::Error::custom(format!(
                                 "unknown variant `{name}`: expected one of {}",
@@ -322,7 +321,11 @@ impl<'de> de::DeserializeSeed<'de> for ValueSeed {
                         Ok(choice)
                     }
                 }
-                ParamValue::Choice(deserializer.deserialize_enum("", names, ChoiceVisitor(names))?)
+                ParamValue::Choice(deserializer.deserialize_enum(
+                    "",
+                    names,
+                    ChoiceVisitor(names),
+                )?)
             }
         })
     }
@@ -357,7 +360,7 @@ impl Serialize for ValueText {
                 (DurationText(min), DurationText(max)).serialize(serializer)
             }
             ParamValue::Ratio(value) => RatioText(value).serialize(serializer),
-            ParamValue::Choice(name) => serializer.serialize_unit_variant("", 0, name),
+            ParamValue::Choice(name) => serializer.serialize_unit_variant("Choice", 0, name),
         }
     }
 }

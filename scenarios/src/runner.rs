@@ -163,7 +163,11 @@ pub fn declared_marks(protocol: &ProtocolSpec) -> &'static [&'static str] {
 /// # Errors
 /// What is not supported yet.
 pub fn supported(scenario: &Scenario) -> Result<(), Unsupported> {
-    match scenario.protocol.protocol.unsupported(&scenario.protocol.params) {
+    match scenario
+        .protocol
+        .protocol
+        .unsupported(&scenario.protocol.params)
+    {
         Some(message) => Err(Unsupported(message)),
         None => Ok(()),
     }

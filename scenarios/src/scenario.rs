@@ -21,7 +21,7 @@ use crate::file::{
 };
 use protocols::apps::kv::KEYS_MAX;
 use protocols::mutation::{Bug, BugSet};
-use protocols::params::{check_kinds, ParamError, Params};
+use protocols::params::{check_kinds, ParamError, ParamValue, Params};
 use protocols::registry::{self, App, Protocol, ScenarioContext};
 use sim_core::faults::{
     FaultAction, FaultKind, FaultPlan, PartitionShape, RandomFaults, TimedFault,
@@ -137,6 +137,23 @@ impl ProtocolSpec {
     pub fn default_node_count(&self) -> u32 {
         self.protocol.nodes().default
     }
+
+    /// The registered protocol called `name` with `given` parameters and every other one at
+    /// its default, validated as a file with faults of the kind `random_faults` says would be.
+    ///
+    /// # Panics
+    /// On an unknown protocol or parameter, or values that break a rule (for tests and tools
+    /// that build scenarios by hand).
+    pub fn of(name: &str, given: &[(&str, ParamValue)], random_faults: bool) -> ProtocolSpec {
+        let protocol =
+            registry::protocol_by_name(name).unwrap_or_else(|| panic!("no protocol called {name}"));
+        let mut params = Params::empty(protocol.params());
+        for &(param, value) in given {
+            params.set(param, value);
+        }
+        validate_protocol(Chosen::new(protocol, params), random_faults)
+            .unwrap_or_else(|error| panic!("{name}: {}: {}", error.path, error.message))
+    }
 }
 
 impl PartialEq for ProtocolSpec {
@@ -178,6 +195,22 @@ impl AppSpec {
     /// Number of independent objects (keys, locks; 1 for single-object applications).
     pub fn object_count(&self) -> u32 {
         self.app.object_count(&self.params)
+    }
+
+    /// The registered application called `name` with `given` parameters and every other one
+    /// at its default, validated.
+    ///
+    /// # Panics
+    /// On an unknown application or parameter, or values that break a rule.
+    pub fn of(name: &str, given: &[(&str, ParamValue)]) -> AppSpec {
+        let app =
+            registry::app_by_name(name).unwrap_or_else(|| panic!("no application called {name}"));
+        let mut params = Params::empty(app.params());
+        for &(param, value) in given {
+            params.set(param, value);
+        }
+        validate_app(Chosen::new(app, params))
+            .unwrap_or_else(|error| panic!("{name}: {}: {}", error.path, error.message))
     }
 
     /// The operation mix used when the file gives none.
@@ -514,7 +547,8 @@ impl Scenario {
     }
 
     fn to_file(&self, faults: Option<FaultsFile>) -> ScenarioFile {
-        let protocol: ProtocolFile = Chosen::new(self.protocol.protocol, self.protocol.params.clone());
+        let protocol: ProtocolFile =
+            Chosen::new(self.protocol.protocol, self.protocol.params.clone());
         let app: AppFile = Chosen::new(self.app.app, self.app.params.clone());
         // The lock workload takes no mix (validation refuses one).
         let workload = match self.app.app.takes_mix() {
@@ -801,16 +835,19 @@ fn validate(file: ScenarioFile, default_name: &str) -> Result<Scenario, Invalid>
         return Err(invalid(
             "nodes",
             format!(
-                "{} runs {expected} nodes, not {node_count}",
-                protocol.name()
+                "{} runs {expected} node{}, not {node_count}",
+                protocol.name(),
+                if rule.max == 1 { "" } else { "s" }
             ),
         ));
     }
 
-    let app = validate_app(
-        file.app
-            .unwrap_or_else(|| Chosen::new(&protocols::apps::kv::KV as &dyn App, Params::empty(protocols::apps::kv::KV.params()))),
-    )?;
+    let app = validate_app(file.app.unwrap_or_else(|| {
+        Chosen::new(
+            &protocols::apps::kv::KV as &dyn App,
+            Params::empty(protocols::apps::kv::KV.params()),
+        )
+    }))?;
     let needs = app.app.requires();
     if !protocol.protocol.capabilities().covers(needs) {
         return Err(invalid(
@@ -986,15 +1023,15 @@ fn positive(path: &str, value: Duration) -> Result<Duration, Invalid> {
 /// Stage two of an entry's parameters: the shared rules, defaults, and the entry's own rules,
 /// located at `{section}.{Variant}.{param}`.
 fn entry_error(section: &str, variant: &str, error: ParamError) -> Invalid {
-    invalid(format!("{section}.{variant}.{}", error.param), error.message)
+    invalid(
+        format!("{section}.{variant}.{}", error.param),
+        error.message,
+    )
 }
 
 /// `random_faults`: the scenario's faults are generated (Raft's BUGGIFY defaults on then).
 fn validate_protocol(protocol: ProtocolFile, random_faults: bool) -> Result<ProtocolSpec, Invalid> {
-    let Chosen {
-        entry,
-        mut params,
-    } = protocol;
+    let Chosen { entry, mut params } = protocol;
     let variant = Entry::variant(entry);
     params.fill_defaults();
     check_kinds(&params).map_err(|error| entry_error("protocol", variant, error))?;
@@ -1013,10 +1050,7 @@ fn validate_protocol(protocol: ProtocolFile, random_faults: bool) -> Result<Prot
 }
 
 fn validate_app(app: AppFile) -> Result<AppSpec, Invalid> {
-    let Chosen {
-        entry,
-        mut params,
-    } = app;
+    let Chosen { entry, mut params } = app;
     let variant = Entry::variant(entry);
     params.fill_defaults();
     check_kinds(&params).map_err(|error| entry_error("app", variant, error))?;
@@ -1529,7 +1563,10 @@ mod tests {
         let scenario = Scenario::from_str("Scenario(protocol: Raft())", "catalog/x.ron").unwrap();
         assert_eq!(scenario.name, "x");
         assert_eq!(scenario.node_count, 5);
-        assert_eq!(scenario.app, AppSpec::Kv { keys: 4 });
+        assert_eq!(
+            scenario.app,
+            AppSpec::of("kv", &[("keys", ParamValue::Count(4))])
+        );
         assert_eq!(scenario.faults, FaultSpec::None);
         assert_eq!(scenario.limits, Limits::default());
         assert_eq!(scenario.source_path(), None);

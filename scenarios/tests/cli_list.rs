@@ -1,6 +1,5 @@
 //! `faultline list`: names every bug and every checker model, as text and as one JSON object.
 
-use protocols::mutation::Bug;
 use sim_core::check::Model;
 use std::process::{Command, Output};
 
@@ -21,7 +20,7 @@ fn text_listing_names_every_bug_and_model() {
         "stderr: {}",
         String::from_utf8_lossy(&output.stderr)
     );
-    for bug in Bug::ALL {
+    for (bug, _) in protocols::registry::all_bugs() {
         assert!(stdout.contains(bug.name()), "bug {bug} missing:\n{stdout}");
     }
     for model in Model::ALL {
@@ -53,7 +52,7 @@ fn json_listing_is_one_object_naming_every_bug_and_model() {
             .collect()
     };
     let bugs = names("bugs");
-    for bug in Bug::ALL {
+    for (bug, _) in protocols::registry::all_bugs() {
         assert!(
             bugs.iter().any(|name| name == bug.name()),
             "bug {bug} missing"

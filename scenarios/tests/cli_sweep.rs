@@ -155,13 +155,14 @@ fn bad_input_is_exit_2_without_a_panic() {
 /// delay replaced by `delay_ms`.
 fn backup_read_failures(delay_ms: u64) -> usize {
     use scenarios::runner::{run, RunOptions};
-    use scenarios::scenario::{ProtocolSpec, Scenario};
+    use scenarios::scenario::Scenario;
     let path = Path::new(env!("CARGO_MANIFEST_DIR")).join(BACKUP_READS);
     let mut scenario = Scenario::from_file(&path).expect("the catalogue parses");
-    let ProtocolSpec::PrimaryBackup(spec) = &mut scenario.protocol else {
-        panic!("{BACKUP_READS} runs primary-backup");
-    };
-    spec.replication_delay = sim_core::time::Duration::from_millis(delay_ms);
+    assert_eq!(scenario.protocol.name(), "primary-backup");
+    scenario.protocol.params.set(
+        "replication_delay",
+        protocols::params::ParamValue::Duration(sim_core::time::Duration::from_millis(delay_ms)),
+    );
     (0..40)
         .filter(|&seed| {
             run(&scenario, seed, &RunOptions::default())

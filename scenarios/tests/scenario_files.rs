@@ -1,10 +1,10 @@
 //! Scenario files: the catalogue validates, broken files fail with located messages that say
 //! what was expected, resolved scenarios round-trip through RON, and no byte soup panics.
 
-use protocols::mutation::Bug;
+use protocols::params::ParamValue;
 use scenarios::scenario::{
-    AppSpec, ClientSpec, Expectation, FaultSpec, Limits, NetworkSpec, PaxosRead, PaxosSpec,
-    ProtocolSpec, RaftRead, RaftSpec, Replication, Scenario, ScenarioError, WeightedOp,
+    AppSpec, ClientSpec, Expectation, FaultSpec, Limits, NetworkSpec, ProtocolSpec, Scenario,
+    ScenarioError, WeightedOp,
 };
 use sim_core::faults::{FaultAction, FaultKind, FaultPlan, PartitionShape, TimedFault};
 use sim_core::history::Function;
@@ -117,7 +117,7 @@ fn catalogue_files_say_what_they_show() {
     let load = |name: &str| Scenario::from_file(catalog_dir().join(name)).unwrap();
 
     let calm = load("single-server-kv-calm.ron");
-    assert_eq!(calm.protocol, ProtocolSpec::SingleServer);
+    assert_eq!(calm.protocol, ProtocolSpec::of("single-server", &[], false));
     assert_eq!(calm.node_count, 1);
     assert_eq!(calm.faults, FaultSpec::None);
     assert_eq!(calm.expect, Some(Expectation::Pass));
@@ -140,18 +140,14 @@ fn catalogue_files_say_what_they_show() {
     assert_eq!(crashes.expect, Some(Expectation::Pass));
 
     let backup_reads = load("primary-backup-kv-backup-reads.ron");
-    let ProtocolSpec::PrimaryBackup(spec) = &backup_reads.protocol else {
-        panic!()
-    };
-    assert!(spec.read_from_backups);
+    assert_eq!(backup_reads.protocol.name(), "primary-backup");
+    assert!(backup_reads.protocol.params.bool("read_from_backups"));
     assert_eq!(backup_reads.expect, Some(Expectation::Violation));
 
     let failover = load("primary-backup-kv-failover.ron");
-    let ProtocolSpec::PrimaryBackup(spec) = &failover.protocol else {
-        panic!()
-    };
-    assert_eq!(spec.replication, Replication::Async);
-    assert!(!spec.read_from_backups);
+    assert_eq!(failover.protocol.name(), "primary-backup");
+    assert_eq!(failover.protocol.params.choice("replication"), "Async");
+    assert!(!failover.protocol.params.bool("read_from_backups"));
     assert_eq!(failover.expect, Some(Expectation::Violation));
 
     let partitions = load("raft-kv-partitions.ron");
@@ -172,7 +168,10 @@ fn only_the_protocol_is_required_and_defaults_are_sensible() {
     let scenario = parse("Scenario(protocol: SingleServer)");
     assert_eq!(scenario.name, "t");
     assert_eq!(scenario.node_count, 1);
-    assert_eq!(scenario.app, AppSpec::Kv { keys: 4 });
+    assert_eq!(
+        scenario.app,
+        AppSpec::of("kv", &[("keys", ParamValue::Count(4))])
+    );
     assert_eq!(
         scenario.clients,
         ClientSpec {
@@ -230,21 +229,27 @@ fn only_the_protocol_is_required_and_defaults_are_sensible() {
     );
     assert_eq!(
         raft.protocol,
-        ProtocolSpec::Raft(RaftSpec {
-            election_timeout_min: Duration::from_millis(150),
-            election_timeout_max: Duration::from_millis(300),
-            heartbeat: Duration::from_millis(50),
-            pre_vote: false,
-            check_quorum: false,
-            buggify: false,
-            read: RaftRead::ReadIndex,
-        })
+        ProtocolSpec::of(
+            "raft",
+            &[
+                (
+                    "election_timeout",
+                    ParamValue::DurationRange(
+                        Duration::from_millis(150),
+                        Duration::from_millis(300)
+                    )
+                ),
+                ("heartbeat", ParamValue::Duration(Duration::from_millis(50))),
+                ("pre_vote", ParamValue::Bool(false)),
+                ("check_quorum", ParamValue::Bool(false)),
+                ("buggify", ParamValue::Bool(false)),
+                ("read", ParamValue::Choice("ReadIndex")),
+            ],
+            false
+        )
     );
     // BUGGIFY defaults on with random faults only, and the file can say otherwise.
-    let buggify = |text: &str| match parse(text).protocol {
-        ProtocolSpec::Raft(spec) => spec.buggify,
-        other => panic!("not raft: {other:?}"),
-    };
+    let buggify = |text: &str| parse(text).protocol.params.bool("buggify");
     let random = r#"faults: Random(every: ("50ms", "1s"), kinds: [Crash])"#;
     assert!(buggify(&format!("Scenario(protocol: Raft(), {random})")));
     assert!(!buggify(&format!(
@@ -259,7 +264,7 @@ fn only_the_protocol_is_required_and_defaults_are_sensible() {
     );
     // Default mixes follow the application.
     let counter = parse("Scenario(protocol: Raft(), app: Counter())");
-    assert_eq!(counter.app, AppSpec::Counter);
+    assert_eq!(counter.app, AppSpec::of("counter", &[]));
     assert_eq!(counter.workload.weights().len(), 2);
     assert!(counter
         .workload
@@ -269,11 +274,17 @@ fn only_the_protocol_is_required_and_defaults_are_sensible() {
     let lock = parse("Scenario(protocol: Raft(), app: Lock())");
     assert_eq!(
         lock.app,
-        AppSpec::Lock {
-            locks: 1,
-            lease_ttl: Duration::from_secs(1),
-            drift_margin: Duration::from_millis(100),
-        }
+        AppSpec::of(
+            "lock",
+            &[
+                ("locks", ParamValue::Count(1)),
+                ("lease", ParamValue::Duration(Duration::from_secs(1))),
+                (
+                    "drift_margin",
+                    ParamValue::Duration(Duration::from_millis(100))
+                ),
+            ]
+        )
     );
     assert_eq!(lock.workload.mix[0].function, Function::Acquire);
     // Paxos takes its defaults from the protocol's own configuration.
@@ -282,26 +293,47 @@ fn only_the_protocol_is_required_and_defaults_are_sensible() {
     let defaults = protocols::paxos::Config::new(());
     assert_eq!(
         paxos.protocol,
-        ProtocolSpec::Paxos(PaxosSpec {
-            leader_timeout_min: defaults.leader_timeout_min,
-            leader_timeout_max: defaults.leader_timeout_max,
-            heartbeat: defaults.heartbeat,
-            read: PaxosRead::Log,
-            max_clock_drift: Ratio::from_ppm(defaults.max_clock_drift_ppm),
-        })
+        ProtocolSpec::of(
+            "paxos",
+            &[
+                (
+                    "leader_timeout",
+                    ParamValue::DurationRange(
+                        defaults.leader_timeout_min,
+                        defaults.leader_timeout_max
+                    )
+                ),
+                ("heartbeat", ParamValue::Duration(defaults.heartbeat)),
+                ("read", ParamValue::Choice("Log")),
+                (
+                    "max_clock_drift",
+                    ParamValue::Ratio(Ratio::from_ppm(defaults.max_clock_drift_ppm))
+                ),
+            ],
+            false
+        )
     );
     let lease = parse(
         r#"Scenario(protocol: Paxos(leader_timeout: ("200ms", "400ms"), heartbeat: "20ms", read: Lease, max_clock_drift: "1%"))"#,
     );
     assert_eq!(
         lease.protocol,
-        ProtocolSpec::Paxos(PaxosSpec {
-            leader_timeout_min: Duration::from_millis(200),
-            leader_timeout_max: Duration::from_millis(400),
-            heartbeat: Duration::from_millis(20),
-            read: PaxosRead::Lease,
-            max_clock_drift: Ratio::from_percent(1),
-        })
+        ProtocolSpec::of(
+            "paxos",
+            &[
+                (
+                    "leader_timeout",
+                    ParamValue::DurationRange(
+                        Duration::from_millis(200),
+                        Duration::from_millis(400)
+                    )
+                ),
+                ("heartbeat", ParamValue::Duration(Duration::from_millis(20))),
+                ("read", ParamValue::Choice("Lease")),
+                ("max_clock_drift", ParamValue::Ratio(Ratio::from_percent(1))),
+            ],
+            false
+        )
     );
 }
 
@@ -313,11 +345,12 @@ fn durations_and_ratios_are_exact_integers() {
             network: (latency: ("1500us", "0.01s"), loss: "0.25%", duplicate: "1/1000"),
         )"#,
     );
-    let ProtocolSpec::Raft(raft) = &scenario.protocol else {
-        panic!()
-    };
-    assert_eq!(raft.election_timeout_min, Duration::from_millis(150));
-    assert_eq!(raft.heartbeat, Duration::from_millis(50));
+    let raft = &scenario.protocol.params;
+    assert_eq!(
+        raft.duration_range("election_timeout").0,
+        Duration::from_millis(150)
+    );
+    assert_eq!(raft.duration("heartbeat"), Duration::from_millis(50));
     assert_eq!(scenario.network.latency_min, Duration::from_micros(1500));
     assert_eq!(scenario.network.latency_max, Duration::from_millis(10));
     assert_eq!(scenario.network.loss, Ratio::from_ppm(2_500));
@@ -417,7 +450,10 @@ fn bugs_of_the_scenario_protocol_are_switched_on() {
     );
     assert_eq!(
         scenario.bugs.iter().collect::<Vec<_>>(),
-        vec![protocols::raft::bugs::COMMIT_PRIOR_TERM, protocols::raft::bugs::ACK_BEFORE_FSYNC]
+        vec![
+            protocols::raft::bugs::COMMIT_PRIOR_TERM,
+            protocols::raft::bugs::ACK_BEFORE_FSYNC
+        ]
     );
 }
 
@@ -429,19 +465,27 @@ fn application_bugs_apply_to_their_application_on_either_consensus_protocol() {
         ));
         assert_eq!(
             counter.bugs.iter().collect::<Vec<_>>(),
-            vec![protocols::apps::counter::bugs::NONATOMIC_RMW, protocols::apps::counter::bugs::RETRY_NOT_IDEMPOTENT]
+            vec![
+                protocols::apps::counter::bugs::NONATOMIC_RMW,
+                protocols::apps::counter::bugs::RETRY_NOT_IDEMPOTENT
+            ]
         );
         let lock = parse(&format!(
             r#"Scenario(protocol: {protocol}, app: Lock(), bugs: ["lock-release-without-owner-check"])"#
         ));
-        assert!(lock.bugs.contains(protocols::apps::lock::bugs::RELEASE_WITHOUT_OWNER_CHECK));
+        assert!(lock
+            .bugs
+            .contains(protocols::apps::lock::bugs::RELEASE_WITHOUT_OWNER_CHECK));
     }
     let paxos = parse(
         r#"Scenario(protocol: Paxos(read: Lease), app: Counter(), bugs: ["multipaxos-lease-read-unsafe", "counter-nonatomic-rmw"])"#,
     );
-    assert!(paxos.bugs.contains(protocols::paxos::bugs::LEASE_READ_UNSAFE));
-    // Every bug applies to exactly the cells of its family.
-    for &bug in Bug::ALL {
+    assert!(paxos
+        .bugs
+        .contains(protocols::paxos::bugs::LEASE_READ_UNSAFE));
+    // Every bug applies to exactly the cells of its family, and to at least one.
+    for (bug, owner) in protocols::registry::all_bugs() {
+        let mut accepted = 0;
         for protocol in ["SingleServer", "PrimaryBackup()", "Raft()", "Paxos()"] {
             for app in ["Kv()", "Register", "Counter()", "Lock()"] {
                 let text =
@@ -449,14 +493,16 @@ fn application_bugs_apply_to_their_application_on_either_consensus_protocol() {
                 let Ok(scenario) = Scenario::from_str(&text, "x.ron") else {
                     continue;
                 };
-                let family = bug.protocol();
+                accepted += 1;
+                let capabilities = scenario.protocol.protocol.capabilities();
                 assert!(
-                    family == scenario.protocol.name()
-                        || (family == scenario.app.name() && scenario.protocol.is_consensus()),
+                    owner == scenario.protocol.name()
+                        || (owner == scenario.app.name() && capabilities.covers(bug.requires())),
                     "{text} was accepted"
                 );
             }
         }
+        assert!(accepted > 0, "{bug} applies nowhere");
     }
 }
 
@@ -870,7 +916,7 @@ fn bug_of_another_protocol_names_the_bug() {
         "Scenario(protocol: SingleServer, app: Counter(), bugs: [\"counter-retry-not-idempotent\"])",
         "bugs[0]"
     )
-    .contains("implemented by the consensus protocols (raft, paxos), not by single-server"));
+    .contains("implemented by the protocols with session-switch (raft, paxos), not by single-server"));
     assert!(semantic_error(
         "Scenario(protocol: Raft(), bugs: [\"raft-ack-before-fsync\", \"raft-ack-before-fsync\"])",
         "bugs[1]"
@@ -979,7 +1025,7 @@ fn other_semantic_rules() {
             &format!("Scenario(protocol: {protocol}, app: Lock())"),
             "app"
         )
-        .contains("runs on Raft and Paxos"));
+        .contains("runs on raft, paxos, not on"));
     }
 }
 

@@ -135,7 +135,11 @@ const KV_PARAMS: &[crate::params::Param] = &[crate::params::Param::new(
     "how many keys (one cas-register each) clients spread over",
 )];
 
-const REGISTER_MIX: &[(Function, u64)] = &[(Function::Read, 50), (Function::Write, 35), (Function::Cas, 15)];
+const REGISTER_MIX: &[(Function, u64)] = &[
+    (Function::Read, 50),
+    (Function::Write, 35),
+    (Function::Cas, 15),
+];
 
 /// The kv store in the registry.
 pub struct KvApp;
@@ -176,7 +180,11 @@ impl crate::registry::App for KvApp {
         sim_core::check::Model::Kv
     }
 
-    fn build(&self, _params: &crate::params::Params, _bugs: crate::mutation::BugSet) -> super::AnyApp {
+    fn build(
+        &self,
+        _params: &crate::params::Params,
+        _bugs: crate::mutation::BugSet,
+    ) -> super::AnyApp {
         super::AnyApp::new(Kv::default())
     }
 
@@ -235,7 +243,11 @@ impl crate::registry::App for RegisterApp {
         sim_core::check::Model::Kv
     }
 
-    fn build(&self, _params: &crate::params::Params, _bugs: crate::mutation::BugSet) -> super::AnyApp {
+    fn build(
+        &self,
+        _params: &crate::params::Params,
+        _bugs: crate::mutation::BugSet,
+    ) -> super::AnyApp {
         super::AnyApp::new(Kv::default())
     }
 

@@ -793,7 +793,11 @@ impl crate::registry::App for LockApp {
     fn default_mix(&self) -> &'static [(Function, u64)] {
         // The lock workload is fixed (acquire, fenced writes, release); this is only what a
         // listing shows.
-        &[(Function::Acquire, 1), (Function::Write, 1), (Function::Release, 1)]
+        &[
+            (Function::Acquire, 1),
+            (Function::Write, 1),
+            (Function::Release, 1),
+        ]
     }
 
     fn takes_mix(&self) -> bool {
@@ -812,7 +816,10 @@ impl crate::registry::App for LockApp {
         &["mutual-exclusion"]
     }
 
-    fn validate(&self, params: &mut crate::params::Params) -> Result<(), crate::params::ParamError> {
+    fn validate(
+        &self,
+        params: &mut crate::params::Params,
+    ) -> Result<(), crate::params::ParamError> {
         let lease_ttl = crate::params::positive(params, "lease")?;
         let drift_margin = params.duration("drift_margin");
         if drift_margin >= lease_ttl {
@@ -846,13 +853,15 @@ impl crate::registry::App for LockApp {
         bugs: BugSet,
         history: &[HistoryEvent],
     ) -> crate::registry::AuditResult {
-        audit(history, &LockApp::config(params, bugs)).map_err(|message| ("mutual-exclusion", message))
+        audit(history, &LockApp::config(params, bugs))
+            .map_err(|message| ("mutual-exclusion", message))
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::mutation::Bug;
     use sim_core::id::RequestId;
     use sim_core::prng::Stream;
 

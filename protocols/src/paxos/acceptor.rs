@@ -15,8 +15,8 @@
 //! `paxos-accept-does-not-raise-promise` drops its `promised := n`.
 
 use super::message::{Ballot, Proposal, Record, Slot, Value};
-use crate::paxos::bugs;
 use crate::mutation::BugSet;
+use crate::paxos::bugs;
 
 /// What the acceptor decided about an accept request.
 #[derive(Clone, Debug, PartialEq, Eq)]

@@ -1,8 +1,8 @@
 //! Multi-Paxos configuration: timing, the read path, the clock-drift bound that leases rely on,
 //! and switched-on mutations.
 
-use crate::paxos::bugs;
 use crate::mutation::BugSet;
+use crate::paxos::bugs;
 use sim_core::time::Duration;
 
 /// How the leader serves read-only operations.

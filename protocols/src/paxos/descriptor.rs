@@ -136,7 +136,10 @@ mod tests {
             (config.leader_timeout_min, config.leader_timeout_max)
         );
         assert_eq!(params.duration("heartbeat"), config.heartbeat);
-        assert_eq!(params.ratio("max_clock_drift").ppm, config.max_clock_drift_ppm);
+        assert_eq!(
+            params.ratio("max_clock_drift").ppm,
+            config.max_clock_drift_ppm
+        );
         assert_eq!(config.read_mode, ReadMode::Log);
         assert_eq!(params.choice("read"), "Log");
     }

@@ -96,8 +96,8 @@ pub const MARKS: &[&str] = &[
 mod descriptor;
 mod node;
 
-pub use message::{Epoch, Message, Offset, Role};
 pub use descriptor::{PrimaryBackupProtocol, PRIMARY_BACKUP};
+pub use message::{Epoch, Message, Offset, Role};
 pub use node::{Observation, PrimaryBackup, Record, Timer};
 
 use sim_core::time::Duration;
@@ -165,6 +165,7 @@ mod tests {
 
     #[test]
     fn default_config_is_valid_and_bad_ones_are_named() {
+        type Config = super::Config<crate::apps::kv::Kv>;
         assert_eq!(Config::default().validate(), Ok(()));
         let tight = Config {
             failover_timeout: Duration::from_millis(60),

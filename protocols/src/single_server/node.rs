@@ -312,6 +312,7 @@ mod tests {
     fn in_memory_server_forgets_acknowledged_writes_on_crash() {
         let config = Config {
             durability: Durability::InMemory,
+            ..Config::default()
         };
         let mut server = Server::recover(&config, SERVER, &[]);
         let effects = deliver(&mut server, request(1, 0, Function::Write, Value::Int(5)));

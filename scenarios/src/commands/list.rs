@@ -144,9 +144,11 @@ fn app_syntax(app: &dyn App) -> String {
 fn apps() -> Value {
     let entries = registry::APPS.iter().map(|&app| {
         let functions: Vec<&str> = app.functions().iter().map(|f| f.as_str()).collect();
-        let objects = match app.params().iter().find(|param| {
-            matches!(param.kind, protocols::params::ParamKind::Count { .. })
-        }) {
+        let objects = match app
+            .params()
+            .iter()
+            .find(|param| matches!(param.kind, protocols::params::ParamKind::Count { .. }))
+        {
             Some(param) => format!("{} (default {})", param.name, default_text(param)),
             None => "one object".to_string(),
         };
@@ -490,7 +492,11 @@ fn human(listing: &Value) -> String {
     );
     let bugs = items(listing, "bugs");
     // Columns as wide as their longest entry, so long names do not push the rest out of line.
-    let name_width = bugs.iter().map(|bug| text(bug, "name").len()).max().unwrap_or(0);
+    let name_width = bugs
+        .iter()
+        .map(|bug| text(bug, "name").len())
+        .max()
+        .unwrap_or(0);
     let owner_width = bugs
         .iter()
         .map(|bug| text(bug, "protocol").len())
