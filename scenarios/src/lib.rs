@@ -8,5 +8,6 @@
 
 pub mod commands;
 pub mod file;
+pub mod locate;
 pub mod runner;
 pub mod scenario;

@@ -344,19 +344,20 @@ pub enum Expectation {
 }
 
 /// A scenario that could not be read, parsed or validated.
-#[derive(Debug, thiserror::Error)]
+///
+/// Displayed as `origin:line:column: message` on the first line (`origin: path: message` for
+/// a semantic error whose path the text does not write), then the offending source line with
+/// a caret under the span, the way rustc shows errors.
+#[derive(Debug)]
 pub enum ScenarioError {
     /// The file could not be read.
-    #[error("{origin}: cannot read the file: {source}")]
     Io {
         /// The file.
         origin: String,
         /// Why.
-        #[source]
         source: std::io::Error,
     },
     /// Stage one: the text is not a well-formed scenario file.
-    #[error("{origin}:{line}:{column}: {message}")]
     Syntax {
         /// The file (or the origin name given to [`Scenario::from_str`]).
         origin: String,
@@ -366,9 +367,10 @@ pub enum ScenarioError {
         column: usize,
         /// What is wrong and what was expected.
         message: String,
+        /// The source line with a caret under the error (empty for an empty file).
+        snippet: String,
     },
     /// Stage two: well-formed, but a value breaks a rule.
-    #[error("{origin}: {path}: {message}")]
     Invalid {
         /// The file (or origin name).
         origin: String,
@@ -376,7 +378,61 @@ pub enum ScenarioError {
         path: String,
         /// What is wrong.
         message: String,
+        /// Where the text writes the path (or its longest written prefix): 1-based
+        /// `(line, column)`; `None` when the field is not written at all (a default broke a
+        /// rule with another value).
+        location: Option<(usize, usize)>,
+        /// The source line with a caret under the value (empty when not located).
+        snippet: String,
     },
+}
+
+impl std::fmt::Display for ScenarioError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let (first, snippet) = match self {
+            ScenarioError::Io { origin, source } => {
+                return write!(f, "{origin}: cannot read the file: {source}")
+            }
+            ScenarioError::Syntax {
+                origin,
+                line,
+                column,
+                message,
+                snippet,
+            } => (format!("{origin}:{line}:{column}: {message}"), snippet),
+            ScenarioError::Invalid {
+                origin,
+                path,
+                message,
+                location: Some((line, column)),
+                snippet,
+            } => (
+                format!("{origin}:{line}:{column}: {path}: {message}"),
+                snippet,
+            ),
+            ScenarioError::Invalid {
+                origin,
+                path,
+                message,
+                location: None,
+                snippet,
+            } => (format!("{origin}: {path}: {message}"), snippet),
+        };
+        f.write_str(&first)?;
+        if !snippet.is_empty() {
+            write!(f, "\n{}", snippet.trim_end())?;
+        }
+        Ok(())
+    }
+}
+
+impl std::error::Error for ScenarioError {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        match self {
+            ScenarioError::Io { source, .. } => Some(source),
+            _ => None,
+        }
+    }
 }
 
 impl ScenarioError {
@@ -452,6 +508,12 @@ impl Scenario {
                     message: format!(
                         "the file is not valid UTF-8 (byte 0x{bad:02x}): scenario files are UTF-8 text"
                     ),
+                    snippet: crate::locate::snippet(
+                        &prefix,
+                        origin,
+                        prefix.len()..prefix.len(),
+                        "the text is valid up to here",
+                    ),
                 })
             }
         }
@@ -470,10 +532,21 @@ impl Scenario {
             .map(|stem| stem.to_string_lossy().into_owned())
             .filter(|stem| !stem.is_empty())
             .unwrap_or_else(|| "scenario".to_string());
-        validate(file, &default_name).map_err(|error| ScenarioError::Invalid {
-            origin: origin.to_string(),
-            path: error.path,
-            message: error.message,
+        validate(file, &default_name).map_err(|error| {
+            let span = crate::locate::locate_path(text, &error.path);
+            let location = span
+                .as_ref()
+                .map(|span| crate::locate::line_column(text, span.start));
+            let snippet = span.map_or(String::new(), |span| {
+                crate::locate::snippet(text, origin, span, &error.message)
+            });
+            ScenarioError::Invalid {
+                origin: origin.to_string(),
+                path: error.path,
+                message: error.message,
+                location,
+                snippet,
+            }
         })
     }
 
@@ -624,11 +697,21 @@ fn end_position(text: &str) -> (usize, usize) {
 
 /// Stage one: text to [`ScenarioFile`], with located errors.
 fn parse_file(text: &str, origin: &str) -> Result<ScenarioFile, ScenarioError> {
-    let syntax = |line: usize, column: usize, message: String| ScenarioError::Syntax {
-        origin: origin.to_string(),
-        line,
-        column,
-        message,
+    let syntax = |line: usize, column: usize, message: String| {
+        let offset = byte_offset(text, line, column).unwrap_or(text.len());
+        let span = crate::locate::token_at(text, offset);
+        let snippet = if is_blank(text) {
+            String::new()
+        } else {
+            crate::locate::snippet(text, origin, span, "here")
+        };
+        ScenarioError::Syntax {
+            origin: origin.to_string(),
+            line,
+            column,
+            message,
+            snippet,
+        }
     };
     if is_blank(text) {
         return Err(syntax(

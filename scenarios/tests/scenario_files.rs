@@ -51,10 +51,18 @@ fn syntax_error(text: &str, line: usize, column: usize) -> String {
                 (line, column),
                 "wrong position for {text:?}: {error}"
             );
+            let shown = error.to_string();
             assert_eq!(
-                error.to_string(),
-                format!("t.ron:{line}:{column}: {message}")
+                shown.lines().next(),
+                Some(format!("t.ron:{line}:{column}: {message}").as_str())
             );
+            if !text.trim().is_empty() && !text.trim_start().starts_with("//") {
+                assert!(
+                    shown.contains(&format!("--> t.ron:{line}:{column}")),
+                    "{shown}"
+                );
+                assert!(shown.contains('^'), "a caret under the span: {shown}");
+            }
             message.clone()
         }
         other => panic!("expected a syntax error for {text:?}, got {other:?}"),
@@ -69,6 +77,7 @@ fn semantic_error(text: &str, path: &str) -> String {
             path: got_path,
             message,
             origin,
+            ..
         }) => {
             assert_eq!(got_path, path, "wrong path for {text:?}: {message}");
             assert_eq!(origin, "t.ron");
