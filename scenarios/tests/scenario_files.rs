@@ -817,10 +817,13 @@ fn script_node_out_of_range_names_the_field_path() {
         "node 7 does not exist in a 5-node cluster (nodes are 0 to 4)"
     );
     let error = Scenario::from_str(text, "t.ron").unwrap_err();
+    // Located by its field path: the first line says where, the snippet shows it.
+    let shown = error.to_string();
     assert_eq!(
-        error.to_string(),
-        "t.ron: faults.Script[2].do.Crash.node: node 7 does not exist in a 5-node cluster (nodes are 0 to 4)"
+        shown.lines().next(),
+        Some("t.ron:1:113: faults.Script[2].do.Crash.node: node 7 does not exist in a 5-node cluster (nodes are 0 to 4)")
     );
+    assert!(shown.contains("^^^^^^^^ node 7"), "{shown}");
     let clog =
         "Scenario(protocol: Raft(), nodes: 3, faults: Script([(at: \"1s\", do: Clog(0, 3))]))";
     semantic_error(clog, "faults.Script[0].do.Clog.to");
@@ -1059,7 +1062,7 @@ fn broken_fixture_files_report_path_line_and_column() {
         ),
         (
             "node-out-of-range.ron",
-            ": faults.Script[2].do.Crash.node: node 7 does not exist in a 5-node cluster",
+            ":7:24: faults.Script[2].do.Crash.node: node 7 does not exist in a 5-node cluster",
         ),
         (
             "not-utf8.ron",
