@@ -7,6 +7,7 @@
 #![forbid(unsafe_code)]
 
 pub mod commands;
+pub mod exit;
 pub mod file;
 pub mod locate;
 pub mod runner;

@@ -61,7 +61,7 @@ pub enum Outcome {
 impl Outcome {
     /// The process exit code for this outcome (DESIGN.md §7). A limit hit is inconclusive.
     pub fn exit_code(&self) -> u8 {
-        use crate::commands::*;
+        use crate::exit::*;
         match self {
             Outcome::Pass => EXIT_PASS,
             Outcome::SafetyViolation { .. } | Outcome::Panic { .. } => EXIT_VIOLATION,

@@ -8,6 +8,7 @@
 //! own modules.
 
 use super::output::outln;
+use super::rss::peak_rss_mib;
 use sim_core::client::RegisterWorkload;
 use sim_core::faults::FaultPlan;
 use sim_core::history::Function;
@@ -97,23 +98,6 @@ fn measure<N: Node>(
         digest: sim_core::trace::format_digest(report.digest),
         peak_rss_mib: peak_rss_mib(),
     }
-}
-
-/// Peak resident memory of this process (VmHWM), in MiB; 0 where /proc is unavailable.
-pub fn peak_rss_mib() -> f64 {
-    std::fs::read_to_string("/proc/self/status")
-        .ok()
-        .and_then(|status| {
-            status
-                .lines()
-                .find(|l| l.starts_with("VmHWM:"))
-                .and_then(|line| {
-                    line.split_whitespace()
-                        .nth(1)
-                        .and_then(|kib| kib.parse::<f64>().ok())
-                })
-        })
-        .map_or(0.0, |kib| kib / 1024.0)
 }
 
 fn bench_kernel(json: bool, messages: u64) -> anyhow::Result<u8> {

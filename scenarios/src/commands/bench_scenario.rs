@@ -158,7 +158,7 @@ pub fn execute(args: Args) -> anyhow::Result<u8> {
             0.0
         },
         check_mismatches: pass2.iter().filter(|p| p.2).count() as u64,
-        peak_rss_mib: super::bench::peak_rss_mib(),
+        peak_rss_mib: super::rss::peak_rss_mib(),
     };
     if args.json {
         outln!("{}", serde_json::to_string(&figures)?);
