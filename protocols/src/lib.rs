@@ -8,6 +8,8 @@
 #![forbid(unsafe_code)]
 
 pub mod apps;
+pub mod capabilities;
+pub mod describe;
 pub mod mutation;
 pub mod params;
 pub mod paxos;

@@ -4,11 +4,11 @@
 //! mutation is one `if config.bugs.contains(bugs::X)` at the point where the paper's rule is
 //! enforced. A [`Bug`] is declared next to the code it breaks, in its protocol's (or
 //! application's) folder, and listed by that protocol's registry entry
-//! ([`crate::registry::Protocol::bugs`]); nothing here knows any protocol. Names are BUGS.md's
+//! ([`crate::describe::Protocol::bugs`]); nothing here knows any protocol. Names are BUGS.md's
 //! kebab-case names, used verbatim in scenario files (`bugs: ["raft-commit-prior-term"]`), on the
 //! command line (`--bug`) and in reports.
 
-use crate::registry::Capabilities;
+use crate::capabilities::Capabilities;
 use std::fmt;
 
 /// One switchable classic bug. Two bugs are the same bug when their names are equal.

@@ -16,7 +16,7 @@
 
 use protocols::mutation::Bug;
 use protocols::params::{Param, ParamKind, ParamValue, Params};
-use protocols::registry::{App, Protocol, APPS, PROTOCOLS};
+use protocols::registry::{App, Identity, Protocol, APPS, PROTOCOLS};
 use serde::de::{self, Deserializer, Visitor};
 use serde::{Deserialize, Serialize, Serializer};
 use sim_core::prng::Ratio;
@@ -78,14 +78,24 @@ pub trait Entry: Copy + 'static {
     const KIND: &'static str;
     /// Every entry of this kind, in registry order.
     fn all() -> Vec<Self>;
+    /// Its name, spelling, parameters and whether it is written bare.
+    fn identity(self) -> &'static Identity;
     /// How the file writes this entry (`Raft`).
-    fn variant(self) -> &'static str;
+    fn variant(self) -> &'static str {
+        self.identity().variant
+    }
     /// Its kebab-case name (`raft`).
-    fn name(self) -> &'static str;
+    fn name(self) -> &'static str {
+        self.identity().name
+    }
     /// Its parameters.
-    fn schema(self) -> &'static [Param];
+    fn schema(self) -> &'static [Param] {
+        self.identity().params
+    }
     /// Written without parentheses (no parameters).
-    fn bare(self) -> bool;
+    fn bare(self) -> bool {
+        self.identity().bare
+    }
 }
 
 impl Entry for &'static dyn Protocol {
@@ -93,17 +103,8 @@ impl Entry for &'static dyn Protocol {
     fn all() -> Vec<Self> {
         PROTOCOLS.to_vec()
     }
-    fn variant(self) -> &'static str {
-        Protocol::variant(self)
-    }
-    fn name(self) -> &'static str {
-        Protocol::name(self)
-    }
-    fn schema(self) -> &'static [Param] {
-        self.params()
-    }
-    fn bare(self) -> bool {
-        Protocol::bare(self)
+    fn identity(self) -> &'static Identity {
+        Protocol::identity(self)
     }
 }
 
@@ -112,17 +113,8 @@ impl Entry for &'static dyn App {
     fn all() -> Vec<Self> {
         APPS.to_vec()
     }
-    fn variant(self) -> &'static str {
-        App::variant(self)
-    }
-    fn name(self) -> &'static str {
-        App::name(self)
-    }
-    fn schema(self) -> &'static [Param] {
-        self.params()
-    }
-    fn bare(self) -> bool {
-        App::bare(self)
+    fn identity(self) -> &'static Identity {
+        App::identity(self)
     }
 }
 

@@ -1103,29 +1103,38 @@ fn positive(path: &str, value: Duration) -> Result<Duration, Invalid> {
     Ok(value)
 }
 
-/// Stage two of an entry's parameters: the shared rules, defaults, and the entry's own rules,
-/// located at `{section}.{Variant}.{param}`.
-fn entry_error(section: &str, variant: &str, error: ParamError) -> Invalid {
-    invalid(
-        format!("{section}.{variant}.{}", error.param),
-        error.message,
-    )
-}
-
-/// `random_faults`: the scenario's faults are generated (Raft's BUGGIFY defaults on then).
-fn validate_protocol(protocol: ProtocolFile, random_faults: bool) -> Result<ProtocolSpec, Invalid> {
-    let Chosen { entry, mut params } = protocol;
-    let variant = Entry::variant(entry);
+/// Stage two of an entry's parameters: defaults, the shared rules of every list, then the
+/// entry's own `validate`; errors located at `{section}.{variant}.{param}`. Afterwards every
+/// parameter has a value.
+fn resolve_params(
+    section: &str,
+    variant: &str,
+    mut params: Params,
+    validate: impl FnOnce(&mut Params) -> Result<(), ParamError>,
+) -> Result<Params, Invalid> {
+    let located = |error: ParamError| {
+        invalid(
+            format!("{section}.{variant}.{}", error.param),
+            error.message,
+        )
+    };
     params.fill_defaults();
-    check_kinds(&params).map_err(|error| entry_error("protocol", variant, error))?;
-    entry
-        .validate(&mut params, &ScenarioContext { random_faults })
-        .map_err(|error| entry_error("protocol", variant, error))?;
+    check_kinds(&params).map_err(located)?;
+    validate(&mut params).map_err(located)?;
     let unset: Vec<&str> = params.unset().collect();
     assert!(
         unset.is_empty(),
         "{variant}'s validate left {unset:?} without a value"
     );
+    Ok(params)
+}
+
+/// `random_faults`: the scenario's faults are generated (Raft's BUGGIFY defaults on then).
+fn validate_protocol(protocol: ProtocolFile, random_faults: bool) -> Result<ProtocolSpec, Invalid> {
+    let Chosen { entry, params } = protocol;
+    let params = resolve_params("protocol", Entry::variant(entry), params, |params| {
+        entry.validate(params, &ScenarioContext { random_faults })
+    })?;
     Ok(ProtocolSpec {
         protocol: entry,
         params,
@@ -1133,18 +1142,10 @@ fn validate_protocol(protocol: ProtocolFile, random_faults: bool) -> Result<Prot
 }
 
 fn validate_app(app: AppFile) -> Result<AppSpec, Invalid> {
-    let Chosen { entry, mut params } = app;
-    let variant = Entry::variant(entry);
-    params.fill_defaults();
-    check_kinds(&params).map_err(|error| entry_error("app", variant, error))?;
-    entry
-        .validate(&mut params)
-        .map_err(|error| entry_error("app", variant, error))?;
-    let unset: Vec<&str> = params.unset().collect();
-    assert!(
-        unset.is_empty(),
-        "{variant}'s validate left {unset:?} without a value"
-    );
+    let Chosen { entry, params } = app;
+    let params = resolve_params("app", Entry::variant(entry), params, |params| {
+        entry.validate(params)
+    })?;
     Ok(AppSpec { app: entry, params })
 }
 
@@ -1236,7 +1237,7 @@ fn validate_workload(workload: WorkloadFile, app: &AppSpec) -> Result<WorkloadSp
             format!(
                 "the {} application's workload is fixed ({}): leave `workload` out",
                 app.name(),
-                app.app.summary()
+                app.app.identity().summary
             ),
         ));
     }

@@ -42,8 +42,8 @@ use std::collections::BTreeMap;
 /// The counter's classic bugs (BUGS.md §6). Both live in the protocol's proposal path, so only
 /// protocols with the capability can carry them.
 pub mod bugs {
+    use crate::capabilities::Capabilities;
     use crate::mutation::Bug;
-    use crate::registry::Capabilities;
 
     /// C1: increment as a read followed by a blind write (in the proposal hook).
     pub const NONATOMIC_RMW: Bug = Bug::new(
@@ -440,17 +440,18 @@ pub struct CounterApp;
 /// The registry's value for the counter.
 pub static COUNTER: CounterApp = CounterApp;
 
-impl crate::registry::App for CounterApp {
-    fn name(&self) -> &'static str {
-        "counter"
-    }
+/// How the registry and scenario files name it.
+const IDENTITY: crate::describe::Identity = crate::describe::Identity {
+    name: "counter",
+    variant: "Counter",
+    summary: "a counter: add (deltas 1-5) and read, exactly-once through client sessions; history audited against acked/invoked bounds",
+    params: &[],
+    bare: false,
+};
 
-    fn variant(&self) -> &'static str {
-        "Counter"
-    }
-
-    fn summary(&self) -> &'static str {
-        "a counter: add (deltas 1-5) and read, exactly-once through client sessions; history audited against acked/invoked bounds"
+impl crate::describe::App for CounterApp {
+    fn identity(&self) -> &'static crate::describe::Identity {
+        &IDENTITY
     }
 
     fn bugs(&self) -> &'static [crate::mutation::Bug] {
@@ -496,7 +497,7 @@ impl crate::registry::App for CounterApp {
         _params: &crate::params::Params,
         _bugs: BugSet,
         history: &[HistoryEvent],
-    ) -> crate::registry::AuditResult {
+    ) -> crate::describe::AuditResult {
         audit(history).map_err(|message| ("counter-bounds", message))
     }
 }

@@ -141,27 +141,47 @@ const REGISTER_MIX: &[(Function, u64)] = &[
     (Function::Cas, 15),
 ];
 
-/// The kv store in the registry.
-pub struct KvApp;
+/// The kv store in the registry, keyed (`Kv(keys: N)`) or as one keyless cas-register
+/// (`Register`): the same state machine, workload and model, with or without keys.
+pub struct KvApp {
+    identity: &'static crate::describe::Identity,
+    keyed: bool,
+}
 
 /// The registry's value for the kv store.
-pub static KV: KvApp = KvApp;
+pub static KV: KvApp = KvApp {
+    identity: &crate::describe::Identity {
+        name: "kv",
+        variant: "Kv",
+        summary: "key-value store, one cas-register per key",
+        params: KV_PARAMS,
+        bare: false,
+    },
+    keyed: true,
+};
 
-impl crate::registry::App for KvApp {
-    fn name(&self) -> &'static str {
-        "kv"
+/// The registry's value for the register (the kv store's keyless object).
+pub static REGISTER: KvApp = KvApp {
+    identity: &crate::describe::Identity {
+        name: "register",
+        variant: "Register",
+        summary: "a single cas-register",
+        params: &[],
+        bare: true,
+    },
+    keyed: false,
+};
+
+impl KvApp {
+    /// The keys clients spread over; `None` for the keyless register.
+    fn keys(&self, params: &crate::params::Params) -> Option<u32> {
+        self.keyed.then(|| params.count("keys"))
     }
+}
 
-    fn variant(&self) -> &'static str {
-        "Kv"
-    }
-
-    fn summary(&self) -> &'static str {
-        "key-value store, one cas-register per key"
-    }
-
-    fn params(&self) -> &'static [crate::params::Param] {
-        KV_PARAMS
+impl crate::describe::App for KvApp {
+    fn identity(&self) -> &'static crate::describe::Identity {
+        self.identity
     }
 
     fn functions(&self) -> &'static [Function] {
@@ -173,10 +193,11 @@ impl crate::registry::App for KvApp {
     }
 
     fn object_count(&self, params: &crate::params::Params) -> u32 {
-        params.count("keys")
+        self.keys(params).unwrap_or(1)
     }
 
     fn model(&self) -> sim_core::check::Model {
+        // The keyless object of the kv model is the register.
         sim_core::check::Model::Kv
     }
 
@@ -197,68 +218,9 @@ impl crate::registry::App for KvApp {
     ) -> Box<dyn sim_core::client::Workload> {
         Box::new(sim_core::client::RegisterWorkload::new(
             mix,
-            Some(params.count("keys")),
+            self.keys(params),
             clients,
         ))
-    }
-}
-
-/// A single cas-register (the kv store's keyless object) in the registry.
-pub struct RegisterApp;
-
-/// The registry's value for the register.
-pub static REGISTER: RegisterApp = RegisterApp;
-
-impl crate::registry::App for RegisterApp {
-    fn name(&self) -> &'static str {
-        "register"
-    }
-
-    fn variant(&self) -> &'static str {
-        "Register"
-    }
-
-    fn summary(&self) -> &'static str {
-        "a single cas-register"
-    }
-
-    fn bare(&self) -> bool {
-        true
-    }
-
-    fn functions(&self) -> &'static [Function] {
-        &[Function::Read, Function::Write, Function::Cas]
-    }
-
-    fn default_mix(&self) -> &'static [(Function, u64)] {
-        REGISTER_MIX
-    }
-
-    fn object_count(&self, _params: &crate::params::Params) -> u32 {
-        1
-    }
-
-    fn model(&self) -> sim_core::check::Model {
-        // The kv store's keyless object is the register.
-        sim_core::check::Model::Kv
-    }
-
-    fn build(
-        &self,
-        _params: &crate::params::Params,
-        _bugs: crate::mutation::BugSet,
-    ) -> super::AnyApp {
-        super::AnyApp::new(Kv::default())
-    }
-
-    fn workload(
-        &self,
-        _params: &crate::params::Params,
-        mix: Vec<(Function, u64)>,
-        clients: u32,
-        _bugs: crate::mutation::BugSet,
-    ) -> Box<dyn sim_core::client::Workload> {
-        Box::new(sim_core::client::RegisterWorkload::new(mix, None, clients))
     }
 }
 

@@ -759,26 +759,23 @@ impl LockApp {
     }
 }
 
-impl crate::registry::App for LockApp {
-    fn name(&self) -> &'static str {
-        "lock"
+/// How the registry and scenario files name it.
+const IDENTITY: crate::describe::Identity = crate::describe::Identity {
+    name: "lock",
+    variant: "Lock",
+    summary: "lease locks with fencing tokens and a fenced resource; a fixed workload (no mix)",
+    params: LOCK_PARAMS,
+    bare: false,
+};
+
+impl crate::describe::App for LockApp {
+    fn identity(&self) -> &'static crate::describe::Identity {
+        &IDENTITY
     }
 
-    fn variant(&self) -> &'static str {
-        "Lock"
-    }
-
-    fn summary(&self) -> &'static str {
-        "lease locks with fencing tokens and a fenced resource; a fixed workload (no mix)"
-    }
-
-    fn params(&self) -> &'static [crate::params::Param] {
-        LOCK_PARAMS
-    }
-
-    fn requires(&self) -> crate::registry::Capabilities {
+    fn requires(&self) -> crate::capabilities::Capabilities {
         // Lease expiry is decided from the proposer's stamps on every replica.
-        crate::registry::Capabilities::STAMPED_COMMANDS
+        crate::capabilities::Capabilities::STAMPED_COMMANDS
     }
 
     fn bugs(&self) -> &'static [crate::mutation::Bug] {
@@ -852,7 +849,7 @@ impl crate::registry::App for LockApp {
         params: &crate::params::Params,
         bugs: BugSet,
         history: &[HistoryEvent],
-    ) -> crate::registry::AuditResult {
+    ) -> crate::describe::AuditResult {
         audit(history, &LockApp::config(params, bugs))
             .map_err(|message| ("mutual-exclusion", message))
     }

@@ -3,9 +3,11 @@
 
 use super::{bugs, Config, PaxosInvariants, PaxosNode, ReadMode, MARKS};
 use crate::apps::AnyApp;
+use crate::describe::{
+    Capabilities, Identity, NodeRule, Protocol, ScenarioContext, SimulationInputs,
+};
 use crate::mutation::{Bug, BugSet};
 use crate::params::{leader_timing, Param, ParamError, ParamKind, ParamValue, Params};
-use crate::registry::{Capabilities, NodeRule, Protocol, ScenarioContext, SimulationInputs};
 use sim_core::prng::Ratio;
 use sim_core::simulation::SimReport;
 use sim_core::time::Duration;
@@ -45,21 +47,18 @@ const PARAMS: &[Param] = &[
     ),
 ];
 
+/// How the registry and scenario files name it.
+const IDENTITY: Identity = Identity {
+    name: "paxos",
+    variant: "Paxos",
+    summary: "Multi-Paxos: ballots, prepare/promise, accept/accepted per slot, a distinguished leader, gap no-ops, catch-up, optional leader leases",
+    params: PARAMS,
+    bare: false,
+};
+
 impl Protocol for PaxosProtocol {
-    fn name(&self) -> &'static str {
-        "paxos"
-    }
-
-    fn variant(&self) -> &'static str {
-        "Paxos"
-    }
-
-    fn summary(&self) -> &'static str {
-        "Multi-Paxos: ballots, prepare/promise, accept/accepted per slot, a distinguished leader, gap no-ops, catch-up, optional leader leases"
-    }
-
-    fn params(&self) -> &'static [Param] {
-        PARAMS
+    fn identity(&self) -> &'static Identity {
+        &IDENTITY
     }
 
     fn nodes(&self) -> NodeRule {

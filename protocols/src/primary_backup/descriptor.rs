@@ -3,9 +3,9 @@
 use super::{Config, PrimaryBackup, MARKS};
 use crate::apps::kv::Kv;
 use crate::apps::AnyApp;
+use crate::describe::{Identity, NodeRule, Protocol, ScenarioContext, SimulationInputs};
 use crate::mutation::BugSet;
 use crate::params::{positive, Param, ParamError, ParamKind, ParamValue, Params};
-use crate::registry::{NodeRule, Protocol, ScenarioContext, SimulationInputs};
 use sim_core::node::NoInvariants;
 use sim_core::simulation::SimReport;
 use sim_core::time::Duration;
@@ -51,21 +51,19 @@ const PARAMS: &[Param] = &[
     ),
 ];
 
+/// How the registry and scenario files name it.
+const IDENTITY: Identity = Identity {
+    name: "primary-backup",
+    variant: "PrimaryBackup",
+    summary:
+        "node 0 starts as primary and ships updates to backups; a backup promotes itself on silence",
+    params: PARAMS,
+    bare: false,
+};
+
 impl Protocol for PrimaryBackupProtocol {
-    fn name(&self) -> &'static str {
-        "primary-backup"
-    }
-
-    fn variant(&self) -> &'static str {
-        "PrimaryBackup"
-    }
-
-    fn summary(&self) -> &'static str {
-        "node 0 starts as primary and ships updates to backups; a backup promotes itself on silence"
-    }
-
-    fn params(&self) -> &'static [Param] {
-        PARAMS
+    fn identity(&self) -> &'static Identity {
+        &IDENTITY
     }
 
     fn nodes(&self) -> NodeRule {

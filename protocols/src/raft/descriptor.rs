@@ -3,9 +3,11 @@
 
 use super::{bugs, Config, RaftInvariants, RaftNode, ReadMode, MARKS};
 use crate::apps::AnyApp;
+use crate::describe::{
+    Capabilities, Identity, NodeRule, Protocol, ScenarioContext, SimulationInputs,
+};
 use crate::mutation::{Bug, BugSet};
 use crate::params::{leader_timing, Param, ParamError, ParamKind, ParamValue, Params};
-use crate::registry::{Capabilities, NodeRule, Protocol, ScenarioContext, SimulationInputs};
 use sim_core::simulation::SimReport;
 use sim_core::time::Duration;
 
@@ -56,21 +58,18 @@ const PARAMS: &[Param] = &[
     ),
 ];
 
+/// How the registry and scenario files name it.
+const IDENTITY: Identity = Identity {
+    name: "raft",
+    variant: "Raft",
+    summary: "elections, log replication, the commit rule of §5.4.2, ReadIndex or log reads",
+    params: PARAMS,
+    bare: false,
+};
+
 impl Protocol for RaftProtocol {
-    fn name(&self) -> &'static str {
-        "raft"
-    }
-
-    fn variant(&self) -> &'static str {
-        "Raft"
-    }
-
-    fn summary(&self) -> &'static str {
-        "elections, log replication, the commit rule of §5.4.2, ReadIndex or log reads"
-    }
-
-    fn params(&self) -> &'static [Param] {
-        PARAMS
+    fn identity(&self) -> &'static Identity {
+        &IDENTITY
     }
 
     fn nodes(&self) -> NodeRule {

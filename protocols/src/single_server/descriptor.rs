@@ -2,8 +2,8 @@
 
 use super::{Config, Durability, SingleServer, MARKS};
 use crate::apps::AnyApp;
+use crate::describe::{Identity, NodeRule, Protocol, SimulationInputs};
 use crate::mutation::BugSet;
-use crate::registry::{NodeRule, Protocol, SimulationInputs};
 use sim_core::node::NoInvariants;
 use sim_core::simulation::SimReport;
 
@@ -13,21 +13,19 @@ pub struct SingleServerProtocol;
 /// The registry's value for the single server.
 pub static SINGLE_SERVER: SingleServerProtocol = SingleServerProtocol;
 
+/// How the registry and scenario files name it.
+const IDENTITY: Identity = Identity {
+    name: "single-server",
+    variant: "SingleServer",
+    summary:
+        "node 0 owns all state and syncs every update before replying: the linearizable reference",
+    params: &[],
+    bare: true,
+};
+
 impl Protocol for SingleServerProtocol {
-    fn name(&self) -> &'static str {
-        "single-server"
-    }
-
-    fn variant(&self) -> &'static str {
-        "SingleServer"
-    }
-
-    fn summary(&self) -> &'static str {
-        "node 0 owns all state and syncs every update before replying: the linearizable reference"
-    }
-
-    fn bare(&self) -> bool {
-        true
+    fn identity(&self) -> &'static Identity {
+        &IDENTITY
     }
 
     fn nodes(&self) -> NodeRule {

@@ -85,7 +85,7 @@ fn minimal_syntax(variant: &str, bare: bool) -> String {
 
 fn protocols() -> Value {
     let entries = registry::PROTOCOLS.iter().map(|protocol| {
-        let syntax = if protocol.bare() {
+        let syntax = if protocol.identity().bare {
             protocol.variant().to_string()
         } else if protocol.params().is_empty() {
             format!("{}()", protocol.variant())
@@ -100,7 +100,7 @@ fn protocols() -> Value {
             "name": protocol.name(),
             "syntax": syntax,
             "nodes": protocol.nodes().to_string(),
-            "summary": protocol.summary(),
+            "summary": protocol.identity().summary,
             "capabilities": protocol.capabilities().names(),
             "invariants": protocol.invariants(),
             "bugs": bugs,
@@ -118,8 +118,8 @@ fn runs_on(app: &dyn App) -> Vec<&'static str> {
         .filter_map(|protocol| {
             let text = format!(
                 "Scenario(protocol: {}, app: {})",
-                minimal_syntax(protocol.variant(), protocol.bare()),
-                minimal_syntax(app.variant(), app.bare())
+                minimal_syntax(protocol.variant(), protocol.identity().bare),
+                minimal_syntax(app.variant(), app.identity().bare)
             );
             let scenario = Scenario::from_str(&text, "matrix.ron").ok()?;
             crate::runner::supported(&scenario).ok()?;
@@ -130,7 +130,7 @@ fn runs_on(app: &dyn App) -> Vec<&'static str> {
 
 /// An application with every parameter at its default: `Kv(keys: 4)`.
 fn app_syntax(app: &dyn App) -> String {
-    if app.bare() {
+    if app.identity().bare {
         return app.variant().to_string();
     }
     let fields: Vec<String> = app
@@ -165,7 +165,7 @@ fn apps() -> Value {
             "bugs": bugs,
             "runnable": !runs_on.is_empty(),
             "runs_on": runs_on,
-            "summary": app.summary(),
+            "summary": app.identity().summary,
             "parameters": parameters(app.params()),
         })
     });

@@ -1,0 +1,61 @@
+//! What a protocol implements beyond ordering commands, and what an application or one of its
+//! bugs requires of it: the registry's protocol × application matrix is computed from these.
+
+use std::fmt;
+
+/// What a protocol implements beyond ordering commands, and what an application or a bug may
+/// require of it. A small bitset.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Capabilities(u32);
+
+impl Capabilities {
+    /// Nothing.
+    pub const NONE: Capabilities = Capabilities(0);
+    /// Commands carry the proposer's leadership epoch and clock readings
+    /// ([`Stamp`](crate::apps::Stamp)), so time-dependent applications (lease locks) decide
+    /// from replicated data only.
+    pub const STAMPED_COMMANDS: Capabilities = Capabilities(1);
+    /// The leader calls [`Application::prepare_proposal`](crate::apps::Application::prepare_proposal)
+    /// once per fresh command (where the counter's C1 lives).
+    pub const PROPOSAL_HOOK: Capabilities = Capabilities(1 << 1);
+    /// The replicas build their session table with
+    /// [`Sessions::for_bugs`](crate::apps::session::Sessions::for_bugs) (where the counter's C2
+    /// switches deduplication off).
+    pub const SESSION_SWITCH: Capabilities = Capabilities(1 << 2);
+
+    const NAMES: [(Capabilities, &'static str); 3] = [
+        (Capabilities::STAMPED_COMMANDS, "stamped-commands"),
+        (Capabilities::PROPOSAL_HOOK, "proposal-hook"),
+        (Capabilities::SESSION_SWITCH, "session-switch"),
+    ];
+
+    /// Both sets.
+    pub const fn with(self, other: Capabilities) -> Capabilities {
+        Capabilities(self.0 | other.0)
+    }
+
+    /// Does this set hold every capability of `required`?
+    pub const fn covers(self, required: Capabilities) -> bool {
+        self.0 & required.0 == required.0
+    }
+
+    /// The names of the capabilities in this set.
+    pub fn names(self) -> Vec<&'static str> {
+        Capabilities::NAMES
+            .iter()
+            .filter(|(capability, _)| self.covers(*capability))
+            .map(|&(_, name)| name)
+            .collect()
+    }
+}
+
+impl fmt::Display for Capabilities {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let names = self.names();
+        if names.is_empty() {
+            f.write_str("none")
+        } else {
+            f.write_str(&names.join(", "))
+        }
+    }
+}
