@@ -82,6 +82,9 @@ impl Duration {
     /// places than the unit resolves to nanoseconds, or does not fit in 64 bits.
     pub fn parse(text: &str) -> Result<Duration, String> {
         let text = text.trim();
+        if let Some(problem) = Duration::not_a_plain_number(text) {
+            return Err(problem);
+        }
         let unit_start = text
             .find(|c: char| !(c.is_ascii_digit() || c == '.'))
             .ok_or_else(|| {
@@ -129,6 +132,40 @@ impl Duration {
                 .ok_or_else(overflow)?;
         }
         Ok(Duration(nanos))
+    }
+
+    /// Says what is wrong with a duration that is not a plain decimal number before its unit,
+    /// in the words a user would use (negative, exponent, not a number), rather than calling
+    /// the whole text an unknown unit.
+    fn not_a_plain_number(text: &str) -> Option<String> {
+        let lower = text.to_ascii_lowercase();
+        if text.starts_with('-') {
+            return Some(format!(
+                "duration `{text}` is negative: durations are zero or more (e.g. \"0ms\", \"150ms\")"
+            ));
+        }
+        if text.starts_with('+') {
+            return Some(format!(
+                "duration `{text}` has a sign: write the number alone (e.g. \"150ms\")"
+            ));
+        }
+        if lower.starts_with("nan") || lower.starts_with("inf") {
+            return Some(format!(
+                "duration `{text}` is not a number: expected digits followed by ns, us, ms, s, m or h (e.g. \"1.5s\")"
+            ));
+        }
+        let number_end = text
+            .find(|c: char| !(c.is_ascii_digit() || c == '.'))
+            .unwrap_or(text.len());
+        let rest = &text[number_end..];
+        let starts_exponent = rest.starts_with(['e', 'E'])
+            && rest[1..].starts_with(|c: char| c.is_ascii_digit() || c == '-' || c == '+');
+        if number_end > 0 && starts_exponent {
+            return Some(format!(
+                "duration `{text}` uses an exponent: write the number in full with a unit (e.g. \"1500ms\" or \"1.5s\")"
+            ));
+        }
+        None
     }
 }
 
@@ -239,6 +276,27 @@ mod tests {
         ] {
             assert!(Duration::parse(bad).is_err(), "{bad} should be rejected");
         }
+    }
+
+    #[test]
+    fn says_what_is_wrong_with_signs_exponents_and_non_numbers() {
+        for (bad, says) in [
+            ("-5s", "is negative"),
+            ("+5s", "has a sign"),
+            ("1e99s", "uses an exponent"),
+            ("1E-3s", "uses an exponent"),
+            ("NaNs", "is not a number"),
+            ("infs", "is not a number"),
+            ("10 parsecs", "unknown unit ` parsecs`"),
+            ("5e", "unknown unit `e`"),
+        ] {
+            let error = Duration::parse(bad).unwrap_err();
+            assert!(error.contains(says), "{bad}: {error}");
+        }
+        // A unit that merely starts with `e` is still an unknown unit, not an exponent.
+        assert!(Duration::parse("5eons")
+            .unwrap_err()
+            .contains("unknown unit"));
     }
 
     #[test]
