@@ -97,6 +97,56 @@ fn the_single_server_passes_and_check_determinism_agrees() {
     let (code, out, err) = faultline(&["sweep", CALM, "--count", "30", "--check-determinism"]);
     assert_eq!(code, 0, "{out}{err}");
     assert!(out.contains("pass 30"), "{out}");
+    assert!(
+        out.contains("determinism: every seed ran twice with equal trace digests (30 seeds)"),
+        "--check-determinism says it checked: {out}"
+    );
+}
+
+#[test]
+fn an_empty_count_is_refused_like_an_empty_range() {
+    for args in [
+        &["sweep", CALM, "--count", "0"][..],
+        &["sweep", CALM, "--seeds", "5..5"][..],
+    ] {
+        let (code, out, err) = faultline(args);
+        assert_eq!(code, 2, "{args:?}: {out}{err}");
+    }
+}
+
+#[test]
+fn absurd_job_counts_are_refused_before_any_thread_starts() {
+    let (code, out, err) = faultline(&["sweep", CALM, "--count", "2", "--jobs", "100000"]);
+    assert_eq!(code, 2, "{out}{err}");
+    assert!(err.contains("per core"), "{err}");
+}
+
+#[test]
+fn many_failures_are_listed_in_groups_with_a_few_replay_lines_each() {
+    let (code, out, err) = faultline(&["sweep", BACKUP_READS, "--seeds", "0..40"]);
+    assert_eq!(code, 1, "{out}{err}");
+    // At most FAIL_LINES_AS_FOUND lines as found, then a pointer to the closing list.
+    assert!(err.matches("FAIL ").count() <= 10, "{err}");
+    let header = out
+        .lines()
+        .find(|line| line.starts_with("failing seeds ("))
+        .unwrap_or_else(|| panic!("a closing list: {out}"));
+    let failing: usize = header["failing seeds (".len()..]
+        .split(',')
+        .next()
+        .unwrap()
+        .parse()
+        .unwrap();
+    assert!(failing > 3, "the fixture must fail often: {out}");
+    let listed = out
+        .lines()
+        .filter(|line| line.trim_start().starts_with("faultline replay"))
+        .count();
+    assert!(listed < failing, "grouped, not one line per seed: {out}");
+    assert!(
+        out.contains("more (`--format jsonl` lists every seed)"),
+        "{out}"
+    );
 }
 
 #[test]

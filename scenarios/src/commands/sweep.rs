@@ -52,10 +52,11 @@ pub struct Args {
     /// Seed range `A..B` (B exclusive).
     #[arg(long, conflicts_with = "count", value_parser = parse_range)]
     pub seeds: Option<(u64, u64)>,
-    /// Number of seeds, starting at `FAULTLINE_SEED` (default 0).
-    #[arg(long, default_value_t = 100)]
+    /// Number of seeds, starting at `FAULTLINE_SEED` (default 0); at least 1, as a `--seeds`
+    /// range must hold at least one seed.
+    #[arg(long, default_value_t = 100, value_parser = clap::value_parser!(u64).range(1..))]
     pub count: u64,
-    /// Worker threads (default: every core).
+    /// Worker threads (default: every core; at most 8 per core).
     #[arg(long, env = "FAULTLINE_JOBS")]
     pub jobs: Option<usize>,
     /// Run only block M of N of the seed range (1-based).
@@ -116,12 +117,31 @@ fn parse_shard(text: &str) -> Result<(u64, u64), String> {
     Ok((m, n))
 }
 
+/// The most worker threads per core that `--jobs` accepts.
+const JOBS_PER_CORE_MAX: usize = 8;
+
+/// How many failing seeds print a `FAIL` line as they are found; the rest are counted and shown
+/// grouped at the end, so a sweep with hundreds of failures stays readable.
+const FAIL_LINES_AS_FOUND: u64 = 10;
+
+/// How many replay lines the closing list shows per group of alike failures.
+const REPLAYS_PER_GROUP: usize = 3;
+
 /// The worker pool for `--jobs` threads (default: every core). Also silences the panic hook:
 /// panics are caught per seed and reported as outcomes with their replay line, and the default
 /// hook's backtrace spam would bury them.
 pub(crate) fn seed_pool(jobs: Option<usize>) -> anyhow::Result<(usize, rayon::ThreadPool)> {
-    let jobs = jobs.unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get()));
+    let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
+    let jobs = jobs.unwrap_or(cores);
     anyhow::ensure!(jobs >= 1, "--jobs must be at least 1");
+    // Seeds are CPU-bound: threads beyond the cores only add memory and switching, and
+    // thousands of them stall the machine. Refuse rather than silently cap, so a CI script
+    // sees its mistake.
+    let jobs_max = cores.saturating_mul(JOBS_PER_CORE_MAX);
+    anyhow::ensure!(
+        jobs <= jobs_max,
+        "--jobs {jobs} is more than {JOBS_PER_CORE_MAX} per core ({cores} cores here: at most {jobs_max}); seeds are CPU-bound, so more threads than cores do not help"
+    );
     let pool = rayon::ThreadPoolBuilder::new().num_threads(jobs).build()?;
     std::panic::set_hook(Box::new(|_| {}));
     Ok((jobs, pool))
@@ -302,8 +322,16 @@ pub fn execute(args: Args) -> anyhow::Result<u8> {
     // Prints a failing seed's replay line: as it is found, or under --fail-fast once it is
     // known to be the lowest failing seed (a seed of its chunk after it is dropped unprinted).
     let announce = |path: &str, result: &SeedResult| {
-        failures_found.fetch_add(1, Ordering::Relaxed);
-        if !human {
+        let found = failures_found.fetch_add(1, Ordering::Relaxed) + 1;
+        if !human || found > FAIL_LINES_AS_FOUND + 1 {
+            return;
+        }
+        if found == FAIL_LINES_AS_FOUND + 1 {
+            let text = "(more failing seeds: counted, and listed by kind at the end)";
+            match &progress {
+                Some(bar) => bar.println(text),
+                None => errln!("{text}"),
+            }
             return;
         }
         let report = &result.report;
@@ -424,12 +452,20 @@ pub fn execute(args: Args) -> anyhow::Result<u8> {
                 ran - seeds_reported
             );
         }
-        if !all_replays.is_empty() {
-            outln!("\nfailing seeds ({}):", all_replays.len());
-            for line in &all_replays {
-                outln!("{line}");
+        if args.check_determinism {
+            let mismatched = all_replays
+                .iter()
+                .filter(|(kind, _)| kind.starts_with("nondeterministic"))
+                .count();
+            if mismatched == 0 {
+                outln!(
+                    "determinism: every seed ran twice with equal trace digests ({seeds_reported} seeds)"
+                );
+            } else {
+                outln!("determinism: {mismatched} of {seeds_reported} seeds gave two different trace digests");
             }
         }
+        print_failure_groups(&all_replays);
     }
     Ok(exit)
 }
@@ -440,7 +476,7 @@ fn summarise(
     results: &[SeedResult],
     args: &Args,
     human: bool,
-    all_replays: &mut Vec<String>,
+    all_replays: &mut Vec<(String, String)>,
 ) -> u8 {
     let mut counts: BTreeMap<&str, u64> = BTreeMap::new();
     let mut marks: BTreeMap<String, u64> = BTreeMap::new();
@@ -463,8 +499,8 @@ fn summarise(
             report.outcome.exit_code()
         };
         exit = super::worst_exit_code(exit, code);
-        if code != super::EXIT_PASS {
-            all_replays.push(replay.clone());
+        if let Some((kind, message)) = failure_kind(result) {
+            all_replays.push((failure_group(kind, &message), replay.clone()));
         }
         if !human {
             outln!("{}", record(path, result, &replay));
@@ -525,6 +561,66 @@ fn summarise(
         outln!("{summary}");
     }
     exit
+}
+
+/// The group a failure is listed under: its kind and the first line of its message with every
+/// number replaced by `N`, so the same bug hit at different terms, keys or times groups
+/// together.
+fn failure_group(kind: &str, message: &str) -> String {
+    let first_line = message.lines().next().unwrap_or("").trim();
+    let mut masked = String::with_capacity(first_line.len());
+    let mut in_number = false;
+    for c in first_line.chars() {
+        if c.is_ascii_digit() {
+            if !in_number {
+                masked.push('N');
+            }
+            in_number = true;
+        } else {
+            in_number = false;
+            masked.push(c);
+        }
+    }
+    if masked.is_empty() {
+        kind.to_string()
+    } else {
+        format!("{kind}: {masked}")
+    }
+}
+
+/// The closing list of failing seeds: grouped by kind and message (largest group first, then
+/// by first appearance), a few replay lines each.
+fn print_failure_groups(failures: &[(String, String)]) {
+    if failures.is_empty() {
+        return;
+    }
+    let mut groups: Vec<(&str, Vec<&str>)> = Vec::new();
+    for (group, replay) in failures {
+        match groups.iter_mut().find(|(name, _)| *name == group.as_str()) {
+            Some((_, replays)) => replays.push(replay),
+            None => groups.push((group, vec![replay])),
+        }
+    }
+    // Stable: equal-sized groups keep their order of first appearance (seed order).
+    groups.sort_by_key(|(_, replays)| std::cmp::Reverse(replays.len()));
+    let kinds = if groups.len() == 1 { "kind" } else { "kinds" };
+    outln!(
+        "\nfailing seeds ({}, {} {kinds}):",
+        failures.len(),
+        groups.len()
+    );
+    for (group, replays) in &groups {
+        outln!("{group} ({} seeds)", replays.len());
+        for line in replays.iter().take(REPLAYS_PER_GROUP) {
+            outln!("  {line}");
+        }
+        if replays.len() > REPLAYS_PER_GROUP {
+            outln!(
+                "  ... and {} more (`--format jsonl` lists every seed)",
+                replays.len() - REPLAYS_PER_GROUP
+            );
+        }
+    }
 }
 
 /// What a seed's result failed with, or `None` when it passed.
