@@ -127,9 +127,10 @@ pub fn infer_model(events: &[HistoryEvent]) -> Model {
         Model::LeaseLock
     } else if has(Function::Acquire) || has(Function::Release) {
         Model::Mutex
-    } else if events
-        .iter()
-        .any(|e| e.f == Function::Add && matches!(e.value, Value::Str(_)))
+    } else if has(Function::Append)
+        || events
+            .iter()
+            .any(|e| e.f == Function::Add && matches!(e.value, Value::Str(_)))
     {
         Model::KvAppend
     } else if has(Function::Add) {
