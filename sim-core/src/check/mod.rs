@@ -24,6 +24,7 @@
 //! Determinism: the checker is a pure function of its inputs. Its two hash tables are
 //! look-up-only with a fixed hasher; nothing iterates them.
 
+mod events;
 pub mod formats;
 mod hash;
 mod linearizability;
@@ -33,6 +34,7 @@ mod prepare;
 mod strings;
 
 use crate::history::{EventType, HistoryEvent, Value};
+pub use events::{CompactEvents, EventSource};
 use linearizability::{GaveUp, Outcome, Room, SearchReport, END};
 use model::{gave_up_reason, HistoryModel, Job, Kind, Micro, ObjectSearch, OpData, ANY};
 pub use model::{Dialect, HistoryError};
@@ -223,9 +225,13 @@ pub struct Explanation {
 impl Explanation {
     /// A human-readable rendering. `position` maps an event index to what the user should see
     /// (a line number, say).
-    pub fn render(&self, events: &[HistoryEvent], position: &dyn Fn(usize) -> String) -> String {
+    pub fn render<E: EventSource + ?Sized>(
+        &self,
+        events: &E,
+        position: &dyn Fn(usize) -> String,
+    ) -> String {
         let mut out = String::new();
-        let failing = &events[self.failing_event];
+        let failing = events.event(self.failing_event);
         out.push_str(&format!(
             "{}: every linearization fails at {} (process {} {} {}{}): the history up to it is not linearizable, the history before it is.\n",
             self.object,
@@ -285,8 +291,8 @@ fn kind_word(kind: EventType) -> &'static str {
 ///
 /// # Panics
 /// If `invoke` is out of range.
-pub fn describe_op(events: &[HistoryEvent], invoke: usize) -> String {
-    let event = &events[invoke];
+pub fn describe_op<E: EventSource + ?Sized>(events: &E, invoke: usize) -> String {
+    let event = events.event(invoke);
     let mut text = format!("process {} {}", event.process, event.f.as_str());
     if let Some(key) = &event.key {
         text.push_str(&format!(" {key:?}"));
@@ -294,9 +300,12 @@ pub fn describe_op(events: &[HistoryEvent], invoke: usize) -> String {
     if event.value != Value::Null {
         text.push_str(&format!(" {}", event.value));
     }
-    let completion = events[invoke + 1..]
-        .iter()
-        .find(|e| e.process == event.process && e.kind != EventType::Invoke);
+    let completion = (invoke + 1..events.len())
+        .find(|&i| {
+            let (process, kind, _) = events.head(i);
+            process == event.process && kind != EventType::Invoke
+        })
+        .map(|i| events.event(i));
     match completion {
         Some(done) if done.kind == EventType::Ok => {
             text.push_str(" → ok");
@@ -340,6 +349,18 @@ pub struct CheckResult {
 /// the model does not have).
 pub fn check_events(
     events: &[HistoryEvent],
+    model: Model,
+    options: &CheckOptions,
+) -> Result<CheckResult, HistoryError> {
+    check_source(events, model, options)
+}
+
+/// [`check_events`] over any [`EventSource`] (say [`CompactEvents`], for long histories).
+///
+/// # Errors
+/// As [`check_events`].
+pub fn check_source<E: EventSource + ?Sized>(
+    events: &E,
     model: Model,
     options: &CheckOptions,
 ) -> Result<CheckResult, HistoryError> {

@@ -33,6 +33,7 @@ use super::linearizability::{GaveUp, Outcome, Room, SearchReport, Searcher, Spec
 use super::strings::Strings;
 use crate::history::{EventType, HistoryEvent, Value};
 use serde::Serialize;
+use std::borrow::Cow;
 use std::collections::{BTreeMap, HashMap};
 
 /// Whose conventions a history follows (see each corpus's MANIFEST).
@@ -343,8 +344,8 @@ pub(crate) trait HistoryModel: Sync {
 
     /// The fencing tokens the history shows, so that they are indexed in order (by default
     /// the tokens of completions).
-    fn tokens(&self, events: &[HistoryEvent]) -> Vec<u64> {
-        events.iter().filter_map(|e| e.token).collect()
+    fn tokens(&self, events: &mut dyn Iterator<Item = Cow<'_, HistoryEvent>>) -> Vec<u64> {
+        events.filter_map(|e| e.token).collect()
     }
 
     /// Compiles one operation (the error names what is wrong with it).

@@ -3,12 +3,13 @@
 //! splitting into independent partitions (P-compositionality: objects that no operation
 //! touches together are checked separately).
 
+use super::events::EventSource;
 use super::linearizability::END;
 use super::model::{
     Dialect, Ending, HistoryError, HistoryModel, OpData, PreparedOp, Source, Tables, Txn, NO_TXN,
 };
 use super::strings::Strings;
-use crate::history::{EventType, Function, HistoryEvent, Value};
+use crate::history::{EventType, Function, Value};
 use std::collections::{BTreeMap, BTreeSet};
 
 impl PreparedOp {
@@ -84,67 +85,70 @@ fn kind_name(kind: EventType) -> &'static str {
 /// # Errors
 /// A completion without an open invoke or of another function, an invoke by a process whose
 /// previous operation is still open, and whatever the model refuses.
-pub(crate) fn prepare(
-    events: &[HistoryEvent],
+pub(crate) fn prepare<E: EventSource + ?Sized>(
+    events: &E,
     model: &'static dyn HistoryModel,
     dialect: Dialect,
     initial: &Value,
 ) -> Result<Prepared, HistoryError> {
-    let mut tables = Tables::new(model.tokens(events));
+    let mut tables = Tables::new(model.tokens(&mut (0..events.len()).map(|i| events.event(i))));
     let mut strings = Strings::new();
     let initial_state = model
         .initial(initial, &mut tables, &mut strings)
         .map_err(|message| error(0, message))?;
 
-    // Pair invocations with completions: (invoke, completion) per operation.
-    let mut pairs: Vec<(usize, Option<usize>)> = Vec::new();
+    // Pair invocations with completions: (invoke, completion or NONE) per operation.
+    const NONE: u32 = u32::MAX;
+    let mut pairs: Vec<(u32, u32)> = Vec::new();
     let mut open: BTreeMap<u64, usize> = BTreeMap::new();
-    for (index, event) in events.iter().enumerate() {
-        match event.kind {
+    let index_max = events.len().min(NONE as usize);
+    if events.len() > index_max {
+        return Err(error(index_max, "a history of more than 2^32 - 1 events"));
+    }
+    for index in 0..events.len() {
+        let (process, kind, f) = events.head(index);
+        match kind {
             EventType::Invoke => {
                 // Jepsen's convention: a process runs one operation at a time (a client whose
                 // operation timed out continues as a new process). A second invoke while the
                 // first is open would make the first's completion ambiguous.
-                if let Some(&earlier) = open.get(&event.process) {
-                    let first = &events[pairs[earlier].0];
+                if let Some(&earlier) = open.get(&process) {
+                    let first = events.event(pairs[earlier].0 as usize);
                     return Err(error(
                         index,
                         format!(
-                            "process {} invokes {} while its {} (event {}) is still open: a process has at most one open operation",
-                            event.process,
-                            event.f.as_str(),
+                            "process {process} invokes {} while its {} (event {}) is still open: a process has at most one open operation",
+                            f.as_str(),
                             first.f.as_str(),
                             first.index
                         ),
                     ));
                 }
-                open.insert(event.process, pairs.len());
-                pairs.push((index, None));
+                open.insert(process, pairs.len());
+                pairs.push((index as u32, NONE));
             }
             EventType::Ok | EventType::Fail | EventType::Info => {
-                let Some(op) = open.remove(&event.process) else {
+                let Some(op) = open.remove(&process) else {
                     return Err(error(
                         index,
                         format!(
-                            "{} of process {} without an open invoke",
-                            kind_name(event.kind),
-                            event.process
+                            "{} of process {process} without an open invoke",
+                            kind_name(kind),
                         ),
                     ));
                 };
-                let invoke = &events[pairs[op].0];
-                if invoke.f != event.f {
+                let (_, _, invoke_f) = events.head(pairs[op].0 as usize);
+                if invoke_f != f {
                     return Err(error(
                         index,
                         format!(
-                            "completion {} does not match invoke {} of process {}",
-                            event.f.as_str(),
-                            invoke.f.as_str(),
-                            event.process
+                            "completion {} does not match invoke {} of process {process}",
+                            f.as_str(),
+                            invoke_f.as_str(),
                         ),
                     ));
                 }
-                pairs[op].1 = Some(index);
+                pairs[op].1 = index as u32;
             }
         }
     }
@@ -152,9 +156,13 @@ pub(crate) fn prepare(
     let mut ops = Vec::with_capacity(pairs.len());
     let mut txns = Vec::new();
     for (invoke, complete) in pairs {
+        let invoke = invoke as usize;
+        let complete = (complete != NONE).then_some(complete as usize);
+        let invoke_event = events.event(invoke);
+        let complete_event = complete.map(|c| events.event(c));
         let source = Source {
-            invoke: &events[invoke],
-            complete: complete.map(|c| &events[c]),
+            invoke: &invoke_event,
+            complete: complete_event.as_deref(),
             dialect,
         };
         // An error names the event that carries the offending value: the completion for a

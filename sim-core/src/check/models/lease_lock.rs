@@ -38,6 +38,7 @@ use super::super::model::{
 };
 use super::super::strings::Strings;
 use crate::history::{EventType, Function, HistoryEvent, Value};
+use std::borrow::Cow;
 
 /// The lease-lock model.
 pub(crate) struct LeaseLock;
@@ -49,12 +50,13 @@ impl HistoryModel for LeaseLock {
         Ok(0)
     }
 
-    fn tokens(&self, events: &[HistoryEvent]) -> Vec<u64> {
-        events
-            .iter()
-            .filter_map(|e| e.token)
-            .chain(argument_tokens(events))
-            .collect()
+    fn tokens(&self, events: &mut dyn Iterator<Item = Cow<'_, HistoryEvent>>) -> Vec<u64> {
+        let mut tokens = Vec::new();
+        for event in events {
+            tokens.extend(event.token);
+            tokens.extend(argument_token(&event));
+        }
+        tokens
     }
 
     fn compile(
@@ -182,17 +184,17 @@ pub(crate) fn observes(op: &OpData) -> bool {
     !op.unknown && op.kind == Kind::FencedWrite && op.compare_failed
 }
 
-/// The tokens carried in operation arguments (a release's token, a write's `[token, _]`), so
-/// that they are indexed in the same order as the tokens acquires return.
-pub(crate) fn argument_tokens(events: &[HistoryEvent]) -> impl Iterator<Item = u64> + '_ {
-    events.iter().filter_map(|event| match event.f {
+/// The token an event carries in its argument (a release's token, a write's `[token, _]`), so
+/// that it is indexed in the same order as the tokens acquires return.
+fn argument_token(event: &HistoryEvent) -> Option<u64> {
+    match event.f {
         Function::Release => token_of(&event.value),
         Function::Write => match &event.value {
             Value::List(items) if !items.is_empty() => token_of(&items[0]),
             _ => None,
         },
         _ => None,
-    })
+    }
 }
 
 fn token_of(value: &Value) -> Option<u64> {
@@ -395,6 +397,7 @@ pub(crate) fn rejection(prepared: &Tables, state: u64, op: &OpData) -> String {
 mod tests {
     use super::super::super::{check_events, CheckOptions, Model, Verdict};
     use crate::history::{EventType, Function, HistoryEvent, Value};
+    use std::borrow::Cow;
 
     /// A history line: `(process, type, f, value, token)` on lock key "0".
     type Line = (u64, EventType, Function, Value, Option<u64>);
