@@ -397,7 +397,6 @@ pub(crate) fn rejection(prepared: &Tables, state: u64, op: &OpData) -> String {
 mod tests {
     use super::super::super::{check_events, CheckOptions, Model, Verdict};
     use crate::history::{EventType, Function, HistoryEvent, Value};
-    use std::borrow::Cow;
 
     /// A history line: `(process, type, f, value, token)` on lock key "0".
     type Line = (u64, EventType, Function, Value, Option<u64>);
