@@ -1206,8 +1206,8 @@ fn op_kind_file(function: Function) -> OpKindFile {
         Function::Add => OpKindFile::Add,
         Function::Acquire => OpKindFile::Acquire,
         Function::Release => OpKindFile::Release,
-        // Transactions are not a workload kind yet; validation never produces one.
-        Function::Txn => OpKindFile::Read,
+        // Transactions and appends are not workload kinds yet; validation never produces one.
+        Function::Txn | Function::Append => OpKindFile::Read,
     }
 }
 
@@ -1220,6 +1220,7 @@ fn function_name(function: Function) -> &'static str {
         Function::Acquire => "Acquire",
         Function::Release => "Release",
         Function::Txn => "Txn",
+        Function::Append => "Append",
     }
 }
 

@@ -246,3 +246,65 @@ fn corpus_files_through_the_binary() {
     );
     assert_eq!(code(&check("knossos/mutex/bad/etcd.edn", &[])), 1);
 }
+
+#[test]
+fn a_second_open_operation_and_a_string_for_kv_are_bad_input_at_their_line() {
+    // Blank lines count: the error names the file's line, not the event's index.
+    let mut text = history(&[(1, "invoke", "write", "1"), (2, "invoke", "read", "null")]);
+    text.push('\n');
+    text.push_str(&line(2, 1, "invoke", "write", "2"));
+    text.push('\n');
+    let path = scratch("two-open.jsonl", &text);
+    let output = faultline(&["check", path.to_str().unwrap(), "--model", "register"]);
+    assert_eq!(code(&output), 2, "{}{}", stdout(&output), stderr(&output));
+    assert!(
+        stderr(&output).contains("two-open.jsonl:4:")
+            && stderr(&output).contains("at most one open operation"),
+        "{}",
+        stderr(&output)
+    );
+    let path = scratch(
+        "kv-string.jsonl",
+        &history(&[(1, "invoke", "write", "\"x\""), (1, "ok", "write", "\"x\"")]),
+    );
+    let output = faultline(&["check", path.to_str().unwrap(), "--model", "kv"]);
+    assert_eq!(code(&output), 2, "{}{}", stdout(&output), stderr(&output));
+    assert!(
+        stderr(&output).contains("kv-string.jsonl:1:") && stderr(&output).contains("kv-append"),
+        "{}",
+        stderr(&output)
+    );
+}
+
+#[test]
+fn the_memory_limit_answers_unknown_and_names_its_flag() {
+    // Thirty crashed adds of distinct powers of two and a read of a sum none of them makes.
+    let mut ops: Vec<(u64, &str, &str, String)> = (0..30)
+        .map(|p| (p, "invoke", "add", (1u64 << p).to_string()))
+        .collect();
+    ops.push((100, "invoke", "read", "null".into()));
+    ops.push((100, "ok", "read", "-1".into()));
+    let text: String = ops
+        .iter()
+        .enumerate()
+        .map(|(i, (p, k, f, v))| line(i as u64, *p, k, f, v) + "\n")
+        .collect();
+    let path = scratch("adds.jsonl", &text);
+    let output = faultline(&[
+        "check",
+        path.to_str().unwrap(),
+        "--model",
+        "counter",
+        "--memory-mib-max",
+        "2",
+        "--budget",
+        "1000000000",
+    ]);
+    assert_eq!(code(&output), 3, "{}{}", stdout(&output), stderr(&output));
+    assert!(
+        stdout(&output).contains("memory limit of 2 MiB")
+            && stdout(&output).contains("--memory-mib-max"),
+        "{}",
+        stdout(&output)
+    );
+}

@@ -9,8 +9,12 @@ use super::{EXIT_INCONCLUSIVE, EXIT_INPUT_ERROR, EXIT_PASS, EXIT_VIOLATION};
 use anyhow::Context;
 use serde_json::json;
 use sim_core::check::formats::{self, Format, ParsedHistory};
-use sim_core::check::{check_events, describe_op, CheckOptions, CheckResult, Model, Verdict};
+use sim_core::check::{
+    check_source, describe_op, CheckOptions, CheckResult, CompactEvents, EventSource, Model,
+    Verdict,
+};
 use sim_core::history::Value;
+use std::io::{BufRead, Read};
 use std::path::PathBuf;
 
 /// Arguments of `faultline check`.
@@ -29,9 +33,13 @@ pub struct Args {
     /// Model steps allowed before answering "unknown".
     #[arg(long)]
     pub budget: Option<u64>,
-    /// Cache entries allowed (per object) before answering "unknown".
+    /// Cache entries allowed (over the objects searched at once) before answering "unknown".
     #[arg(long)]
     pub cache_entries_max: Option<u64>,
+    /// MiB the searches may hold in their caches and interned states before answering
+    /// "unknown" (default 512).
+    #[arg(long)]
+    pub memory_mib_max: Option<u64>,
     /// Every object's initial value: an integer, `null`, or a string (default: the format's
     /// convention: null, or 0 for Knossos EDN).
     #[arg(long)]
@@ -70,19 +78,25 @@ pub fn execute(args: Args) -> anyhow::Result<u8> {
         },
         None => None,
     };
-    let bytes = std::fs::read(&args.history).with_context(|| format!("cannot read {path}"))?;
-    let Ok(text) = String::from_utf8(bytes) else {
-        errln!("error: {path}: not UTF-8 text");
-        return Ok(EXIT_INPUT_ERROR);
-    };
-    let format = format.unwrap_or_else(|| Format::guess(&path, &text));
-    let history = match formats::read(format, &text) {
-        Ok(history) => history,
-        Err(error) => {
-            errln!("error: {path}:{}: {}", error.line, error.message);
-            return Ok(EXIT_INPUT_ERROR);
+    match read_history(&args.history, &path, format) {
+        Ok(History::Compact(history)) => finish(&args, &path, Format::Native, model_arg, &history),
+        Ok(History::Whole(format, history)) => finish(&args, &path, format, model_arg, &history),
+        Err(Unreadable::Io(error)) => Err(error),
+        Err(Unreadable::Input(message)) => {
+            errln!("error: {message}");
+            Ok(EXIT_INPUT_ERROR)
         }
-    };
+    }
+}
+
+/// Checks a history that was read, prints the verdict and gives the exit code.
+fn finish<E: EventSource>(
+    args: &Args,
+    path: &str,
+    format: Format,
+    model_arg: Option<Model>,
+    history: &ParsedHistory<E>,
+) -> anyhow::Result<u8> {
     let model = model_arg.unwrap_or(history.default_model);
     let mut options = CheckOptions {
         dialect: history.dialect,
@@ -96,10 +110,13 @@ pub fn execute(args: Args) -> anyhow::Result<u8> {
     if let Some(entries) = args.cache_entries_max {
         options.cache_entries_max = entries;
     }
+    if let Some(mib) = args.memory_mib_max {
+        options.memory_bytes_max = mib.saturating_mul(1 << 20);
+    }
     if let Some(initial) = &args.initial {
         options.initial = parse_initial(initial);
     }
-    let result = match check_events(&history.events, model, &options) {
+    let result = match check_source(&history.events, model, &options) {
         Ok(result) => result,
         Err(error) => {
             let line = history
@@ -112,15 +129,97 @@ pub fn execute(args: Args) -> anyhow::Result<u8> {
         }
     };
     if args.json {
-        outln!("{}", to_json(&path, format, model, &history, &result));
+        outln!("{}", to_json(path, format, model, history, &result));
     } else {
-        out!("{}", to_text(&path, format, model, &history, &result));
+        out!("{}", to_text(path, format, model, history, &result));
     }
     Ok(match result.verdict {
         Verdict::Linearizable => EXIT_PASS,
         Verdict::NotLinearizable => EXIT_VIOLATION,
         Verdict::Unknown => EXIT_INCONCLUSIVE,
     })
+}
+
+/// Why a history could not be read: the file (an error of the command), or its contents (bad
+/// input, exit code 2).
+enum Unreadable {
+    Io(anyhow::Error),
+    Input(String),
+}
+
+/// A history read: native ones compactly, the others (small corpora) as they are.
+enum History {
+    Compact(ParsedHistory<CompactEvents>),
+    Whole(Format, ParsedHistory),
+}
+
+/// Reads the history at `file` in `format` (guessed from the name and the first lines when
+/// None). A native history is parsed line by line as it is read, so its text is never held
+/// whole, and kept as [`CompactEvents`]; the other formats are small corpora read at once.
+fn read_history(
+    file: &std::path::Path,
+    path: &str,
+    format: Option<Format>,
+) -> Result<History, Unreadable> {
+    let opened = std::fs::File::open(file)
+        .with_context(|| format!("cannot read {path}"))
+        .map_err(Unreadable::Io)?;
+    let mut reader = std::io::BufReader::with_capacity(1 << 16, opened);
+    let format = match format {
+        Some(format) => format,
+        None => {
+            let head = reader
+                .fill_buf()
+                .with_context(|| format!("cannot read {path}"))
+                .map_err(Unreadable::Io)?;
+            // The guess looks at the first lines only; a character cut at the buffer's end
+            // does not matter to it.
+            Format::guess(path, &String::from_utf8_lossy(head))
+        }
+    };
+    let located = |error: formats::ParseError| {
+        Unreadable::Input(format!("{path}:{}: {}", error.line, error.message))
+    };
+    if format == Format::Native {
+        // One pass to count the lines, so that the events are stored without slack.
+        let lines = count_lines(file)
+            .with_context(|| format!("cannot read {path}"))
+            .map_err(Unreadable::Io)?;
+        return formats::native::read_compact_from(reader, lines)
+            .map(History::Compact)
+            .map_err(located);
+    }
+    let parsed = {
+        let mut bytes = Vec::new();
+        reader
+            .read_to_end(&mut bytes)
+            .with_context(|| format!("cannot read {path}"))
+            .map_err(Unreadable::Io)?;
+        let Ok(text) = String::from_utf8(bytes) else {
+            return Err(Unreadable::Input(format!("{path}: not UTF-8 text")));
+        };
+        formats::read(format, &text)
+    };
+    parsed
+        .map(|history| History::Whole(format, history))
+        .map_err(located)
+}
+
+/// The number of lines of `file` (a last line without a newline counts).
+fn count_lines(file: &std::path::Path) -> std::io::Result<usize> {
+    let mut reader = std::io::BufReader::with_capacity(1 << 16, std::fs::File::open(file)?);
+    let (mut lines, mut last) = (0usize, b'\n');
+    loop {
+        let chunk = reader.fill_buf()?;
+        if chunk.is_empty() {
+            break;
+        }
+        lines += chunk.iter().filter(|&&b| b == b'\n').count();
+        last = chunk[chunk.len() - 1];
+        let used = chunk.len();
+        reader.consume(used);
+    }
+    Ok(lines + usize::from(last != b'\n'))
 }
 
 fn parse_initial(text: &str) -> Value {
@@ -133,15 +232,15 @@ fn parse_initial(text: &str) -> Value {
     }
 }
 
-fn line_of(history: &ParsedHistory, event: usize) -> usize {
+fn line_of<E>(history: &ParsedHistory<E>, event: usize) -> usize {
     history.positions.get(event).map(|p| p.line).unwrap_or(0)
 }
 
-fn to_text(
+fn to_text<E: EventSource>(
     path: &str,
     format: Format,
     model: Model,
-    history: &ParsedHistory,
+    history: &ParsedHistory<E>,
     result: &CheckResult,
 ) -> String {
     let verdict = match result.verdict {
@@ -159,7 +258,14 @@ fn to_text(
         result.cache_entries_max
     );
     if let Some(reason) = &result.unknown_reason {
-        out.push_str(&format!("  gave up: {reason}; raise --budget to decide\n"));
+        let raise = if reason.starts_with("memory") {
+            "--memory-mib-max"
+        } else if reason.starts_with("cache") {
+            "--cache-entries-max"
+        } else {
+            "--budget"
+        };
+        out.push_str(&format!("  gave up: {reason}; raise {raise} to decide\n"));
     }
     if let Some(explanation) = &result.explanation {
         let position = |event: usize| format!("line {}", line_of(history, event));
@@ -170,11 +276,11 @@ fn to_text(
     out
 }
 
-fn to_json(
+fn to_json<E: EventSource>(
     path: &str,
     format: Format,
     model: Model,
-    history: &ParsedHistory,
+    history: &ParsedHistory<E>,
     result: &CheckResult,
 ) -> serde_json::Value {
     let explanation = result.explanation.as_ref().map(|explanation| {

@@ -12,7 +12,7 @@
 //! conformance test `porcupine_corpus_model_steps_at_most_porcupines` checks the counts
 //! against the Porcupine MANIFEST).
 //!
-//! Two reductions, both sound:
+//! Three reductions, all sound:
 //!
 //! * The observation cut. Observations (reads, failed compares, read-only transactions) do
 //!   not change the state, so when one is legal at a configuration, any linearization from
@@ -28,6 +28,23 @@
 //!   nothing must follow either. So the later one is a candidate only once the earlier one is
 //!   linearized. A history with k such operations then has k + 1 ways to have taken some of
 //!   them instead of 2^k.
+//! * An indeterminate blind write goes only right before an operation that is not blind. A
+//!   blind write (a register's `write`, a string store's `put`) is always legal and leaves a
+//!   state that does not depend on the one before it. Take any linearization; while it has an
+//!   indeterminate blind write followed by another blind write, or last, delete it: the state
+//!   after the pair is the second write's anyway, the operations left keep their order (real
+//!   time is respected), and an indeterminate operation may never have happened. So if any
+//!   linearization exists, one exists in which every indeterminate blind write is followed by
+//!   an operation that is not blind, and the search only builds those. A configuration right
+//!   after an indeterminate blind write is "pending" (it may not continue with a blind write),
+//!   which the cache keeps apart with one more bit in the linearized set, since it has fewer
+//!   continuations than the same set and state reached otherwise. The observation cut stays
+//!   sound: a legal observation is not blind, and a pending configuration is linearizable
+//!   exactly when some non-blind candidate leads to a linearizable configuration, which by the
+//!   cut's argument holds exactly when the one after the observation is. This turns a history
+//!   of k crashed writes followed by reads of their values from 2^k configurations into about
+//!   k² (a read has to come right after the write it saw). Only one-object searches use it: in
+//!   a vector of objects, a write of one object is not blind for the vector.
 //!
 //! The order ([`Order`]): a search starts in Porcupine's order, by call time, and if it has
 //! not finished within [`SWITCH_STEPS`] model steps, it starts again from the beginning with
@@ -55,7 +72,33 @@
 //! entry). Both the step count and the number of cache entries are bounded; reaching either
 //! bound ends the search with `Unknown`, never with a verdict.
 
-use super::model::{Spec, Strings};
+use super::hash::mix64;
+use super::strings::Strings;
+
+/// A sequential specification as the search sees it: states are `u64`, operations indices.
+pub(crate) trait Spec {
+    /// The initial state.
+    fn init(&mut self, strings: &mut Strings) -> u64;
+    /// The state after operation `op`, or `None` if it is illegal in `state`.
+    fn step(&mut self, strings: &mut Strings, state: u64, op: u32) -> Option<u64>;
+    /// True if operation `op` never changes the state when legal (a read, a failed compare,
+    /// a read-only transaction) and is not indeterminate.
+    fn is_observation(&self, op: u32) -> bool;
+    /// A key such that operations with equal keys make the same transition in every state
+    /// (`None`: the operation offers none).
+    fn effect_key(&self, op: u32) -> Option<[u64; 4]>;
+    /// True if operation `op` is always legal and leaves a state that does not depend on the
+    /// state before it (a blind write).
+    fn is_blind(&self, op: u32) -> bool {
+        let _ = op;
+        false
+    }
+    /// Bytes the specification itself holds beyond its operations (interned state vectors),
+    /// counted against the search's memory limit.
+    fn bytes(&self) -> u64 {
+        0
+    }
+}
 
 /// Position of a return that never happened: after everything else.
 pub(crate) const END: u64 = u64::MAX;
@@ -69,6 +112,8 @@ pub(crate) enum GaveUp {
     Steps,
     /// The cache reached its entry limit.
     Cache,
+    /// The search's memory (cache and interned states) reached its limit.
+    Memory,
 }
 
 /// The result of one search.
@@ -98,15 +143,6 @@ pub(crate) struct SearchReport {
     pub witness: Option<Vec<u32>>,
 }
 
-/// SplitMix64 finaliser: a fixed, portable 64-bit mixer.
-#[inline]
-pub(crate) fn mix64(mut z: u64) -> u64 {
-    z = z.wrapping_add(0x9E37_79B9_7F4A_7C15);
-    z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
-    z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
-    z ^ (z >> 31)
-}
-
 /// The set of explored configurations: an open-addressing hash table over an arena of
 /// `(state, bitset words...)` records. Looked up, inserted and (rarely) forgotten, never
 /// iterated.
@@ -132,6 +168,11 @@ impl Cache {
             slots: vec![(0, 0); capacity],
             len: 0,
         }
+    }
+
+    /// Bytes held: the arena and the slot table (what the cache's memory grows with).
+    fn bytes(&self) -> u64 {
+        (self.arena.capacity() * 8 + self.slots.len() * 16) as u64
     }
 
     fn record(&self, index: u32) -> &[u64] {
@@ -238,9 +279,8 @@ pub(crate) struct Searcher<S: Spec> {
     bits: Vec<u64>,
     set_hash: u64,
     state: u64,
-    /// (call entry, state before it, decisive): a decisive step is a legal observation, whose
-    /// configuration fails exactly when the one before it does.
-    stack: Vec<(u32, u64, bool)>,
+    /// The steps taken, in order.
+    stack: Vec<Frame>,
     /// The entry the scan of the current configuration is at.
     entry: u32,
     /// The current configuration is new: its observations have not been tried yet (only in
@@ -254,6 +294,18 @@ pub(crate) struct Searcher<S: Spec> {
     cut: bool,
     /// Per operation: the interchangeable indeterminate operation it must follow, or NIL.
     twin_before: Vec<u32>,
+    /// Per operation: a blind write (with the reductions on; else none is).
+    blind: Vec<bool>,
+    /// Per operation: an indeterminate blind write, after which only an operation that is not
+    /// blind may go (the configuration is then "pending": bit `n` of `bits`).
+    overwriter: Vec<bool>,
+    /// Per operation: it has a return (it is not indeterminate).
+    completes: Vec<bool>,
+    /// Operations with a return not linearized yet.
+    completed_left: u32,
+    /// The bit of `bits` that marks a pending configuration, and its Zobrist word.
+    pending_bit: usize,
+    pending_zobrist: u64,
     max_depth: usize,
     track: bool,
     /// The verdict once known.
@@ -269,6 +321,7 @@ impl<S: Spec> Searcher<S> {
         returns: &[u64],
         track: bool,
         reductions: bool,
+        switch_steps: u64,
     ) -> Self {
         let n = calls.len();
         assert_eq!(n, returns.len(), "calls and returns differ in length");
@@ -310,7 +363,8 @@ impl<S: Spec> Searcher<S> {
             prev[entry] = k as u32;
             next[k] = entry as u32;
         }
-        let words = n.div_ceil(64).max(1);
+        // One bit per operation and one for "pending" (see `overwriter`).
+        let words = (n + 1).div_ceil(64);
         let observation = (0..n as u32).map(|op| spec.is_observation(op)).collect();
         let mut twin_before = vec![NIL; n];
         if reductions {
@@ -325,9 +379,13 @@ impl<S: Spec> Searcher<S> {
                 }
             }
         }
-        let zobrist = (0..n as u64)
+        let zobrist: Vec<u64> = (0..=n as u64)
             .map(|i| mix64(i.wrapping_mul(0xD6E8_FEB8_6659_FD93) ^ 0x5851_F42D))
             .collect();
+        let blind: Vec<bool> = (0..n as u32)
+            .map(|op| reductions && spec.is_blind(op))
+            .collect();
+        let overwriter = (0..n).map(|op| blind[op] && returns[op] == END).collect();
         let entry = next[0];
         Searcher {
             spec,
@@ -337,7 +395,7 @@ impl<S: Spec> Searcher<S> {
             is_call,
             matching,
             observation,
-            zobrist,
+            zobrist: zobrist[..n].to_vec(),
             cache: Cache::new(words, n),
             bits: vec![0u64; words],
             set_hash: 0,
@@ -346,10 +404,16 @@ impl<S: Spec> Searcher<S> {
             entry,
             fresh: false,
             order: Order::Calls,
-            switch_at: if reductions { SWITCH_STEPS } else { u64::MAX },
+            switch_at: if reductions { switch_steps } else { u64::MAX },
             initial,
             cut: reductions,
             twin_before,
+            blind,
+            overwriter,
+            completes: returns.iter().map(|&r| r != END).collect(),
+            completed_left: returns.iter().filter(|&&r| r != END).count() as u32,
+            pending_bit: n,
+            pending_zobrist: zobrist[n],
             max_depth: 0,
             track,
             outcome: if n == 0 {
@@ -383,21 +447,22 @@ impl<S: Spec> Searcher<S> {
             deepest.order.extend(
                 self.stack
                     .iter()
-                    .map(|&(c, _, _)| self.entry_op[c as usize]),
+                    .map(|frame| self.entry_op[frame.call as usize]),
             );
             deepest.state = self.state;
         }
     }
 
-    /// Continues the search for at most `steps` more model steps, with the cache allowed to
-    /// hold `cache_entries_max` entries. Returns the verdict once known (`Unknown` only for
-    /// the cache limit); `None` means the step allowance ran out first.
-    pub fn resume(
-        &mut self,
-        strings: &mut Strings,
-        steps: u64,
-        cache_entries_max: u64,
-    ) -> Option<Outcome> {
+    /// Bytes the search holds that grow while it runs: the cache and the specification's
+    /// interned states.
+    pub fn bytes(&self) -> u64 {
+        self.cache.bytes() + self.spec.bytes()
+    }
+
+    /// Continues the search for at most `steps` more model steps, within `room` (cache
+    /// entries and bytes). Returns the verdict once known (`Unknown` only for the cache or
+    /// memory limit); `None` means the step allowance ran out first.
+    pub fn resume(&mut self, strings: &mut Strings, steps: u64, room: Room) -> Option<Outcome> {
         if let Some(outcome) = &self.outcome {
             return Some(outcome.clone());
         }
@@ -407,7 +472,7 @@ impl<S: Spec> Searcher<S> {
                 Order::Calls => steps_max.min(self.switch_at),
                 Order::ObservationsFirst => steps_max,
             };
-            let outcome = self.run(strings, limit, cache_entries_max);
+            let outcome = self.run(strings, limit, room);
             if outcome.is_none() && self.order == Order::Calls && self.report.steps < steps_max {
                 self.switch_order();
                 continue;
@@ -421,7 +486,7 @@ impl<S: Spec> Searcher<S> {
                 self.report.witness = Some(
                     self.stack
                         .iter()
-                        .map(|&(c, _, _)| self.entry_op[c as usize])
+                        .map(|frame| self.entry_op[frame.call as usize])
                         .collect(),
                 );
             }
@@ -434,15 +499,10 @@ impl<S: Spec> Searcher<S> {
     /// what the cache knows: every configuration in it has failed, except those on the stack
     /// (still being explored), which it forgets.
     fn switch_order(&mut self) {
-        while let Some((call, previous, _)) = self.stack.pop() {
-            let c = call as usize;
-            let op = self.entry_op[c] as usize;
+        while !self.stack.is_empty() {
             self.cache
                 .forget(self.set_hash ^ mix64(self.state), self.state, &self.bits);
-            self.state = previous;
-            self.bits[op / 64] &= !(1u64 << (op % 64));
-            self.set_hash ^= self.zobrist[op];
-            unlift(&mut self.next, &mut self.prev, &self.matching, c);
+            self.undo();
         }
         debug_assert_eq!(
             self.state, self.initial,
@@ -459,6 +519,11 @@ impl<S: Spec> Searcher<S> {
     fn enter(&mut self, e: u32, op: u32, new_state: u64, decisive: bool) -> bool {
         let word = op as usize / 64;
         let mask = 1u64 << (op % 64);
+        let was_pending = self.pending();
+        let pending = self.overwriter[op as usize] && self.order == Order::ObservationsFirst;
+        if pending != was_pending {
+            self.toggle_pending();
+        }
         let new_hash = self.set_hash ^ self.zobrist[op as usize];
         if !self.cache.insert(
             new_hash ^ mix64(new_state),
@@ -467,9 +532,18 @@ impl<S: Spec> Searcher<S> {
             word,
             mask,
         ) {
+            if pending != was_pending {
+                self.toggle_pending();
+            }
             return false;
         }
-        self.stack.push((e, self.state, decisive));
+        self.completed_left -= u32::from(self.completes[op as usize]);
+        self.stack.push(Frame {
+            call: e,
+            previous: self.state,
+            decisive,
+            was_pending,
+        });
         self.state = new_state;
         self.bits[word] |= mask;
         self.set_hash = new_hash;
@@ -478,12 +552,77 @@ impl<S: Spec> Searcher<S> {
         true
     }
 
-    fn run(
+    /// Undoes the last step taken (the reverse of [`Searcher::enter`]): returns its call entry
+    /// and whether it was decisive.
+    #[inline]
+    fn undo(&mut self) -> Option<(u32, bool)> {
+        let frame = self.stack.pop()?;
+        let op = self.entry_op[frame.call as usize];
+        self.completed_left += u32::from(self.completes[op as usize]);
+        self.state = frame.previous;
+        self.bits[op as usize / 64] &= !(1u64 << (op % 64));
+        self.set_hash ^= self.zobrist[op as usize];
+        if self.pending() != frame.was_pending {
+            self.toggle_pending();
+        }
+        unlift(
+            &mut self.next,
+            &mut self.prev,
+            &self.matching,
+            frame.call as usize,
+        );
+        Some((frame.call, frame.decisive))
+    }
+
+    /// The current configuration follows an indeterminate blind write: the next operation
+    /// must not be blind.
+    #[inline]
+    fn pending(&self) -> bool {
+        self.bits[self.pending_bit / 64] & (1u64 << (self.pending_bit % 64)) != 0
+    }
+
+    #[inline]
+    fn toggle_pending(&mut self) {
+        self.bits[self.pending_bit / 64] ^= 1u64 << (self.pending_bit % 64);
+        self.set_hash ^= self.pending_zobrist;
+    }
+
+    /// One model step of call entry `e` (operation `op`) from the current configuration,
+    /// entering the configuration it leads to if that one is new. `Err` stops the search:
+    /// `None` when the step allowance is used up, the `Unknown` outcome at a limit of `room`.
+    #[inline]
+    fn attempt(
         &mut self,
         strings: &mut Strings,
+        e: u32,
+        op: u32,
+        decisive: bool,
         steps_max: u64,
-        cache_entries_max: u64,
-    ) -> Option<Outcome> {
+        room: Room,
+    ) -> Result<Attempt, Option<Outcome>> {
+        if self.report.steps >= steps_max {
+            return Err(None);
+        }
+        self.report.steps += 1;
+        let Some(new_state) = self.spec.step(strings, self.state, op) else {
+            return Ok(Attempt::Illegal);
+        };
+        if self.cache.len >= room.entries {
+            return Err(Some(Outcome::Unknown(GaveUp::Cache)));
+        }
+        // The byte count moves only when the cache grows, so checking it every 1024 entries
+        // keeps the overshoot below one growth step of the cache.
+        if self.cache.len % 1024 == 0 && self.bytes() >= room.bytes {
+            return Err(Some(Outcome::Unknown(GaveUp::Memory)));
+        }
+        Ok(if self.enter(e, op, new_state, decisive) {
+            Attempt::Entered
+        } else {
+            Attempt::Explored
+        })
+    }
+
+    fn run(&mut self, strings: &mut Strings, steps_max: u64, room: Room) -> Option<Outcome> {
         while self.next[0] != NIL {
             let mut failed = false;
             if self.fresh {
@@ -494,20 +633,17 @@ impl<S: Spec> Searcher<S> {
                 while e != NIL && self.is_call[e as usize] {
                     let op = self.entry_op[e as usize];
                     if self.cut && self.observation[op as usize] {
-                        if self.report.steps >= steps_max {
-                            return None;
-                        }
-                        self.report.steps += 1;
-                        if self.spec.step(strings, self.state, op).is_some() {
-                            if self.cache.len >= cache_entries_max {
-                                return Some(Outcome::Unknown(GaveUp::Cache));
+                        match self.attempt(strings, e, op, true, steps_max, room) {
+                            Err(stop) => return stop,
+                            Ok(Attempt::Entered) => {
+                                e = self.next[self.prev[e as usize] as usize];
+                                continue;
                             }
-                            if !self.enter(e, op, self.state, true) {
+                            Ok(Attempt::Explored) => {
                                 failed = true;
                                 break;
                             }
-                            e = self.next[self.prev[e as usize] as usize];
-                            continue;
+                            Ok(Attempt::Illegal) => {}
                         }
                     }
                     e = self.next[e as usize];
@@ -529,28 +665,26 @@ impl<S: Spec> Searcher<S> {
                     let observation = self.cut && self.observation[op as usize];
                     if (twin != NIL && self.bits[twin as usize / 64] & (1u64 << (twin % 64)) == 0)
                         || (observation && self.order == Order::ObservationsFirst)
+                        || (self.blind[op as usize] && self.pending() && self.completed_left > 0)
                     {
                         // An interchangeable operation waits for its twin; observations were
-                        // all tried when this configuration was new.
+                        // all tried when this configuration was new; a blind write may not
+                        // follow an indeterminate blind write.
                         self.entry = self.next[e];
                         continue;
                     }
-                    if self.report.steps >= steps_max {
-                        return None;
-                    }
-                    self.report.steps += 1;
-                    if let Some(new_state) = self.spec.step(strings, self.state, op) {
-                        if self.cache.len >= cache_entries_max {
-                            return Some(Outcome::Unknown(GaveUp::Cache));
-                        }
-                        if self.enter(entry, op, new_state, observation) {
+                    match self.attempt(strings, entry, op, observation, steps_max, room) {
+                        Err(stop) => return stop,
+                        Ok(Attempt::Entered) => {
                             self.entry = self.next[0];
                             self.fresh = self.order == Order::ObservationsFirst;
                             continue;
                         }
                         // Explored before (and failed: it is not on the stack, its set is not
-                        // a prefix of ours); for a legal observation that decides this one too.
-                        failed = observation;
+                        // a prefix of ours); for a legal observation that decides this one
+                        // too.
+                        Ok(Attempt::Explored) => failed = observation,
+                        Ok(Attempt::Illegal) => {}
                     }
                     if !failed {
                         self.entry = self.next[e];
@@ -561,17 +695,11 @@ impl<S: Spec> Searcher<S> {
             // Undo the step into this configuration, and the one before it for as long as
             // they were decisive; the scan goes on after the last undone call.
             loop {
-                let Some((call, previous, decisive)) = self.stack.pop() else {
+                let Some((call, decisive)) = self.undo() else {
                     return Some(Outcome::NotLinearizable);
                 };
-                let c = call as usize;
-                let op = self.entry_op[c];
-                self.state = previous;
-                self.bits[op as usize / 64] &= !(1u64 << (op % 64));
-                self.set_hash ^= self.zobrist[op as usize];
-                unlift(&mut self.next, &mut self.prev, &self.matching, c);
                 if !decisive {
-                    self.entry = self.next[c];
+                    self.entry = self.next[call as usize];
                     self.fresh = false;
                     break;
                 }
@@ -579,6 +707,38 @@ impl<S: Spec> Searcher<S> {
         }
         Some(Outcome::Linearizable)
     }
+}
+
+/// One step taken by the search.
+#[derive(Clone, Copy, Debug)]
+struct Frame {
+    /// The call entry linearized.
+    call: u32,
+    /// The state before it.
+    previous: u64,
+    /// A decisive step is a legal observation, whose configuration fails exactly when the one
+    /// before it does.
+    decisive: bool,
+    /// Whether the configuration before it was pending.
+    was_pending: bool,
+}
+
+/// How much a search may still grow: cache entries and bytes (cache plus interned states).
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct Room {
+    pub entries: u64,
+    pub bytes: u64,
+}
+
+/// What one model step from the current configuration did.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Attempt {
+    /// The operation is illegal in the current state.
+    Illegal,
+    /// Legal, but the configuration it leads to was explored before.
+    Explored,
+    /// Legal and new: the search is now in it.
+    Entered,
 }
 
 /// The order candidates are tried in.
@@ -597,7 +757,7 @@ enum Order {
 /// (etcd_002: 0.2 M steps against Porcupine's 1.2 M; simulator histories with many crashed
 /// writes: 20 k against 0.5 M). On the corpus any switch point from 2 k to 64 k steps keeps
 /// every file at or below Porcupine's count; 1 k does not (etcd_056).
-const SWITCH_STEPS: u64 = 4096;
+pub(crate) const SWITCH_STEPS: u64 = 4096;
 
 /// Removes call entry `e` and its return from the list.
 #[inline]

@@ -24,18 +24,24 @@
 //! Determinism: the checker is a pure function of its inputs. Its two hash tables are
 //! look-up-only with a fixed hasher; nothing iterates them.
 
+mod events;
 pub mod formats;
-mod lease_lock;
+mod hash;
 mod linearizability;
 mod model;
+mod models;
 mod prepare;
+mod strings;
 
 use crate::history::{EventType, HistoryEvent, Value};
-use linearizability::{GaveUp, Outcome, SearchReport, Searcher, END};
-use model::{step_object, Kind, Micro, OpData, SingleSpec, Strings, VectorSpec, ANY};
-use prepare::{partitions, prepare, prune_unobserved_writes, Prepared};
+pub use events::{CompactEvents, EventSource};
+use linearizability::{GaveUp, Outcome, Room, SearchReport, END};
+use model::{gave_up_reason, HistoryModel, Job, Kind, Micro, ObjectSearch, OpData, ANY};
+pub use model::{Dialect, HistoryError};
+use prepare::{partitions, prepare, prune, Prepared};
 use serde::Serialize;
 use std::fmt;
+use strings::Strings;
 
 /// A sequential specification.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
@@ -67,6 +73,20 @@ pub enum Model {
 }
 
 impl Model {
+    /// The model's plug-in: the registry of history models, one line each.
+    fn plugin(self) -> &'static dyn HistoryModel {
+        match self {
+            Model::Register => &models::register::REGISTER,
+            Model::CasRegister => &models::register::CAS_REGISTER,
+            Model::Kv => &models::register::KV,
+            Model::KvAppend => &models::kv_append::KV_APPEND,
+            Model::Counter => &models::counter::COUNTER,
+            Model::Mutex => &models::mutex::MUTEX,
+            Model::MultiRegister => &models::register::MULTI_REGISTER,
+            Model::LeaseLock => &models::lease_lock::LEASE_LOCK,
+        }
+    }
+
     /// Every model, in a stable order.
     pub const ALL: [Model; 8] = [
         Model::Register,
@@ -99,27 +119,18 @@ impl Model {
     }
 }
 
-/// Whose conventions a history follows (see each corpus's MANIFEST).
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
-#[serde(rename_all = "kebab-case")]
-pub enum Dialect {
-    /// faultline's own (DESIGN.md §4).
-    Native,
-    /// Porcupine's etcd logs: a `fail` of a `cas` is an observation that its compare failed.
-    PorcupineEtcd,
-    /// Porcupine's kv logs (native semantics; strings).
-    PorcupineKv,
-    /// Knossos/Jepsen EDN: an `ok` read of `nil` is unconstrained.
-    Knossos,
-}
-
 /// How to check.
 #[derive(Clone, Debug)]
 pub struct CheckOptions {
     /// Model steps allowed over all partitions; when used up the verdict is `Unknown`.
     pub budget_steps: u64,
-    /// Cache entries allowed in one partition's search; when reached the verdict is `Unknown`.
+    /// Cache entries allowed over the searches alive at once; when reached the verdict is
+    /// `Unknown`.
     pub cache_entries_max: u64,
+    /// Bytes the searches alive at once may hold in their caches and interned states (the
+    /// part of the checker's memory that grows with the search); when reached the verdict is
+    /// `Unknown`, with the reason.
+    pub memory_bytes_max: u64,
     /// Split into independent objects before searching (P-compositionality).
     pub partition: bool,
     /// Every object's initial value (null = absent; counters start at 0 when null; string
@@ -135,6 +146,9 @@ pub struct CheckOptions {
     /// to trying observations first (see `linearizability.rs`). Off, the search is
     /// Porcupine's own, model step for model step (for comparisons).
     pub reductions: bool,
+    /// Model steps a search makes in Porcupine's order before it starts again with
+    /// observations first (see `linearizability.rs`); 0 starts there. Only with `reductions`.
+    pub switch_steps: u64,
 }
 
 impl Default for CheckOptions {
@@ -142,11 +156,13 @@ impl Default for CheckOptions {
         CheckOptions {
             budget_steps: 50_000_000,
             cache_entries_max: 2_000_000,
+            memory_bytes_max: 512 << 20,
             partition: true,
             initial: Value::Null,
             dialect: Dialect::Native,
             explain: true,
             reductions: true,
+            switch_steps: linearizability::SWITCH_STEPS,
         }
     }
 }
@@ -209,9 +225,13 @@ pub struct Explanation {
 impl Explanation {
     /// A human-readable rendering. `position` maps an event index to what the user should see
     /// (a line number, say).
-    pub fn render(&self, events: &[HistoryEvent], position: &dyn Fn(usize) -> String) -> String {
+    pub fn render<E: EventSource + ?Sized>(
+        &self,
+        events: &E,
+        position: &dyn Fn(usize) -> String,
+    ) -> String {
         let mut out = String::new();
-        let failing = &events[self.failing_event];
+        let failing = events.event(self.failing_event);
         out.push_str(&format!(
             "{}: every linearization fails at {} (process {} {} {}{}): the history up to it is not linearizable, the history before it is.\n",
             self.object,
@@ -271,8 +291,8 @@ fn kind_word(kind: EventType) -> &'static str {
 ///
 /// # Panics
 /// If `invoke` is out of range.
-pub fn describe_op(events: &[HistoryEvent], invoke: usize) -> String {
-    let event = &events[invoke];
+pub fn describe_op<E: EventSource + ?Sized>(events: &E, invoke: usize) -> String {
+    let event = events.event(invoke);
     let mut text = format!("process {} {}", event.process, event.f.as_str());
     if let Some(key) = &event.key {
         text.push_str(&format!(" {key:?}"));
@@ -280,9 +300,12 @@ pub fn describe_op(events: &[HistoryEvent], invoke: usize) -> String {
     if event.value != Value::Null {
         text.push_str(&format!(" {}", event.value));
     }
-    let completion = events[invoke + 1..]
-        .iter()
-        .find(|e| e.process == event.process && e.kind != EventType::Invoke);
+    let completion = (invoke + 1..events.len())
+        .find(|&i| {
+            let (process, kind, _) = events.head(i);
+            process == event.process && kind != EventType::Invoke
+        })
+        .map(|i| events.event(i));
     match completion {
         Some(done) if done.kind == EventType::Ok => {
             text.push_str(" → ok");
@@ -318,29 +341,32 @@ pub struct CheckResult {
     pub explanation: Option<Explanation>,
 }
 
-/// A history that cannot be checked (an input error, not a verdict).
-#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
-#[error("event {event}: {message}")]
-pub struct HistoryError {
-    /// Index of the offending event.
-    pub event: usize,
-    /// What is wrong.
-    pub message: String,
-}
-
 /// Checks `events` against `model`.
 ///
 /// # Errors
-/// If the history is not well formed for the model (a completion without an invoke, a value of
-/// the wrong shape, an operation the model does not have).
+/// If the history is not well formed for the model (a completion without an invoke, a second
+/// invoke by a process whose operation is still open, a value of the wrong shape, an operation
+/// the model does not have).
 pub fn check_events(
     events: &[HistoryEvent],
     model: Model,
     options: &CheckOptions,
 ) -> Result<CheckResult, HistoryError> {
-    let mut prepared = prepare(events, model, options.dialect, &options.initial)?;
+    check_source(events, model, options)
+}
+
+/// [`check_events`] over any [`EventSource`] (say [`CompactEvents`], for long histories).
+///
+/// # Errors
+/// As [`check_events`].
+pub fn check_source<E: EventSource + ?Sized>(
+    events: &E,
+    model: Model,
+    options: &CheckOptions,
+) -> Result<CheckResult, HistoryError> {
+    let mut prepared = prepare(events, model.plugin(), options.dialect, &options.initial)?;
     if options.reductions {
-        prune_unobserved_writes(&mut prepared);
+        prune(&mut prepared);
     }
     let mut strings = std::mem::take(&mut prepared.strings);
     let parts = partitions(&prepared, options.partition);
@@ -349,29 +375,23 @@ pub fn check_events(
         steps: 0,
         cache_entries_max: 0,
         partitions: parts.len(),
-        operations: 0,
+        operations: prepared
+            .ops
+            .iter()
+            .filter(|op| op.form(None).is_some())
+            .count(),
         unknown_reason: None,
         explanation: None,
     };
     // Partitions are searched in rounds with doubling step allowances, each search resuming
     // where it stopped: an object whose violation is quick to find is found before a hard
-    // object (linearizable or not) uses up the budget, and no work is repeated.
-    let mut searches: Vec<Option<PartitionSearch>> = Vec::with_capacity(parts.len());
-    for (keys, ops) in &parts {
-        let built = build(&prepared, keys, ops, None);
-        result.operations += built.calls.len();
-        searches.push(Some(PartitionSearch::new(
-            &prepared,
-            &mut strings,
-            keys.len(),
-            &built,
-            false,
-            options.reductions,
-        )));
-    }
+    // object (linearizable or not) uses up the budget, and no work is repeated. A search is
+    // built when it first runs and dropped when decided, so only the undecided ones hold
+    // memory.
+    let mut searches: Vec<Option<Box<dyn ObjectSearch>>> = (0..parts.len()).map(|_| None).collect();
     let mut failing = Vec::new();
     let mut undecided: Vec<usize> = (0..parts.len()).collect();
-    let mut live_entries = 0u64;
+    let (mut live_entries, mut live_bytes) = (0u64, 0u64);
     let mut slice = 8192u64;
     let mut unknown: Option<(GaveUp, usize)> = None;
     'rounds: while !undecided.is_empty() {
@@ -383,40 +403,61 @@ pub fn check_events(
                 still.extend_from_slice(&undecided[position..]);
                 break 'rounds;
             }
-            let search = searches[index]
-                .as_mut()
-                .expect("undecided searches are alive");
-            let (steps_before, entries_before) = (search.steps(), search.cache_entries());
-            let allowed = options
-                .cache_entries_max
-                .saturating_sub(live_entries - entries_before);
-            let outcome = if undecided.len() == 1 {
-                search.resume(&mut strings, remaining, allowed)
-            } else {
-                search.resume(&mut strings, slice.min(remaining), allowed)
+            let search = searches[index].get_or_insert_with(|| {
+                let (keys, ops) = &parts[index];
+                let built = build(&prepared, keys, ops, None);
+                let search =
+                    new_search(&prepared, &mut strings, keys.len(), built, false, options).0;
+                live_bytes += search.bytes();
+                search
+            });
+            let (steps_before, entries_before, bytes_before) = (
+                search.report().steps,
+                search.cache_entries(),
+                search.bytes(),
+            );
+            let room = Room {
+                entries: options
+                    .cache_entries_max
+                    .saturating_sub(live_entries - entries_before),
+                bytes: options
+                    .memory_bytes_max
+                    .saturating_sub(live_bytes - bytes_before),
             };
-            result.steps += search.steps() - steps_before;
+            let allowance = if undecided.len() == 1 {
+                remaining
+            } else {
+                slice.min(remaining)
+            };
+            let outcome = search.resume(&mut strings, allowance, room);
+            result.steps += search.report().steps - steps_before;
             live_entries = live_entries - entries_before + search.cache_entries();
+            live_bytes = live_bytes - bytes_before + search.bytes();
             result.cache_entries_max = result.cache_entries_max.max(search.cache_entries());
-            match outcome {
-                None => still.push(index),
-                Some(Outcome::Linearizable) => {
-                    live_entries -= search.cache_entries();
-                    searches[index] = None; // free its memory
+            let decided = match outcome {
+                None => {
+                    still.push(index);
+                    false
                 }
+                Some(Outcome::Linearizable) => true,
                 Some(Outcome::NotLinearizable) => {
-                    live_entries -= search.cache_entries();
-                    searches[index] = None;
                     failing.push(index);
-                    if !options.explain {
-                        // Any violation decides the verdict; with explanations on, keep
-                        // going: the earliest violation over all objects is reported.
-                        still.clear();
-                        break 'rounds;
-                    }
+                    true
                 }
                 Some(Outcome::Unknown(why)) => {
                     unknown.get_or_insert((why, index));
+                    false
+                }
+            };
+            if decided {
+                live_entries -= search.cache_entries();
+                live_bytes -= search.bytes();
+                searches[index] = None; // free its memory
+                if !failing.is_empty() && !options.explain {
+                    // Any violation decides the verdict; with explanations on, keep going:
+                    // the earliest violation over all objects is reported.
+                    still.clear();
+                    break 'rounds;
                 }
             }
         }
@@ -428,25 +469,22 @@ pub fn check_events(
         result.verdict = Verdict::NotLinearizable;
     } else if let Some((why, index)) = unknown {
         result.verdict = Verdict::Unknown;
-        let what = match why {
-            GaveUp::Steps => format!("step budget of {} exhausted", options.budget_steps),
-            GaveUp::Cache => format!(
-                "cache limit of {} entries reached",
-                options.cache_entries_max
-            ),
-        };
         result.unknown_reason = Some(format!(
-            "{what} ({})",
+            "{} ({})",
+            gave_up_reason(
+                why,
+                options.budget_steps,
+                options.cache_entries_max,
+                options.memory_bytes_max
+            ),
             object_name(&prepared, &parts[index].0)
         ));
     }
-    let failing: Vec<(&Vec<u32>, &Vec<usize>)> = failing
-        .into_iter()
-        .map(|i| (&parts[i].0, &parts[i].1))
-        .collect();
+    prepared.strings = strings;
     if options.explain {
-        for (keys, ops) in failing {
-            let explanation = explain(&prepared, &mut strings, keys, ops, options);
+        for index in failing {
+            let (keys, ops) = &parts[index];
+            let explanation = explain(&mut prepared, keys, ops, options);
             if result
                 .explanation
                 .as_ref()
@@ -467,8 +505,6 @@ struct Built {
     calls: Vec<u64>,
     returns: Vec<u64>,
     txns: Vec<Vec<Micro>>,
-    /// The deepest configuration's per-slot states (when tracked).
-    deepest_slots: Vec<u64>,
 }
 
 fn build(prepared: &Prepared, keys: &[u32], ops: &[usize], cut: Option<usize>) -> Built {
@@ -478,7 +514,6 @@ fn build(prepared: &Prepared, keys: &[u32], ops: &[usize], cut: Option<usize>) -
         calls: Vec::new(),
         returns: Vec::new(),
         txns: Vec::new(),
-        deepest_slots: Vec::new(),
     };
     let slot_of = |key: u32| {
         keys.binary_search(&key)
@@ -490,11 +525,8 @@ fn build(prepared: &Prepared, keys: &[u32], ops: &[usize], cut: Option<usize>) -
             continue;
         };
         if data.kind == Kind::Txn {
-            let micros = if uses_done {
-                &op.txn_done
-            } else {
-                &op.txn_maybe
-            };
+            let txn = &prepared.txns[op.txn as usize];
+            let micros = if uses_done { &txn.done } else { &txn.maybe };
             data.a = built.txns.len() as u64;
             built.txns.push(
                 micros
@@ -503,7 +535,7 @@ fn build(prepared: &Prepared, keys: &[u32], ops: &[usize], cut: Option<usize>) -
                     .collect(),
             );
         } else {
-            data.slot = slot_of(op.keys[0]);
+            data.slot = slot_of(op.key);
         }
         built.origin.push(index);
         built.data.push(data);
@@ -513,187 +545,102 @@ fn build(prepared: &Prepared, keys: &[u32], ops: &[usize], cut: Option<usize>) -
     built
 }
 
-/// A search of one partition, over one object or several.
-enum PartitionSearch {
-    Single(Searcher<SingleSpec>),
-    Vector(Searcher<VectorSpec>),
-}
-
-impl PartitionSearch {
-    fn new(
-        prepared: &Prepared,
-        strings: &mut Strings,
-        key_count: usize,
-        built: &Built,
-        track: bool,
-        reductions: bool,
-    ) -> PartitionSearch {
-        if key_count == 1 && built.txns.is_empty() {
-            let spec = SingleSpec {
-                ops: built.data.clone(),
-                initial: prepared.initial,
-            };
-            PartitionSearch::Single(Searcher::new(
-                spec,
-                strings,
-                &built.calls,
-                &built.returns,
-                track,
-                reductions,
-            ))
-        } else {
-            let spec = VectorSpec::new(
-                built.data.clone(),
-                built.txns.clone(),
-                vec![prepared.initial; key_count],
-            );
-            PartitionSearch::Vector(Searcher::new(
-                spec,
-                strings,
-                &built.calls,
-                &built.returns,
-                track,
-                reductions,
-            ))
-        }
-    }
-
-    fn resume(
-        &mut self,
-        strings: &mut Strings,
-        steps: u64,
-        cache_entries_max: u64,
-    ) -> Option<Outcome> {
-        match self {
-            PartitionSearch::Single(searcher) => searcher.resume(strings, steps, cache_entries_max),
-            PartitionSearch::Vector(searcher) => searcher.resume(strings, steps, cache_entries_max),
-        }
-    }
-
-    fn report(&self) -> &SearchReport {
-        match self {
-            PartitionSearch::Single(searcher) => &searcher.report,
-            PartitionSearch::Vector(searcher) => &searcher.report,
-        }
-    }
-
-    fn steps(&self) -> u64 {
-        self.report().steps
-    }
-
-    fn cache_entries(&self) -> u64 {
-        match self {
-            PartitionSearch::Single(searcher) => searcher.cache_entries(),
-            PartitionSearch::Vector(searcher) => searcher.cache_entries(),
-        }
-    }
-
-    /// The per-slot states of the deepest configuration (when tracked).
-    fn deepest_slots(&self) -> Option<Vec<u64>> {
-        match self {
-            PartitionSearch::Single(searcher) => {
-                searcher.report.deepest.as_ref().map(|d| vec![d.state])
-            }
-            PartitionSearch::Vector(searcher) => searcher
-                .report
-                .deepest
-                .as_ref()
-                .map(|d| searcher.spec.slots(d.state).to_vec()),
-        }
-    }
-}
-
-fn run_partition(
+/// The search of one built partition, and what is left of the build (its origins and
+/// positions, for explanations).
+fn new_search(
     prepared: &Prepared,
     strings: &mut Strings,
+    key_count: usize,
+    built: Built,
+    track: bool,
+    options: &CheckOptions,
+) -> (Box<dyn ObjectSearch>, Built) {
+    let job = Job {
+        strings,
+        data: built.data.clone(),
+        txns: built.txns.clone(),
+        calls: &built.calls,
+        returns: &built.returns,
+        slots: key_count,
+        initial: prepared.initial,
+        track,
+        reductions: options.reductions,
+        switch_steps: options.switch_steps,
+    };
+    (prepared.model.searcher(job), built)
+}
+
+/// Searches one partition cut after event `cut` to the end (for explanations): the report,
+/// the build, and the per-slot states of the deepest configuration (when tracked).
+fn run_partition(
+    prepared: &mut Prepared,
     keys: &[u32],
     ops: &[usize],
     cut: Option<usize>,
     options: &CheckOptions,
     track: bool,
-) -> (SearchReport, Built) {
-    let mut built = build(prepared, keys, ops, cut);
-    let mut search = PartitionSearch::new(
-        prepared,
-        strings,
-        keys.len(),
-        &built,
-        track,
-        options.reductions,
-    );
-    let outcome = search.resume(strings, options.budget_steps, options.cache_entries_max);
+) -> (SearchReport, Built, Option<Vec<u64>>) {
+    let built = build(prepared, keys, ops, cut);
+    let mut strings = std::mem::take(&mut prepared.strings);
+    let (mut search, built) = new_search(prepared, &mut strings, keys.len(), built, track, options);
+    let room = Room {
+        entries: options.cache_entries_max,
+        bytes: options.memory_bytes_max,
+    };
+    let outcome = search.resume(&mut strings, options.budget_steps, room);
+    prepared.strings = strings;
     let mut report = search.report().clone();
     report.outcome = outcome.unwrap_or(Outcome::Unknown(GaveUp::Steps));
-    if let Some(slots) = search.deepest_slots() {
-        built.deepest_slots = slots;
-    }
-    (report, built)
+    let slots = search.deepest_slots();
+    (report, built, slots)
 }
 
 fn object_name(prepared: &Prepared, keys: &[u32]) -> String {
-    let names: Vec<String> = keys
-        .iter()
-        .map(|&k| match &prepared.keys[k as usize] {
-            Some(name) => format!("{name:?}"),
+    let names = &prepared.tables.keys;
+    match keys {
+        [] => "the history".to_string(),
+        [key] => match &names[*key as usize] {
+            Some(name) => format!("key {name:?}"),
             None => "the object".to_string(),
-        })
-        .collect();
-    match names.len() {
-        0 => "the history".to_string(),
-        1 if prepared.keys[keys[0] as usize].is_none() => "the object".to_string(),
-        1 => format!("key {}", names[0]),
-        _ => format!("keys {}", names.join(", ")),
-    }
-}
-
-fn show_slot(prepared: &Prepared, strings: &Strings, state: u64) -> String {
-    match prepared.model {
-        Model::Counter => (state as i64).to_string(),
-        Model::KvAppend => format!("{:?}", strings.text(state as u32)),
-        Model::Mutex => {
-            let holder = state & 0xFFFF_FFFF;
-            let last = (state >> 32) as usize;
-            let mut text = if holder == 0 {
-                "free".to_string()
-            } else {
-                format!("held by process {}", prepared.processes[holder as usize])
-            };
-            if last > 0 {
-                text.push_str(&format!(", last token {}", prepared.tokens[last]));
-            }
-            text
-        }
-        Model::LeaseLock => lease_lock::show(prepared, state),
-        _ => match prepared.values.get(state as usize) {
-            Some(Value::Null) => "absent".to_string(),
-            Some(value) => value.to_string(),
-            None => "?".to_string(),
         },
+        _ => {
+            let list: Vec<String> = keys
+                .iter()
+                .map(|&k| match &names[k as usize] {
+                    Some(name) => format!("{name:?}"),
+                    None => "the object".to_string(),
+                })
+                .collect();
+            format!("keys {}", list.join(", "))
+        }
     }
 }
 
-fn show_state(prepared: &Prepared, strings: &Strings, keys: &[u32], slots: &[u64]) -> String {
-    if slots.len() == 1 && prepared.keys[keys[0] as usize].is_none() {
-        return show_slot(prepared, strings, slots[0]);
+fn show_slot(prepared: &Prepared, state: u64) -> String {
+    prepared
+        .model
+        .show(&prepared.tables, &prepared.strings, state)
+}
+
+fn key_name(prepared: &Prepared, key: u32) -> &str {
+    prepared.tables.keys[key as usize].as_deref().unwrap_or("-")
+}
+
+fn show_state(prepared: &Prepared, keys: &[u32], slots: &[u64]) -> String {
+    if slots.len() == 1 && prepared.tables.keys[keys[0] as usize].is_none() {
+        return show_slot(prepared, slots[0]);
     }
     let parts: Vec<String> = keys
         .iter()
         .zip(slots)
-        .map(|(&k, &s)| {
-            format!(
-                "{}: {}",
-                prepared.keys[k as usize].as_deref().unwrap_or("-"),
-                show_slot(prepared, strings, s)
-            )
-        })
+        .map(|(&k, &s)| format!("{}: {}", key_name(prepared, k), show_slot(prepared, s)))
         .collect();
     format!("{{{}}}", parts.join(", "))
 }
 
 /// Why `data` cannot be applied to `slots`, or None if it can.
 fn rejection_reason(
-    prepared: &Prepared,
-    strings: &mut Strings,
+    prepared: &mut Prepared,
     keys: &[u32],
     slots: &[u64],
     data: &OpData,
@@ -702,65 +649,37 @@ fn rejection_reason(
     if data.kind == Kind::Txn {
         let mut scratch = slots.to_vec();
         for &(slot, is_write, value) in &txns[data.a as usize] {
+            let slot = slot as usize;
             if is_write {
-                scratch[slot as usize] = value;
-            } else if value != ANY && scratch[slot as usize] != value {
+                scratch[slot] = value;
+            } else if value != ANY && scratch[slot] != value {
+                let key = key_name(prepared, keys[slot]);
                 return Some(format!(
-                    "its read of {} saw {} but {} holds {}",
-                    prepared.keys[keys[slot as usize] as usize]
-                        .as_deref()
-                        .unwrap_or("-"),
-                    show_slot(prepared, strings, value),
-                    prepared.keys[keys[slot as usize] as usize]
-                        .as_deref()
-                        .unwrap_or("-"),
-                    show_slot(prepared, strings, scratch[slot as usize])
+                    "its read of {key} saw {} but {key} holds {}",
+                    show_slot(prepared, value),
+                    show_slot(prepared, scratch[slot])
                 ));
             }
         }
         return None;
     }
     let state = slots[data.slot as usize];
-    if step_object(strings, state, data).is_some() {
+    if prepared
+        .model
+        .step(&mut prepared.strings, state, data)
+        .is_some()
+    {
         return None;
     }
-    let now = show_slot(prepared, strings, state);
-    Some(match data.kind {
-        Kind::Read => format!(
-            "it read {} but the value is {}",
-            show_slot(prepared, strings, data.a),
-            now
-        ),
-        Kind::Cas if data.compare_failed => {
-            format!(
-                "its compare failed, so the value was not {}, but it is",
-                show_slot(prepared, strings, data.a)
-            )
-        }
-        Kind::Cas => format!(
-            "cas needs {} but the value is {}",
-            show_slot(prepared, strings, data.a),
-            now
-        ),
-        Kind::Acquire if state & 0xFFFF_FFFF != 0 => format!("the lock is {now}"),
-        Kind::Acquire => format!(
-            "its fencing token {} is not above the last one handed out ({now})",
-            prepared.tokens.get(data.b as usize).copied().unwrap_or(0)
-        ),
-        Kind::Release => format!(
-            "process {} does not hold the lock (it is {now})",
-            prepared.processes[data.a as usize]
-        ),
-        Kind::LeaseAcquire | Kind::LeaseRelease | Kind::FencedWrite => {
-            lease_lock::rejection(prepared, state, data)
-        }
-        _ => format!("illegal in state {now}"),
-    })
+    Some(
+        prepared
+            .model
+            .rejection(&prepared.tables, &prepared.strings, state, data),
+    )
 }
 
 fn explain(
-    prepared: &Prepared,
-    strings: &mut Strings,
+    prepared: &mut Prepared,
     keys: &[u32],
     ops: &[usize],
     options: &CheckOptions,
@@ -780,15 +699,8 @@ fn explain(
     let (mut low, mut high) = (0usize, positions.len() - 1);
     while low < high {
         let middle = (low + high) / 2;
-        let (report, _) = run_partition(
-            prepared,
-            strings,
-            keys,
-            ops,
-            Some(positions[middle]),
-            options,
-            false,
-        );
+        let (report, _, _) =
+            run_partition(prepared, keys, ops, Some(positions[middle]), options, false);
         if report.outcome == Outcome::NotLinearizable {
             high = middle;
         } else {
@@ -796,17 +708,14 @@ fn explain(
         }
     }
     let cut = positions[high];
-    let (report, built) = run_partition(prepared, strings, keys, ops, Some(cut), options, true);
+    let (report, built, deepest_slots) =
+        run_partition(prepared, keys, ops, Some(cut), options, true);
     let deepest = report.deepest.unwrap_or_default();
     let mut done = vec![false; built.calls.len()];
     for &op in &deepest.order {
         done[op as usize] = true;
     }
-    let slots = if built.deepest_slots.is_empty() {
-        vec![prepared.initial; keys.len()]
-    } else {
-        built.deepest_slots.clone()
-    };
+    let slots = deepest_slots.unwrap_or_else(|| vec![prepared.initial; keys.len()]);
     // The earliest pending return bounds which operations may go next.
     let blocking = (0..built.calls.len())
         .filter(|&i| !done[i])
@@ -818,15 +727,18 @@ fn explain(
         .collect();
     candidates.sort_by_key(|&i| built.calls[i]);
     for i in candidates {
-        let op = &prepared.ops[built.origin[i]];
-        let reason = rejection_reason(prepared, strings, keys, &slots, &built.data[i], &built.txns)
+        let (invoke_event, complete_event) = {
+            let op = &prepared.ops[built.origin[i]];
+            (op.invoke, op.complete.filter(|&c| c <= cut))
+        };
+        let reason = rejection_reason(prepared, keys, &slots, &built.data[i], &built.txns)
             .unwrap_or_else(|| {
                 "it is legal here, but every continuation after it fails (already explored)"
                     .to_string()
             });
         rejected.push(Rejection {
-            invoke_event: op.invoke,
-            complete_event: op.complete.filter(|&c| c <= cut),
+            invoke_event,
+            complete_event,
             reason,
         });
     }
@@ -838,7 +750,7 @@ fn explain(
             .iter()
             .map(|&i| prepared.ops[built.origin[i as usize]].invoke)
             .collect(),
-        state: show_state(prepared, strings, keys, &slots),
+        state: show_state(prepared, keys, &slots),
         blocking_invoke_event: blocking
             .filter(|&i| built.returns[i] != END)
             .map(|i| prepared.ops[built.origin[i]].invoke),

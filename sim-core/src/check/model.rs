@@ -1,10 +1,14 @@
-//! Sequential specifications, compiled for speed.
+//! The contract between the checker and its history models, and the specifications the search
+//! runs on.
 //!
-//! Every object's state is one `u64`: a register holds an interned value id (0 = absent), a
-//! counter its sum, a string store's key an interned string id (0 = the empty string), a mutex
-//! its holder (low 32 bits, 0 = free) and the index of the largest fencing token handed out
-//! (high 32 bits, 0 = none; token indices preserve the tokens' order). Operations are compact
-//! `Copy` records ([`OpData`]) whose arguments are already interned.
+//! A history model (register, counter, lease lock, ...) is a plug-in: one file under `models/`
+//! implementing [`HistoryModel`] and one line in the registry (`models/mod.rs`). The checker's
+//! core (pairing events, partitioning, the search, explanations) only sees this contract, so
+//! it imports no model and no model imports it back.
+//!
+//! Every object's state is one `u64` whose meaning is the model's own (an interned value id,
+//! a sum, a packed lock state, a string id). Operations are compact `Copy` records
+//! ([`OpData`]) whose arguments are already interned.
 //!
 //! A partition of one object is searched with [`SingleSpec`] (the state is the object's `u64`).
 //! A partition of several objects (`--no-partition`, or a multi-register transaction spanning
@@ -18,56 +22,49 @@
 
 #![allow(clippy::disallowed_types)]
 // Why HashMap is allowed here, against clippy.toml's ban: this is the history checker, not
-// simulation state, and every hash map in this file (atom_ids, by_hash, concat, ids, memo) is
-// a look-up table (interning or a transition memo) that is only probed with get/insert and
-// never iterated (the memo is cleared whole when full). They hash with `FixedState`, a fixed
-// portable function, not RandomState. So no verdict, step count or id can depend on their
-// internal order; BTreeMap would cost the search a log factor on every step.
+// simulation state, and the two hash maps of `VectorSpec` (ids, memo) are a look-up table and
+// a transition memo, only probed with get/insert and never iterated (the memo is cleared whole
+// when full). They hash with `FixedState`, a fixed portable function, not RandomState. So no
+// verdict, step count or id can depend on their internal order; BTreeMap would cost the search
+// a log factor on every step.
 
-use super::linearizability::mix64;
-use std::collections::HashMap;
-use std::hash::{BuildHasher, Hasher};
+use super::hash::FixedState;
+use super::linearizability::{GaveUp, Outcome, Room, SearchReport, Searcher, Spec};
+use super::strings::Strings;
+use crate::history::{EventType, HistoryEvent, Value};
+use serde::Serialize;
+use std::borrow::Cow;
+use std::collections::{BTreeMap, HashMap};
 
-/// A fixed, portable hasher (multiply-xor), for lookup-only tables.
-#[derive(Clone, Copy, Default)]
-pub(crate) struct FixedState;
-
-/// The hasher built by [`FixedState`].
-pub(crate) struct FixedHasher(u64);
-
-impl Hasher for FixedHasher {
-    fn finish(&self) -> u64 {
-        mix64(self.0)
-    }
-    fn write(&mut self, bytes: &[u8]) {
-        for chunk in bytes.chunks(8) {
-            let mut word = [0u8; 8];
-            word[..chunk.len()].copy_from_slice(chunk);
-            self.write_u64(u64::from_le_bytes(word));
-        }
-    }
-    fn write_u64(&mut self, value: u64) {
-        self.0 = (self.0.rotate_left(5) ^ value).wrapping_mul(0x51_7C_C1_B7_27_22_0A_95);
-    }
-    fn write_u32(&mut self, value: u32) {
-        self.write_u64(u64::from(value));
-    }
-    fn write_usize(&mut self, value: usize) {
-        self.write_u64(value as u64);
-    }
+/// Whose conventions a history follows (see each corpus's MANIFEST).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Dialect {
+    /// faultline's own (DESIGN.md §4).
+    Native,
+    /// Porcupine's etcd logs: a `fail` of a `cas` is an observation that its compare failed.
+    PorcupineEtcd,
+    /// Porcupine's kv logs (native semantics; strings).
+    PorcupineKv,
+    /// Knossos/Jepsen EDN: an `ok` read of `nil` is unconstrained.
+    Knossos,
 }
 
-impl BuildHasher for FixedState {
-    type Hasher = FixedHasher;
-    fn build_hasher(&self) -> FixedHasher {
-        FixedHasher(0)
-    }
+/// A history that cannot be checked (an input error, not a verdict).
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+#[error("event {event}: {message}")]
+pub struct HistoryError {
+    /// Index of the offending event.
+    pub event: usize,
+    /// What is wrong.
+    pub message: String,
 }
 
 /// A read's expected value when any value is acceptable.
 pub(crate) const ANY: u64 = u64::MAX;
 
-/// What an operation does.
+/// What an operation does (the vocabulary shared by the models; each model gives the kinds it
+/// compiles their meaning in its `step`).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub(crate) enum Kind {
     /// The state must equal `a`.
@@ -102,207 +99,395 @@ pub(crate) struct OpData {
     pub unknown: bool,
     /// Porcupine etcd `:fail :cas`: the compare was executed and failed.
     pub compare_failed: bool,
-    /// The object's slot inside its partition.
+    /// The object's slot inside its partition (a global key id until the partition is built).
     pub slot: u32,
     pub a: u64,
     pub b: u64,
 }
 
+impl OpData {
+    /// An operation of `kind` on `key` with arguments `a`, `b`.
+    pub fn new(kind: Kind, key: u32, a: u64, b: u64) -> OpData {
+        OpData {
+            kind,
+            unknown: false,
+            compare_failed: false,
+            slot: key,
+            a,
+            b,
+        }
+    }
+
+    /// The same operation, indeterminate.
+    pub fn indeterminate(self) -> OpData {
+        OpData {
+            unknown: true,
+            compare_failed: false,
+            ..self
+        }
+    }
+}
+
 /// A micro-operation of a transaction: `(slot, is_write, value)`; a read of [`ANY`] is free.
 pub(crate) type Micro = (u32, bool, u64);
 
-/// Strings of the string store, hash-consed so that a state is one `u32` and appending is
-/// O(1): a string is a node `(parent, atom)` meaning "the parent's text followed by the atom's
-/// text" (an atom is a text from the history: a put, an append or a read's result). Equal
-/// texts get one canonical id whatever the path that built them, so ids compare like texts:
-/// nodes are looked up by (length, polynomial hash), and a hash match is confirmed by
-/// comparing the texts, so a hash collision can cost time but never a wrong answer.
+/// How an operation ended.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Ending {
+    /// `ok`, or an observation of a refusal (an etcd `:fail :cas`, a refused fenced write):
+    /// `done` applies (None = no constraint).
+    Completed,
+    /// `fail`: did not happen.
+    Failed,
+    /// `info`, or never completed.
+    Indeterminate,
+}
+
+/// Marks a [`PreparedOp`] that is not a transaction.
+pub(crate) const NO_TXN: u32 = u32::MAX;
+
+/// One operation of the history, compiled.
 #[derive(Clone, Debug)]
-pub(crate) struct Strings {
-    atoms: Vec<String>,
-    atom_ids: HashMap<String, u32, FixedState>,
-    /// Per atom: its hash and `BASE^len`.
-    atom_hash: Vec<(u64, u64)>,
-    /// Per canonical node: (parent node or NONE, atom, length, hash).
-    nodes: Vec<(u32, u32, u64, u64)>,
-    by_hash: HashMap<(u64, u64), Vec<u32>, FixedState>,
-    concat: HashMap<(u32, u32), u32, FixedState>,
+pub(crate) struct PreparedOp {
+    /// Index of the invoke event.
+    pub invoke: usize,
+    /// Index of the completion event, if any.
+    pub complete: Option<usize>,
+    pub ending: Ending,
+    /// The operation as it took effect (when completed).
+    pub done: Option<OpData>,
+    /// The operation as it may have taken effect (when indeterminate or cut off).
+    pub maybe: Option<OpData>,
+    /// The global key id of the object, or the first key of a transaction.
+    pub key: u32,
+    /// The transaction's index in [`Txn`]s, or [`NO_TXN`].
+    pub txn: u32,
 }
 
-const NONE: u32 = u32::MAX;
-const BASE: u64 = 0x100_0000_01B3;
-
-impl Default for Strings {
-    fn default() -> Self {
-        Strings::new()
+impl PreparedOp {
+    /// The operation's return position in a search of the whole history: its completion, or
+    /// never for an indeterminate one.
+    pub fn returns(&self) -> u64 {
+        match (self.ending, self.complete) {
+            (Ending::Completed, Some(complete)) => complete as u64,
+            _ => u64::MAX,
+        }
     }
 }
 
-impl Strings {
-    /// A table holding only the empty string, id 0.
-    pub fn new() -> Strings {
-        let mut strings = Strings {
-            atoms: Vec::new(),
-            atom_ids: HashMap::default(),
-            atom_hash: Vec::new(),
-            nodes: Vec::new(),
-            by_hash: HashMap::default(),
-            concat: HashMap::default(),
+/// A transaction's keys and micro-operations (global key ids).
+#[derive(Clone, Debug, Default)]
+pub(crate) struct Txn {
+    pub keys: Vec<u32>,
+    pub done: Vec<Micro>,
+    pub maybe: Vec<Micro>,
+}
+
+/// The interning tables of a history: keys, values, processes and tokens. Models compile
+/// arguments into ids here and show states from them.
+#[derive(Clone, Debug)]
+pub(crate) struct Tables {
+    key_ids: BTreeMap<Option<String>, u32>,
+    /// Global key ids to key names (None = the single unnamed object).
+    pub keys: Vec<Option<String>>,
+    value_ids: BTreeMap<Value, u64>,
+    /// Value ids to values (id 0 = null, absent).
+    pub values: Vec<Value>,
+    process_ids: BTreeMap<u64, u64>,
+    /// Process ids (index 0 unused) to process numbers.
+    pub processes: Vec<u64>,
+    /// Token indices (index 0 = none) to tokens, in increasing order.
+    pub tokens: Vec<u64>,
+}
+
+impl Tables {
+    /// Empty tables over the tokens a history uses.
+    pub fn new(tokens: impl IntoIterator<Item = u64>) -> Tables {
+        let mut set: Vec<u64> = tokens.into_iter().collect();
+        set.sort_unstable();
+        set.dedup();
+        let mut tables = Tables {
+            key_ids: BTreeMap::new(),
+            keys: Vec::new(),
+            value_ids: BTreeMap::new(),
+            values: Vec::new(),
+            process_ids: BTreeMap::new(),
+            processes: vec![0],
+            tokens: std::iter::once(0).chain(set).collect(),
         };
-        let id = strings.intern("");
-        assert_eq!(id, 0, "the empty string is id 0");
-        strings
+        tables.value(&Value::Null);
+        tables
     }
 
-    /// The atom id of `text` (what an append appends).
-    pub fn atom(&mut self, text: &str) -> u32 {
-        if let Some(&id) = self.atom_ids.get(text) {
+    /// The id of key `key`, in order of first appearance.
+    pub fn key(&mut self, key: Option<&str>) -> u32 {
+        if let Some(&id) = self.key_ids.get(&key.map(str::to_string)) {
             return id;
         }
-        let id = self.atoms.len() as u32;
-        let mut hash = 0u64;
-        let mut power = 1u64;
-        for &byte in text.as_bytes() {
-            hash = hash.wrapping_mul(BASE).wrapping_add(u64::from(byte) + 1);
-            power = power.wrapping_mul(BASE);
-        }
-        self.atoms.push(text.to_string());
-        self.atom_ids.insert(text.to_string(), id);
-        self.atom_hash.push((hash, power));
+        let id = self.keys.len() as u32;
+        self.key_ids.insert(key.map(str::to_string), id);
+        self.keys.push(key.map(str::to_string));
         id
     }
 
-    /// The text of string `id`.
-    pub fn text(&self, id: u32) -> String {
-        let mut parts = Vec::new();
-        let mut node = id;
-        while node != NONE {
-            let (parent, atom, _, _) = self.nodes[node as usize];
-            parts.push(atom);
-            node = parent;
-        }
-        let mut text = String::new();
-        for atom in parts.into_iter().rev() {
-            text.push_str(&self.atoms[atom as usize]);
-        }
-        text
-    }
-
-    /// The canonical id of the node `(parent, atom)`.
-    fn node(&mut self, parent: u32, atom: u32) -> u32 {
-        let (atom_hash, power) = self.atom_hash[atom as usize];
-        let (parent_len, parent_hash) = if parent == NONE {
-            (0, 0)
-        } else {
-            (self.nodes[parent as usize].2, self.nodes[parent as usize].3)
-        };
-        let len = parent_len + self.atoms[atom as usize].len() as u64;
-        let hash = parent_hash.wrapping_mul(power).wrapping_add(atom_hash);
-        if let Some(candidates) = self.by_hash.get(&(len, hash)) {
-            if !candidates.is_empty() {
-                // Rare (the same text reached by another path, or a collision): compare texts.
-                let mut text = if parent == NONE {
-                    String::new()
-                } else {
-                    self.text(parent)
-                };
-                text.push_str(&self.atoms[atom as usize]);
-                for &candidate in candidates {
-                    if self.text(candidate) == text {
-                        return candidate;
-                    }
-                }
-            }
-        }
-        let id = self.nodes.len() as u32;
-        self.nodes.push((parent, atom, len, hash));
-        self.by_hash.entry((len, hash)).or_default().push(id);
-        id
-    }
-
-    /// The id of `text`.
-    pub fn intern(&mut self, text: &str) -> u32 {
-        let atom = self.atom(text);
-        self.node(NONE, atom)
-    }
-
-    #[inline]
-    fn append(&mut self, base: u32, atom: u32) -> u32 {
-        if let Some(&id) = self.concat.get(&(base, atom)) {
+    /// The id of `value` (0 = null).
+    pub fn value(&mut self, value: &Value) -> u64 {
+        if let Some(&id) = self.value_ids.get(value) {
             return id;
         }
-        let id = if self.atoms[atom as usize].is_empty() {
-            base
-        } else if self.nodes[base as usize].2 == 0 {
-            self.node(NONE, atom)
-        } else {
-            self.node(base, atom)
-        };
-        self.concat.insert((base, atom), id);
+        let id = self.values.len() as u64;
+        self.value_ids.insert(value.clone(), id);
+        self.values.push(value.clone());
         id
     }
-}
 
-/// One step of one object.
-#[inline]
-pub(crate) fn step_object(strings: &mut Strings, state: u64, op: &OpData) -> Option<u64> {
-    match op.kind {
-        // Unconstrained reads never get here (they are dropped when compiled), so every u64
-        // is a real expected value (a counter may legitimately read -1, i.e. u64::MAX).
-        Kind::Read => (state == op.a).then_some(state),
-        Kind::Write => Some(op.a),
-        Kind::Cas => {
-            if op.compare_failed {
-                (state != op.a).then_some(state)
-            } else if state == op.a {
-                Some(op.b)
-            } else if op.unknown {
-                Some(state)
-            } else {
-                None
-            }
+    /// The id of a process (from 1).
+    pub fn process(&mut self, process: u64) -> u64 {
+        let next = self.processes.len() as u64;
+        let id = *self.process_ids.entry(process).or_insert(next);
+        if id == next {
+            self.processes.push(process);
         }
-        Kind::Add => Some(state.wrapping_add(op.a)),
-        Kind::Append => Some(u64::from(strings.append(state as u32, op.a as u32))),
-        Kind::Acquire => {
-            let holder = state & 0xFFFF_FFFF;
-            let last = state >> 32;
-            if holder == 0 && (op.b == 0 || op.b > last) {
-                Some(op.a | (last.max(op.b) << 32))
-            } else if op.unknown {
-                Some(state)
-            } else {
-                None
-            }
-        }
-        Kind::Release => {
-            if state & 0xFFFF_FFFF == op.a {
-                Some(state & !0xFFFF_FFFF)
-            } else if op.unknown {
-                Some(state)
-            } else {
-                None
-            }
-        }
-        Kind::Txn => unreachable!("transactions are stepped by VectorSpec"),
-        Kind::LeaseAcquire | Kind::LeaseRelease | Kind::FencedWrite => {
-            super::lease_lock::step(state, op)
+        id
+    }
+
+    /// The index of `token` (0 if the history never shows it).
+    pub fn token(&self, token: u64) -> u64 {
+        self.tokens
+            .binary_search(&token)
+            .map(|i| i as u64)
+            .unwrap_or(0)
+    }
+
+    /// The value of register state `state`, for explanations.
+    pub fn show_value(&self, state: u64) -> String {
+        match self.values.get(state as usize) {
+            Some(Value::Null) => "absent".to_string(),
+            Some(value) => value.to_string(),
+            None => "?".to_string(),
         }
     }
 }
 
-/// A sequential specification as the search sees it: states are `u64`, operations indices.
-pub(crate) trait Spec {
-    /// The initial state.
-    fn init(&mut self, strings: &mut Strings) -> u64;
-    /// The state after operation `op`, or `None` if it is illegal in `state`.
-    fn step(&mut self, strings: &mut Strings, state: u64, op: u32) -> Option<u64>;
-    /// True if operation `op` never changes the state when legal (a read, a failed compare,
-    /// a read-only transaction) and is not indeterminate.
-    fn is_observation(&self, op: u32) -> bool;
-    /// A key such that operations with equal keys make the same transition in every state
-    /// (`None`: the operation offers none).
-    fn effect_key(&self, op: u32) -> Option<[u64; 4]>;
+/// One operation as the history shows it.
+pub(crate) struct Source<'a> {
+    pub invoke: &'a HistoryEvent,
+    pub complete: Option<&'a HistoryEvent>,
+    pub dialect: Dialect,
+}
+
+impl Source<'_> {
+    /// How it completed (`info` when it never did).
+    pub fn completion(&self) -> EventType {
+        self.complete.map_or(EventType::Info, |c| c.kind)
+    }
+
+    /// The argument: from the invocation, or the completion when the invocation has none.
+    pub fn argument(&self) -> &Value {
+        if self.invoke.value == Value::Null {
+            self.complete.map_or(&self.invoke.value, |c| &c.value)
+        } else {
+            &self.invoke.value
+        }
+    }
+
+    /// What the completion returned (null if nothing).
+    pub fn result(&self) -> &Value {
+        self.complete.map_or(&Value::Null, |c| &c.value)
+    }
+
+    /// The usual ending: `ok` completed, `fail` did not happen, the rest indeterminate.
+    pub fn ending(&self) -> Ending {
+        match self.completion() {
+            EventType::Ok => Ending::Completed,
+            EventType::Fail => Ending::Failed,
+            _ => Ending::Indeterminate,
+        }
+    }
+}
+
+/// A compiled operation: its ending, its two forms and the object it addresses.
+pub(crate) struct Compiled {
+    pub ending: Ending,
+    pub done: Option<OpData>,
+    pub maybe: Option<OpData>,
+    /// The object's key (a lease lock's write goes to its resource's key).
+    pub key: u32,
+    /// A transaction's keys and micro-operations (multi-register only).
+    pub txn: Option<Txn>,
+}
+
+impl Compiled {
+    /// An operation with the usual ending whose indeterminate form is `done` made
+    /// indeterminate (or none, for a read).
+    pub fn plain(source: &Source<'_>, key: u32, done: OpData, may_take_effect: bool) -> Compiled {
+        Compiled {
+            ending: source.ending(),
+            done: Some(done),
+            maybe: may_take_effect.then(|| done.indeterminate()),
+            key,
+            txn: None,
+        }
+    }
+}
+
+/// A history model: how to compile a history's operations, the sequential specification of
+/// one object, and how to explain a state and a rejection.
+pub(crate) trait HistoryModel: Sync {
+    /// The state every object starts in, given the check's initial value.
+    fn initial(
+        &self,
+        initial: &Value,
+        tables: &mut Tables,
+        strings: &mut Strings,
+    ) -> Result<u64, String>;
+
+    /// The fencing tokens the history shows, so that they are indexed in order (by default
+    /// the tokens of completions).
+    fn tokens(&self, events: &mut dyn Iterator<Item = Cow<'_, HistoryEvent>>) -> Vec<u64> {
+        events.filter_map(|e| e.token).collect()
+    }
+
+    /// Compiles one operation (the error names what is wrong with it).
+    fn compile(
+        &self,
+        source: &Source<'_>,
+        tables: &mut Tables,
+        strings: &mut Strings,
+    ) -> Result<Compiled, String>;
+
+    /// The state after `op`, or `None` if it is illegal in `state`.
+    fn step(&self, strings: &mut Strings, state: u64, op: &OpData) -> Option<u64>;
+
+    /// True if `op` never changes the state when legal and is not indeterminate (a read).
+    fn observes(&self, op: &OpData) -> bool {
+        !op.unknown && op.kind == Kind::Read
+    }
+
+    /// True if `op` is always legal and its resulting state does not depend on the state
+    /// before it (a blind write). The search lets an indeterminate one go only right before
+    /// an operation that is not blind (see `linearizability.rs`).
+    fn overwrites(&self, _op: &OpData) -> bool {
+        false
+    }
+
+    /// Drops (sets `maybe` to None) indeterminate operations of `ops`, all on one object, that
+    /// no completed operation can have observed, so that they may be taken never to have
+    /// happened. Each model argues its rule's soundness where it implements it.
+    fn prune(&self, _ops: &mut [&mut PreparedOp], _strings: &Strings) {}
+
+    /// A state, for explanations.
+    fn show(&self, tables: &Tables, strings: &Strings, state: u64) -> String;
+
+    /// Why `op` is illegal in `state`.
+    fn rejection(&self, tables: &Tables, strings: &Strings, state: u64, op: &OpData) -> String {
+        let _ = op;
+        format!("illegal in state {}", self.show(tables, strings, state))
+    }
+
+    /// A search of one partition with this model's specification (each model returns
+    /// `search(self, ...)`, so that its `step` is called without indirection).
+    fn searcher(&'static self, job: Job<'_>) -> Box<dyn ObjectSearch>;
+}
+
+/// What a search of one partition needs.
+pub(crate) struct Job<'a> {
+    pub strings: &'a mut Strings,
+    pub data: Vec<OpData>,
+    pub txns: Vec<Vec<Micro>>,
+    pub calls: &'a [u64],
+    pub returns: &'a [u64],
+    /// Number of objects (slots) in the partition.
+    pub slots: usize,
+    pub initial: u64,
+    /// Track the deepest configuration (for explanations).
+    pub track: bool,
+    pub reductions: bool,
+    /// Model steps in Porcupine's order before observations go first.
+    pub switch_steps: u64,
+}
+
+/// A search of one partition, whatever its model.
+pub(crate) trait ObjectSearch {
+    /// Continues it (see [`Searcher::resume`]).
+    fn resume(&mut self, strings: &mut Strings, steps: u64, room: Room) -> Option<Outcome>;
+    /// What it did so far.
+    fn report(&self) -> &SearchReport;
+    /// Cache entries held.
+    fn cache_entries(&self) -> u64;
+    /// Bytes held that grow while it runs.
+    fn bytes(&self) -> u64;
+    /// The per-slot states of the deepest configuration (when tracked).
+    fn deepest_slots(&self) -> Option<Vec<u64>>;
+}
+
+/// The search of a partition with model `model`: one object, or a vector of them.
+pub(crate) fn search<M: HistoryModel>(model: &'static M, job: Job<'_>) -> Box<dyn ObjectSearch> {
+    if job.slots == 1 && job.txns.is_empty() {
+        let spec = SingleSpec {
+            model,
+            ops: job.data,
+            initial: job.initial,
+        };
+        Box::new(Searcher::new(
+            spec,
+            job.strings,
+            job.calls,
+            job.returns,
+            job.track,
+            job.reductions,
+            job.switch_steps,
+        ))
+    } else {
+        let spec = VectorSpec::new(model, job.data, job.txns, vec![job.initial; job.slots]);
+        Box::new(Searcher::new(
+            spec,
+            job.strings,
+            job.calls,
+            job.returns,
+            job.track,
+            job.reductions,
+            job.switch_steps,
+        ))
+    }
+}
+
+/// The states of a specification's slots.
+pub(crate) trait Slots {
+    fn slots_of(&self, state: u64) -> Vec<u64>;
+}
+
+impl<S: Spec + Slots> ObjectSearch for Searcher<S> {
+    fn resume(&mut self, strings: &mut Strings, steps: u64, room: Room) -> Option<Outcome> {
+        Searcher::resume(self, strings, steps, room)
+    }
+    fn report(&self) -> &SearchReport {
+        &self.report
+    }
+    fn cache_entries(&self) -> u64 {
+        Searcher::cache_entries(self)
+    }
+    fn bytes(&self) -> u64 {
+        Searcher::bytes(self)
+    }
+    fn deepest_slots(&self) -> Option<Vec<u64>> {
+        self.report
+            .deepest
+            .as_ref()
+            .map(|d| self.spec.slots_of(d.state))
+    }
+}
+
+/// Why a search gave up, in words.
+pub(crate) fn gave_up_reason(why: GaveUp, budget_steps: u64, entries: u64, bytes: u64) -> String {
+    match why {
+        GaveUp::Steps => format!("step budget of {budget_steps} exhausted"),
+        GaveUp::Cache => format!("cache limit of {entries} entries reached"),
+        GaveUp::Memory => format!(
+            "memory limit of {} MiB reached (cache and interned states)",
+            bytes >> 20
+        ),
+    }
 }
 
 /// An [`OpData`]'s step depends on its fields only, so they are its effect key.
@@ -311,39 +496,45 @@ fn effect_key(op: &OpData) -> [u64; 4] {
     [flags, u64::from(op.slot), op.a, op.b]
 }
 
-fn observes(op: &OpData) -> bool {
-    (!op.unknown && (op.kind == Kind::Read || (op.kind == Kind::Cas && op.compare_failed)))
-        || super::lease_lock::observes(op)
-}
-
 /// One object.
-pub(crate) struct SingleSpec {
-    pub ops: Vec<OpData>,
-    pub initial: u64,
+pub(crate) struct SingleSpec<M: 'static> {
+    model: &'static M,
+    ops: Vec<OpData>,
+    initial: u64,
 }
 
-impl Spec for SingleSpec {
+impl<M: HistoryModel> Spec for SingleSpec<M> {
     fn init(&mut self, _strings: &mut Strings) -> u64 {
         self.initial
     }
     #[inline]
     fn step(&mut self, strings: &mut Strings, state: u64, op: u32) -> Option<u64> {
-        step_object(strings, state, &self.ops[op as usize])
+        self.model.step(strings, state, &self.ops[op as usize])
     }
     fn is_observation(&self, op: u32) -> bool {
-        observes(&self.ops[op as usize])
+        self.model.observes(&self.ops[op as usize])
+    }
+    fn is_blind(&self, op: u32) -> bool {
+        self.model.overwrites(&self.ops[op as usize])
     }
     fn effect_key(&self, op: u32) -> Option<[u64; 4]> {
         Some(effect_key(&self.ops[op as usize]))
     }
 }
 
+impl<M> Slots for SingleSpec<M> {
+    fn slots_of(&self, state: u64) -> Vec<u64> {
+        vec![state]
+    }
+}
+
 /// Several objects (slots) with a hash-consed vector state.
-pub(crate) struct VectorSpec {
-    pub ops: Vec<OpData>,
-    pub txns: Vec<Vec<Micro>>,
-    pub initial: Vec<u64>,
-    pub vectors: Vec<Box<[u64]>>,
+pub(crate) struct VectorSpec<M: 'static> {
+    model: &'static M,
+    ops: Vec<OpData>,
+    txns: Vec<Vec<Micro>>,
+    initial: Vec<u64>,
+    vectors: Vec<Box<[u64]>>,
     ids: HashMap<Box<[u64]>, u32, FixedState>,
     memo: HashMap<(u32, u32), u32, FixedState>,
     scratch: Vec<u64>,
@@ -355,9 +546,10 @@ const MEMO_ENTRIES_MAX: usize = 1 << 22;
 /// Memo value for an illegal transition.
 const ILLEGAL: u32 = u32::MAX;
 
-impl VectorSpec {
-    pub fn new(ops: Vec<OpData>, txns: Vec<Vec<Micro>>, initial: Vec<u64>) -> Self {
+impl<M: HistoryModel> VectorSpec<M> {
+    fn new(model: &'static M, ops: Vec<OpData>, txns: Vec<Vec<Micro>>, initial: Vec<u64>) -> Self {
         VectorSpec {
+            model,
             ops,
             txns,
             initial,
@@ -377,14 +569,15 @@ impl VectorSpec {
         self.ids.insert(vector.into(), id);
         id
     }
+}
 
-    /// The per-slot states of a state id.
-    pub fn slots(&self, state: u64) -> &[u64] {
-        &self.vectors[state as usize]
+impl<M> Slots for VectorSpec<M> {
+    fn slots_of(&self, state: u64) -> Vec<u64> {
+        self.vectors[state as usize].to_vec()
     }
 }
 
-impl Spec for VectorSpec {
+impl<M: HistoryModel> Spec for VectorSpec<M> {
     fn is_observation(&self, op: u32) -> bool {
         let data = &self.ops[op as usize];
         if data.kind == Kind::Txn {
@@ -393,14 +586,28 @@ impl Spec for VectorSpec {
                     .iter()
                     .all(|&(_, is_write, _)| !is_write)
         } else {
-            observes(data)
+            self.model.observes(data)
         }
+    }
+
+    fn is_blind(&self, op: u32) -> bool {
+        // Blind for its own slot only: the other slots' states pass through unchanged, so an
+        // overwrite of one slot is not blind for the vector.
+        let _ = op;
+        false
     }
 
     fn effect_key(&self, op: u32) -> Option<[u64; 4]> {
         // A transaction's `a` names its micro-operations, not its effect.
         let data = &self.ops[op as usize];
         (data.kind != Kind::Txn).then(|| effect_key(data))
+    }
+
+    fn bytes(&self) -> u64 {
+        // Per interned vector: its boxed copy in `vectors` and its key in `ids` (with the
+        // table's slot), and the memo's entries.
+        let per_vector = 2 * (self.initial.len() as u64 * 8 + 16) + 24;
+        self.vectors.len() as u64 * per_vector + self.memo.len() as u64 * 24
     }
 
     fn init(&mut self, _strings: &mut Strings) -> u64 {
@@ -428,7 +635,7 @@ impl Spec for VectorSpec {
             }
             legal
         } else {
-            match step_object(strings, scratch[data.slot as usize], &data) {
+            match self.model.step(strings, scratch[data.slot as usize], &data) {
                 Some(value) => {
                     scratch[data.slot as usize] = value;
                     true

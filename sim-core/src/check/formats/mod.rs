@@ -7,7 +7,7 @@ pub mod native;
 pub mod porcupine_etcd;
 pub mod porcupine_kv;
 
-use super::{Dialect, Model};
+use super::{Dialect, EventSource, Model};
 use crate::history::{Function, HistoryEvent, Value};
 
 /// Where an event came from in its file.
@@ -22,9 +22,9 @@ pub struct SourcePosition {
 
 /// A history read from a file.
 #[derive(Clone, Debug)]
-pub struct ParsedHistory {
+pub struct ParsedHistory<E = Vec<HistoryEvent>> {
     /// The client events, in real-time order.
-    pub events: Vec<HistoryEvent>,
+    pub events: E,
     /// Where each event came from.
     pub positions: Vec<SourcePosition>,
     /// The semantics the file follows.
@@ -118,8 +118,11 @@ pub fn read(format: Format, text: &str) -> Result<ParsedHistory, ParseError> {
 }
 
 /// The model a history most likely needs, from the functions and values it uses.
-pub fn infer_model(events: &[HistoryEvent]) -> Model {
-    let has = |f: Function| events.iter().any(|e| e.f == f);
+pub fn infer_model<E: EventSource + ?Sized>(events: &E) -> Model {
+    let heads = || (0..events.len()).map(|i| events.head(i));
+    let has = |f: Function| heads().any(|(_, _, g)| g == f);
+    let any =
+        |test: &dyn Fn(&HistoryEvent) -> bool| (0..events.len()).any(|i| test(&events.event(i)));
     if has(Function::Txn) {
         Model::MultiRegister
     } else if (has(Function::Acquire) || has(Function::Release)) && has(Function::Write) {
@@ -127,14 +130,13 @@ pub fn infer_model(events: &[HistoryEvent]) -> Model {
         Model::LeaseLock
     } else if has(Function::Acquire) || has(Function::Release) {
         Model::Mutex
-    } else if events
-        .iter()
-        .any(|e| e.f == Function::Add && matches!(e.value, Value::Str(_)))
+    } else if has(Function::Append)
+        || any(&|e| e.f == Function::Add && matches!(e.value, Value::Str(_)))
     {
         Model::KvAppend
     } else if has(Function::Add) {
         Model::Counter
-    } else if events.iter().any(|e| e.key.is_some()) {
+    } else if any(&|e| e.key.is_some()) {
         Model::Kv
     } else {
         Model::CasRegister

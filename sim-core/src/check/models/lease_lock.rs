@@ -33,9 +33,96 @@
 //! resource accepted in bits 42..63. Token indices preserve the tokens' order (0 = none).
 //! Histories with more than [`FIELD_MAX`] processes or tokens are refused with an error.
 
-use super::model::{Kind, OpData};
-use super::prepare::Prepared;
-use crate::history::{Function, HistoryEvent, Value};
+use super::super::model::{
+    Compiled, Ending, HistoryModel, Job, Kind, ObjectSearch, OpData, PreparedOp, Source, Tables,
+};
+use super::super::strings::Strings;
+use crate::history::{EventType, Function, HistoryEvent, Value};
+use std::borrow::Cow;
+
+/// The lease-lock model.
+pub(crate) struct LeaseLock;
+
+pub(crate) static LEASE_LOCK: LeaseLock = LeaseLock;
+
+impl HistoryModel for LeaseLock {
+    fn initial(&self, _: &Value, _: &mut Tables, _: &mut Strings) -> Result<u64, String> {
+        Ok(0)
+    }
+
+    fn tokens(&self, events: &mut dyn Iterator<Item = Cow<'_, HistoryEvent>>) -> Vec<u64> {
+        let mut tokens = Vec::new();
+        for event in events {
+            tokens.extend(event.token);
+            tokens.extend(argument_token(&event));
+        }
+        tokens
+    }
+
+    fn compile(
+        &self,
+        source: &Source<'_>,
+        tables: &mut Tables,
+        _strings: &mut Strings,
+    ) -> Result<Compiled, String> {
+        let invoke = source.invoke;
+        let process = tables.process(invoke.process);
+        // A refused write is the resource's observation that the token was stale.
+        let refused_write = invoke.f == Function::Write && source.completion() == EventType::Fail;
+        let compiled = compile(
+            invoke.f,
+            process,
+            source.argument(),
+            source.complete.and_then(|c| c.token),
+            refused_write,
+            &|token| tables.token(token),
+        )?;
+        let key = if compiled.is_resource {
+            tables.key(Some(&resource_key(invoke.key.as_deref())))
+        } else {
+            tables.key(invoke.key.as_deref())
+        };
+        Ok(Compiled {
+            ending: if refused_write {
+                Ending::Completed
+            } else {
+                source.ending()
+            },
+            done: compiled.done.map(|d| OpData { slot: key, ..d }),
+            maybe: compiled.maybe.map(|d| OpData { slot: key, ..d }),
+            key,
+            txn: None,
+        })
+    }
+
+    #[inline]
+    fn step(&self, _strings: &mut Strings, state: u64, op: &OpData) -> Option<u64> {
+        step(state, op)
+    }
+
+    fn observes(&self, op: &OpData) -> bool {
+        observes(op)
+    }
+
+    /// Drops indeterminate operations invoked after every completed one on the object has
+    /// returned (`drop_unseen` with every completed operation as an observer: nothing
+    /// completed can follow a dropped operation, so nothing left needs it).
+    fn prune(&self, ops: &mut [&mut PreparedOp], _strings: &Strings) {
+        super::drop_unseen(ops, |_| true);
+    }
+
+    fn show(&self, tables: &Tables, _strings: &Strings, state: u64) -> String {
+        show(tables, state)
+    }
+
+    fn rejection(&self, tables: &Tables, _strings: &Strings, state: u64, op: &OpData) -> String {
+        rejection(tables, state, op)
+    }
+
+    fn searcher(&'static self, job: Job<'_>) -> Box<dyn ObjectSearch> {
+        super::super::model::search(self, job)
+    }
+}
 
 /// Bits per field of the packed state.
 const FIELD_BITS: u32 = 21;
@@ -97,17 +184,17 @@ pub(crate) fn observes(op: &OpData) -> bool {
     !op.unknown && op.kind == Kind::FencedWrite && op.compare_failed
 }
 
-/// The tokens carried in operation arguments (a release's token, a write's `[token, _]`), so
-/// that they are indexed in the same order as the tokens acquires return.
-pub(crate) fn argument_tokens(events: &[HistoryEvent]) -> impl Iterator<Item = u64> + '_ {
-    events.iter().filter_map(|event| match event.f {
+/// The token an event carries in its argument (a release's token, a write's `[token, _]`), so
+/// that it is indexed in the same order as the tokens acquires return.
+fn argument_token(event: &HistoryEvent) -> Option<u64> {
+    match event.f {
         Function::Release => token_of(&event.value),
         Function::Write => match &event.value {
             Value::List(items) if !items.is_empty() => token_of(&items[0]),
             _ => None,
         },
         _ => None,
-    })
+    }
 }
 
 fn token_of(value: &Value) -> Option<u64> {
@@ -124,7 +211,7 @@ pub(crate) fn resource_key(key: Option<&str>) -> String {
 
 /// What a compiled lease-lock operation is: its `done` and `maybe` forms and whether it
 /// addresses the resource rather than the lock.
-pub(crate) struct Compiled {
+pub(crate) struct LeaseCompiled {
     pub done: Option<OpData>,
     pub maybe: Option<OpData>,
     pub is_resource: bool,
@@ -144,7 +231,7 @@ pub(crate) fn compile(
     token: Option<u64>,
     compare_failed: bool,
     token_index: &dyn Fn(u64) -> u64,
-) -> Result<Compiled, String> {
+) -> Result<LeaseCompiled, String> {
     if process > FIELD_MAX {
         return Err(format!(
             "more than {FIELD_MAX} processes for the lease-lock model"
@@ -178,7 +265,7 @@ pub(crate) fn compile(
                 Kind::LeaseAcquire,
                 token.map(index).transpose()?.unwrap_or(0),
             );
-            Ok(Compiled {
+            Ok(LeaseCompiled {
                 done: Some(done),
                 // An acquire that may or may not have happened has no known token.
                 maybe: Some(indeterminate(OpData { b: 0, ..done })),
@@ -198,7 +285,7 @@ pub(crate) fn compile(
                 },
             };
             let done = data(Kind::LeaseRelease, b);
-            Ok(Compiled {
+            Ok(LeaseCompiled {
                 done: Some(done),
                 maybe: Some(indeterminate(done)),
                 is_resource: false,
@@ -218,7 +305,7 @@ pub(crate) fn compile(
                 compare_failed,
                 ..data(Kind::FencedWrite, index(token)?)
             };
-            Ok(Compiled {
+            Ok(LeaseCompiled {
                 done: Some(done),
                 maybe: Some(indeterminate(done)),
                 is_resource: true,
@@ -231,7 +318,7 @@ pub(crate) fn compile(
     }
 }
 
-fn token_text(prepared: &Prepared, index: u64) -> String {
+fn token_text(prepared: &Tables, index: u64) -> String {
     prepared
         .tokens
         .get(index as usize)
@@ -240,7 +327,7 @@ fn token_text(prepared: &Prepared, index: u64) -> String {
 
 /// A lease-lock object's state for explanations. Only the parts that are set are shown, so a
 /// lock reads `held by process 3 (token 7)` and a resource `highest accepted token 7`.
-pub(crate) fn show(prepared: &Prepared, state: u64) -> String {
+pub(crate) fn show(prepared: &Tables, state: u64) -> String {
     let (holder, last, highest) = unpack(state);
     let mut parts = Vec::new();
     if holder != 0 {
@@ -272,7 +359,7 @@ pub(crate) fn show(prepared: &Prepared, state: u64) -> String {
 }
 
 /// Why `op` is illegal in `state`.
-pub(crate) fn rejection(prepared: &Prepared, state: u64, op: &OpData) -> String {
+pub(crate) fn rejection(prepared: &Tables, state: u64, op: &OpData) -> String {
     let (holder, last, highest) = unpack(state);
     let now = show(prepared, state);
     let process = prepared.processes.get(op.a as usize).copied().unwrap_or(0);
@@ -308,7 +395,7 @@ pub(crate) fn rejection(prepared: &Prepared, state: u64, op: &OpData) -> String 
 
 #[cfg(test)]
 mod tests {
-    use super::super::{check_events, CheckOptions, Model, Verdict};
+    use super::super::super::{check_events, CheckOptions, Model, Verdict};
     use crate::history::{EventType, Function, HistoryEvent, Value};
 
     /// A history line: `(process, type, f, value, token)` on lock key "0".
