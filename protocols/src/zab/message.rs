@@ -130,8 +130,12 @@ pub enum LeaderPacket {
     /// The answer to a learner's SYNC: every txn the leader had proposed when it arrived is
     /// committed, and its COMMIT precedes this packet on the connection.
     SyncDone,
-    /// PING (heartbeat).
-    Ping,
+    /// PING (heartbeat), with the position of the next learner packet the leader expects
+    /// (a cumulative acknowledgement: the learner forgets the packets before it).
+    Ping {
+        /// The next expected position.
+        ack: u64,
+    },
 }
 
 /// What a learner sends its leader on their connection.
@@ -163,8 +167,11 @@ pub enum LearnerPacket {
     Request(Request),
     /// SYNC: a `Sync` read waits for the leader's answer.
     Sync,
-    /// PING answer.
-    Ping,
+    /// PING answer, with the position of the next leader packet the learner expects.
+    Ping {
+        /// The next expected position.
+        ack: u64,
+    },
 }
 
 /// A message between servers.
@@ -200,6 +207,14 @@ pub enum Message {
         seq: u64,
         /// The packet.
         packet: LearnerPacket,
+    },
+    /// The receiver of connection `conn` misses the packet at position `from`: the sender
+    /// sends again every packet it kept from there (TCP's retransmission).
+    Resend {
+        /// The connection.
+        conn: u64,
+        /// The first missing position.
+        from: u64,
     },
     /// The connection `conn` is closed (TCP's FIN or RST): the other end forgets it.
     Close {

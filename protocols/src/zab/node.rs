@@ -43,7 +43,7 @@ struct Following {
     leader: NodeId,
     conn: u64,
     /// Next sequence number to send, and the one expected next.
-    out_seq: u64,
+    outbox: Outbox<LearnerPacket>,
     inbox: Inbox<LeaderPacket>,
     /// The leader's new epoch, once LEADERINFO arrived.
     leader_epoch: u64,
@@ -115,6 +115,11 @@ impl<P> Inbox<P> {
         Some(packet)
     }
 
+    /// Is a packet waiting behind a hole?
+    fn hole(&self) -> bool {
+        !self.pending.is_empty()
+    }
+
     /// Has a hole stayed open longer than `patience`?
     fn broken(&self, now: Instant, patience: sim_core::time::Duration) -> bool {
         self.hole_since
@@ -122,10 +127,53 @@ impl<P> Inbox<P> {
     }
 }
 
+/// One end of a connection's send side: the packets the other end has not acknowledged, kept
+/// for retransmission.
+#[derive(Clone, Debug)]
+struct Outbox<P> {
+    /// The position of the next packet.
+    next: u64,
+    /// Packets from position `next - unacked.len()` on.
+    unacked: VecDeque<P>,
+}
+
+impl<P: Clone> Outbox<P> {
+    fn new(next: u64) -> Outbox<P> {
+        Outbox {
+            next,
+            unacked: VecDeque::new(),
+        }
+    }
+
+    /// Keeps a copy of `packet`; returns its position.
+    fn push(&mut self, packet: &P) -> u64 {
+        self.unacked.push_back(packet.clone());
+        self.next += 1;
+        self.next - 1
+    }
+
+    /// The other end has every packet before position `ack`.
+    fn acked(&mut self, ack: u64) {
+        while self.unacked.len() as u64 > self.next.saturating_sub(ack) {
+            self.unacked.pop_front();
+        }
+    }
+
+    /// The kept packets from position `from` on, with their positions.
+    fn from(&self, from: u64) -> impl Iterator<Item = (u64, P)> + '_ {
+        let base = self.next - self.unacked.len() as u64;
+        self.unacked
+            .iter()
+            .enumerate()
+            .map(move |(i, p)| (base + i as u64, p.clone()))
+            .filter(move |(seq, _)| *seq >= from)
+    }
+}
+
 #[derive(Clone, Debug)]
 struct Learner {
     conn: u64,
-    out_seq: u64,
+    outbox: Outbox<LeaderPacket>,
     inbox: Inbox<LearnerPacket>,
     accepted_epoch: u64,
     /// Its last zxid, from ACKEPOCH.
@@ -390,7 +438,7 @@ impl<A: Application> ZabNode<A> {
                     conn: following.conn,
                 },
             );
-            self.previous = Some((following.leader, following.conn, following.out_seq));
+            self.previous = Some((following.leader, following.conn, following.outbox.next));
         }
         if let Some(leading) = self.leading.take() {
             for (&learner, state) in &leading.learners {
@@ -488,7 +536,7 @@ impl<A: Application> ZabNode<A> {
         self.following = Some(Following {
             leader,
             conn,
-            out_seq: 0,
+            outbox: Outbox::new(1),
             inbox: Inbox::new(0),
             leader_epoch: 0,
             phase: FollowerPhase::Discovery,
@@ -517,10 +565,10 @@ impl<A: Application> ZabNode<A> {
         let Some(following) = self.following.as_mut() else {
             return; // Left the leader while the disk was busy.
         };
-        following.out_seq += 1;
+        let seq = following.outbox.push(&packet);
         let msg = Message::ToLeader {
             conn: following.conn,
-            seq: following.out_seq,
+            seq,
             packet,
         };
         ctx.send(following.leader, msg);
@@ -548,12 +596,13 @@ impl<A: Application> ZabNode<A> {
                     let zxid = txn.zxid;
                     self.append_txn(ctx, txn.clone());
                     ctx.sync();
-                    if let Some((leader, old_conn, out_seq)) = self.previous.as_mut() {
+                    if let Some((leader, old_conn, next_seq)) = self.previous.as_mut() {
                         if *leader == from && *old_conn == conn {
-                            *out_seq += 1;
+                            let seq = *next_seq;
+                            *next_seq += 1;
                             let msg = Message::ToLeader {
                                 conn,
-                                seq: *out_seq,
+                                seq,
                                 packet: LearnerPacket::Ack { zxid },
                             };
                             ctx.send(from, msg);
@@ -566,7 +615,7 @@ impl<A: Application> ZabNode<A> {
                 ctx.mark("zab.stale_epoch_packet_ignored");
             }
             // A connection this server no longer has: close it at the other end too.
-            if !matches!(packet, LeaderPacket::Ping) || seq == 0 {
+            if !matches!(packet, LeaderPacket::Ping { .. }) || seq == 0 {
                 ctx.send(from, Message::Close { conn });
             }
             return;
@@ -626,7 +675,12 @@ impl<A: Application> ZabNode<A> {
                     ctx.reply(client, request, outcome);
                 }
             }
-            LeaderPacket::Ping => self.send_to_leader(ctx, LearnerPacket::Ping),
+            LeaderPacket::Ping { ack } => {
+                let following = self.following.as_mut().expect("following");
+                following.outbox.acked(ack);
+                let ack = following.inbox.next;
+                self.send_to_leader(ctx, LearnerPacket::Ping { ack });
+            }
         }
     }
 
@@ -712,13 +766,13 @@ impl<A: Application> ZabNode<A> {
         let leading = self.leading.as_mut().expect("leading");
         let epoch = leading.new_epoch.unwrap_or(0);
         let learner = leading.learners.get_mut(&to).expect("a learner");
+        let seq = learner.outbox.push(&packet);
         let msg = Message::ToLearner {
             conn: learner.conn,
-            seq: learner.out_seq,
+            seq,
             epoch,
             packet,
         };
-        learner.out_seq += 1;
         ctx.send(to, msg);
     }
 
@@ -899,7 +953,7 @@ impl<A: Application> ZabNode<A> {
                 from,
                 Learner {
                     conn,
-                    out_seq: 0,
+                    outbox: Outbox::new(0),
                     inbox: Inbox::new(1),
                     accepted_epoch,
                     peer_last: Zxid::ZERO,
@@ -1000,7 +1054,7 @@ impl<A: Application> ZabNode<A> {
                     leading.syncs.push((last, Some(from), None));
                 }
             }
-            LearnerPacket::Ping => {}
+            LearnerPacket::Ping { ack } => learner.outbox.acked(ack),
         }
     }
 
@@ -1169,6 +1223,13 @@ impl<A: Application> ZabNode<A> {
                     self.start_looking(ctx);
                 } else if following.phase == FollowerPhase::Discovery {
                     self.send_follower_info(ctx);
+                } else if following.inbox.hole() {
+                    // Ask for what is missing (TCP's retransmission, receiver-driven here).
+                    let msg = Message::Resend {
+                        conn: following.conn,
+                        from: following.inbox.next,
+                    };
+                    ctx.send(following.leader, msg);
                 }
             }
             Role::Leading => self.leader_tick(ctx, now),
@@ -1217,9 +1278,44 @@ impl<A: Application> ZabNode<A> {
                 return;
             }
         }
-        let learners: Vec<NodeId> = self.leading_ref().learners.keys().copied().collect();
-        for learner in learners {
-            self.send_to_learner(ctx, learner, LeaderPacket::Ping);
+        let learners: Vec<(NodeId, u64, Option<u64>)> = self
+            .leading_ref()
+            .learners
+            .iter()
+            .map(|(&id, l)| (id, l.inbox.next, l.inbox.hole().then_some(l.conn)))
+            .collect();
+        for (learner, ack, hole) in learners {
+            if let Some(conn) = hole {
+                ctx.send(learner, Message::Resend { conn, from: ack });
+            }
+            self.send_to_learner(ctx, learner, LeaderPacket::Ping { ack });
+        }
+    }
+
+    /// Sends again, in order, every packet of connection `conn` from position `from` on.
+    fn on_resend(&mut self, ctx: &mut Ctx<'_, Self>, to: NodeId, conn: u64, from: u64) {
+        if let Some(following) = self
+            .following
+            .as_ref()
+            .filter(|f| f.conn == conn && f.leader == to)
+        {
+            for (seq, packet) in following.outbox.from(from) {
+                let msg = Message::ToLeader { conn, seq, packet };
+                ctx.send(to, msg);
+            }
+        } else if let Some(leading) = self.leading.as_ref() {
+            let epoch = leading.new_epoch.unwrap_or(0);
+            if let Some(learner) = leading.learners.get(&to).filter(|l| l.conn == conn) {
+                for (seq, packet) in learner.outbox.from(from) {
+                    let msg = Message::ToLearner {
+                        conn,
+                        seq,
+                        epoch,
+                        packet,
+                    };
+                    ctx.send(to, msg);
+                }
+            }
         }
     }
 
@@ -1324,6 +1420,7 @@ impl<A: Application> Node for ZabNode<A> {
                     ctx.send(from, Message::Close { conn });
                 }
             }
+            Message::Resend { conn, from: seq } => self.on_resend(ctx, from, conn, seq),
             Message::Close { conn } => {
                 if self
                     .following
