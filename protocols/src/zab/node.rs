@@ -45,8 +45,8 @@ struct Following {
     /// Next sequence number to send, and the one expected next.
     outbox: Outbox<LearnerPacket>,
     inbox: Inbox<LeaderPacket>,
-    /// The leader's new epoch, once LEADERINFO arrived.
-    leader_epoch: u64,
+    /// The epoch on the first packet of the leader's side of the connection.
+    stream_epoch: Option<u64>,
     phase: FollowerPhase,
     last_heard: Instant,
     /// Reads waiting for the answers to the SYNCs sent, oldest first.
@@ -538,7 +538,7 @@ impl<A: Application> ZabNode<A> {
             conn,
             outbox: Outbox::new(1),
             inbox: Inbox::new(0),
-            leader_epoch: 0,
+            stream_epoch: None,
             phase: FollowerPhase::Discovery,
             last_heard: ctx.now(),
             sync_reads: VecDeque::new(),
@@ -622,6 +622,18 @@ impl<A: Application> ZabNode<A> {
         }
         let now = ctx.now();
         let following = self.following.as_mut().expect("current connection");
+        // Every packet of one LearnerHandler carries the epoch its leader proposed; another
+        // epoch on this connection means the leader restarted or led anew and reopened it
+        // from a stale FOLLOWERINFO: TCP would have reset the connection.
+        match following.stream_epoch {
+            None => following.stream_epoch = Some(epoch),
+            Some(known) if known != epoch => {
+                ctx.mark("zab.connection_broken");
+                self.start_looking(ctx);
+                return;
+            }
+            Some(_) => {}
+        }
         following.inbox.insert(seq, packet, now);
         // Deliver in connection order (TCP reassembles); stop if the packet ended it.
         while let Some(packet) = self
@@ -695,7 +707,6 @@ impl<A: Application> ZabNode<A> {
             return;
         }
         let following = self.following.as_mut().expect("following");
-        following.leader_epoch = new_epoch;
         following.phase = FollowerPhase::Synchronization;
         if new_epoch > self.accepted_epoch {
             self.accepted_epoch = new_epoch;
@@ -764,7 +775,7 @@ impl<A: Application> ZabNode<A> {
 
     fn send_to_learner(&mut self, ctx: &mut Ctx<'_, Self>, to: NodeId, packet: LeaderPacket) {
         let leading = self.leading.as_mut().expect("leading");
-        let epoch = leading.new_epoch.unwrap_or(0);
+        let epoch = leading.new_epoch.expect("LEADERINFO comes first");
         let learner = leading.learners.get_mut(&to).expect("a learner");
         let seq = learner.outbox.push(&packet);
         let msg = Message::ToLearner {
@@ -1277,6 +1288,9 @@ impl<A: Application> ZabNode<A> {
                 self.start_looking(ctx);
                 return;
             }
+        }
+        if self.leading_ref().new_epoch.is_none() {
+            return; // Nothing goes to learners before LEADERINFO.
         }
         let learners: Vec<(NodeId, u64, Option<u64>)> = self
             .leading_ref()
