@@ -279,6 +279,12 @@ impl<A: Application> Cluster<A> {
         true
     }
 
+    /// Puts a message of the test's own making at the back of the wire, as if `from` had
+    /// sent it (a delayed or stale packet).
+    pub fn inject(&mut self, from: NodeId, to: NodeId, msg: Message) {
+        self.wire.push_back(Envelope { from, to, msg });
+    }
+
     /// Delivers the oldest message from `from` to `to`.
     ///
     /// # Panics
