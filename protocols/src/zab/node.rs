@@ -589,7 +589,10 @@ impl<A: Application> ZabNode<A> {
             .is_some_and(|f| f.conn == conn && f.leader == from);
         if !current {
             if let LeaderPacket::Proposal(txn) = &packet {
-                if epoch < self.accepted_epoch && self.bug(bugs::ACCEPT_STALE_EPOCH_PROPOSAL) {
+                if epoch < self.accepted_epoch
+                    && self.role == Role::Following
+                    && self.bug(bugs::ACCEPT_STALE_EPOCH_PROPOSAL)
+                {
                     // Z3: log and acknowledge a proposal of an epoch this server promised
                     // (in ACKEPOCH) to ignore.
                     ctx.mark("mutation.zab-accept-stale-epoch-proposal");
