@@ -260,8 +260,6 @@ pub struct ZabNode<A: Application> {
     previous: Option<(NodeId, u64, u64)>,
     /// Requests this server received and answers when it delivers them.
     waiting: BTreeMap<RequestId, ClientId>,
-    /// Records appended but not synced (the ack-before-persist mutation only).
-    sync_deferred: bool,
     /// The last delivered zxid reported in a `Replica` observation.
     reported: Option<Zxid>,
     recovered_with_history: bool,
@@ -348,14 +346,13 @@ impl<A: Application> ZabNode<A> {
         if matches!(action, Durable::AckNewLeader { .. })
             && self.bug(bugs::ACK_NEWLEADER_BEFORE_PERSIST)
         {
-            // Z2: acknowledge now, write the synchronized history to disk at the next tick.
+            // Z2: acknowledge now; the synchronized history reaches the disk with the next
+            // sync this server makes (asynchronous logging, ZOOKEEPER-4646).
             ctx.mark("mutation.zab-ack-newleader-before-persist");
-            self.sync_deferred = true;
             self.on_durable(ctx, action);
             return;
         }
         ctx.sync();
-        self.sync_deferred = false;
         self.on_durable(ctx, action);
     }
 
@@ -1206,10 +1203,6 @@ impl<A: Application> ZabNode<A> {
 
     fn on_tick(&mut self, ctx: &mut Ctx<'_, Self>) {
         ctx.set_timer(self.config.tick_time, Timer::Tick);
-        if self.sync_deferred {
-            ctx.sync();
-            self.sync_deferred = false;
-        }
         let now = ctx.now();
         match self.role {
             Role::Looking => {
@@ -1404,7 +1397,6 @@ impl<A: Application> Node for ZabNode<A> {
             leading: None,
             previous: None,
             waiting: BTreeMap::new(),
-            sync_deferred: false,
             reported: None,
         }
     }
