@@ -20,7 +20,9 @@ use super::node::ZabNode;
 use crate::apps::Application;
 use sim_core::clock::Clock;
 use sim_core::id::{ClientId, NodeId, ProcessId, RequestId, TimerId};
-use sim_core::node::{Ctx, Effect, Invariants, Node, Operation, Outcome, Request, Violation};
+use sim_core::node::{
+    Ctx, Effect, Invariants, Node, Operation, Outcome, Request, SyncToken, Violation,
+};
 use sim_core::prng::{Prng, Stream};
 use sim_core::time::{Duration, Instant};
 use std::collections::{BTreeMap, BTreeSet, VecDeque};
@@ -50,6 +52,8 @@ struct Replica<A: Application> {
     rng: Prng,
     next_timer: u64,
     pending_timers: BTreeMap<TimerId, Timer>,
+    /// The last sync token handed out, carried from one handler's context to the next.
+    last_sync_token: SyncToken,
 }
 
 /// A cluster of [`ZabNode`]s under the test's control.
@@ -81,6 +85,7 @@ impl<A: Application> Cluster<A> {
                 rng: Prng::new(seed, Stream::Node(i)),
                 next_timer: 0,
                 pending_timers: BTreeMap::new(),
+                last_sync_token: SyncToken(0),
             })
             .collect();
         let mut cluster = Cluster {
@@ -107,6 +112,16 @@ impl<A: Application> Cluster<A> {
 
     /// Runs `handler` on replica `id` and carries out its effects.
     fn run(&mut self, id: NodeId, handler: impl FnOnce(&mut ZabNode<A>, &mut Ctx<'_, ZabNode<A>>)) {
+        self.run_boxed(id, Box::new(handler));
+    }
+
+    /// [`Cluster::run`] through a box, so that it can call itself for `on_synced`.
+    #[allow(clippy::type_complexity)]
+    fn run_boxed(
+        &mut self,
+        id: NodeId,
+        handler: Box<dyn FnOnce(&mut ZabNode<A>, &mut Ctx<'_, ZabNode<A>>) + '_>,
+    ) {
         let size = self.size();
         let now = self.now;
         let replica = &mut self.replicas[id.index()];
@@ -117,7 +132,7 @@ impl<A: Application> Cluster<A> {
         let local = replica.clock.local(now);
         let monotonic = replica.clock.monotonic(now);
         let mut effects = Vec::new();
-        {
+        let last_sync_token = {
             let mut ctx = Ctx::new(
                 id,
                 size,
@@ -126,12 +141,23 @@ impl<A: Application> Cluster<A> {
                 &mut effects,
                 &mut replica.next_timer,
             )
-            .with_monotonic_now(monotonic);
+            .with_monotonic_now(monotonic)
+            .with_last_sync_token(replica.last_sync_token);
             handler(&mut state, &mut ctx);
-        }
+            ctx.last_sync_token()
+        };
         self.replicas[id.index()].state = Some(state);
+        self.replicas[id.index()].last_sync_token = last_sync_token;
+        let mut synced = None;
         for effect in effects {
+            if let Effect::Sync { token } = effect {
+                synced = Some(token);
+            }
             self.carry_out(id, effect);
+        }
+        // An instant disk: the sync completes as soon as the handler's effects are applied.
+        if let Some(token) = synced {
+            self.run_boxed(id, Box::new(move |node, ctx| node.on_synced(ctx, token)));
         }
     }
 
@@ -156,7 +182,7 @@ impl<A: Application> Cluster<A> {
                 replica.pending_timers.remove(&timer);
             }
             Effect::Append { record } => replica.records.push(record),
-            Effect::Sync => replica.synced_count = replica.records.len(),
+            Effect::Sync { .. } => replica.synced_count = replica.records.len(),
             Effect::Reply { client, reply } => {
                 self.replies.push((id, client, reply.id, reply.outcome));
             }

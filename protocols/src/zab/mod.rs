@@ -62,8 +62,10 @@
 //!   the epochs and the history. The application state is volatile: a restarted server
 //!   delivers its history again once its leader tells it what is committed. Every answer that
 //!   depends on durable state (ACKEPOCH, the ACK of NEWLEADER, the ACK of a PROPOSAL, and the
-//!   leader's own acknowledgements) goes through one place, `after_durable`, which syncs
-//!   first.
+//!   leader's own acknowledgements) goes through one place, `after_durable`: it syncs and
+//!   queues the answer, and `on_synced` releases the answers up to the completed token, in
+//!   order, dropping those whose connection or leadership is gone by then (the disk's sync
+//!   latency, `disk: (sync_latency: ...)`, decides how long that takes).
 //! - **Reads.** `Log` (default): through the broadcast, linearizable. `Sync`: the server sends
 //!   SYNC to the leader, which answers once every txn it had proposed when the SYNC arrived
 //!   is committed; the COMMITs precede the answer on the connection, so the server's local
@@ -94,6 +96,7 @@ pub const MARKS: &[&str] = &[
     "zab.connection_broken",
     "zab.duplicate_answered_from_session",
     "zab.duplicate_not_applied",
+    "zab.durable_answer_dropped",
     "zab.election_round_bumped",
     "zab.follower_lost_leader",
     "zab.follower_rejected_lower_epoch",

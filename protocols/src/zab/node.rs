@@ -11,7 +11,7 @@ use crate::apps::session::{Applied, Sessions};
 use crate::apps::{Application, Command, ProposedCommand, Stamp};
 use crate::mutation::Bug;
 use sim_core::id::{ClientId, NodeId, RequestId};
-use sim_core::node::{Ctx, Node, Operation, Outcome, Request};
+use sim_core::node::{Ctx, Node, Operation, Outcome, Request, SyncToken};
 use sim_core::time::Instant;
 use std::collections::{BTreeMap, BTreeSet, VecDeque};
 
@@ -214,19 +214,24 @@ struct Leading {
 }
 
 /// What waits for the disk: every answer that depends on durable state goes through
-/// [`ZabNode::after_durable`].
+/// [`ZabNode::after_durable`] and is released by [`Node::on_synced`]. Each names the
+/// connection or epoch it belongs to, and is dropped if the server has moved on.
 #[derive(Clone, Copy, Debug)]
 enum Durable {
     /// The follower's new acceptedEpoch: ACKEPOCH.
-    AckEpoch,
+    AckEpoch {
+        conn: u64,
+        current_epoch: u64,
+        last_zxid: Zxid,
+    },
     /// The synchronized history and currentEpoch: ACK of NEWLEADER.
-    AckNewLeader { last: Zxid },
+    AckNewLeader { conn: u64, last: Zxid },
     /// A logged proposal: ACK.
-    Ack { zxid: Zxid },
+    Ack { conn: u64, zxid: Zxid },
     /// The leader's own acceptedEpoch.
-    LeaderEpoch,
+    LeaderEpoch { epoch: u64 },
     /// The leader's own currentEpoch: its own NEWLEADER acknowledgement.
-    LeaderNewLeader,
+    LeaderNewLeader { epoch: u64 },
     /// The leader's own logged proposal.
     LeaderProposal { zxid: Zxid },
 }
@@ -258,6 +263,8 @@ pub struct ZabNode<A: Application> {
     leading: Option<Leading>,
     /// The connection this server last left, for the stale-epoch mutation only.
     previous: Option<(NodeId, u64, u64)>,
+    /// Answers waiting for the disk, in sync-token order.
+    awaiting_disk: VecDeque<(SyncToken, Durable)>,
     /// Requests this server received and answers when it delivers them.
     waiting: BTreeMap<RequestId, ClientId>,
     /// The last delivered zxid reported in a `Replica` observation.
@@ -340,8 +347,8 @@ impl<A: Application> ZabNode<A> {
 
     // ----- durability ---------------------------------------------------------------------
 
-    /// The one place where an answer that depends on durable state is sent: after the
-    /// records appended so far are synced.
+    /// The one place where an answer that depends on durable state is sent: once the
+    /// records appended so far are synced ([`Node::on_synced`]).
     fn after_durable(&mut self, ctx: &mut Ctx<'_, Self>, action: Durable) {
         if matches!(action, Durable::AckNewLeader { .. })
             && self.bug(bugs::ACK_NEWLEADER_BEFORE_PERSIST)
@@ -352,14 +359,19 @@ impl<A: Application> ZabNode<A> {
             self.on_durable(ctx, action);
             return;
         }
-        ctx.sync();
-        self.on_durable(ctx, action);
+        let token = ctx.sync();
+        self.awaiting_disk.push_back((token, action));
     }
 
     fn on_durable(&mut self, ctx: &mut Ctx<'_, Self>, action: Durable) {
+        let conn = self.following.as_ref().map(|f| f.conn);
+        let epoch = self.leading.as_ref().and_then(|l| l.new_epoch);
         match action {
-            Durable::AckEpoch => {
-                let (current_epoch, last_zxid) = (self.current_epoch, self.last_zxid());
+            Durable::AckEpoch {
+                conn: on,
+                current_epoch,
+                last_zxid,
+            } if conn == Some(on) => {
                 self.send_to_leader(
                     ctx,
                     LearnerPacket::AckEpoch {
@@ -368,30 +380,34 @@ impl<A: Application> ZabNode<A> {
                     },
                 );
             }
-            Durable::AckNewLeader { last } => {
+            Durable::AckNewLeader { conn: on, last } if conn == Some(on) => {
                 self.send_to_leader(ctx, LearnerPacket::AckNewLeader { last });
             }
-            Durable::Ack { zxid } => self.send_to_leader(ctx, LearnerPacket::Ack { zxid }),
-            Durable::LeaderEpoch => {
+            Durable::Ack { conn: on, zxid } if conn == Some(on) => {
+                self.send_to_leader(ctx, LearnerPacket::Ack { zxid });
+            }
+            Durable::LeaderEpoch { epoch: of } if epoch == Some(of) => {
                 let id = self.id;
-                if let Some(leading) = self.leading.as_mut() {
-                    leading.epoch_acks.insert(id);
-                }
+                self.leading
+                    .as_mut()
+                    .expect("leading")
+                    .epoch_acks
+                    .insert(id);
                 self.leader_progress(ctx);
             }
-            Durable::LeaderNewLeader => {
+            Durable::LeaderNewLeader { epoch: of } if epoch == Some(of) => {
                 let id = self.id;
-                if let Some(leading) = self.leading.as_mut() {
-                    leading.newleader_acks.insert(id);
-                }
+                let leading = self.leading.as_mut().expect("leading");
+                leading.newleader_acks.insert(id);
                 self.leader_progress(ctx);
             }
-            Durable::LeaderProposal { zxid } => {
-                if let Some(leading) = self.leading.as_mut() {
-                    leading.durable = leading.durable.max(zxid);
-                }
+            Durable::LeaderProposal { zxid } if epoch == Some(zxid.epoch) => {
+                let leading = self.leading.as_mut().expect("leading");
+                leading.durable = leading.durable.max(zxid);
                 self.try_commit(ctx);
             }
+            // The server left that connection or leadership while the disk worked.
+            _ => ctx.mark("zab.durable_answer_dropped"),
         }
     }
 
@@ -657,7 +673,8 @@ impl<A: Application> ZabNode<A> {
                 }
                 self.current_epoch = epoch;
                 ctx.append(Record::CurrentEpoch(epoch));
-                self.after_durable(ctx, Durable::AckNewLeader { last });
+                let conn = self.following.as_ref().expect("following").conn;
+                self.after_durable(ctx, Durable::AckNewLeader { conn, last });
             }
             LeaderPacket::UpToDate { committed } => {
                 let following = self.following.as_mut().expect("following");
@@ -671,7 +688,8 @@ impl<A: Application> ZabNode<A> {
                     return; // Already logged (part of the synchronized history).
                 }
                 self.append_txn(ctx, txn);
-                self.after_durable(ctx, Durable::Ack { zxid });
+                let conn = self.following.as_ref().expect("following").conn;
+                self.after_durable(ctx, Durable::Ack { conn, zxid });
             }
             LeaderPacket::Commit { zxid } => {
                 self.committed = self.committed.max(zxid);
@@ -712,7 +730,12 @@ impl<A: Application> ZabNode<A> {
             self.accepted_epoch = new_epoch;
             ctx.append(Record::AcceptedEpoch(new_epoch));
         }
-        self.after_durable(ctx, Durable::AckEpoch);
+        let action = Durable::AckEpoch {
+            conn: self.following.as_ref().expect("following").conn,
+            current_epoch: self.current_epoch,
+            last_zxid: self.last_zxid(),
+        };
+        self.after_durable(ctx, action);
     }
 
     fn on_sync(&mut self, ctx: &mut Ctx<'_, Self>, mode: SyncMode, txns: Vec<Txn>) {
@@ -815,7 +838,7 @@ impl<A: Application> ZabNode<A> {
             }
             self.accepted_epoch = new_epoch;
             ctx.append(Record::AcceptedEpoch(new_epoch));
-            self.after_durable(ctx, Durable::LeaderEpoch);
+            self.after_durable(ctx, Durable::LeaderEpoch { epoch: new_epoch });
             return;
         }
         let new_epoch = leading.new_epoch.expect("checked");
@@ -827,7 +850,7 @@ impl<A: Application> ZabNode<A> {
             self.current_epoch = new_epoch;
             ctx.append(Record::CurrentEpoch(new_epoch));
             self.sync_learners(ctx);
-            self.after_durable(ctx, Durable::LeaderNewLeader);
+            self.after_durable(ctx, Durable::LeaderNewLeader { epoch: new_epoch });
             return;
         }
         if !leading.established {
@@ -1396,6 +1419,7 @@ impl<A: Application> Node for ZabNode<A> {
             following: None,
             leading: None,
             previous: None,
+            awaiting_disk: VecDeque::new(),
             waiting: BTreeMap::new(),
             reported: None,
         }
@@ -1445,6 +1469,17 @@ impl<A: Application> Node for ZabNode<A> {
                     }
                 }
             }
+        }
+    }
+
+    fn on_synced(&mut self, ctx: &mut Ctx<'_, Self>, token: SyncToken) {
+        // A completion stands for every earlier token too (group commit).
+        while let Some(&(waiting, action)) = self.awaiting_disk.front() {
+            if waiting > token {
+                break;
+            }
+            self.awaiting_disk.pop_front();
+            self.on_durable(ctx, action);
         }
     }
 
