@@ -16,7 +16,7 @@ pub use crate::describe::{
     App, AuditResult, Capabilities, Identity, NodeRule, Protocol, ScenarioContext, SimulationInputs,
 };
 use crate::mutation::Bug;
-use crate::{apps, paxos, primary_backup, raft, single_server};
+use crate::{apps, paxos, primary_backup, raft, single_server, zab};
 
 /// Every protocol, in the order listings show them.
 pub static PROTOCOLS: &[&dyn Protocol] = &[
@@ -24,6 +24,7 @@ pub static PROTOCOLS: &[&dyn Protocol] = &[
     &primary_backup::PRIMARY_BACKUP,
     &raft::RAFT,
     &paxos::PAXOS,
+    &zab::ZAB,
 ];
 
 /// Every application, in the order listings show them.

@@ -38,7 +38,7 @@ fn check(declared: &[&str], source: &str, prefix: &str) {
 
 #[test]
 fn every_protocols_declared_marks_are_the_marks_its_code_emits() {
-    let protocols: [(&[&str], &str, &str); 4] = [
+    let protocols: [(&[&str], &str, &str); 5] = [
         (
             protocols::raft::MARKS,
             include_str!("../src/raft/node.rs"),
@@ -58,6 +58,11 @@ fn every_protocols_declared_marks_are_the_marks_its_code_emits() {
             protocols::single_server::MARKS,
             include_str!("../src/single_server/node.rs"),
             "single_server",
+        ),
+        (
+            protocols::zab::MARKS,
+            include_str!("../src/zab/node.rs"),
+            "zab",
         ),
     ];
     for (declared, source, prefix) in protocols {
