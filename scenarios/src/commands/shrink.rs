@@ -28,7 +28,7 @@ pub struct Args {
     #[arg(short = 'o', long = "output", value_name = "FILE")]
     pub output: Option<PathBuf>,
     /// Stop after this many candidate runs.
-    #[arg(long, default_value_t = 3000)]
+    #[arg(long, default_value_t = 20_000)]
     pub max_runs: u64,
     /// Stop after this much wall time, e.g. `50s` or `2m`; the result then depends on the
     /// machine's speed, which the output says.
@@ -37,7 +37,7 @@ pub struct Args {
     /// Seeds a candidate may fail with: the failing seed, then the seeds after the original one.
     /// With more than one, the shrunk file may fail with another seed (its replay line says
     /// which).
-    #[arg(long, default_value_t = 2)]
+    #[arg(long, default_value_t = 8)]
     pub seeds_per_candidate: u64,
     /// Worker threads (default every core); the result does not depend on it.
     #[arg(long, env = "FAULTLINE_JOBS")]

@@ -123,9 +123,9 @@ pub struct Options {
 impl Default for Options {
     fn default() -> Options {
         Options {
-            max_runs: 3000,
+            max_runs: 20_000,
             max_time: Some(std::time::Duration::from_secs(50)),
-            seeds_per_candidate: 2,
+            seeds_per_candidate: 8,
         }
     }
 }
