@@ -287,7 +287,11 @@ impl fmt::Display for FaultEvent {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
             FaultEvent::Partition { shape, cuts } => {
-                write!(f, "partition {shape:?}: cut")?;
+                match shape {
+                    // The cuts below say it all.
+                    PartitionShape::Cuts(_) => write!(f, "partition: cut")?,
+                    _ => write!(f, "partition {shape:?}: cut")?,
+                }
                 for (a, b) in cuts {
                     write!(f, " {a}->{b}")?;
                 }

@@ -32,7 +32,7 @@ pub struct Args {
     pub max_runs: u64,
     /// Stop after this much wall time, e.g. `50s` or `2m`; the result then depends on the
     /// machine's speed, which the output says.
-    #[arg(long, default_value = "50s")]
+    #[arg(long, default_value = "40s")]
     pub max_time: String,
     /// Seeds a candidate may fail with: the failing seed, then the seeds after the original one.
     /// With more than one, the shrunk file may fail with another seed (its replay line says

@@ -124,7 +124,7 @@ impl Default for Options {
     fn default() -> Options {
         Options {
             max_runs: 20_000,
-            max_time: Some(std::time::Duration::from_secs(50)),
+            max_time: Some(std::time::Duration::from_secs(40)),
             seeds_per_candidate: 8,
         }
     }
@@ -260,7 +260,7 @@ impl Shrinker<'_> {
         for (tried, &seed) in seeds.iter().enumerate() {
             if let Ok(report) = run(candidate, seed, &RunOptions::default()) {
                 if Failure::of(&report.outcome).as_ref() == Some(&self.failure) {
-                    return (Some((seed, report.simulated_nanos)), tried as u64 + 1);
+                    return (Some((seed, failure_end(&report))), tried as u64 + 1);
                 }
             }
         }
@@ -496,9 +496,9 @@ impl Shrinker<'_> {
     }
 
     /// Network randomness and clock offsets down: everything at once first, then one by one.
+    /// Each step calms at least one more setting, so the loop ends.
     fn calmer_network(&mut self) -> bool {
         self.pass = "network";
-        let base = self.current.clone();
         let edits: [fn(&mut Scenario); 5] = [
             |s| s.network.loss = Ratio::ZERO,
             |s| s.network.duplicate = Ratio::ZERO,
@@ -506,28 +506,29 @@ impl Shrinker<'_> {
             |s| s.network.latency_max = s.network.latency_min,
             |s| s.clock_offset_max = Duration::ZERO,
         ];
-        let mut all = base.clone();
-        for edit in &edits {
-            edit(&mut all);
-        }
-        let mut candidates = vec![all];
-        for edit in &edits {
-            let mut one = base.clone();
-            edit(&mut one);
-            candidates.push(one);
-        }
-        let candidates: Vec<Scenario> = candidates
-            .iter()
-            .filter_map(|candidate| scripted(candidate, plan_of(&base)))
-            .collect();
         let mut changed = false;
-        while let Some(index) = self.take_first(candidates_after(&candidates, &self.current)) {
-            changed = true;
-            if index == 0 {
-                break;
+        loop {
+            let base = self.current.clone();
+            let mut all = base.clone();
+            for edit in &edits {
+                edit(&mut all);
             }
+            let mut candidates = vec![all];
+            for edit in &edits {
+                let mut one = base.clone();
+                edit(&mut one);
+                candidates.push(one);
+            }
+            let candidates: Vec<Scenario> = candidates
+                .iter()
+                .filter_map(|candidate| scripted(candidate, plan_of(&base)))
+                .filter(|candidate| *candidate != base)
+                .collect();
+            if candidates.is_empty() || self.take_first(candidates).is_none() {
+                return changed;
+            }
+            changed = true;
         }
-        changed
     }
 
     /// Every event onto the coarsest grid that keeps the failure; then each fault interval
@@ -572,16 +573,21 @@ impl Shrinker<'_> {
     }
 }
 
-/// Candidates other than the current scenario (the edits already taken drop out).
-fn candidates_after(candidates: &[Scenario], current: &Scenario) -> Vec<Scenario> {
-    candidates
-        .iter()
-        .filter(|candidate| *candidate != current)
-        .cloned()
-        .collect()
-}
-
 const MILLISECOND: u64 = 1_000_000;
+
+/// When a failing run had already failed: where an invariant stopped it, or the time of the
+/// history event at which every linearization fails (the history up to it is already not
+/// linearizable, and the same scenario cut just after it runs the same up to there).
+fn failure_end(report: &RunReport) -> u64 {
+    let linearization_end = report
+        .check
+        .as_ref()
+        .filter(|_| matches!(&report.outcome, Outcome::SafetyViolation { source, .. } if source == "linearizability"))
+        .and_then(|check| check.explanation.as_ref())
+        .and_then(|explanation| report.history.get(explanation.failing_event))
+        .map(|event| event.time);
+    linearization_end.unwrap_or(report.simulated_nanos)
+}
 
 fn round_up(nanos: u64, grid: u64) -> u64 {
     nanos.div_ceil(grid) * grid
@@ -694,7 +700,7 @@ pub fn shrink(
     let mut shrinker = Shrinker {
         seed,
         original_seed: seed,
-        end: original_report.simulated_nanos,
+        end: failure_end(&original_report),
         failure: failure.clone(),
         options,
         progress,
