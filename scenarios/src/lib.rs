@@ -12,3 +12,4 @@ pub mod file;
 pub mod locate;
 pub mod runner;
 pub mod scenario;
+pub mod shrink;

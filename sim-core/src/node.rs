@@ -36,6 +36,25 @@ pub struct Operation {
     pub value: Value,
 }
 
+impl fmt::Display for Operation {
+    /// The trace's words: `write(k1, 7)`, `read(k1)`, `cas(k0, [1,2])`, `acquire(k0)`.
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}(", self.f.as_str())?;
+        let mut first = true;
+        if let Some(key) = self.key {
+            write!(f, "k{key}")?;
+            first = false;
+        }
+        if self.value != Value::Null {
+            if !first {
+                write!(f, ", ")?;
+            }
+            write!(f, "{}", self.value)?;
+        }
+        write!(f, ")")
+    }
+}
+
 /// A client request as delivered to a node.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Request {

@@ -296,7 +296,11 @@ impl fmt::Display for FaultEvent {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
             FaultEvent::Partition { shape, cuts } => {
-                write!(f, "partition {shape:?}: cut")?;
+                match shape {
+                    // The cuts below say it all.
+                    PartitionShape::Cuts(_) => write!(f, "partition: cut")?,
+                    _ => write!(f, "partition {shape:?}: cut")?,
+                }
                 for (a, b) in cuts {
                     write!(f, " {a}->{b}")?;
                 }
@@ -1004,10 +1008,10 @@ impl<N: Node> Simulation<N> {
                 Effect::Observe { observation } => {
                     self.digest.word(tag::OBSERVE);
                     if self.config.trace {
-                        self.tracing(|| format!("{node} observe {observation:?}"));
+                        self.tracing(|| format!("{node}: {observation:?}"));
                     }
                     if let Err(violation) = self.invariants.observe(self.now, node, &observation) {
-                        self.tracing(|| format!("VIOLATION {violation}"));
+                        self.tracing(|| format!("!! VIOLATION {violation}"));
                         self.stop = Some(StopReason::Violation {
                             time: self.now,
                             node,
@@ -1076,7 +1080,7 @@ impl<N: Node> Simulation<N> {
             self.digest.word(u64::from(node.0) << 32 ^ id.0);
             if self.config.trace {
                 let timer = pending.timer.clone();
-                self.tracing(|| format!("{node} timer {timer:?}"));
+                self.tracing(|| format!("{node} timer: {timer:?}"));
             }
             self.with_node(node, |state, ctx| state.on_timer(ctx, pending.timer));
         }
@@ -1307,7 +1311,7 @@ impl<N: Node> Simulation<N> {
                                 ^ (u64::from(node.0) << 32),
                         );
                         if self.config.trace {
-                            self.tracing(|| format!("{sender} -> {node} {msg:?}"));
+                            self.tracing(|| format!("{sender} → {node} {msg:?}"));
                         }
                         self.with_node(node, |state, ctx| state.on_message(ctx, sender, msg));
                     }
@@ -1316,7 +1320,12 @@ impl<N: Node> Simulation<N> {
                             tag::DELIVER_REQUEST ^ (request.id.0 << 8) ^ (u64::from(node.0) << 40),
                         );
                         if self.config.trace {
-                            self.tracing(|| format!("{from} -> {node} request {:?}", request));
+                            self.tracing(|| {
+                                format!(
+                                    "{from} → {node} {} (request #{})",
+                                    request.operation, request.id.0
+                                )
+                            });
                         }
                         self.with_node(node, |state, ctx| state.on_request(ctx, *request));
                     }
@@ -1345,7 +1354,7 @@ impl<N: Node> Simulation<N> {
         self.digest.word(tag::FAULT);
         what.digest_into(&mut self.digest);
         if self.config.trace {
-            self.tracing(|| format!("FAULT {what}"));
+            self.tracing(|| format!("!! FAULT {what}"));
         }
         self.faults_applied
             .push(AppliedFault { at: self.now, what });
@@ -1600,7 +1609,7 @@ impl<N: Node> Simulation<N> {
         );
         self.digest.word(tag::HISTORY);
         self.stats.ops_invoked += 1;
-        self.tracing(|| format!("{client} invoke {:?}", request.operation));
+        self.tracing(|| format!("{client} invoke {}", request.operation));
         let slot = &mut self.clients[client.index()];
         let mut request = request;
         request.attempt = u32::MAX; // send_attempt increments to 0

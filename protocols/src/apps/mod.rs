@@ -71,6 +71,17 @@ pub struct Command {
     pub stamp: Stamp,
 }
 
+impl fmt::Display for Command {
+    /// The trace's words: the operation and who asked, `write(k1, 7) by c2#14`.
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(
+            f,
+            "{} by {}#{}",
+            self.operation, self.client, self.request.0
+        )
+    }
+}
+
 impl Command {
     /// The command for a client request, proposed with `stamp`.
     pub fn from_request(request: &Request, stamp: Stamp) -> Command {

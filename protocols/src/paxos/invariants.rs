@@ -24,7 +24,7 @@ use std::collections::BTreeMap;
 pub const NODE_COUNT_MAX: u32 = 64;
 
 /// A protocol-meaningful moment reported by a Multi-Paxos replica.
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, PartialEq, Eq)]
 pub enum PaxosObservation {
     /// The replica booted (first boot or restart) in a cluster of `node_count`: the oracle
     /// needs the size of a majority.

@@ -122,7 +122,7 @@ pub struct Proposal {
 
 /// The messages between replicas. Each carries the ballot it concerns; the comments name the
 /// phase of Paxos Made Simple §2.2 it implements.
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, PartialEq, Eq)]
 pub enum Message {
     /// Phase 1a, for every slot from `first_unchosen` on at once (§3): promise not to accept
     /// proposals below `ballot`, and report what you accepted.
@@ -196,7 +196,7 @@ pub enum Message {
 
 /// Timer payloads, each with the generation it was armed in: re-arming bumps the generation,
 /// so a superseded timer that fires anyway is recognised and ignored.
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, PartialEq, Eq)]
 pub enum Timer {
     /// No word from a leader for a randomised interval: start phase 1 (or retry it).
     LeaderTimeout {
@@ -227,6 +227,109 @@ pub enum Record {
         /// The proposal.
         proposal: Proposal,
     },
+}
+
+impl fmt::Display for Value {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Value::Noop => write!(f, "no-op"),
+            Value::Command(proposed) => write!(f, "{}", proposed.command()),
+        }
+    }
+}
+
+impl fmt::Display for Message {
+    /// One line in the paper's words: `Accept(b2.1, s7, write(k1, 7) by c1#9)`.
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Message::Prepare {
+                ballot,
+                first_unchosen,
+            } => write!(f, "Prepare({ballot}, from {first_unchosen})"),
+            Message::Promise { ballot, accepted } => {
+                write!(f, "Promise({ballot}")?;
+                if accepted.is_empty() {
+                    write!(f, ", nothing accepted")?;
+                }
+                for (slot, proposal) in accepted {
+                    write!(f, ", {slot}: {} {}", proposal.ballot, proposal.value)?;
+                }
+                write!(f, ")")
+            }
+            Message::Nack { ballot, promised } => {
+                write!(f, "Nack({ballot}, promised {promised})")
+            }
+            Message::Accept {
+                ballot,
+                slot,
+                value,
+                ..
+            } => write!(f, "Accept({ballot}, {slot}, {value})"),
+            Message::Accepted { ballot, slot } => write!(f, "Accepted({ballot}, {slot})"),
+            Message::Heartbeat {
+                ballot,
+                first_unchosen,
+                ..
+            } => write!(f, "Heartbeat({ballot}, chosen below {first_unchosen})"),
+            Message::HeartbeatAck {
+                ballot,
+                first_unchosen,
+                ..
+            } => write!(f, "HeartbeatAck({ballot}, chosen below {first_unchosen})"),
+            Message::Chosen { values } => {
+                write!(f, "Chosen(")?;
+                for (position, (slot, value)) in values.iter().enumerate() {
+                    if position > 0 {
+                        write!(f, ", ")?;
+                    }
+                    write!(f, "{slot}: {value}")?;
+                }
+                write!(f, ")")
+            }
+        }
+    }
+}
+
+impl fmt::Debug for Message {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        fmt::Display::fmt(self, f)
+    }
+}
+
+impl fmt::Display for Timer {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Timer::LeaderTimeout { .. } => write!(f, "leader timeout"),
+            Timer::Heartbeat { .. } => write!(f, "heartbeat timeout"),
+        }
+    }
+}
+
+impl fmt::Debug for Timer {
+    /// The trace's words (the generation only tells stale firings apart, which the node ignores).
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        fmt::Display::fmt(self, f)
+    }
+}
+
+impl fmt::Display for super::invariants::PaxosObservation {
+    /// What the replica says happened, for the trace: `accepts s7 under b2.1`.
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        use super::invariants::PaxosObservation as O;
+        match self {
+            O::Started { node_count } => write!(f, "starts ({node_count} replicas)"),
+            O::BecameLeader { ballot } => write!(f, "leads {ballot}"),
+            O::Accepted { slot, ballot, .. } => write!(f, "accepts {slot} under {ballot}"),
+            O::Learned { slot, .. } => write!(f, "learns {slot} chosen"),
+            O::Applied { slot, .. } => write!(f, "applies {slot}"),
+        }
+    }
+}
+
+impl fmt::Debug for super::invariants::PaxosObservation {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        fmt::Display::fmt(self, f)
+    }
 }
 
 #[cfg(test)]

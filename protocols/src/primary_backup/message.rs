@@ -64,7 +64,7 @@ pub enum Role {
 }
 
 /// Messages between replicas.
-#[derive(Clone, Debug)]
+#[derive(Clone)]
 pub enum Message<A: Application> {
     /// Sent by every node every `heartbeat`. From the primary it tells backups the stream's
     /// length; from a backup it is the acknowledgement and the resynchronisation request: the
@@ -107,6 +107,48 @@ impl<A: Application> Message<A> {
             | Message::Replicate { epoch, .. }
             | Message::Snapshot { epoch, .. } => *epoch,
         }
+    }
+}
+
+impl<A: Application> fmt::Display for Message<A> {
+    /// One line for the trace: `Replicate(e2@n1, from 14, [write(k1, 7) by c1#9])`.
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Message::Heartbeat {
+                epoch,
+                role,
+                synced_epoch,
+                offset,
+            } => write!(
+                f,
+                "Heartbeat({epoch}, {role:?}, synced {synced_epoch}, offset {})",
+                offset.0
+            ),
+            Message::Replicate {
+                epoch,
+                first_offset,
+                commands,
+            } => {
+                write!(f, "Replicate({epoch}, from {}, [", first_offset.0)?;
+                for (position, command) in commands.iter().enumerate() {
+                    if position > 0 {
+                        write!(f, ", ")?;
+                    }
+                    write!(f, "{command}")?;
+                }
+                write!(f, "])")
+            }
+            Message::Snapshot { epoch, offset, .. } => {
+                write!(f, "Snapshot({epoch}, up to {})", offset.0)
+            }
+        }
+    }
+}
+
+impl<A: Application> fmt::Debug for Message<A> {
+    /// The trace's line; a snapshot's state is left out (it is the whole store).
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        fmt::Display::fmt(self, f)
     }
 }
 

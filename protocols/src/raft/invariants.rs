@@ -25,8 +25,9 @@ use sim_core::node::{Invariants, Violation};
 use sim_core::time::Instant;
 use std::collections::BTreeMap;
 
-/// A protocol-meaningful moment reported by a Raft node.
-#[derive(Clone, Debug, PartialEq, Eq)]
+/// A protocol-meaningful moment reported by a Raft node (`Debug` and `Display`, the trace's
+/// words, are in message.rs).
+#[derive(Clone, PartialEq, Eq)]
 pub enum RaftObservation {
     /// The node won the election of `term`; `log` is the term of each of its entries, index 1
     /// first, before it appends its no-op.

@@ -80,8 +80,9 @@ impl Entry {
     }
 }
 
-/// The messages between servers (Figure 2), with named fields in the paper's words.
-#[derive(Clone, Debug, PartialEq, Eq)]
+/// The messages between servers (Figure 2), with named fields in the paper's words. `Debug`
+/// prints the same one-line form as `Display` (the trace's: `RequestVote(term 3, last 2@2)`).
+#[derive(Clone, PartialEq, Eq)]
 pub enum Message {
     /// Invoked by candidates to gather votes (§5.2).
     RequestVote {
@@ -177,7 +178,7 @@ impl Message {
 /// Timer payloads. Each carries the generation it was armed in: resetting a timer bumps the
 /// generation, so a timer that fires after it was superseded is recognised and ignored even if
 /// its cancellation raced with it.
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, PartialEq, Eq)]
 pub enum Timer {
     /// No AppendEntries from a current leader and no vote granted for a randomised interval:
     /// start an election (§5.2), or with PreVote a pre-vote round (thesis §9.6).
@@ -220,4 +221,194 @@ pub enum Record {
         /// The last index that survives.
         last_kept: LogIndex,
     },
+}
+
+/// `index@term`, the paper's way of naming an entry by its position and term.
+struct At(LogIndex, Term);
+
+impl fmt::Display for At {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}@{}", self.0 .0, self.1 .0)
+    }
+}
+
+impl fmt::Display for Payload {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Payload::Noop => write!(f, "no-op"),
+            Payload::Command(proposed) => write!(f, "{}", proposed.command()),
+        }
+    }
+}
+
+impl fmt::Display for Message {
+    /// One line in Figure 2's words: `AppendEntries(term 3, prev 4@2, [5@3 write(k1, 7) by
+    /// c1#9], commit 4)`.
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let granted = |yes: bool| if yes { "granted" } else { "refused" };
+        match self {
+            Message::RequestVote {
+                term,
+                last_log_index,
+                last_log_term,
+                ..
+            } => write!(
+                f,
+                "RequestVote(term {}, last {})",
+                term.0,
+                At(*last_log_index, *last_log_term)
+            ),
+            Message::RequestVoteResponse { term, vote_granted } => {
+                write!(
+                    f,
+                    "RequestVoteResponse(term {}, {})",
+                    term.0,
+                    granted(*vote_granted)
+                )
+            }
+            Message::AppendEntries {
+                term,
+                prev_log_index,
+                prev_log_term,
+                entries,
+                leader_commit,
+                ..
+            } => {
+                write!(
+                    f,
+                    "AppendEntries(term {}, prev {}, ",
+                    term.0,
+                    At(*prev_log_index, *prev_log_term)
+                )?;
+                if entries.is_empty() {
+                    write!(f, "heartbeat")?;
+                } else {
+                    write!(f, "[")?;
+                    for (offset, entry) in entries.iter().enumerate() {
+                        let index = LogIndex(prev_log_index.0 + 1 + offset as u64);
+                        if offset > 0 {
+                            write!(f, ", ")?;
+                        }
+                        write!(f, "{} {}", At(index, entry.term), entry.payload)?;
+                    }
+                    write!(f, "]")?;
+                }
+                write!(f, ", commit {})", leader_commit.0)
+            }
+            Message::AppendEntriesResponse {
+                term,
+                success,
+                match_index,
+                conflict_index,
+                ..
+            } => {
+                if *success {
+                    write!(
+                        f,
+                        "AppendEntriesResponse(term {}, ok, match {})",
+                        term.0, match_index.0
+                    )
+                } else {
+                    write!(
+                        f,
+                        "AppendEntriesResponse(term {}, mismatch, retry from {})",
+                        term.0, conflict_index.0
+                    )
+                }
+            }
+            Message::PreVote {
+                term,
+                last_log_index,
+                last_log_term,
+                ..
+            } => write!(
+                f,
+                "PreVote(term {}, last {})",
+                term.0,
+                At(*last_log_index, *last_log_term)
+            ),
+            Message::PreVoteResponse {
+                term,
+                proposed_term,
+                pre_vote_granted,
+            } => write!(
+                f,
+                "PreVoteResponse(term {}, for term {}, {})",
+                term.0,
+                proposed_term.0,
+                granted(*pre_vote_granted)
+            ),
+        }
+    }
+}
+
+impl fmt::Debug for Message {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        fmt::Display::fmt(self, f)
+    }
+}
+
+impl fmt::Display for Timer {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Timer::Election { .. } => write!(f, "election timeout"),
+            Timer::Heartbeat { .. } => write!(f, "heartbeat timeout"),
+            Timer::DeferredSync => write!(f, "deferred fsync"),
+        }
+    }
+}
+
+impl fmt::Debug for Timer {
+    /// The trace's words (the generation only tells stale firings apart, which the node ignores).
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        fmt::Display::fmt(self, f)
+    }
+}
+
+impl fmt::Display for super::invariants::RaftObservation {
+    /// What the node says happened, for the trace: `leader of term 3 (log 1@1 2@2)`.
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        use super::invariants::RaftObservation as O;
+        match self {
+            O::BecameLeader { term, log } => {
+                write!(f, "leader of term {} (log", term.0)?;
+                if log.is_empty() {
+                    write!(f, " empty")?;
+                }
+                for (offset, entry_term) in log.iter().enumerate() {
+                    write!(f, " {}", At(LogIndex(offset as u64 + 1), *entry_term))?;
+                }
+                write!(f, ")")
+            }
+            O::Voted { term, candidate } => write!(f, "votes for {candidate} in term {}", term.0),
+            O::Appended { index, term, .. } => write!(f, "stores {}", At(*index, *term)),
+            O::Truncated {
+                last_kept,
+                first_removed_term,
+                leader_term,
+            } => write!(
+                f,
+                "truncates after {} (removes term {} for the leader of term {})",
+                last_kept.0, first_removed_term.0, leader_term.0
+            ),
+            O::Committed {
+                index,
+                term,
+                observer_term,
+                ..
+            } => write!(
+                f,
+                "commits {} (in term {})",
+                At(*index, *term),
+                observer_term.0
+            ),
+            O::Applied { index, .. } => write!(f, "applies {}", index.0),
+        }
+    }
+}
+
+impl fmt::Debug for super::invariants::RaftObservation {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        fmt::Display::fmt(self, f)
+    }
 }

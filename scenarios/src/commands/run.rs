@@ -1,4 +1,5 @@
-//! `faultline run SCENARIO [--seed N] [--out DIR] [--bug NAME]...`: one seed, one run directory.
+//! `faultline run SCENARIO [--seed N] [--out DIR] [--bug NAME]... [--export-script FILE]`: one
+//! seed, one run directory, and optionally the run as an editable scripted scenario.
 //!
 //! The run directory holds `results.json`, `history.jsonl` (native format, checkable with
 //! `faultline check`), `scenario.resolved.ron` (the scenario with the fault plan that actually
@@ -24,6 +25,10 @@ pub struct Args {
     /// Switch on a classic bug (see `faultline list`); repeatable.
     #[arg(long = "bug")]
     pub bugs: Vec<String>,
+    /// Also write this run as a scripted scenario: every fault of the seed explicit, one
+    /// comment per event. Run with the same seed, it gives the same trace digest.
+    #[arg(long, value_name = "FILE")]
+    pub export_script: Option<PathBuf>,
 }
 
 /// Runs the command.
@@ -42,6 +47,19 @@ pub fn execute(args: Args) -> anyhow::Result<u8> {
     }
     print_summary(&report, &replay);
     outln!("run directory: {}", directory.display());
+    if let Some(path) = &args.export_script {
+        use anyhow::Context;
+        let text = crate::shrink::script::exported(
+            &scenario,
+            &report.plan,
+            args.seed,
+            &args.scenario.display().to_string(),
+            report.outcome.name(),
+            &path.display().to_string(),
+        );
+        std::fs::write(path, text).with_context(|| format!("writing {}", path.display()))?;
+        outln!("script: {}", path.display());
+    }
     Ok(report.outcome.exit_code())
 }
 
