@@ -17,6 +17,7 @@ pub mod charts;
 pub mod data;
 pub mod edn;
 pub mod html;
+pub mod summary;
 pub mod timeline;
 
 pub use html::{run_page, RunPage};

@@ -141,3 +141,105 @@ fn the_page_of_a_60_second_20_client_run_stays_under_5_mb() {
     );
     let _ = std::fs::remove_dir_all(&directory);
 }
+
+/// `summary.md` without its wall-clock line (seeds/s differs from run to run).
+fn summary_without_wall_time(directory: &Path) -> String {
+    read(&directory.join("summary.md"))
+        .lines()
+        .filter(|line| !line.starts_with("- seeds/s:"))
+        .collect::<Vec<_>>()
+        .join("\n")
+}
+
+#[test]
+fn sweep_out_writes_a_summary_and_merged_shards_equal_the_whole_sweep() {
+    let work = scratch("sweep");
+    let dir = |name: &str| work.join(name).display().to_string();
+    let sweep = |extra: &[&str], out: &str| {
+        let mut args = vec![
+            "sweep",
+            BACKUP_READS,
+            "--seeds",
+            "0..12",
+            "--jobs",
+            "2",
+            "--out",
+            out,
+        ];
+        args.extend_from_slice(extra);
+        let (code, stdout, stderr) = faultline(&args);
+        assert_eq!(
+            code, 1,
+            "backup reads fail on some of 12 seeds: {stdout}{stderr}"
+        );
+    };
+    sweep(&[], &dir("whole"));
+    sweep(&["--shard", "1/2"], &dir("shard1"));
+    sweep(&["--shard", "2/2"], &dir("shard2"));
+    let (code, out, err) = faultline(&[
+        "report",
+        "merge",
+        &dir("shard1"),
+        &dir("shard2"),
+        "--out",
+        &dir("merged"),
+    ]);
+    assert_eq!(code, 0, "{out}{err}");
+    let whole = summary_without_wall_time(&work.join("whole"));
+    assert_eq!(whole, summary_without_wall_time(&work.join("merged")));
+    // The summary says what a reader needs.
+    for needle in [
+        "- outcomes: pass ",
+        "safety-violation ",
+        "- latency (ms",
+        "p99",
+        "- marks hit: `primary_backup.resent`",
+        "- marks not hit:",
+        "### Failing seeds",
+        "`faultline replay catalog/primary-backup-kv-backup-reads.ron --seed 0`",
+        "every linearization fails",
+    ] {
+        assert!(
+            whole.contains(needle),
+            "summary.md lacks {needle:?}:\n{whole}"
+        );
+    }
+    assert!(read(&work.join("whole/summary.md")).contains("- seeds/s: "));
+    // results.jsonl holds the --format jsonl records; the first 5 failing seeds have runs.
+    let records = read(&work.join("whole/results.jsonl"));
+    assert_eq!(
+        records
+            .lines()
+            .filter(|l| l.contains(r#""type":"seed""#))
+            .count(),
+        12
+    );
+    let index = read(&work.join("whole/index.html"));
+    let linked = index.matches("class=\"run\" href=\"runs/").count();
+    assert_eq!(
+        linked, 5,
+        "five failing seeds link to their run directories"
+    );
+    assert!(work
+        .join("whole/runs/primary-backup-kv-backup-reads-s0/index.html")
+        .exists());
+    let merged_index = read(&work.join("merged/index.html"));
+    assert!(merged_index.matches("class=\"run\" href=\"").count() >= 5);
+    let _ = std::fs::remove_dir_all(&work);
+}
+
+#[test]
+fn report_merge_of_a_directory_without_results_is_an_input_error() {
+    let work = scratch("merge-bad");
+    std::fs::create_dir_all(&work).unwrap();
+    let (code, _, err) = faultline(&[
+        "report",
+        "merge",
+        &work.display().to_string(),
+        "--out",
+        &work.join("out").display().to_string(),
+    ]);
+    assert_eq!(code, 2);
+    assert!(err.contains("results.jsonl"), "{err}");
+    let _ = std::fs::remove_dir_all(&work);
+}
