@@ -24,6 +24,8 @@ enum Command {
     Replay(commands::replay::Args),
     /// Shrink a failing seed to a minimal scripted scenario.
     Shrink(commands::shrink::Args),
+    /// Sweep reports: merge shard outputs into one summary.
+    Report(commands::report::Args),
     /// Check a history file for linearizability.
     Check(commands::check::Args),
     /// Parse and validate scenario files only.
@@ -41,6 +43,7 @@ fn main() -> ExitCode {
         Command::Sweep(args) => commands::sweep::execute(args),
         Command::Replay(args) => commands::replay::execute(args),
         Command::Shrink(args) => commands::shrink::execute(args),
+        Command::Report(args) => commands::report::execute(args),
         Command::Check(args) => commands::check::execute(args),
         Command::Validate(args) => commands::validate::execute(args),
         Command::List(args) => commands::list::execute(args),

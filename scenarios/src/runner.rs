@@ -136,6 +136,8 @@ pub struct RunReport {
     pub stats: Option<simulation::SimStats>,
     /// The event trace, when asked for.
     pub trace: Vec<String>,
+    /// The protocol's observations, when asked for (the report's node lanes).
+    pub observations: Vec<simulation::ObservationRecord>,
 }
 
 /// How to run.
@@ -143,6 +145,8 @@ pub struct RunReport {
 pub struct RunOptions {
     /// Record every event (`replay --trace`).
     pub trace: bool,
+    /// Keep the protocol's observations (`--out`: the report's node lanes).
+    pub record_observations: bool,
 }
 
 /// Why a scenario cannot run at all (a usage error, exit 2).
@@ -226,6 +230,7 @@ fn sim_config(scenario: &Scenario, seed: u64, options: &RunOptions) -> SimConfig
         clock_offset_max: scenario.clock_offset_max,
         disk: sim_core::disk::DiskConfig::default(),
         trace: options.trace,
+        record_observations: options.record_observations,
     }
 }
 
@@ -324,6 +329,7 @@ pub fn run(scenario: &Scenario, seed: u64, options: &RunOptions) -> Result<RunRe
                 check: None,
                 stats: None,
                 trace: Vec::new(),
+                observations: Vec::new(),
             })
         }
     };
@@ -375,6 +381,7 @@ pub fn run(scenario: &Scenario, seed: u64, options: &RunOptions) -> Result<RunRe
     result.faults_applied = report.faults_applied;
     result.check = check;
     result.trace = report.trace;
+    result.observations = report.observations;
     Ok(result)
 }
 
@@ -404,6 +411,7 @@ fn base_report(
         check: None,
         stats: Some(stats.clone()),
         trace: Vec::new(),
+        observations: Vec::new(),
     }
 }
 

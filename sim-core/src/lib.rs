@@ -41,6 +41,7 @@ pub mod history;
 pub mod id;
 pub mod network;
 pub mod node;
+pub mod observed;
 pub mod prng;
 pub mod simulation;
 pub mod testkit;

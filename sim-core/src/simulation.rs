@@ -26,6 +26,8 @@ use crate::history::{EventType, Function, History};
 use crate::id::{ClientId, NodeId, ProcessId, RequestId, TimerId};
 use crate::network::{resolve_partition, Fate, Network, NetworkConfig};
 use crate::node::{Ctx, Effect, Invariants, Node, Outcome, Reply, Request, SyncToken, Violation};
+use crate::observed::ObservationLog;
+pub use crate::observed::ObservationRecord;
 use crate::prng::{Prng, Stream};
 use crate::time::{Duration, Instant};
 use crate::trace::Digest;
@@ -77,6 +79,10 @@ pub struct SimConfig {
     pub disk: DiskConfig,
     /// Record a readable line for every event (`faultline replay --trace`).
     pub trace: bool,
+    /// Keep the protocol observations that change a node's role or term in
+    /// [`SimReport::observations`] (the node lanes of a run's report). Off in sweeps: reading
+    /// them costs time no verdict needs.
+    pub record_observations: bool,
 }
 
 impl SimConfig {
@@ -93,6 +99,7 @@ impl SimConfig {
             clock_offset_max: Duration::ZERO,
             disk: DiskConfig::default(),
             trace: false,
+            record_observations: false,
         }
     }
 }
@@ -373,6 +380,9 @@ pub struct SimReport {
     pub faults_applied: Vec<AppliedFault>,
     /// A readable line per event, when tracing.
     pub trace: Vec<String>,
+    /// The protocol observations that change a node lane, with
+    /// [`SimConfig::record_observations`] (see [`crate::observed`]).
+    pub observations: Vec<ObservationRecord>,
 }
 
 /// Where a message comes from or goes to.
@@ -620,6 +630,7 @@ pub struct Simulation<N: Node> {
     stop: Option<StopReason>,
     faults_applied: Vec<AppliedFault>,
     trace: Vec<String>,
+    observations: Option<ObservationLog<N::Observation>>,
 }
 
 /// Digest tags: one per event kind, so equal times and ids of different kinds differ.
@@ -733,6 +744,11 @@ impl<N: Node> Simulation<N> {
             stop: None,
             faults_applied: Vec::new(),
             trace: Vec::new(),
+            // Lanes are drawn about a thousand pixels wide: read numbers once per pixel.
+            observations: config.record_observations.then(|| {
+                let horizon = (config.duration + config.recovery).as_nanos();
+                ObservationLog::new(config.node_count, horizon / 1024)
+            }),
             config,
         }
     }
@@ -798,6 +814,10 @@ impl<N: Node> Simulation<N> {
             history: self.history,
             faults_applied: self.faults_applied,
             trace: self.trace,
+            observations: self
+                .observations
+                .map(ObservationLog::into_records)
+                .unwrap_or_default(),
         }
     }
 
@@ -1009,6 +1029,9 @@ impl<N: Node> Simulation<N> {
                     self.digest.word(tag::OBSERVE);
                     if self.config.trace {
                         self.tracing(|| format!("{node}: {observation:?}"));
+                    }
+                    if let Some(log) = &mut self.observations {
+                        log.offer(self.now, node, &observation);
                     }
                     if let Err(violation) = self.invariants.observe(self.now, node, &observation) {
                         self.tracing(|| format!("!! VIOLATION {violation}"));

@@ -40,6 +40,11 @@ pub struct Args {
     /// Switch on a classic bug; repeatable.
     #[arg(long = "bug")]
     pub bugs: Vec<String>,
+    /// Pass 1 also does what `run --out` adds to a run: keep the observations and render the
+    /// report (`index.html`, `history.edn`) in memory. Compare with and without it to measure
+    /// the report's overhead.
+    #[arg(long)]
+    pub with_report: bool,
 }
 
 /// The figures of one scenario benchmark (one JSON line with `--json`).
@@ -91,6 +96,7 @@ pub fn execute(args: Args) -> anyhow::Result<u8> {
     };
     let (jobs, pool) = super::sweep::seed_pool(args.jobs)?;
 
+    let path = args.scenario.display().to_string();
     // Pass 1: throughput. Per seed: (events, simulated ns, failed).
     #[allow(clippy::disallowed_methods)]
     let started = std::time::Instant::now();
@@ -98,8 +104,19 @@ pub fn execute(args: Args) -> anyhow::Result<u8> {
         (start..end)
             .into_par_iter()
             .map(|seed| {
-                let report =
-                    run(&scenario, seed, &RunOptions::default()).expect("checked by load_scenario");
+                let options = if args.with_report {
+                    super::run::report_options(false)
+                } else {
+                    RunOptions::default()
+                };
+                let report = run(&scenario, seed, &options).expect("checked by load_scenario");
+                if args.with_report {
+                    let replay = crate::runner::replay_line(&path, seed, &args.bugs);
+                    let resolved = scenario.to_ron_with_script(&report.plan);
+                    let page = super::run::run_page(&scenario, &report, &replay, &resolved, false);
+                    let edn = reports::edn::history_edn(&report.history);
+                    std::hint::black_box((page, edn));
+                }
                 (
                     report.events,
                     report.simulated_nanos,

@@ -9,6 +9,7 @@ pub mod check;
 pub mod list;
 pub mod output;
 pub mod replay;
+pub mod report;
 pub mod rss;
 pub mod run;
 pub mod shrink;

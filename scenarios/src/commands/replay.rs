@@ -27,7 +27,15 @@ pub struct Args {
 /// Runs the command.
 pub fn execute(args: Args) -> anyhow::Result<u8> {
     let scenario = super::load_scenario(&args.scenario, &args.bugs)?;
-    let report = run(&scenario, args.seed, &RunOptions { trace: args.trace })?;
+    // Observations are kept only when a run directory (with its report) is written.
+    let options = match &args.out {
+        Some(_) => super::run::report_options(args.trace),
+        None => RunOptions {
+            trace: args.trace,
+            ..RunOptions::default()
+        },
+    };
+    let report = run(&scenario, args.seed, &options)?;
     let replay = replay_line(&args.scenario.display().to_string(), args.seed, &args.bugs);
     if args.trace {
         for line in &report.trace {

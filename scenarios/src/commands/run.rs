@@ -1,10 +1,16 @@
 //! `faultline run SCENARIO [--seed N] [--out DIR] [--bug NAME]... [--export-script FILE]`: one
 //! seed, one run directory, and optionally the run as an editable scripted scenario.
 //!
-//! The run directory holds `results.json`, `history.jsonl` (native format, checkable with
-//! `faultline check`), `scenario.resolved.ron` (the scenario with the fault plan that actually
-//! ran, as a `Script`: edit and re-run it) and `REPLAY` (the command that replays the run). It
-//! is written to a temporary sibling and renamed into place, so nothing is left half-written.
+//! The run directory holds `index.html` (the report: verdict, fault timeline, node lanes,
+//! plots, the history timeline with a violation highlighted), `results.json`, `history.jsonl`
+//! (native format, checkable with `faultline check`), `history.edn` (the same history for
+//! Knossos or Elle, which `faultline check` reads back with the same verdict),
+//! `scenario.resolved.ron` (the scenario with the fault plan that actually ran, as a `Script`:
+//! edit and re-run it) and `REPLAY` (the command that replays the run). It is written to a
+//! temporary sibling and renamed into place, so nothing is left half-written.
+//!
+//! A run that writes a directory keeps its protocol observations for the report's node lanes;
+//! sweeps keep none (they write run directories only for failing seeds, by re-running them).
 
 use super::output::outln;
 use crate::runner::{replay_line, run, RunOptions, RunReport};
@@ -34,7 +40,7 @@ pub struct Args {
 /// Runs the command.
 pub fn execute(args: Args) -> anyhow::Result<u8> {
     let scenario = super::load_scenario(&args.scenario, &args.bugs)?;
-    let report = run(&scenario, args.seed, &RunOptions::default())?;
+    let report = run(&scenario, args.seed, &report_options(false))?;
     let replay = replay_line(&args.scenario.display().to_string(), args.seed, &args.bugs);
     let default_directory = args.out.is_none();
     let directory = match args.out {
@@ -61,6 +67,15 @@ pub fn execute(args: Args) -> anyhow::Result<u8> {
         outln!("script: {}", path.display());
     }
     Ok(report.outcome.exit_code())
+}
+
+/// How to run a seed whose run directory will be written: observations kept for the node
+/// lanes, the trace on request.
+pub fn report_options(trace: bool) -> RunOptions {
+    RunOptions {
+        trace,
+        record_observations: true,
+    }
 }
 
 /// Prints the one-paragraph summary of a run.
@@ -155,16 +170,17 @@ pub fn write_run_directory(
         history.push_str(&event.to_json_line());
         history.push('\n');
     }
+    let resolved = scenario.to_ron_with_script(&report.plan);
+    let page = run_page(scenario, report, replay, &resolved, trace.is_some());
     let files: Vec<(&str, String)> = vec![
         (
             "results.json",
             serde_json::to_string_pretty(&results_json(report, replay))? + "\n",
         ),
         ("history.jsonl", history),
-        (
-            "scenario.resolved.ron",
-            scenario.to_ron_with_script(&report.plan),
-        ),
+        ("history.edn", reports::edn::history_edn(&report.history)),
+        ("index.html", page),
+        ("scenario.resolved.ron", resolved),
         ("REPLAY", format!("{replay}\n")),
     ];
     for (name, contents) in files {
@@ -183,4 +199,80 @@ pub fn write_run_directory(
     std::fs::rename(&staging, directory)
         .with_context(|| format!("moving the run into {}", directory.display()))?;
     Ok(())
+}
+
+/// The build, as a report names it.
+pub const VERSION: &str = concat!("faultline ", env!("CARGO_PKG_VERSION"));
+
+/// The run's statistics as (name, value) rows for the report.
+fn stats_rows(report: &RunReport) -> Vec<(String, String)> {
+    let mut rows = vec![
+        ("events".to_string(), report.events.to_string()),
+        (
+            "simulated time".to_string(),
+            format!("{:.3}s", report.simulated_nanos as f64 / 1e9),
+        ),
+    ];
+    if let Some(stats) = &report.stats {
+        let counters = [
+            ("messages sent", stats.messages_sent),
+            ("messages delivered", stats.messages_delivered),
+            ("messages lost", stats.messages_lost),
+            ("messages cut by partitions", stats.messages_cut),
+            ("messages to a down node", stats.messages_to_down_node),
+            ("messages duplicated", stats.messages_duplicated),
+            ("timers fired", stats.timers_fired),
+            ("operations invoked", stats.ops_invoked),
+            ("operations ok", stats.ops_ok),
+            ("operations fail", stats.ops_fail),
+            ("operations info", stats.ops_info),
+            ("crashes", stats.crashes),
+            ("unsynced records lost", stats.unsynced_records_lost),
+        ];
+        rows.extend(
+            counters
+                .iter()
+                .map(|(name, v)| (name.to_string(), v.to_string())),
+        );
+    }
+    rows
+}
+
+/// The report page of a run (`index.html`).
+pub fn run_page(
+    scenario: &Scenario,
+    report: &RunReport,
+    replay: &str,
+    resolved: &str,
+    has_trace: bool,
+) -> String {
+    let (source, message) = match &report.outcome {
+        crate::runner::Outcome::SafetyViolation { source, message } => {
+            (Some(source.as_str()), Some(message.as_str()))
+        }
+        other => (None, other.message()),
+    };
+    let digest = sim_core::trace::format_digest(report.digest);
+    reports::run_page(&reports::RunPage {
+        scenario: &report.scenario,
+        seed: report.seed,
+        outcome: report.outcome.name(),
+        source,
+        message,
+        replay,
+        scenario_ron: resolved,
+        version: VERSION,
+        digest: &digest,
+        node_count: scenario.node_count,
+        recovery_nanos: scenario.duration.as_nanos(),
+        end_nanos: report.simulated_nanos,
+        history: &report.history,
+        faults: &report.faults_applied,
+        observations: &report.observations,
+        check: report.check.as_ref(),
+        marks: &report.marks,
+        marks_declared: crate::runner::declared_marks(&scenario.protocol),
+        stats: stats_rows(report),
+        has_trace,
+    })
 }

@@ -79,6 +79,13 @@ pub struct Args {
     /// per failing seed carrying its replay line.
     #[arg(long)]
     pub junit: Option<PathBuf>,
+    /// Write a report directory: `results.jsonl`, `summary.md`, `index.html`, and full run
+    /// directories (`runs/`) for the first failing seeds.
+    #[arg(long)]
+    pub out: Option<PathBuf>,
+    /// With `--out`: how many failing seeds (per scenario) get a full run directory.
+    #[arg(long, default_value_t = 5)]
+    pub out_runs: usize,
 }
 
 pub(crate) fn parse_range(text: &str) -> Result<(u64, u64), String> {
@@ -173,11 +180,14 @@ struct SeedReport {
     ops_fail: u64,
     ops_info: u64,
     marks: BTreeMap<String, u64>,
+    /// Completed operations' latencies, as a mergeable histogram (`reports::summary`).
+    latency: BTreeMap<u32, u64>,
 }
 
 impl From<RunReport> for SeedReport {
     fn from(report: RunReport) -> Self {
         SeedReport {
+            latency: reports::summary::latency_histogram(&report.history),
             scenario: report.scenario,
             seed: report.seed,
             outcome: report.outcome,
@@ -263,6 +273,8 @@ fn record(path: &str, result: &SeedResult, replay: &str) -> serde_json::Value {
         "ops_info": report.ops_info,
         "wall_ms": result.wall_ms,
         "replay": replay,
+        "marks": report.marks,
+        "latency_histogram": report.latency,
     })
 }
 
@@ -358,6 +370,8 @@ pub fn execute(args: Args) -> anyhow::Result<u8> {
     let mut junit_suites = Vec::new();
     let mut seeds_reported = 0u64;
     let mut stopped = false;
+    let mut records: Vec<serde_json::Value> = Vec::new();
+    let mut failing_runs: Vec<(String, u64)> = Vec::new();
     for (path, scenario) in &scenarios {
         let run_seed = |seed: u64| -> SeedResult {
             #[allow(clippy::disallowed_methods)]
@@ -407,7 +421,22 @@ pub fn execute(args: Args) -> anyhow::Result<u8> {
             pool.install(|| seeds.clone().into_par_iter().map(run_seed).collect())
         };
         seeds_reported += results.len() as u64;
-        let scenario_exit = summarise(path, scenario, &results, &args, human, &mut all_replays);
+        let scenario_exit = summarise(
+            path,
+            scenario,
+            &results,
+            &args,
+            human,
+            &mut all_replays,
+            &mut records,
+        );
+        failing_runs.extend(
+            results
+                .iter()
+                .filter(|r| r.failed())
+                .take(args.out_runs)
+                .map(|r| (path.clone(), r.report.seed)),
+        );
         exit = super::worst_exit_code(exit, scenario_exit);
         if args.junit.is_some() {
             junit_suites.push(junit_suite(
@@ -437,6 +466,12 @@ pub fn execute(args: Args) -> anyhow::Result<u8> {
         write_atomically(junit, xml.as_bytes())?;
         if human {
             outln!("JUnit report: {}", junit.display());
+        }
+    }
+    if let Some(out) = &args.out {
+        write_sweep_directory(out, &scenarios, &records, &failing_runs, &args.bugs)?;
+        if human {
+            outln!("sweep report: {}", out.join("index.html").display());
         }
     }
     if human {
@@ -477,6 +512,7 @@ fn summarise(
     args: &Args,
     human: bool,
     all_replays: &mut Vec<(String, String)>,
+    records: &mut Vec<serde_json::Value>,
 ) -> u8 {
     let mut counts: BTreeMap<&str, u64> = BTreeMap::new();
     let mut marks: BTreeMap<String, u64> = BTreeMap::new();
@@ -502,9 +538,11 @@ fn summarise(
         if let Some((kind, message)) = failure_kind(result) {
             all_replays.push((failure_group(kind, &message), replay.clone()));
         }
+        let line = record(path, result, &replay);
         if !human {
-            outln!("{}", record(path, result, &replay));
+            outln!("{line}");
         }
+        records.push(line);
     }
     let first_failure = results.iter().find(|r| r.failed()).map(|r| r.report.seed);
     // The protocol's rare paths that no seed reached (only for seeds that ran).
@@ -543,7 +581,8 @@ fn summarise(
         if !not_hit.is_empty() {
             outln!("  marks not hit: {}", not_hit.join(" "));
         }
-    } else {
+    }
+    {
         let summary = serde_json::json!({
             "version": 1,
             "type": "summary",
@@ -558,7 +597,10 @@ fn summarise(
             "marks_not_hit": not_hit,
             "exit_code": exit,
         });
-        outln!("{summary}");
+        if !human {
+            outln!("{summary}");
+        }
+        records.push(summary);
     }
     exit
 }
@@ -621,6 +663,59 @@ fn print_failure_groups(failures: &[(String, String)]) {
             );
         }
     }
+
+/// Writes the report directory of `sweep --out`: `results.jsonl` (the `--format jsonl`
+/// records), `summary.md` and `index.html` (both from the records alone, as `report merge`
+/// computes them), and a run directory under `runs/` for each of `failing` (re-run with the
+/// report's observations).
+fn write_sweep_directory(
+    out: &Path,
+    scenarios: &[(String, Scenario)],
+    records: &[serde_json::Value],
+    failing: &[(String, u64)],
+    bugs: &[String],
+) -> anyhow::Result<()> {
+    use anyhow::Context;
+    std::fs::create_dir_all(out).with_context(|| format!("creating {}", out.display()))?;
+    let mut jsonl = String::new();
+    for record in records {
+        jsonl.push_str(&record.to_string());
+        jsonl.push('\n');
+    }
+    write_atomically(&out.join("results.jsonl"), jsonl.as_bytes())?;
+    let summary = reports::summary::summarise(records)?;
+    let mut links = BTreeMap::new();
+    for (path, seed) in failing {
+        let Some((_, scenario)) = scenarios.iter().find(|(p, _)| p == path) else {
+            continue;
+        };
+        let report = run(scenario, *seed, &super::run::report_options(false))?;
+        let leaf = format!("{}-s{seed}", scenario.name);
+        let directory = out.join("runs").join(&leaf);
+        let replay = replay_line(path, *seed, bugs);
+        super::run::write_run_directory(&directory, scenario, &report, &replay, None)?;
+        links.insert((path.clone(), *seed), format!("runs/{leaf}/index.html"));
+    }
+    write_report_pages(out, &summary, &links)
+}
+
+/// Writes `summary.md` and `index.html` of a sweep report directory.
+///
+/// # Errors
+/// I/O errors, with the path.
+pub fn write_report_pages(
+    out: &Path,
+    summary: &reports::summary::Summary,
+    links: &BTreeMap<(String, u64), String>,
+) -> anyhow::Result<()> {
+    write_atomically(
+        &out.join("summary.md"),
+        reports::summary::summary_markdown(summary).as_bytes(),
+    )?;
+    write_atomically(
+        &out.join("index.html"),
+        reports::summary::summary_html(summary, links).as_bytes(),
+    )
 }
 
 /// What a seed's result failed with, or `None` when it passed.

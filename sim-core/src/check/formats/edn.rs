@@ -1,10 +1,18 @@
 //! Knossos/Jepsen EDN histories: one vector or list of operation maps, or a plain sequence of
 //! maps. Maps whose `:process` is not an integer (the nemesis) are skipped. A CAS register of
 //! Knossos starts at 0.
+//!
+//! A file whose first line is the comment [`NATIVE_SEMANTICS_LINE`] (what `faultline run --out`
+//! writes to `history.edn`) keeps faultline's own semantics instead: objects start absent (nil)
+//! and a read of nil saw the absent value, so it reads back with the verdict of the run.
 
 use super::{infer_model, ParseError, ParsedHistory, SourcePosition};
 use crate::check::{Dialect, Model};
 use crate::history::{EventType, Function, HistoryEvent, Value};
+
+/// The first line of an EDN history written by faultline: read with native semantics.
+pub const NATIVE_SEMANTICS_LINE: &str =
+    ";; faultline-semantics: native (objects start as nil; a read of nil saw the absent value)";
 
 /// Nesting deeper than this is rejected (no history needs it; it bounds the recursion).
 const DEPTH_MAX: usize = 64;
@@ -370,11 +378,20 @@ pub fn read(text: &str) -> Result<ParsedHistory, ParseError> {
         Model::Kv if events.iter().any(|e| matches!(e.value, Value::Str(_))) => Model::KvAppend,
         model => model,
     };
+    let native = text
+        .lines()
+        .next()
+        .is_some_and(|line| line.trim_end() == NATIVE_SEMANTICS_LINE);
+    let (dialect, initial) = if native {
+        (Dialect::Native, Value::Null)
+    } else {
+        (Dialect::Knossos, Value::Int(0))
+    };
     Ok(ParsedHistory {
         events,
         positions,
-        dialect: Dialect::Knossos,
+        dialect,
         default_model,
-        initial: Value::Int(0),
+        initial,
     })
 }

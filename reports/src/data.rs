@@ -1,0 +1,653 @@
+//! What the pages show, derived from what a run already keeps: operations paired from the
+//! history, fault intervals from the applied faults, node roles from the protocol's
+//! observations. Everything here is integers (nanoseconds, counts); floats appear only when a
+//! chart places a point.
+
+use sim_core::faults::FaultAction;
+use sim_core::history::{EventType, Function, HistoryEvent, Value};
+use sim_core::id::NodeId;
+use sim_core::observed::{observed_number, role_of};
+use sim_core::simulation::{AppliedFault, FaultEvent, ObservationRecord};
+use std::collections::BTreeMap;
+
+/// How an operation ended.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
+pub enum OpOutcome {
+    /// Took effect.
+    Ok,
+    /// Did not take effect.
+    Fail,
+    /// Indeterminate.
+    Info,
+    /// Never completed (indeterminate too).
+    Open,
+}
+
+impl OpOutcome {
+    /// `ok`, `fail`, `info`, `open`: also the CSS class of its bars.
+    pub fn name(self) -> &'static str {
+        match self {
+            OpOutcome::Ok => "ok",
+            OpOutcome::Fail => "fail",
+            OpOutcome::Info => "info",
+            OpOutcome::Open => "open",
+        }
+    }
+}
+
+/// One operation: an invoke and its completion (if any).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Op {
+    /// The client process.
+    pub process: u64,
+    /// The function.
+    pub f: Function,
+    /// The object.
+    pub key: Option<String>,
+    /// Index of the invoke event in the history.
+    pub invoke_index: usize,
+    /// Index of the completion event.
+    pub complete_index: Option<usize>,
+    /// Invoke time.
+    pub start_nanos: u64,
+    /// Completion time.
+    pub end_nanos: Option<u64>,
+    /// How it ended.
+    pub outcome: OpOutcome,
+    /// The argument.
+    pub argument: Value,
+    /// The result (of an `ok`).
+    pub result: Value,
+}
+
+impl Op {
+    /// Completion time minus invoke time, for completed operations.
+    pub fn latency_nanos(&self) -> Option<u64> {
+        self.end_nanos.map(|end| end - self.start_nanos)
+    }
+
+    /// `write key=3 5 -> ok`: one line for tooltips and the explanation.
+    pub fn describe(&self) -> String {
+        let key = self
+            .key
+            .as_ref()
+            .map(|k| format!(" key={k}"))
+            .unwrap_or_default();
+        // Only an ok read-like result says something beyond the argument.
+        let result = match (self.outcome, &self.result) {
+            (OpOutcome::Ok, value) if *value != self.argument => format!(" = {value}"),
+            _ => String::new(),
+        };
+        format!(
+            "p{} {}{key} {}{result} -> {}",
+            self.process,
+            self.f.as_str(),
+            self.argument,
+            self.outcome.name()
+        )
+    }
+}
+
+/// Pairs invokes with their completions, in invoke order. A completion without an invoke is
+/// skipped (the checker reports such histories as malformed before a report is written).
+pub fn pair_operations(history: &[HistoryEvent]) -> Vec<Op> {
+    let mut ops: Vec<Op> = Vec::new();
+    let mut open: BTreeMap<u64, usize> = BTreeMap::new();
+    for (index, event) in history.iter().enumerate() {
+        match event.kind {
+            EventType::Invoke => {
+                open.insert(event.process, ops.len());
+                ops.push(Op {
+                    process: event.process,
+                    f: event.f,
+                    key: event.key.clone(),
+                    invoke_index: index,
+                    complete_index: None,
+                    start_nanos: event.time,
+                    end_nanos: None,
+                    outcome: OpOutcome::Open,
+                    argument: event.value.clone(),
+                    result: Value::Null,
+                });
+            }
+            kind => {
+                let Some(position) = open.remove(&event.process) else {
+                    continue;
+                };
+                let op = &mut ops[position];
+                op.complete_index = Some(index);
+                op.end_nanos = Some(event.time);
+                op.outcome = match kind {
+                    EventType::Ok => OpOutcome::Ok,
+                    EventType::Fail => OpOutcome::Fail,
+                    _ => OpOutcome::Info,
+                };
+                if kind == EventType::Ok {
+                    op.result = event.value.clone();
+                }
+            }
+        }
+    }
+    ops
+}
+
+/// What kind of fault an interval is (its colour and its row).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
+pub enum FaultKind {
+    /// A network partition.
+    Partition,
+    /// A crash (or a power loss).
+    Crash,
+    /// A paused process.
+    Pause,
+    /// A clogged link.
+    Clog,
+    /// A loss burst.
+    Loss,
+    /// A clock step or drift (an instant: drawn as a tick).
+    Clock,
+}
+
+impl FaultKind {
+    /// CSS class and legend word.
+    pub fn name(self) -> &'static str {
+        match self {
+            FaultKind::Partition => "partition",
+            FaultKind::Crash => "crash",
+            FaultKind::Pause => "pause",
+            FaultKind::Clog => "clog",
+            FaultKind::Loss => "loss",
+            FaultKind::Clock => "clock",
+        }
+    }
+}
+
+/// A fault from when it was applied to when it was undone (or the recovery phase began).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct FaultSpan {
+    /// Its kind.
+    pub kind: FaultKind,
+    /// The node it concerns, if one.
+    pub node: Option<NodeId>,
+    /// Start.
+    pub start_nanos: u64,
+    /// End (equal to the start for instants).
+    pub end_nanos: u64,
+    /// A short label: `partition {n0 n1} {n2 n3 n4}`.
+    pub label: String,
+}
+
+/// The groups a set of directed cuts leaves: nodes joined when neither direction between
+/// them is cut; `(one-way)` when some cut has no reverse.
+fn partition_label(cuts: &[(NodeId, NodeId)], node_count: u32) -> String {
+    let cut = |a: u32, b: u32| cuts.contains(&(NodeId(a), NodeId(b)));
+    let mut group: Vec<u32> = (0..node_count).collect();
+    for a in 0..node_count {
+        for b in (a + 1)..node_count {
+            if !cut(a, b) && !cut(b, a) {
+                let (ga, gb) = (group[a as usize], group[b as usize]);
+                let (keep, drop) = (ga.min(gb), ga.max(gb));
+                group
+                    .iter_mut()
+                    .filter(|g| **g == drop)
+                    .for_each(|g| *g = keep);
+            }
+        }
+    }
+    let mut groups: BTreeMap<u32, Vec<u32>> = BTreeMap::new();
+    for (node, g) in group.iter().enumerate() {
+        groups.entry(*g).or_default().push(node as u32);
+    }
+    let mut label = String::from("partition");
+    for members in groups.values() {
+        let names: Vec<String> = members.iter().map(|n| format!("n{n}")).collect();
+        label.push_str(&format!(" {{{}}}", names.join(" ")));
+    }
+    if cuts.iter().any(|&(a, b)| !cuts.contains(&(b, a))) {
+        label.push_str(" (one-way)");
+    }
+    label
+}
+
+/// The applied faults as intervals, in start order. Whatever is still open when the recovery
+/// phase begins (or the run ends, at `end_nanos`) closes there.
+pub fn fault_spans(faults: &[AppliedFault], node_count: u32, end_nanos: u64) -> Vec<FaultSpan> {
+    let mut spans: Vec<FaultSpan> = Vec::new();
+    // Open intervals: (kind, node or link key) -> index in `spans`.
+    let mut open: BTreeMap<(FaultKind, u64), usize> = BTreeMap::new();
+    let link = |a: NodeId, b: NodeId| (u64::from(a.0) << 32) | u64::from(b.0);
+    let start = |spans: &mut Vec<FaultSpan>,
+                 open: &mut BTreeMap<(FaultKind, u64), usize>,
+                 key: (FaultKind, u64),
+                 node: Option<NodeId>,
+                 at: u64,
+                 label: String| {
+        if let Some(index) = open.remove(&key) {
+            spans[index].end_nanos = at;
+        }
+        open.insert(key, spans.len());
+        spans.push(FaultSpan {
+            kind: key.0,
+            node,
+            start_nanos: at,
+            end_nanos: end_nanos.max(at),
+            label,
+        });
+    };
+    let stop = |spans: &mut Vec<FaultSpan>,
+                open: &mut BTreeMap<(FaultKind, u64), usize>,
+                key: (FaultKind, u64),
+                at: u64| {
+        if let Some(index) = open.remove(&key) {
+            spans[index].end_nanos = at;
+        }
+    };
+    for fault in faults {
+        let at = fault.at.as_nanos();
+        match &fault.what {
+            FaultEvent::Partition { cuts, .. } => {
+                let label = partition_label(cuts, node_count);
+                start(
+                    &mut spans,
+                    &mut open,
+                    (FaultKind::Partition, 0),
+                    None,
+                    at,
+                    label,
+                );
+            }
+            FaultEvent::Crash {
+                node,
+                lose_unsynced,
+                lost,
+                ..
+            } => {
+                let label = if *lose_unsynced {
+                    format!("power loss {node} ({lost} unsynced lost)")
+                } else {
+                    format!("crash {node}")
+                };
+                let key = (FaultKind::Crash, u64::from(node.0));
+                start(&mut spans, &mut open, key, Some(*node), at, label);
+            }
+            FaultEvent::Resume { node, .. } => {
+                stop(
+                    &mut spans,
+                    &mut open,
+                    (FaultKind::Pause, u64::from(node.0)),
+                    at,
+                );
+            }
+            FaultEvent::RecoveryBegins => {
+                for (_, index) in std::mem::take(&mut open) {
+                    spans[index].end_nanos = at;
+                }
+            }
+            FaultEvent::Action(action) => match *action {
+                FaultAction::Heal => stop(&mut spans, &mut open, (FaultKind::Partition, 0), at),
+                FaultAction::Restart { node } => {
+                    stop(
+                        &mut spans,
+                        &mut open,
+                        (FaultKind::Crash, u64::from(node.0)),
+                        at,
+                    );
+                }
+                FaultAction::Pause { node } => {
+                    let key = (FaultKind::Pause, u64::from(node.0));
+                    start(
+                        &mut spans,
+                        &mut open,
+                        key,
+                        Some(node),
+                        at,
+                        format!("pause {node}"),
+                    );
+                }
+                FaultAction::ClockStep { node, delta_nanos } => spans.push(FaultSpan {
+                    kind: FaultKind::Clock,
+                    node: Some(node),
+                    start_nanos: at,
+                    end_nanos: at,
+                    label: format!("clock step {node} {}ms", delta_nanos / 1_000_000),
+                }),
+                FaultAction::ClockDrift { node, drift_ppm } => spans.push(FaultSpan {
+                    kind: FaultKind::Clock,
+                    node: Some(node),
+                    start_nanos: at,
+                    end_nanos: at,
+                    label: format!("clock drift {node} {drift_ppm}ppm"),
+                }),
+                FaultAction::Clog { from, to } => {
+                    let key = (FaultKind::Clog, link(from, to));
+                    start(
+                        &mut spans,
+                        &mut open,
+                        key,
+                        None,
+                        at,
+                        format!("clog {from}->{to}"),
+                    );
+                }
+                FaultAction::Unclog { from, to } => {
+                    stop(&mut spans, &mut open, (FaultKind::Clog, link(from, to)), at);
+                }
+                FaultAction::SetLoss { loss: Some(ratio) } => {
+                    let key = (FaultKind::Loss, 0);
+                    start(
+                        &mut spans,
+                        &mut open,
+                        key,
+                        None,
+                        at,
+                        format!("loss burst {ratio}"),
+                    );
+                }
+                FaultAction::SetLoss { loss: None } => {
+                    stop(&mut spans, &mut open, (FaultKind::Loss, 0), at);
+                }
+                FaultAction::Partition(_)
+                | FaultAction::Crash { .. }
+                | FaultAction::Resume { .. } => {}
+            },
+        }
+    }
+    spans.sort_by_key(|span| (span.start_nanos, span.kind));
+    spans
+}
+
+/// The union of the fault intervals (instants left out), sorted and merged: where the plots
+/// are shaded and what "during faults" means.
+pub fn fault_union(spans: &[FaultSpan]) -> Vec<(u64, u64)> {
+    let mut intervals: Vec<(u64, u64)> = spans
+        .iter()
+        .filter(|s| s.end_nanos > s.start_nanos)
+        .map(|s| (s.start_nanos, s.end_nanos))
+        .collect();
+    intervals.sort_unstable();
+    let mut merged: Vec<(u64, u64)> = Vec::new();
+    for (start, end) in intervals {
+        match merged.last_mut() {
+            Some(last) if start <= last.1 => last.1 = last.1.max(end),
+            _ => merged.push((start, end)),
+        }
+    }
+    merged
+}
+
+/// A stretch of a node's lane.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct RoleSpan {
+    /// From.
+    pub start_nanos: u64,
+    /// To.
+    pub end_nanos: u64,
+    /// `leader`, `candidate`, `follower`, `primary`, `crashed`, `paused`, ...
+    pub role: String,
+    /// Term, ballot or epoch, when the protocol's observations name one.
+    pub number: Option<u64>,
+}
+
+/// Is `role` one that ends when the node learns of a larger term/ballot/epoch?
+fn is_leading(role: &str) -> bool {
+    matches!(role, "leader" | "primary" | "candidate" | "coordinator")
+}
+
+/// Each node's lane: its roles over time from the protocol's observations, with crashes and
+/// pauses from the fault spans laid over them. A leader stays one until the node crashes or
+/// observes a larger term/ballot/epoch than the one it led (protocols do not observe stepping
+/// down; the lane says what the node could know).
+pub fn node_lanes(
+    node_count: u32,
+    observations: &[ObservationRecord],
+    spans: &[FaultSpan],
+    end_nanos: u64,
+) -> Vec<Vec<RoleSpan>> {
+    // Per node: the events that change its lane, in time order.
+    enum Change {
+        Role(String, Option<u64>),
+        Number(u64),
+        Down(&'static str),
+        Up,
+    }
+    let mut changes: Vec<Vec<(u64, u8, Change)>> = (0..node_count).map(|_| Vec::new()).collect();
+    for record in observations {
+        let Some(lane) = changes.get_mut(record.node.0 as usize) else {
+            continue;
+        };
+        let at = record.at.as_nanos();
+        let number = observed_number(&record.text);
+        match role_of(&record.text, record.node) {
+            Some(role) => lane.push((at, 1, Change::Role(role, number))),
+            None => {
+                if let Some(number) = number {
+                    lane.push((at, 1, Change::Number(number)));
+                }
+            }
+        }
+    }
+    for span in spans {
+        let Some(node) = span.node else { continue };
+        let Some(lane) = changes.get_mut(node.0 as usize) else {
+            continue;
+        };
+        let word = match span.kind {
+            FaultKind::Crash => "crashed",
+            FaultKind::Pause => "paused",
+            _ => continue,
+        };
+        lane.push((span.start_nanos, 0, Change::Down(word)));
+        lane.push((span.end_nanos, 2, Change::Up));
+    }
+    let mut lanes = Vec::new();
+    for mut lane in changes {
+        lane.sort_by_key(|(at, order, _)| (*at, *order));
+        let mut spans: Vec<RoleSpan> = Vec::new();
+        let mut role = String::from("up");
+        let mut number: Option<u64> = None;
+        let mut down: Option<&'static str> = None;
+        let mut since = 0u64;
+        let close = |spans: &mut Vec<RoleSpan>, role: &str, number, since: u64, at: u64| {
+            if at > since {
+                // Merge with an equal neighbour: Appended in the same term changes nothing.
+                if let Some(last) = spans.last_mut() {
+                    if last.role == role && last.number == number && last.end_nanos == since {
+                        last.end_nanos = at;
+                        return;
+                    }
+                }
+                spans.push(RoleSpan {
+                    start_nanos: since,
+                    end_nanos: at,
+                    role: role.to_string(),
+                    number,
+                });
+            }
+        };
+        for (at, _, change) in lane {
+            let shown = down.map_or(role.clone(), str::to_string);
+            let (next_role, next_number, next_down) = match change {
+                Change::Role(new_role, new_number) => (new_role, new_number.or(number), down),
+                Change::Number(n) => {
+                    let larger = number.is_none_or(|current| n > current);
+                    if larger && (is_leading(&role) || role == "up") {
+                        ("follower".to_string(), Some(n), down)
+                    } else if larger {
+                        (role.clone(), Some(n), down)
+                    } else {
+                        (role.clone(), number, down)
+                    }
+                }
+                // Volatile roles do not survive a crash; a pause keeps them.
+                Change::Down("crashed") => ("up".to_string(), number, Some("crashed")),
+                Change::Down(word) => (role.clone(), number, Some(word)),
+                Change::Up => (role.clone(), number, None),
+            };
+            let next_shown = next_down.map_or(next_role.clone(), str::to_string);
+            if next_shown != shown || next_number != number {
+                close(&mut spans, &shown, number, since, at);
+                since = at;
+            }
+            role = next_role;
+            number = next_number;
+            down = next_down;
+        }
+        let shown = down.map_or(role.clone(), str::to_string);
+        close(&mut spans, &shown, number, since, end_nanos.max(since));
+        lanes.push(spans);
+    }
+    lanes
+}
+
+/// The `q`-quantile (0..=1000 per mille) of sorted values, nearest rank.
+pub fn quantile_per_mille(sorted: &[u64], per_mille: u64) -> Option<u64> {
+    if sorted.is_empty() {
+        return None;
+    }
+    let rank = (per_mille * sorted.len() as u64).div_ceil(1000).max(1);
+    Some(sorted[(rank as usize - 1).min(sorted.len() - 1)])
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use sim_core::time::Instant;
+
+    fn event(index: u64, time: u64, process: u64, kind: EventType, value: Value) -> HistoryEvent {
+        HistoryEvent {
+            index,
+            time,
+            process,
+            kind,
+            f: Function::Write,
+            key: Some("a".into()),
+            value,
+            token: None,
+        }
+    }
+
+    #[test]
+    fn operations_pair_by_process_and_open_ones_stay_open() {
+        let history = vec![
+            event(0, 10, 1, EventType::Invoke, Value::Int(1)),
+            event(1, 11, 2, EventType::Invoke, Value::Int(2)),
+            event(2, 30, 1, EventType::Ok, Value::Int(1)),
+            event(3, 40, 3, EventType::Invoke, Value::Int(3)),
+            event(4, 50, 3, EventType::Info, Value::Int(3)),
+        ];
+        let ops = pair_operations(&history);
+        assert_eq!(ops.len(), 3);
+        assert_eq!(ops[0].outcome, OpOutcome::Ok);
+        assert_eq!(ops[0].latency_nanos(), Some(20));
+        assert_eq!(ops[1].outcome, OpOutcome::Open);
+        assert_eq!(ops[1].latency_nanos(), None);
+        assert_eq!(ops[2].outcome, OpOutcome::Info);
+        assert_eq!(ops[2].complete_index, Some(4));
+    }
+
+    #[test]
+    fn partition_labels_name_the_groups() {
+        let cuts = vec![
+            (NodeId(0), NodeId(2)),
+            (NodeId(2), NodeId(0)),
+            (NodeId(1), NodeId(2)),
+            (NodeId(2), NodeId(1)),
+        ];
+        assert_eq!(partition_label(&cuts, 3), "partition {n0 n1} {n2}");
+        assert_eq!(
+            partition_label(&[(NodeId(0), NodeId(1))], 2),
+            "partition {n0} {n1} (one-way)"
+        );
+    }
+
+    #[test]
+    fn faults_become_intervals_closed_by_their_undo_or_recovery() {
+        let at = |ms: u64| Instant::ZERO + sim_core::time::Duration::from_millis(ms);
+        let faults = vec![
+            AppliedFault {
+                at: at(100),
+                what: FaultEvent::Crash {
+                    node: NodeId(1),
+                    lose_unsynced: false,
+                    kept: 3,
+                    lost: 0,
+                },
+            },
+            AppliedFault {
+                at: at(200),
+                what: FaultEvent::Action(FaultAction::Pause { node: NodeId(2) }),
+            },
+            AppliedFault {
+                at: at(300),
+                what: FaultEvent::Action(FaultAction::Restart { node: NodeId(1) }),
+            },
+            AppliedFault {
+                at: at(500),
+                what: FaultEvent::RecoveryBegins,
+            },
+        ];
+        let spans = fault_spans(&faults, 3, 900_000_000);
+        assert_eq!(spans.len(), 2);
+        assert_eq!(
+            (spans[0].start_nanos, spans[0].end_nanos),
+            (100_000_000, 300_000_000)
+        );
+        assert_eq!(spans[0].kind, FaultKind::Crash);
+        assert_eq!(
+            (spans[1].start_nanos, spans[1].end_nanos),
+            (200_000_000, 500_000_000)
+        );
+        assert_eq!(fault_union(&spans), vec![(100_000_000, 500_000_000)]);
+    }
+
+    #[test]
+    fn a_leader_lane_ends_at_a_larger_term_or_a_crash() {
+        let record = |ms: u64, node: u32, text: &str| ObservationRecord {
+            at: Instant::ZERO + sim_core::time::Duration::from_millis(ms),
+            node: NodeId(node),
+            text: text.into(),
+        };
+        let observations = vec![
+            record(10, 0, "Voted { term: Term(1), candidate: NodeId(0) }"),
+            record(20, 0, "BecameLeader { term: Term(1), log: [] }"),
+            record(30, 0, "Appended { index: 1, term: Term(1) }"),
+            record(60, 0, "Appended { index: 2, term: Term(2) }"),
+        ];
+        let lanes = node_lanes(1, &observations, &[], 100_000_000);
+        let roles: Vec<(&str, Option<u64>)> = lanes[0]
+            .iter()
+            .map(|s| (s.role.as_str(), s.number))
+            .collect();
+        assert_eq!(
+            roles,
+            vec![
+                ("up", None),
+                ("candidate", Some(1)),
+                ("leader", Some(1)),
+                ("follower", Some(2))
+            ]
+        );
+        let crash = FaultSpan {
+            kind: FaultKind::Crash,
+            node: Some(NodeId(0)),
+            start_nanos: 40_000_000,
+            end_nanos: 50_000_000,
+            label: "crash n0".into(),
+        };
+        let lanes = node_lanes(1, &observations, &[crash], 100_000_000);
+        let roles: Vec<&str> = lanes[0].iter().map(|s| s.role.as_str()).collect();
+        assert_eq!(
+            roles,
+            vec!["up", "candidate", "leader", "crashed", "up", "follower"]
+        );
+    }
+
+    #[test]
+    fn quantiles_use_the_nearest_rank() {
+        let values = [1, 2, 3, 4, 5, 6, 7, 8, 9, 10];
+        assert_eq!(quantile_per_mille(&values, 500), Some(5));
+        assert_eq!(quantile_per_mille(&values, 990), Some(10));
+        assert_eq!(quantile_per_mille(&values, 0), Some(1));
+        assert_eq!(quantile_per_mille(&[], 500), None);
+    }
+}
