@@ -1207,7 +1207,7 @@ fn op_kind_file(function: Function) -> OpKindFile {
         Function::Acquire => OpKindFile::Acquire,
         Function::Release => OpKindFile::Release,
         // Transactions are not a workload kind yet; validation never produces one.
-        Function::Txn => OpKindFile::Read,
+        Function::Txn | Function::Transfer => OpKindFile::Read,
     }
 }
 
@@ -1220,6 +1220,7 @@ fn function_name(function: Function) -> &'static str {
         Function::Acquire => "Acquire",
         Function::Release => "Release",
         Function::Txn => "Txn",
+        Function::Transfer => "Transfer",
     }
 }
 

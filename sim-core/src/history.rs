@@ -32,7 +32,7 @@ pub enum EventType {
 
 /// The function of an operation, per model: register/cas-register/kv use `read`, `write`,
 /// `cas`; counter uses `add`, `read`; mutex uses `acquire`, `release`; multi-register uses
-/// `txn`.
+/// `txn`; bank uses `transfer` and `read` (an audit of every balance).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum Function {
@@ -50,6 +50,8 @@ pub enum Function {
     Release,
     /// A transaction of micro-operations `[["r", key, value], ["w", key, value], ...]`.
     Txn,
+    /// Move money between two bank accounts: `value` is `[from, to, amount]`.
+    Transfer,
 }
 
 impl Function {
@@ -63,6 +65,7 @@ impl Function {
             Function::Acquire => "acquire",
             Function::Release => "release",
             Function::Txn => "txn",
+            Function::Transfer => "transfer",
         }
     }
 }

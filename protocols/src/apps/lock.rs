@@ -646,7 +646,10 @@ pub fn audit(history: &[HistoryEvent], config: &LockConfig) -> Result<(), String
     for event in history {
         let key = (event.key.clone(), event.process);
         match (event.kind, event.f) {
-            (_, Function::Read | Function::Cas | Function::Add | Function::Txn) => {}
+            (
+                _,
+                Function::Read | Function::Cas | Function::Add | Function::Txn | Function::Transfer,
+            ) => {}
             (EventType::Invoke, f) => {
                 invoked.insert(event.process, event.time);
                 if f == Function::Release {

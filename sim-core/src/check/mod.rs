@@ -24,6 +24,7 @@
 //! Determinism: the checker is a pure function of its inputs. Its two hash tables are
 //! look-up-only with a fixed hasher; nothing iterates them.
 
+mod bank;
 pub mod formats;
 mod lease_lock;
 mod linearizability;
@@ -64,11 +65,14 @@ pub enum Model {
     /// to the key's resource: ok needs a token not below the highest accepted, fail one below
     /// it). See `lease_lock.rs`.
     LeaseLock,
+    /// A bank, one object: `transfer` (`value` = `[from, to, amount]`, refused on overdraft)
+    /// and `read` (an audit: every balance), checked for strict serializability. See `bank.rs`.
+    Bank,
 }
 
 impl Model {
     /// Every model, in a stable order.
-    pub const ALL: [Model; 8] = [
+    pub const ALL: [Model; 9] = [
         Model::Register,
         Model::CasRegister,
         Model::Kv,
@@ -77,6 +81,7 @@ impl Model {
         Model::Mutex,
         Model::MultiRegister,
         Model::LeaseLock,
+        Model::Bank,
     ];
 
     /// The name used on the command line.
@@ -90,6 +95,7 @@ impl Model {
             Model::Mutex => "mutex",
             Model::MultiRegister => "multi-register",
             Model::LeaseLock => "lease-lock",
+            Model::Bank => "bank",
         }
     }
 
@@ -338,6 +344,9 @@ pub fn check_events(
     model: Model,
     options: &CheckOptions,
 ) -> Result<CheckResult, HistoryError> {
+    if model == Model::Bank {
+        return bank::check(events, options);
+    }
     let mut prepared = prepare(events, model, options.dialect, &options.initial)?;
     if options.reductions {
         prune_unobserved_writes(&mut prepared);

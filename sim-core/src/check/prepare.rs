@@ -187,6 +187,7 @@ pub(crate) fn prepare(
             None => return Err(error(0, "kv-append initial value must be a string")),
         },
         Model::Mutex | Model::LeaseLock => 0,
+        Model::Bank => unreachable!("bank histories are checked by bank.rs"),
     };
 
     let mut ops: Vec<PreparedOp> = Vec::new();

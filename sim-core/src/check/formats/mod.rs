@@ -120,7 +120,9 @@ pub fn read(format: Format, text: &str) -> Result<ParsedHistory, ParseError> {
 /// The model a history most likely needs, from the functions and values it uses.
 pub fn infer_model(events: &[HistoryEvent]) -> Model {
     let has = |f: Function| events.iter().any(|e| e.f == f);
-    if has(Function::Txn) {
+    if has(Function::Transfer) {
+        Model::Bank
+    } else if has(Function::Txn) {
         Model::MultiRegister
     } else if (has(Function::Acquire) || has(Function::Release)) && has(Function::Write) {
         // Lock operations beside writes: the writes go to a fenced resource.
