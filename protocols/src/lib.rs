@@ -17,3 +17,4 @@ pub mod primary_backup;
 pub mod raft;
 pub mod registry;
 pub mod single_server;
+pub mod two_phase_commit;

@@ -901,7 +901,7 @@ fn validate(file: ScenarioFile, default_name: &str) -> Result<Scenario, Invalid>
     let random_faults = matches!(file.faults, Some(FaultsFile::Random { .. }));
     let protocol = validate_protocol(file.protocol, random_faults)?;
 
-    let rule = protocol.protocol.nodes();
+    let rule = protocol.protocol.nodes_for(&protocol.params);
     let node_count = file.nodes.unwrap_or(rule.default);
     if node_count == 0 || node_count > MAX_NODES {
         return Err(invalid(

@@ -779,6 +779,7 @@ impl crate::describe::App for LockApp {
     fn requires(&self) -> crate::capabilities::Capabilities {
         // Lease expiry is decided from the proposer's stamps on every replica.
         crate::capabilities::Capabilities::STAMPED_COMMANDS
+            .with(crate::capabilities::Capabilities::STATE_MACHINE)
     }
 
     fn bugs(&self) -> &'static [crate::mutation::Bug] {
