@@ -104,6 +104,7 @@ impl Participant {
                         .prepared
                         .remove(txn)
                         .unwrap_or_else(|| panic!("{txn}: COMMIT record without PREPARE"));
+                    participant.unlock(*txn, &prepared.work);
                     participant.apply(*txn, &prepared.work);
                     participant.committed.insert(*txn);
                 }

@@ -65,7 +65,7 @@ pub enum Model {
     /// to the key's resource: ok needs a token not below the highest accepted, fail one below
     /// it). See `lease_lock.rs`.
     LeaseLock,
-    /// A bank, one object: `transfer` (`value` = `[from, to, amount]`, refused on overdraft)
+    /// A bank, one object: `transfer` (`value` = `[from, to, amount]`)
     /// and `read` (an audit: every balance), checked for strict serializability. See `bank.rs`.
     Bank,
 }
