@@ -38,7 +38,7 @@ fn check(declared: &[&str], source: &str, prefix: &str) {
 
 #[test]
 fn every_protocols_declared_marks_are_the_marks_its_code_emits() {
-    let protocols: [(&[&str], &str, &str); 4] = [
+    let protocols: [(&[&str], &str, &str); 5] = [
         (
             protocols::raft::MARKS,
             include_str!("../src/raft/node.rs"),
@@ -58,6 +58,14 @@ fn every_protocols_declared_marks_are_the_marks_its_code_emits() {
             protocols::single_server::MARKS,
             include_str!("../src/single_server/node.rs"),
             "single_server",
+        ),
+        (
+            protocols::two_phase_commit::MARKS,
+            concat!(
+                include_str!("../src/two_phase_commit/coordinator.rs"),
+                include_str!("../src/two_phase_commit/participant.rs")
+            ),
+            "two_phase_commit",
         ),
     ];
     for (declared, source, prefix) in protocols {
