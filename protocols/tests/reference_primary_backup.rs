@@ -91,7 +91,7 @@ impl Cluster {
                     }
                 }
                 Effect::Append { record } => self.unsynced[id.index()].push(record.clone()),
-                Effect::Sync => {
+                Effect::Sync { .. } => {
                     let pending = std::mem::take(&mut self.unsynced[id.index()]);
                     self.synced[id.index()].extend(pending);
                 }

@@ -5,8 +5,36 @@
 //! (`lose_unsynced`) keeps the synced prefix and a random prefix of the unsynced suffix — any
 //! suffix of unsynced writes may be lost, which also models a torn last record (dropped whole).
 //! After a crash every surviving record is durable.
+//!
+//! Writes and syncs take time ([`DiskConfig`]): the simulator calls [`Disk::sync_to`] when a
+//! sync completes, so until then a power loss may drop the records it covers. Sync state (the
+//! sync in flight, group commit) lives in the simulator; the disk only knows which prefix is
+//! durable.
 
 use crate::prng::Prng;
+use crate::time::Duration;
+
+/// How long a node's disk takes. Each latency is drawn uniformly from `[min, max]` per append
+/// (write) and per physical sync, from the run's own disk-latency stream.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct DiskConfig {
+    /// Shortest time for an appended record to reach the disk's cache.
+    pub write_latency_min: Duration,
+    /// Longest time for an appended record to reach the disk's cache.
+    pub write_latency_max: Duration,
+    /// Shortest time a sync takes once started.
+    pub sync_latency_min: Duration,
+    /// Longest time a sync takes once started.
+    pub sync_latency_max: Duration,
+}
+
+impl DiskConfig {
+    /// Writes and syncs complete at once (the default): a sync is durable as soon as the
+    /// handler that asked for it returns.
+    pub fn is_instant(&self) -> bool {
+        self.write_latency_max == Duration::ZERO && self.sync_latency_max == Duration::ZERO
+    }
+}
 
 /// One node's disk.
 #[derive(Clone, Debug)]
@@ -42,6 +70,30 @@ impl<R> Disk<R> {
     /// Makes every appended record durable.
     pub fn sync(&mut self) {
         self.synced_count = self.records.len();
+    }
+
+    /// Makes the first `count` records durable (a completed sync that covered them); a count
+    /// at or below the durable prefix changes nothing.
+    ///
+    /// # Panics
+    /// If `count` exceeds the records appended.
+    pub fn sync_to(&mut self, count: usize) {
+        assert!(
+            count <= self.records.len(),
+            "sync of {count} records on a disk of {}",
+            self.records.len()
+        );
+        self.synced_count = self.synced_count.max(count);
+    }
+
+    /// How many records were appended (durable or not).
+    pub fn len(&self) -> usize {
+        self.records.len()
+    }
+
+    /// No record was appended.
+    pub fn is_empty(&self) -> bool {
+        self.records.is_empty()
     }
 
     /// Every record, durable or not.

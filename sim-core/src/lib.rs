@@ -12,7 +12,7 @@
 //!   handlers record effects into, client [`node::Request`]s and [`node::Reply`]s, and the
 //!   [`node::Invariants`] trait of per-protocol checkers.
 //! - [`network`], [`disk`], [`clock`]: the virtual network (latency, loss, duplication,
-//!   reordering, directed partitions, clogging), per-node append-only disks with explicit sync,
+//!   reordering, directed partitions, clogging), per-node append-only disks whose syncs take time,
 //!   and per-node clocks with offset and drift.
 //! - [`faults`]: the fault plan, scripted or generated from the seed.
 //! - [`client`]: workload-driven client processes that record the [`history::History`].

@@ -9,9 +9,15 @@
 //!
 //! A handler reads time only through [`Ctx::now`], which is the node's *local* clock (offset,
 //! drift and faults included), and randomness only through [`Ctx::rng`], the node's own stream.
-//! Durable state is only what went through [`Ctx::append`] followed by [`Ctx::sync`]: after a
-//! crash the simulator rebuilds the node with [`Node::recover`] from its synced records, and all
-//! other state is gone.
+//! Durable state is only what went through [`Ctx::append`] followed by a completed
+//! [`Ctx::sync`]: after a crash the simulator rebuilds the node with [`Node::recover`] from its
+//! durable records, and all other state is gone.
+//!
+//! A sync takes time (the scenario's `disk.sync_latency`): [`Ctx::sync`] returns a
+//! [`SyncToken`] at once, and [`Node::on_synced`] is called with it when the records are durable.
+//! An answer that depends on durable state (a vote, an acknowledgement) is sent from
+//! `on_synced` or later, never right after `sync`. With zero latency `on_synced` runs as soon
+//! as the handler that called `sync` returns, before the handler's later effects are applied.
 
 use crate::history::{Function, Value};
 use crate::id::{ClientId, NodeId, ProcessId, RequestId, TimerId};
@@ -77,6 +83,19 @@ pub struct Reply {
     pub outcome: Outcome,
 }
 
+/// Names one [`Ctx::sync`] of a node: tokens grow by one per sync, across the node's
+/// incarnations too (a token from before a crash never completes). A completion of token `t`
+/// means every record appended before that sync, and so every sync with a token up to `t`, is
+/// durable.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct SyncToken(pub u64);
+
+impl fmt::Display for SyncToken {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "sync#{}", self.0)
+    }
+}
+
 /// A replica of some protocol. See the module documentation for the contract.
 pub trait Node: Sized + 'static {
     /// Configuration shared by every replica (cluster parameters, switched-on mutations).
@@ -106,6 +125,13 @@ pub trait Node: Sized + 'static {
     /// A client request arrived. Answer with [`Ctx::reply`] now or later, or never (the client
     /// then times out).
     fn on_request(&mut self, ctx: &mut Ctx<'_, Self>, request: Request);
+
+    /// The sync `token` completed: every record appended before it is durable. Syncs complete
+    /// in token order, but several may share one completion (group commit): then only the
+    /// highest token is reported, and it stands for every earlier one. A crash before the
+    /// completion means it never comes. The default does nothing, for nodes that answer
+    /// nothing that depends on durable state.
+    fn on_synced(&mut self, _ctx: &mut Ctx<'_, Self>, _token: SyncToken) {}
 }
 
 /// An effect recorded by a handler, applied by the simulator after the handler returns.
@@ -142,8 +168,11 @@ pub enum Effect<N: Node> {
         /// The record.
         record: N::Record,
     },
-    /// Make every appended record durable.
-    Sync,
+    /// Make every appended record durable; [`Node::on_synced`] reports the completion.
+    Sync {
+        /// The token [`Ctx::sync`] handed back.
+        token: SyncToken,
+    },
     /// Answer a client.
     Reply {
         /// The client slot.
@@ -172,6 +201,8 @@ pub struct Ctx<'a, N: Node> {
     pub(crate) rng: &'a mut Prng,
     pub(crate) effects: &'a mut Vec<Effect<N>>,
     pub(crate) next_timer: &'a mut u64,
+    /// The last token handed out (the kernel numbers the `Sync` effects the same way).
+    pub(crate) last_sync_token: SyncToken,
 }
 
 impl<'a, N: Node> Ctx<'a, N> {
@@ -197,7 +228,21 @@ impl<'a, N: Node> Ctx<'a, N> {
             rng,
             effects,
             next_timer,
+            last_sync_token: SyncToken(0),
         }
+    }
+
+    /// Sets the last sync token handed out before this context, for a harness that drives a
+    /// node by hand across several handler calls (by default tokens start at 1 in every context).
+    pub fn with_last_sync_token(mut self, token: SyncToken) -> Self {
+        self.last_sync_token = token;
+        self
+    }
+
+    /// The last sync token this context handed out (or was given), so a harness can carry it
+    /// into the next context.
+    pub fn last_sync_token(&self) -> SyncToken {
+        self.last_sync_token
     }
 
     /// Sets the monotonic reading for a hand-driven context (by default it equals `local_now`).
@@ -282,14 +327,20 @@ impl<'a, N: Node> Ctx<'a, N> {
         self.effects.push(Effect::CancelTimer { id });
     }
 
-    /// Append `record` to this node's disk. It survives a crash only after [`Ctx::sync`].
+    /// Append `record` to this node's disk. It survives a power loss only once a later
+    /// [`Ctx::sync`] completed.
     pub fn append(&mut self, record: N::Record) {
         self.effects.push(Effect::Append { record });
     }
 
-    /// Make every record appended so far durable (fsync).
-    pub fn sync(&mut self) {
-        self.effects.push(Effect::Sync);
+    /// Make every record appended so far durable (fsync). It takes the disk's sync latency:
+    /// [`Node::on_synced`] is called with the returned token when the records are durable, and
+    /// never if the node crashes first.
+    pub fn sync(&mut self) -> SyncToken {
+        let token = SyncToken(self.last_sync_token.0 + 1);
+        self.last_sync_token = token;
+        self.effects.push(Effect::Sync { token });
+        token
     }
 
     /// Answer the client that sent request `id`.

@@ -27,6 +27,9 @@ pub enum Stream {
     Swarm,
     /// Crash-time disk decisions (how much unsynced data survives).
     Disk,
+    /// Write and sync latencies of the disks (its own stream, so slow disks shift no other
+    /// draw).
+    DiskLatency,
     /// A node's own stream, handed to its handlers through `Ctx::rng`.
     Node(u32),
     /// A client slot's own stream.
@@ -44,6 +47,7 @@ impl Stream {
             Stream::Workload => 4,
             Stream::Swarm => 5,
             Stream::Disk => 6,
+            Stream::DiskLatency => 7,
             Stream::Node(i) => (1 << 32) | u64::from(i),
             Stream::Client(i) => (2 << 32) | u64::from(i),
             Stream::Custom(i) => (3 << 32) | u64::from(i),

@@ -5,6 +5,8 @@
 //! loop: pop the earliest (time, seq) event -> deliver it to a node or client handler
 //!       -> the handler records effects in its Ctx -> the simulator applies them
 //!       (sends through the Network, timers, disk appends/syncs, replies, observations, marks)
+//!       -> a sync completes after the disk's latency (at once when it has none) and the node's
+//!          `on_synced` runs; a crash before that drops the completion
 //!       -> observations go to the invariant checker; every applied event feeds the digest
 //! phase 1 (duration): workload + faults
 //! phase 2 (recovery): every fault healed, every crashed node restarted, clocks re-rated;
@@ -18,12 +20,12 @@
 
 use crate::client::{ClientConfig, Workload};
 use crate::clock::Clock;
-use crate::disk::Disk;
+use crate::disk::{Disk, DiskConfig};
 use crate::faults::{FaultAction, FaultPlan, PartitionShape, TimedFault};
 use crate::history::{EventType, Function, History};
 use crate::id::{ClientId, NodeId, ProcessId, RequestId, TimerId};
 use crate::network::{resolve_partition, Fate, Network, NetworkConfig};
-use crate::node::{Ctx, Effect, Invariants, Node, Outcome, Reply, Request, Violation};
+use crate::node::{Ctx, Effect, Invariants, Node, Outcome, Reply, Request, SyncToken, Violation};
 use crate::prng::{Prng, Stream};
 use crate::time::{Duration, Instant};
 use crate::trace::Digest;
@@ -71,6 +73,8 @@ pub struct SimConfig {
     pub limits: Limits,
     /// Largest initial clock offset of a node (drawn per node from the fault stream).
     pub clock_offset_max: Duration,
+    /// How long disk writes and syncs take (by default nothing: a sync is durable at once).
+    pub disk: DiskConfig,
     /// Record a readable line for every event (`faultline replay --trace`).
     pub trace: bool,
 }
@@ -87,6 +91,7 @@ impl SimConfig {
             recovery: Duration::from_secs(5),
             limits: Limits::default(),
             clock_offset_max: Duration::ZERO,
+            disk: DiskConfig::default(),
             trace: false,
         }
     }
@@ -162,6 +167,10 @@ pub struct SimStats {
     pub crashes: u64,
     /// Unsynced records lost in crashes.
     pub unsynced_records_lost: u64,
+    /// Syncs that completed (`on_synced` calls).
+    pub syncs_completed: u64,
+    /// Crashes that came while a sync was in flight (its completion never came).
+    pub crashes_during_sync: u64,
 }
 
 /// A fault as it was applied (for timelines and reports).
@@ -406,6 +415,14 @@ enum EventKind<M> {
         client: ClientId,
         token: u64,
     },
+    /// The node's sync in flight completes: its first `covers` records are durable. Stale
+    /// when the node crashed since (`incarnation` moved on).
+    SyncDone {
+        node: NodeId,
+        incarnation: u64,
+        token: SyncToken,
+        covers: usize,
+    },
     BeginRecovery,
     End,
 }
@@ -490,6 +507,16 @@ struct PendingTimer<T> {
     timer: T,
 }
 
+/// A physical sync of a node's disk: it makes the first `covers` records durable and reports
+/// `token` (the latest sync it stands for).
+#[derive(Clone, Copy, Debug)]
+struct PhysicalSync {
+    token: SyncToken,
+    covers: usize,
+    /// When the last record it covers reached the disk's cache: it cannot complete earlier.
+    written_at: Instant,
+}
+
 struct NodeSlot<N: Node> {
     state: Option<N>,
     status: Status,
@@ -507,6 +534,18 @@ struct NodeSlot<N: Node> {
     lost_writes: bool,
     clock: Clock,
     disk: Disk<N::Record>,
+    /// The last sync token handed out (tokens never restart, so none from before a crash
+    /// can be mistaken for a new one).
+    last_sync_token: SyncToken,
+    /// Crashes so far: a queued `SyncDone` of an earlier incarnation is stale.
+    incarnation: u64,
+    /// The sync the disk is doing now (slow disks only).
+    sync_in_flight: Option<PhysicalSync>,
+    /// Syncs asked for while one was in flight, folded into one (group commit): it starts
+    /// when the one in flight completes.
+    sync_waiting: Option<PhysicalSync>,
+    /// When the last appended record reaches the disk's cache (slow writes only).
+    written_until: Instant,
     /// Inputs that arrived while paused, handled in order on resume.
     paused_inbox: Vec<EventKind<N::Msg>>,
 }
@@ -550,6 +589,15 @@ pub struct Simulation<N: Node> {
     network_rng: Prng,
     fault_rng: Prng,
     disk_rng: Prng,
+    /// Write and sync latencies; untouched when the disk is instant.
+    disk_latency_rng: Prng,
+    /// `config.disk.is_instant()`, read on every sync.
+    disk_instant: bool,
+    /// Instant disks: the node's last sync, durable already, whose `on_synced` runs once the
+    /// handler's effects are all applied (as if the handler's fsync returned at its end).
+    instant_synced: Option<(NodeId, SyncToken)>,
+    /// `on_synced` of an instant sync is running (a sync it asks for completes after it).
+    completing_instant_syncs: bool,
     clients: Vec<ClientSlot>,
     workload: Box<dyn Workload>,
     invariants: Box<dyn Invariants<N::Observation>>,
@@ -558,7 +606,8 @@ pub struct Simulation<N: Node> {
     digest: Digest,
     stats: SimStats,
     marks: BTreeMap<&'static str, u64>,
-    effects: Vec<Effect<N>>,
+    /// Spare effect buffers, one per nesting level of handler calls.
+    effects: Vec<Vec<Effect<N>>>,
     held: Vec<(Endpoint, Endpoint, Payload<N::Msg>)>,
     in_flight: u64,
     next_request: u64,
@@ -583,6 +632,7 @@ mod tag {
     pub const OBSERVE: u64 = 10;
     pub const HISTORY: u64 = 11;
     pub const DISK: u64 = 12;
+    pub const SYNC_DONE: u64 = 13;
 }
 
 impl<N: Node> Simulation<N> {
@@ -620,6 +670,11 @@ impl<N: Node> Simulation<N> {
                     lost_writes: false,
                     clock: Clock::new(offset),
                     disk: Disk::default(),
+                    last_sync_token: SyncToken(0),
+                    incarnation: 0,
+                    sync_in_flight: None,
+                    sync_waiting: None,
+                    written_until: Instant::ZERO,
                     paused_inbox: Vec::new(),
                 }
             })
@@ -646,6 +701,10 @@ impl<N: Node> Simulation<N> {
         Simulation {
             network_rng: Prng::new(seed, Stream::Network),
             disk_rng: Prng::new(seed, Stream::Disk),
+            disk_latency_rng: Prng::new(seed, Stream::DiskLatency),
+            disk_instant: config.disk.is_instant(),
+            instant_synced: None,
+            completing_instant_syncs: false,
             fault_rng,
             node_config,
             now: Instant::ZERO,
@@ -770,6 +829,16 @@ impl<N: Node> Simulation<N> {
             self.on_wakeup(node, generation);
             return;
         }
+        if let EventKind::SyncDone {
+            node,
+            incarnation,
+            token,
+            covers,
+        } = kind
+        {
+            self.on_sync_done(node, incarnation, token, covers);
+            return;
+        }
         if !self.count_event() {
             return;
         }
@@ -782,6 +851,7 @@ impl<N: Node> Simulation<N> {
                 self.apply_fault(&fault);
             }
             EventKind::ClientWake { client, token } => self.on_client_wake(client, token),
+            EventKind::SyncDone { .. } => unreachable!("handled above"),
             EventKind::BeginRecovery => self.begin_recovery(),
             EventKind::End => unreachable!("handled in run"),
         }
@@ -814,13 +884,15 @@ impl<N: Node> Simulation<N> {
     #[inline]
     fn with_node(&mut self, node: NodeId, handler: impl FnOnce(&mut N, &mut Ctx<'_, N>)) {
         let node_count = self.config.node_count;
-        let mut effects = std::mem::take(&mut self.effects);
+        // One buffer per nesting level (an instant sync's `on_synced` runs inside the
+        // handler's effects), reused across calls.
+        let mut effects = self.effects.pop().unwrap_or_default();
         let slot = &mut self.nodes[node.index()];
         debug_assert_eq!(slot.status, Status::Up);
         let local_now = slot.clock.local(self.now);
         let monotonic_now = slot.clock.monotonic(self.now);
         let state = slot.state.as_mut().expect("a live node has state");
-        {
+        let last_sync_token = {
             let mut ctx = Ctx {
                 id: node,
                 node_count,
@@ -829,11 +901,37 @@ impl<N: Node> Simulation<N> {
                 rng: &mut slot.rng,
                 effects: &mut effects,
                 next_timer: &mut slot.next_timer,
+                last_sync_token: slot.last_sync_token,
             };
             handler(state, &mut ctx);
-        }
+            ctx.last_sync_token
+        };
+        slot.last_sync_token = last_sync_token;
         self.apply_effects(node, local_now, &mut effects);
-        self.effects = effects;
+        self.effects.push(effects);
+        if !self.completing_instant_syncs && self.instant_synced.is_some() {
+            // An instant disk: the handler's syncs completed as its effects were applied; it
+            // hears of them now, once, with the last token (group commit). A sync asked for
+            // inside `on_synced` completes after it, so tokens arrive in order.
+            self.completing_instant_syncs = true;
+            while let Some((node, token)) = self.instant_synced.take() {
+                if self.stop.is_some() {
+                    break;
+                }
+                self.complete_sync(node, token);
+            }
+            self.completing_instant_syncs = false;
+        }
+    }
+
+    /// Calls `on_synced(token)` on a live node.
+    fn complete_sync(&mut self, node: NodeId, token: SyncToken) {
+        self.stats.syncs_completed += 1;
+        if self.config.trace {
+            let durable = self.nodes[node.index()].disk.synced_count();
+            self.tracing(|| format!("{node} synced {token} ({durable} records durable)"));
+        }
+        self.with_node(node, |state, ctx| state.on_synced(ctx, token));
     }
 
     fn apply_effects(&mut self, node: NodeId, local_now: Instant, effects: &mut Vec<Effect<N>>) {
@@ -879,10 +977,18 @@ impl<N: Node> Simulation<N> {
                 }
                 Effect::Append { record } => {
                     self.nodes[node.index()].disk.append(record);
+                    if !self.disk_instant {
+                        self.write_started(node);
+                    }
                 }
-                Effect::Sync => {
-                    self.nodes[node.index()].disk.sync();
+                Effect::Sync { token } => {
                     self.digest.word(tag::DISK);
+                    if self.disk_instant {
+                        self.nodes[node.index()].disk.sync();
+                        self.instant_synced = Some((node, token));
+                    } else {
+                        self.sync_asked(node, token);
+                    }
                 }
                 Effect::Reply { client, reply } => {
                     assert!(
@@ -982,6 +1088,107 @@ impl<N: Node> Simulation<N> {
     fn reschedule_timers(&mut self, node: NodeId) {
         self.nodes[node.index()].wakeup = None;
         self.arm_wakeup(node);
+    }
+
+    // ----- slow disks --------------------------------------------------------------------
+
+    /// Draws a latency from `[min, max]`; a fixed latency draws nothing.
+    fn disk_latency(&mut self, min: Duration, max: Duration) -> Duration {
+        if min == max {
+            min
+        } else {
+            Duration(self.disk_latency_rng.range_inclusive(min.0, max.0))
+        }
+    }
+
+    /// An append reaches the disk's cache after the write latency, and after every earlier
+    /// append (writes complete in order).
+    fn write_started(&mut self, node: NodeId) {
+        let (min, max) = (
+            self.config.disk.write_latency_min,
+            self.config.disk.write_latency_max,
+        );
+        if max == Duration::ZERO {
+            return;
+        }
+        let done = self.now + self.disk_latency(min, max);
+        let slot = &mut self.nodes[node.index()];
+        slot.written_until = slot.written_until.max(done);
+    }
+
+    /// The node asked for sync `token`: it starts now if the disk is idle, otherwise it waits
+    /// for the sync in flight, folded with any other waiting one (group commit).
+    fn sync_asked(&mut self, node: NodeId, token: SyncToken) {
+        let slot = &mut self.nodes[node.index()];
+        let sync = PhysicalSync {
+            token,
+            covers: slot.disk.len(),
+            written_at: slot.written_until,
+        };
+        if slot.sync_in_flight.is_some() {
+            slot.sync_waiting = Some(sync);
+        } else {
+            self.start_sync(node, sync);
+        }
+    }
+
+    fn start_sync(&mut self, node: NodeId, sync: PhysicalSync) {
+        let (min, max) = (
+            self.config.disk.sync_latency_min,
+            self.config.disk.sync_latency_max,
+        );
+        let done = (self.now + self.disk_latency(min, max)).max(sync.written_at);
+        let slot = &mut self.nodes[node.index()];
+        debug_assert!(slot.sync_in_flight.is_none(), "one sync at a time per disk");
+        slot.sync_in_flight = Some(sync);
+        let incarnation = slot.incarnation;
+        self.schedule(
+            done,
+            EventKind::SyncDone {
+                node,
+                incarnation,
+                token: sync.token,
+                covers: sync.covers,
+            },
+        );
+    }
+
+    /// A sync completed: its records are durable, the waiting sync starts, and the node hears
+    /// of it (a paused node once it resumes). Stale after a crash, and then not an event.
+    fn on_sync_done(&mut self, node: NodeId, incarnation: u64, token: SyncToken, covers: usize) {
+        let slot = &mut self.nodes[node.index()];
+        if slot.incarnation != incarnation {
+            return; // the node crashed meanwhile: this completion never comes
+        }
+        if !self.count_event() {
+            return;
+        }
+        let slot = &mut self.nodes[node.index()];
+        // Replayed from the paused inbox the disk part is done already.
+        if slot.sync_in_flight.is_some_and(|sync| sync.token == token) {
+            slot.sync_in_flight = None;
+            slot.disk.sync_to(covers);
+            self.digest.word(tag::SYNC_DONE);
+            self.digest.word(self.now.0);
+            self.digest.word(u64::from(node.0) << 32 ^ token.0);
+            if let Some(next) = self.nodes[node.index()].sync_waiting.take() {
+                self.start_sync(node, next);
+            }
+        }
+        match self.nodes[node.index()].status {
+            Status::Up => self.complete_sync(node, token),
+            Status::Paused => {
+                self.nodes[node.index()]
+                    .paused_inbox
+                    .push(EventKind::SyncDone {
+                        node,
+                        incarnation,
+                        token,
+                        covers,
+                    });
+            }
+            Status::Crashed => unreachable!("a crash moves the incarnation on"),
+        }
     }
 
     // ----- network -----------------------------------------------------------------------
@@ -1226,7 +1433,13 @@ impl<N: Node> Simulation<N> {
             .filter(|kind| matches!(kind, EventKind::Deliver { .. }))
             .count() as u64;
         slot.paused_inbox.clear();
+        // A sync in flight never completes; its records are as unsynced as any other.
+        let sync_was_in_flight = slot.sync_in_flight.take().is_some();
+        slot.sync_waiting = None;
+        slot.incarnation += 1;
+        slot.written_until = Instant::ZERO;
         let loss = slot.disk.crash(lose_unsynced, &mut self.disk_rng);
+        self.stats.crashes_during_sync += u64::from(sync_was_in_flight);
         self.in_flight -= dropped_inputs;
         self.stats.crashes += 1;
         self.stats.unsynced_records_lost += loss.lost_count as u64;

@@ -3,8 +3,8 @@
 //! trivial so that a failing kernel test points at the kernel.
 
 use crate::history::{Function, Value};
-use crate::id::NodeId;
-use crate::node::{Ctx, Invariants, Node, Outcome, Request, Violation};
+use crate::id::{ClientId, NodeId, RequestId};
+use crate::node::{Ctx, Invariants, Node, Outcome, Request, SyncToken, Violation};
 use crate::time::{Duration, Instant};
 use std::cell::RefCell;
 use std::rc::Rc;
@@ -95,12 +95,15 @@ impl Node for Gossip {
 }
 
 /// A single durable register server (node 0; other nodes redirect to it). Writes and CAS are
-/// appended and synced before the reply (`sync_before_reply`), so it is linearizable across
-/// crashes; with `sync_before_reply` off it acknowledges writes it may lose.
+/// appended and synced, and answered once the sync completed (`sync_before_reply`), so it is
+/// linearizable across crashes on any disk; with `sync_before_reply` off it acknowledges writes
+/// it may lose.
 #[derive(Clone, Debug)]
 pub struct RegisterServer {
     sync_before_reply: bool,
     value: Option<i64>,
+    /// Answers waiting for their sync: (token, client, request, outcome).
+    unsynced_replies: Vec<(SyncToken, ClientId, RequestId, Outcome)>,
 }
 
 /// What a [`RegisterServer`] reports: `(local time, value after the operation)`.
@@ -117,6 +120,7 @@ impl Node for RegisterServer {
         RegisterServer {
             sync_before_reply: *sync_before_reply,
             value: durable.last().copied(),
+            unsynced_replies: Vec::new(),
         }
     }
     fn on_start(&mut self, _: &mut Ctx<'_, Self>) {}
@@ -163,12 +167,34 @@ impl Node for RegisterServer {
             }
             other => panic!("register server got {other:?}"),
         };
-        if self.sync_before_reply {
-            ctx.sync();
-        }
         let now = ctx.now();
         ctx.observe((now, self.value));
-        ctx.reply(request.client, request.id, outcome);
+        let wrote = matches!(operation.f, Function::Write | Function::Cas);
+        let waiting_for = self.unsynced_replies.last().map(|(token, ..)| *token);
+        if !self.sync_before_reply {
+            ctx.reply(request.client, request.id, outcome);
+        } else if wrote {
+            let token = ctx.sync();
+            self.unsynced_replies
+                .push((token, request.client, request.id, outcome));
+        } else if let Some(token) = waiting_for {
+            // A read of a value that is not durable yet waits for it: a power loss could
+            // still take the value back.
+            self.unsynced_replies
+                .push((token, request.client, request.id, outcome));
+        } else {
+            ctx.reply(request.client, request.id, outcome);
+        }
+    }
+
+    fn on_synced(&mut self, ctx: &mut Ctx<'_, Self>, token: SyncToken) {
+        // Completions come in token order, so the answers due are a prefix.
+        let due = self
+            .unsynced_replies
+            .partition_point(|(waiting, ..)| *waiting <= token);
+        for (_, client, id, outcome) in self.unsynced_replies.drain(..due) {
+            ctx.reply(client, id, outcome);
+        }
     }
 }
 

@@ -160,7 +160,7 @@ impl<A: Application> Cluster<A> {
                 replica.pending_timers.remove(&timer);
             }
             Effect::Append { record } => replica.records.push(record),
-            Effect::Sync => replica.synced_count = replica.records.len(),
+            Effect::Sync { .. } => replica.synced_count = replica.records.len(),
             Effect::Reply { client, reply } => {
                 self.replies.push((id, client, reply.id, reply.outcome));
             }

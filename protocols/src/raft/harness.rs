@@ -136,7 +136,7 @@ impl<A: Application> Cluster<A> {
                 self.timers[id.index()].remove(&timer_id);
             }
             Effect::Append { record } => self.disks[id.index()].records.push(record),
-            Effect::Sync => {
+            Effect::Sync { .. } => {
                 let disk = &mut self.disks[id.index()];
                 disk.synced = disk.records.len();
             }

@@ -238,7 +238,7 @@ mod tests {
         for effect in effects {
             match effect {
                 Effect::Append { record } => pending.push(record.clone()),
-                Effect::Sync => synced.append(&mut pending),
+                Effect::Sync { .. } => synced.append(&mut pending),
                 _ => {}
             }
         }
@@ -255,7 +255,7 @@ mod tests {
         let effects = deliver(&mut server, request(1, 0, Function::Write, Value::Int(5)));
         let position = |wanted: fn(&Effect<Server>) -> bool| effects.iter().position(wanted);
         let append = position(|e| matches!(e, Effect::Append { .. })).expect("append");
-        let sync = position(|e| matches!(e, Effect::Sync)).expect("sync");
+        let sync = position(|e| matches!(e, Effect::Sync { .. })).expect("sync");
         let reply = position(|e| matches!(e, Effect::Reply { .. })).expect("reply");
         assert!(append < sync && sync < reply, "{effects:?}");
         assert_eq!(reply_of(&effects), ok(Value::Null));
