@@ -9,7 +9,7 @@ use super::{bugs, Access, Config, TxnId, Work};
 use crate::apps::bank::Bank;
 use sim_core::history::{Function, Value};
 use sim_core::id::{ClientId, NodeId, RequestId, TimerId};
-use sim_core::node::{Ctx, Outcome, Request};
+use sim_core::node::{Ctx, Outcome, Request, SyncToken};
 use std::collections::{BTreeMap, BTreeSet};
 
 type NodeCtx<'a, 'b> = &'a mut Ctx<'b, TwoPhaseCommitNode>;
@@ -39,6 +39,8 @@ struct Active {
     participants: Vec<NodeId>,
     /// What an audit read so far, by account.
     reads: BTreeMap<u32, i64>,
+    /// The answer to send once COMMIT is durable.
+    reply: Value,
     phase: Phase,
 }
 
@@ -101,6 +103,7 @@ impl Coordinator {
                             is_audit: false,
                             participants: participants.clone(),
                             reads: BTreeMap::new(),
+                            reply: reply.clone(),
                             phase: Phase::Committing {
                                 unacked: participants.iter().copied().collect(),
                                 waited: true,
@@ -193,6 +196,7 @@ impl Coordinator {
                 is_audit,
                 participants,
                 reads: BTreeMap::new(),
+                reply: Value::Null,
                 phase: Phase::Collecting {
                     yes: BTreeSet::new(),
                     vote_timer,
@@ -283,14 +287,7 @@ impl Coordinator {
         } else {
             Value::Null
         };
-        self.committed.insert(txn);
-        self.answered.insert(
-            active.request,
-            Outcome::Ok {
-                value: reply.clone(),
-                token: None,
-            },
-        );
+        active.reply = reply.clone();
         ctx.observe(Observation::Decided {
             txn,
             commit: true,
@@ -313,9 +310,15 @@ impl Coordinator {
             self.on_durable(ctx, Answer::SendCommit(txn));
             return;
         }
-        // COMMIT leaves only once its record is durable (Gray & Lamport §3; R* §3).
-        for ready in self.log.force(ctx, Answer::SendCommit(txn)) {
-            self.on_durable(ctx, ready);
+        // COMMIT leaves only once its record is durable (Gray & Lamport §3; R* §3): from
+        // `on_synced`. Until then an inquiry gets no answer and a retry waits.
+        self.log.force(ctx, Answer::SendCommit(txn));
+    }
+
+    /// A sync completed: send the decisions it made durable.
+    pub fn on_synced(&mut self, ctx: NodeCtx<'_, '_>, token: SyncToken) {
+        for answer in self.log.on_synced(token) {
+            self.on_durable(ctx, answer);
         }
     }
 
@@ -330,6 +333,14 @@ impl Coordinator {
         let Some(active) = self.active.get(&txn) else {
             return;
         };
+        self.committed.insert(txn);
+        self.answered.insert(
+            active.request,
+            Outcome::Ok {
+                value: active.reply.clone(),
+                token: None,
+            },
+        );
         for &participant in &active.participants {
             ctx.send(participant, Message::Commit { txn });
         }

@@ -6,7 +6,7 @@ use super::message::{Message, Observation, Record, Timer};
 use super::participant::Participant;
 use super::{Config, COORDINATOR};
 use sim_core::id::NodeId;
-use sim_core::node::{Ctx, Node, Outcome, Request};
+use sim_core::node::{Ctx, Node, Outcome, Request, SyncToken};
 
 /// The role a node plays.
 #[derive(Debug)]
@@ -101,6 +101,14 @@ impl Node for TwoPhaseCommitNode {
                 participant.on_in_doubt_timer(ctx, config)
             }
             (_, timer) => panic!("{} got timer {timer:?} of another role", ctx.id()),
+        }
+    }
+
+    fn on_synced(&mut self, ctx: &mut Ctx<'_, Self>, token: SyncToken) {
+        match &mut self.role {
+            Role::Coordinator(coordinator) => coordinator.on_synced(ctx, token),
+            Role::Participant(participant) => participant.on_synced(ctx, token),
+            Role::Idle => {}
         }
     }
 

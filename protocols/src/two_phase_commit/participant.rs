@@ -7,7 +7,7 @@ use super::message::{Message, Observation, Record, Timer};
 use super::node::TwoPhaseCommitNode;
 use super::{bugs, Access, Config, TxnId, Work, COORDINATOR};
 use sim_core::id::NodeId;
-use sim_core::node::Ctx;
+use sim_core::node::{Ctx, SyncToken};
 use sim_core::time::Instant;
 use std::collections::{BTreeMap, BTreeSet};
 
@@ -299,10 +299,16 @@ impl Participant {
         );
     }
 
-    /// The single door for answers that need a durable record.
+    /// The single door for answers that need a durable record: they leave from
+    /// [`Participant::on_synced`].
     fn force(&mut self, ctx: NodeCtx<'_, '_>, answer: Answer) {
-        for ready in self.log.force(ctx, answer) {
-            self.on_durable(ctx, ready);
+        self.log.force(ctx, answer);
+    }
+
+    /// A sync completed: send the answers it made safe.
+    pub fn on_synced(&mut self, ctx: NodeCtx<'_, '_>, token: SyncToken) {
+        for answer in self.log.on_synced(token) {
+            self.on_durable(ctx, answer);
         }
     }
 
