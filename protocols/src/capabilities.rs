@@ -22,11 +22,21 @@ impl Capabilities {
     /// [`Sessions::for_bugs`](crate::apps::session::Sessions::for_bugs) (where the counter's C2
     /// switches deduplication off).
     pub const SESSION_SWITCH: Capabilities = Capabilities(1 << 2);
+    /// The protocol orders client commands and applies them to an
+    /// [`Application`](crate::apps::Application) on its replicas: a replicated state machine.
+    /// What every application needs by default ([`App::requires`](crate::describe::App::requires))
+    /// and every protocol offers by default.
+    pub const STATE_MACHINE: Capabilities = Capabilities(1 << 3);
+    /// The protocol runs client transactions over state partitioned among its nodes, atomically
+    /// (two-phase commit): the bank needs it, and it is not a replicated state machine.
+    pub const TRANSACTIONS: Capabilities = Capabilities(1 << 4);
 
-    const NAMES: [(Capabilities, &'static str); 3] = [
+    const NAMES: [(Capabilities, &'static str); 5] = [
         (Capabilities::STAMPED_COMMANDS, "stamped-commands"),
         (Capabilities::PROPOSAL_HOOK, "proposal-hook"),
         (Capabilities::SESSION_SWITCH, "session-switch"),
+        (Capabilities::STATE_MACHINE, "state-machine"),
+        (Capabilities::TRANSACTIONS, "transactions"),
     ];
 
     /// Both sets.

@@ -128,9 +128,16 @@ pub trait Protocol: Sync {
     /// How many nodes it runs.
     fn nodes(&self) -> NodeRule;
 
-    /// What it implements for applications and their bugs.
+    /// How many nodes it runs with these (validated) parameters: [`Protocol::nodes`] unless
+    /// a parameter decides it (two-phase commit: a coordinator and its participants).
+    fn nodes_for(&self, _params: &Params) -> NodeRule {
+        self.nodes()
+    }
+
+    /// What it implements for applications and their bugs: by default a replicated state
+    /// machine.
     fn capabilities(&self) -> Capabilities {
-        Capabilities::NONE
+        Capabilities::STATE_MACHINE
     }
 
     /// Every mark its nodes may emit (mutation marks aside): a sweep lists those no seed hit.
@@ -194,9 +201,9 @@ pub trait App: Sync {
         self.identity().params
     }
 
-    /// What a protocol must implement to replicate it.
+    /// What a protocol must implement to run it: by default a replicated state machine.
     fn requires(&self) -> Capabilities {
-        Capabilities::NONE
+        Capabilities::STATE_MACHINE
     }
 
     /// The classic bugs it carries (each may require more of the protocol: [`Bug::requires`]).

@@ -18,3 +18,4 @@ pub mod raft;
 pub mod registry;
 pub mod single_server;
 pub mod zab;
+pub mod two_phase_commit;

@@ -16,7 +16,7 @@ pub use crate::describe::{
     App, AuditResult, Capabilities, Identity, NodeRule, Protocol, ScenarioContext, SimulationInputs,
 };
 use crate::mutation::Bug;
-use crate::{apps, paxos, primary_backup, raft, single_server, zab};
+use crate::{apps, paxos, primary_backup, raft, single_server, two_phase_commit, zab};
 
 /// Every protocol, in the order listings show them.
 pub static PROTOCOLS: &[&dyn Protocol] = &[
@@ -25,6 +25,7 @@ pub static PROTOCOLS: &[&dyn Protocol] = &[
     &raft::RAFT,
     &paxos::PAXOS,
     &zab::ZAB,
+    &two_phase_commit::TWO_PHASE_COMMIT,
 ];
 
 /// Every application, in the order listings show them.
@@ -33,6 +34,7 @@ pub static APPS: &[&dyn App] = &[
     &apps::kv::REGISTER,
     &apps::counter::COUNTER,
     &apps::lock::LOCK,
+    &apps::bank::BANK,
 ];
 
 /// The protocol written `variant` in a scenario file (`Raft`).

@@ -64,6 +64,14 @@ fn every_protocols_declared_marks_are_the_marks_its_code_emits() {
             include_str!("../src/zab/node.rs"),
             "zab",
         ),
+        (
+            protocols::two_phase_commit::MARKS,
+            concat!(
+                include_str!("../src/two_phase_commit/coordinator.rs"),
+                include_str!("../src/two_phase_commit/participant.rs")
+            ),
+            "two_phase_commit",
+        ),
     ];
     for (declared, source, prefix) in protocols {
         check(declared, source, prefix);

@@ -901,7 +901,7 @@ fn validate(file: ScenarioFile, default_name: &str) -> Result<Scenario, Invalid>
     let random_faults = matches!(file.faults, Some(FaultsFile::Random { .. }));
     let protocol = validate_protocol(file.protocol, random_faults)?;
 
-    let rule = protocol.protocol.nodes();
+    let rule = protocol.protocol.nodes_for(&protocol.params);
     let node_count = file.nodes.unwrap_or(rule.default);
     if node_count == 0 || node_count > MAX_NODES {
         return Err(invalid(
@@ -1206,8 +1206,9 @@ fn op_kind_file(function: Function) -> OpKindFile {
         Function::Add => OpKindFile::Add,
         Function::Acquire => OpKindFile::Acquire,
         Function::Release => OpKindFile::Release,
-        // Transactions and appends are not workload kinds yet; validation never produces one.
-        Function::Txn | Function::Append => OpKindFile::Read,
+        // Transactions, appends and transfers are not workload kinds yet; validation never
+        // produces one.
+        Function::Txn | Function::Append | Function::Transfer => OpKindFile::Read,
     }
 }
 
@@ -1221,6 +1222,7 @@ fn function_name(function: Function) -> &'static str {
         Function::Release => "Release",
         Function::Txn => "Txn",
         Function::Append => "Append",
+        Function::Transfer => "Transfer",
     }
 }
 

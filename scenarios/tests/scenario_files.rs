@@ -495,8 +495,14 @@ fn application_bugs_apply_to_their_application_on_either_consensus_protocol() {
     // Every bug applies to exactly the cells of its family, and to at least one.
     for (bug, owner) in protocols::registry::all_bugs() {
         let mut accepted = 0;
-        for protocol in ["SingleServer", "PrimaryBackup()", "Raft()", "Paxos()"] {
-            for app in ["Kv()", "Register", "Counter()", "Lock()"] {
+        for protocol in [
+            "SingleServer",
+            "PrimaryBackup()",
+            "Raft()",
+            "Paxos()",
+            "TwoPhaseCommit()",
+        ] {
+            for app in ["Kv()", "Register", "Counter()", "Lock()", "Bank()"] {
                 let text =
                     format!(r#"Scenario(protocol: {protocol}, app: {app}, bugs: ["{bug}"])"#);
                 let Ok(scenario) = Scenario::from_str(&text, "x.ron") else {
@@ -544,7 +550,7 @@ fn unknown_field_lists_the_expected_fields() {
 fn misspelt_variant_lists_the_variants() {
     assert_eq!(
         syntax_error("Scenario(\n    protocol: Raftt(),\n)", 2, 15),
-        "unknown variant `Raftt` in `Protocol`: expected one of `SingleServer`, `PrimaryBackup`, `Raft`, `Paxos`"
+        "unknown variant `Raftt` in `Protocol`: expected one of `SingleServer`, `PrimaryBackup`, `Raft`, `Paxos`, `TwoPhaseCommit`"
     );
     assert_eq!(
         syntax_error("Scenario(protocol: Raft(), faults: Random(kinds: [Partition(Halfs)]))", 1, 61),
@@ -1362,4 +1368,21 @@ fn seeded_mutations_of_the_catalogue_never_panic() {
         accepted > 250 && rejected > 2_500,
         "accepted {accepted}, rejected {rejected}"
     );
+}
+
+#[test]
+fn the_bank_needs_transactions_and_two_phase_commit_runs_only_the_bank() {
+    let bank = parse("Scenario(protocol: TwoPhaseCommit(participants: 2), app: Bank())");
+    assert_eq!(bank.node_count, 3, "a coordinator and its participants");
+    for text in [
+        "Scenario(protocol: Raft(), app: Bank())",
+        "Scenario(protocol: TwoPhaseCommit(), app: Kv(keys: 2))",
+        "Scenario(protocol: TwoPhaseCommit(participants: 2), app: Bank(), nodes: 5)",
+        r#"Scenario(protocol: Raft(), bugs: ["2pc-commit-without-unanimous-yes"])"#,
+    ] {
+        assert!(
+            Scenario::from_str(text, "x.ron").is_err(),
+            "{text} was accepted"
+        );
+    }
 }

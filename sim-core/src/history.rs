@@ -32,7 +32,8 @@ pub enum EventType {
 
 /// The function of an operation, per model: register/cas-register/kv use `read`, `write`,
 /// `cas`; counter uses `add`, `read`; mutex uses `acquire`, `release`; multi-register uses
-/// `txn`; the string store (kv-append) uses `read`, `write`, `append`.
+/// `txn`; the string store (kv-append) uses `read`, `write`, `append`; bank uses `transfer`
+/// and `read` (an audit of every balance).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum Function {
@@ -52,6 +53,8 @@ pub enum Function {
     Txn,
     /// Append `value` (a string) to a string store's key (Porcupine's kv `append`).
     Append,
+    /// Move money between two bank accounts: `value` is `[from, to, amount]`.
+    Transfer,
 }
 
 impl Function {
@@ -66,6 +69,7 @@ impl Function {
             Function::Release => "release",
             Function::Txn => "txn",
             Function::Append => "append",
+            Function::Transfer => "transfer",
         }
     }
 }

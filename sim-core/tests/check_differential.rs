@@ -376,6 +376,7 @@ impl Generator {
             // Its brute-force differential lives with the lock application
             // (protocols/tests/lock_model.rs).
             Model::LeaseLock => unreachable!("lease-lock is not generated here"),
+            Model::Bank => unreachable!("bank histories are not generated here"),
         }
     }
 

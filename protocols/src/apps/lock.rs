@@ -646,7 +646,10 @@ pub fn audit(history: &[HistoryEvent], config: &LockConfig) -> Result<(), String
     for event in history {
         let key = (event.key.clone(), event.process);
         match (event.kind, event.f) {
-            (_, Function::Read | Function::Cas | Function::Add | Function::Txn) => {}
+            (
+                _,
+                Function::Read | Function::Cas | Function::Add | Function::Txn | Function::Transfer,
+            ) => {}
             (EventType::Invoke, f) => {
                 invoked.insert(event.process, event.time);
                 if f == Function::Release {
@@ -776,6 +779,7 @@ impl crate::describe::App for LockApp {
     fn requires(&self) -> crate::capabilities::Capabilities {
         // Lease expiry is decided from the proposer's stamps on every replica.
         crate::capabilities::Capabilities::STAMPED_COMMANDS
+            .with(crate::capabilities::Capabilities::STATE_MACHINE)
     }
 
     fn bugs(&self) -> &'static [crate::mutation::Bug] {

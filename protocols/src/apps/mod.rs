@@ -22,6 +22,7 @@ use sim_core::node::{Ctx, Node, Operation, Outcome, Request};
 use sim_core::time::Instant;
 use std::fmt;
 
+pub mod bank;
 pub mod counter;
 pub mod kv;
 pub mod lock;

@@ -69,6 +69,7 @@ impl Protocol for PaxosProtocol {
         Capabilities::STAMPED_COMMANDS
             .with(Capabilities::PROPOSAL_HOOK)
             .with(Capabilities::SESSION_SWITCH)
+            .with(Capabilities::STATE_MACHINE)
     }
 
     fn marks(&self) -> &'static [&'static str] {

@@ -80,6 +80,7 @@ impl Protocol for RaftProtocol {
         Capabilities::STAMPED_COMMANDS
             .with(Capabilities::PROPOSAL_HOOK)
             .with(Capabilities::SESSION_SWITCH)
+            .with(Capabilities::STATE_MACHINE)
     }
 
     fn marks(&self) -> &'static [&'static str] {

@@ -299,6 +299,7 @@ fn model_summary(model: Model) -> &'static str {
             "a lease lock per key and its fenced resource: acquire, release, write [token, payload]"
         }
         Model::MultiRegister => "registers over several keys with atomic txn operations",
+        Model::Bank => "a bank: transfer [from, to, amount] and read (audit every balance), strictly serializable",
     }
 }
 

@@ -123,7 +123,9 @@ pub fn infer_model<E: EventSource + ?Sized>(events: &E) -> Model {
     let has = |f: Function| heads().any(|(_, _, g)| g == f);
     let any =
         |test: &dyn Fn(&HistoryEvent) -> bool| (0..events.len()).any(|i| test(&events.event(i)));
-    if has(Function::Txn) {
+    if has(Function::Transfer) {
+        Model::Bank
+    } else if has(Function::Txn) {
         Model::MultiRegister
     } else if (has(Function::Acquire) || has(Function::Release)) && has(Function::Write) {
         // Lock operations beside writes: the writes go to a fenced resource.

@@ -1,0 +1,129 @@
+//! A two-phase-commit node: the coordinator (node 0) or a participant, dispatching the
+//! kernel's inputs to its role.
+
+use super::coordinator::Coordinator;
+use super::message::{Message, Observation, Record, Timer};
+use super::participant::Participant;
+use super::{Config, COORDINATOR};
+use sim_core::id::NodeId;
+use sim_core::node::{Ctx, Node, Outcome, Request, SyncToken};
+
+/// The role a node plays.
+#[derive(Debug)]
+enum Role {
+    Coordinator(Coordinator),
+    Participant(Participant),
+    /// A node beyond the participants (never: the node count is decided by `participants`).
+    Idle,
+}
+
+/// A node of two-phase commit.
+#[derive(Debug)]
+pub struct TwoPhaseCommitNode {
+    config: Config,
+    role: Role,
+}
+
+impl Node for TwoPhaseCommitNode {
+    type Config = Config;
+    type Msg = Message;
+    type Timer = Timer;
+    type Record = Record;
+    type Observation = Observation;
+
+    fn recover(config: &Config, id: NodeId, durable: &[Record]) -> Self {
+        let role = if id == COORDINATOR {
+            Role::Coordinator(Coordinator::recover(durable))
+        } else if id.0 <= config.participants {
+            Role::Participant(Participant::recover(config, id, durable))
+        } else {
+            Role::Idle
+        };
+        TwoPhaseCommitNode {
+            config: config.clone(),
+            role,
+        }
+    }
+
+    fn on_start(&mut self, ctx: &mut Ctx<'_, Self>) {
+        let config = self.config.clone();
+        match &mut self.role {
+            Role::Coordinator(coordinator) => coordinator.on_start(ctx, &config),
+            Role::Participant(participant) => participant.on_start(ctx, &config),
+            Role::Idle => {}
+        }
+    }
+
+    fn on_message(&mut self, ctx: &mut Ctx<'_, Self>, from: NodeId, msg: Message) {
+        let config = &self.config;
+        match (&mut self.role, msg) {
+            (
+                Role::Participant(participant),
+                Message::Prepare {
+                    txn,
+                    work,
+                    participants,
+                },
+            ) => participant.on_prepare(ctx, txn, work, participants),
+            (Role::Participant(participant), Message::Commit { txn }) => {
+                participant.on_commit(ctx, from, txn)
+            }
+            (Role::Participant(participant), Message::Abort { txn }) => {
+                participant.on_abort(ctx, txn)
+            }
+            (Role::Participant(participant), Message::DecisionRequest { txn }) => {
+                participant.on_decision_request(ctx, from, txn)
+            }
+            (Role::Coordinator(coordinator), Message::Vote { txn, yes, reads }) => {
+                coordinator.on_vote(ctx, config, from, txn, yes, reads)
+            }
+            (Role::Coordinator(coordinator), Message::Ack { txn }) => {
+                coordinator.on_ack(ctx, from, txn)
+            }
+            (Role::Coordinator(coordinator), Message::Inquire { txn }) => {
+                coordinator.on_inquire(ctx, from, txn)
+            }
+            (_, msg) => panic!("{} got {msg:?}, which its role never receives", ctx.id()),
+        }
+    }
+
+    fn on_timer(&mut self, ctx: &mut Ctx<'_, Self>, timer: Timer) {
+        let config = &self.config;
+        match (&mut self.role, timer) {
+            (Role::Coordinator(coordinator), Timer::VoteTimeout(txn)) => {
+                coordinator.on_vote_timeout(ctx, config, txn)
+            }
+            (Role::Coordinator(coordinator), Timer::Resend) => {
+                coordinator.on_resend_timer(ctx, config)
+            }
+            (Role::Coordinator(coordinator), Timer::Flush) => coordinator.on_flush(ctx),
+            (Role::Participant(participant), Timer::InDoubt) => {
+                participant.on_in_doubt_timer(ctx, config)
+            }
+            (_, timer) => panic!("{} got timer {timer:?} of another role", ctx.id()),
+        }
+    }
+
+    fn on_synced(&mut self, ctx: &mut Ctx<'_, Self>, token: SyncToken) {
+        match &mut self.role {
+            Role::Coordinator(coordinator) => coordinator.on_synced(ctx, token),
+            Role::Participant(participant) => participant.on_synced(ctx, token),
+            Role::Idle => {}
+        }
+    }
+
+    fn on_request(&mut self, ctx: &mut Ctx<'_, Self>, request: Request) {
+        let config = &self.config;
+        match &mut self.role {
+            Role::Coordinator(coordinator) => coordinator.on_request(ctx, config, request),
+            // Clients talk to the coordinator.
+            _ => ctx.reply(
+                request.client,
+                request.id,
+                Outcome::Redirect {
+                    leader: Some(COORDINATOR),
+                },
+            ),
+        }
+    }
+}
