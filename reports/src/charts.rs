@@ -42,6 +42,8 @@ fn function_color(f: Function) -> RGBColor {
         Function::Acquire => RGBColor(140, 86, 75),
         Function::Release => RGBColor(227, 119, 194),
         Function::Txn => RGBColor(127, 127, 127),
+        Function::Append => RGBColor(188, 189, 34),
+        Function::Transfer => RGBColor(255, 127, 14),
     }
 }
 

@@ -663,6 +663,7 @@ fn print_failure_groups(failures: &[(String, String)]) {
             );
         }
     }
+}
 
 /// Writes the report directory of `sweep --out`: `results.jsonl` (the `--format jsonl`
 /// records), `summary.md` and `index.html` (both from the records alone, as `report merge`
