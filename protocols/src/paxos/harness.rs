@@ -27,6 +27,9 @@ use sim_core::prng::{Prng, Stream};
 use sim_core::time::{Duration, Instant};
 use std::collections::{BTreeMap, BTreeSet, VecDeque};
 
+/// A handler of a node, as [`Cluster`] runs it.
+type Handler<'h, A> = dyn FnMut(&mut PaxosNode<A>, &mut Ctx<'_, PaxosNode<A>>) + 'h;
+
 /// One message on the wire.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Envelope {
@@ -123,11 +126,7 @@ impl<A: Application> Cluster<A> {
     }
 
     /// [`Cluster::run`] without generics, so that it can call itself for `on_synced`.
-    fn run_dyn(
-        &mut self,
-        id: NodeId,
-        handler: &mut dyn FnMut(&mut PaxosNode<A>, &mut Ctx<'_, PaxosNode<A>>),
-    ) {
+    fn run_dyn(&mut self, id: NodeId, handler: &mut Handler<'_, A>) {
         let size = self.size();
         let now = self.now;
         let replica = &mut self.replicas[id.index()];

@@ -24,6 +24,9 @@ use sim_core::prng::{Prng, Stream};
 use sim_core::time::{Duration, Instant};
 use std::collections::{BTreeMap, BTreeSet, VecDeque};
 
+/// A handler of a node, as [`Cluster`] runs it.
+type Handler<'h, A> = dyn FnMut(&mut RaftNode<A>, &mut Ctx<'_, RaftNode<A>>) + 'h;
+
 /// A message on the simulated wire.
 #[derive(Clone, Debug)]
 pub struct Envelope {
@@ -108,11 +111,7 @@ impl<A: Application> Cluster<A> {
     }
 
     /// [`Cluster::step`] without generics, so that it can call itself for `on_synced`.
-    fn step_dyn(
-        &mut self,
-        id: NodeId,
-        handler: &mut dyn FnMut(&mut RaftNode<A>, &mut Ctx<'_, RaftNode<A>>),
-    ) {
+    fn step_dyn(&mut self, id: NodeId, handler: &mut Handler<'_, A>) {
         let mut node = self.nodes[id.index()]
             .take()
             .unwrap_or_else(|| panic!("{id} is down"));
