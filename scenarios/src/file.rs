@@ -47,6 +47,9 @@ pub struct ScenarioFile {
     /// Network behaviour.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub network: Option<NetworkFile>,
+    /// Disk latencies; absent means an instant disk.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub disk: Option<DiskFile>,
     /// Faults: `Random(...)` or `Script([...])`; absent (or `None`) means no faults.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub faults: Option<FaultsFile>,
@@ -422,6 +425,19 @@ pub struct NetworkFile {
     /// random latencies already cause.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub reorder: Option<RatioText>,
+}
+
+/// The disks: `(write_latency: ("0ms", "1ms"), sync_latency: ("1ms", "10ms"))`, each a
+/// `(min, max)` range drawn per write and per sync.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, rename = "Disk")]
+pub struct DiskFile {
+    /// How long an appended record takes to reach the disk's cache, `(min, max)`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub write_latency: Option<(DurationText, DurationText)>,
+    /// How long a sync takes once the disk starts it, `(min, max)`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub sync_latency: Option<(DurationText, DurationText)>,
 }
 
 /// The fault schedule.

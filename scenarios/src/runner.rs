@@ -228,7 +228,7 @@ fn sim_config(scenario: &Scenario, seed: u64, options: &RunOptions) -> SimConfig
             max_history_events: scenario.limits.max_history_events,
         },
         clock_offset_max: scenario.clock_offset_max,
-        disk: sim_core::disk::DiskConfig::default(),
+        disk: scenario.disk,
         trace: options.trace,
         record_observations: options.record_observations,
     }

@@ -15,7 +15,7 @@
 //! Everything is integers: durations are [`Duration`] nanoseconds, probabilities [`Ratio`] ppm.
 
 use crate::file::{
-    ActionFile, AppFile, BugName, Chosen, ClientsFile, DurationText, Entry, ExpectFile,
+    ActionFile, AppFile, BugName, Chosen, ClientsFile, DiskFile, DurationText, Entry, ExpectFile,
     FaultKindFile, FaultsFile, LimitsFile, NetworkFile, OpKindFile, ProtocolFile, RatioText,
     ScenarioFile, ShapeFile, SignedDurationText, TimedActionFile, WorkloadFile,
 };
@@ -23,6 +23,7 @@ use protocols::apps::kv::KEYS_MAX;
 use protocols::mutation::{Bug, BugSet};
 use protocols::params::{check_kinds, ParamError, ParamValue, Params};
 use protocols::registry::{self, App, Protocol, ScenarioContext};
+use sim_core::disk::DiskConfig;
 use sim_core::faults::{
     FaultAction, FaultKind, FaultPlan, PartitionShape, RandomFaults, TimedFault,
 };
@@ -40,6 +41,8 @@ pub const MAX_CLIENTS: u32 = 10_000;
 pub const MAX_OBJECTS: u32 = KEYS_MAX;
 /// The largest clock drift, in ppm, that a fault may apply (a 100% rate error stops a clock).
 pub const MAX_DRIFT_PPM: u32 = 999_999;
+/// The slowest disk write or sync a scenario may ask for: slower is a dead disk, not a slow one.
+pub const DISK_LATENCY_MAX: Duration = Duration::from_secs(10);
 
 /// A validated scenario: everything one run needs besides the seed.
 #[derive(Clone, Debug)]
@@ -62,6 +65,9 @@ pub struct Scenario {
     /// Largest initial offset of a node's clock from true time (drawn per node by the kernel).
     /// Default `0s`.
     pub clock_offset_max: Duration,
+    /// Write and sync latencies of every node's disk, each range `min <= max <=`
+    /// [`DISK_LATENCY_MAX`]. Default: instant (all `0ms`).
+    pub disk: DiskConfig,
     /// Faults; every node id in them is `< node_count`.
     pub faults: FaultSpec,
     /// Length of phase one (workload and faults), greater than zero.
@@ -91,6 +97,7 @@ impl PartialEq for Scenario {
             workload,
             network,
             clock_offset_max,
+            disk,
             faults,
             duration,
             recovery,
@@ -107,6 +114,7 @@ impl PartialEq for Scenario {
             && *workload == other.workload
             && *network == other.network
             && *clock_offset_max == other.clock_offset_max
+            && *disk == other.disk
             && *faults == other.faults
             && *duration == other.duration
             && *recovery == other.recovery
@@ -667,6 +675,16 @@ impl Scenario {
                 reorder: Some(RatioText(self.network.reorder)),
             }),
             clock_offset_max: Some(DurationText(self.clock_offset_max)),
+            disk: Some(DiskFile {
+                write_latency: Some((
+                    DurationText(self.disk.write_latency_min),
+                    DurationText(self.disk.write_latency_max),
+                )),
+                sync_latency: Some((
+                    DurationText(self.disk.sync_latency_min),
+                    DurationText(self.disk.sync_latency_max),
+                )),
+            }),
             faults,
             duration: Some(DurationText(self.duration)),
             recovery: Some(DurationText(self.recovery)),
@@ -947,6 +965,7 @@ fn validate(file: ScenarioFile, default_name: &str) -> Result<Scenario, Invalid>
     let workload = validate_workload(file.workload.unwrap_or_default(), &app)?;
     let network = validate_network(file.network.unwrap_or_default())?;
     let clock_offset_max = file.clock_offset_max.map_or(Duration::ZERO, |text| text.0);
+    let disk = validate_disk(file.disk.unwrap_or_default())?;
 
     let duration = file.duration.map_or(Duration::from_secs(10), |text| text.0);
     if duration == Duration::ZERO {
@@ -1004,6 +1023,7 @@ fn validate(file: ScenarioFile, default_name: &str) -> Result<Scenario, Invalid>
         workload,
         network,
         clock_offset_max,
+        disk,
         faults,
         duration,
         recovery,
@@ -1301,6 +1321,27 @@ fn validate_network(network: NetworkFile) -> Result<NetworkSpec, Invalid> {
         loss: network.loss.map_or(Ratio::ZERO, |text| text.0),
         duplicate: network.duplicate.map_or(Ratio::ZERO, |text| text.0),
         reorder: network.reorder.map_or(Ratio::ZERO, |text| text.0),
+    })
+}
+
+fn validate_disk(disk: DiskFile) -> Result<DiskConfig, Invalid> {
+    let latency = |path: &str, pair| -> Result<(Duration, Duration), Invalid> {
+        let (min, max) = range(path, pair, (Duration::ZERO, Duration::ZERO))?;
+        if max > DISK_LATENCY_MAX {
+            return Err(invalid(
+                path,
+                format!("max {max} is above the limit of {DISK_LATENCY_MAX}"),
+            ));
+        }
+        Ok((min, max))
+    };
+    let (write_latency_min, write_latency_max) = latency("disk.write_latency", disk.write_latency)?;
+    let (sync_latency_min, sync_latency_max) = latency("disk.sync_latency", disk.sync_latency)?;
+    Ok(DiskConfig {
+        write_latency_min,
+        write_latency_max,
+        sync_latency_min,
+        sync_latency_max,
     })
 }
 

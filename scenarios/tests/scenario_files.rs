@@ -177,6 +177,10 @@ fn only_the_protocol_is_required_and_defaults_are_sensible() {
     let scenario = parse("Scenario(protocol: SingleServer)");
     assert_eq!(scenario.name, "t");
     assert_eq!(scenario.node_count, 1);
+    assert!(
+        scenario.disk.is_instant(),
+        "disks are instant unless a scenario says otherwise"
+    );
     assert_eq!(
         scenario.app,
         AppSpec::of("kv", &[("keys", ParamValue::Count(4))])
@@ -861,6 +865,20 @@ fn min_above_max_names_the_range() {
         ),
         "min 10ms is above max 1ms"
     );
+    assert_eq!(
+        semantic_error(
+            "Scenario(protocol: Raft(), disk: (sync_latency: (\"20ms\", \"1ms\")))",
+            "disk.sync_latency"
+        ),
+        "min 20ms is above max 1ms"
+    );
+    assert_eq!(
+        semantic_error(
+            "Scenario(protocol: Raft(), disk: (write_latency: (\"0ms\", \"11s\")))",
+            "disk.write_latency"
+        ),
+        "max 11s is above the limit of 10s"
+    );
     semantic_error(
         "Scenario(protocol: Raft(election_timeout: (\"300ms\", \"150ms\")))",
         "protocol.Raft.election_timeout",
@@ -1216,6 +1234,7 @@ fn every_field_survives_a_round_trip() {
             workload: (mix: [(Cas, 1), (Read, 4000000000)]),
             network: (latency: ("0s", "0s"), loss: "0.0001%", duplicate: "100%", reorder: "2%"),
             clock_offset_max: "7ms",
+            disk: (write_latency: ("1us", "2ms"), sync_latency: ("3ms", "20ms")),
             faults: Random(every: ("1s", "1s"), kinds: [Partition(Groups([[3], [0, 2]])), Partition(OneWay), Crash, LoseUnsynced, Pause("1s"), ClockSkew("1ms"), ClockDrift(100), Clog, LossBurst("33%")], swarm: true),
             duration: "1h",
             recovery: "0s",
@@ -1224,6 +1243,8 @@ fn every_field_survives_a_round_trip() {
         )"#,
     );
     assert_eq!(scenario.workload.mix[1].weight, 4_000_000_000);
+    assert_eq!(scenario.disk.write_latency_min, Duration::from_micros(1));
+    assert_eq!(scenario.disk.sync_latency_max, Duration::from_millis(20));
     let text = scenario.to_ron_resolved();
     assert_eq!(
         Scenario::from_str(&text, "t.ron").unwrap(),

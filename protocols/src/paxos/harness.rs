@@ -20,10 +20,15 @@ use super::node::PaxosNode;
 use crate::apps::Application;
 use sim_core::clock::Clock;
 use sim_core::id::{ClientId, NodeId, ProcessId, RequestId, TimerId};
-use sim_core::node::{Ctx, Effect, Invariants, Node, Operation, Outcome, Request, Violation};
+use sim_core::node::{
+    Ctx, Effect, Invariants, Node, Operation, Outcome, Request, SyncToken, Violation,
+};
 use sim_core::prng::{Prng, Stream};
 use sim_core::time::{Duration, Instant};
 use std::collections::{BTreeMap, BTreeSet, VecDeque};
+
+/// A handler of a node, as [`Cluster`] runs it.
+type Handler<'h, A> = dyn FnMut(&mut PaxosNode<A>, &mut Ctx<'_, PaxosNode<A>>) + 'h;
 
 /// One message on the wire.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -49,6 +54,8 @@ struct Replica<A: Application> {
     clock: Clock,
     rng: Prng,
     next_timer: u64,
+    /// The last sync token handed out (tokens keep growing across restarts).
+    last_sync_token: SyncToken,
     pending_timers: BTreeMap<TimerId, Timer>,
 }
 
@@ -80,6 +87,7 @@ impl<A: Application> Cluster<A> {
                 clock: Clock::default(),
                 rng: Prng::new(seed, Stream::Node(i)),
                 next_timer: 0,
+                last_sync_token: SyncToken(0),
                 pending_timers: BTreeMap::new(),
             })
             .collect();
@@ -111,6 +119,14 @@ impl<A: Application> Cluster<A> {
         id: NodeId,
         handler: impl FnOnce(&mut PaxosNode<A>, &mut Ctx<'_, PaxosNode<A>>),
     ) {
+        let mut handler = Some(handler);
+        self.run_dyn(id, &mut |node, ctx| {
+            (handler.take().expect("a handler runs once"))(node, ctx)
+        });
+    }
+
+    /// [`Cluster::run`] without generics, so that it can call itself for `on_synced`.
+    fn run_dyn(&mut self, id: NodeId, handler: &mut Handler<'_, A>) {
         let size = self.size();
         let now = self.now;
         let replica = &mut self.replicas[id.index()];
@@ -130,12 +146,25 @@ impl<A: Application> Cluster<A> {
                 &mut effects,
                 &mut replica.next_timer,
             )
-            .with_monotonic_now(monotonic);
+            .with_monotonic_now(monotonic)
+            .with_last_sync_token(replica.last_sync_token);
             handler(&mut state, &mut ctx);
+            replica.last_sync_token = ctx.last_sync_token();
         }
         self.replicas[id.index()].state = Some(state);
+        let mut synced = None;
         for effect in effects {
+            if let Effect::Sync { token } = effect {
+                synced = Some(token);
+            }
             self.carry_out(id, effect);
+        }
+        // An instant disk, as the simulator's default: the node hears of its last sync once
+        // the handler's effects are carried out.
+        if let Some(token) = synced {
+            if self.replicas[id.index()].state.is_some() {
+                self.run_dyn(id, &mut |node, ctx| node.on_synced(ctx, token));
+            }
         }
     }
 

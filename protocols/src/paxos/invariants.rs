@@ -1,7 +1,8 @@
 //! Multi-Paxos safety checked from observations, at every step.
 //!
-//! The checker is the **global oracle** of BUGS.md §2: it sees every acceptance as the acceptor
-//! makes it durable, so it knows what is chosen even when no node does yet.
+//! The checker is the **global oracle** of BUGS.md §2: it sees every acceptance once the
+//! acceptor's sync made it durable (an acceptance a power loss took back first was never made),
+//! so it knows what is chosen even when no node does yet.
 //!
 //! - **agreement**: a value is chosen in a slot iff a majority of acceptors accepted the same
 //!   (ballot, value) there (Paxos Made Simple §2.1); no two different values are ever chosen

@@ -11,7 +11,7 @@ use crate::apps::{Application, Command, Stamp};
 use crate::mutation::Bug;
 use crate::paxos::bugs;
 use sim_core::id::{NodeId, TimerId};
-use sim_core::node::{Ctx, Node, Outcome, Request};
+use sim_core::node::{Ctx, Node, Outcome, Request, SyncToken};
 use sim_core::time::{Duration, Instant};
 use std::collections::BTreeMap;
 
@@ -42,6 +42,13 @@ struct LeaseGrant {
     until: Instant,
 }
 
+/// What waits for a sync: a message to send, or an acceptance to report to the oracle.
+#[derive(Clone, Debug)]
+enum DurableAnswer {
+    Send(NodeId, Message),
+    Observe(PaxosObservation),
+}
+
 /// A Multi-Paxos replica of the application `A`.
 #[derive(Clone, Debug)]
 pub struct PaxosNode<A: Application> {
@@ -68,6 +75,16 @@ pub struct PaxosNode<A: Application> {
     heartbeat_generation: u64,
     lease_grant: Option<LeaseGrant>,
     recovered: bool,
+    /// The last sync asked for and not yet completed: it covers every record appended.
+    unsynced: Option<SyncToken>,
+    /// Promises and Accepted messages held until the acceptor state they report is durable,
+    /// with the oracle's `Accepted` observations (an acceptance lost to a power loss before
+    /// it was durable was never made): (token, what).
+    durable_answers: Vec<(SyncToken, DurableAnswer)>,
+    /// As candidate: its own promise for `ballot`, counted once durable.
+    own_promise_unsynced: Option<(Ballot, SyncToken)>,
+    /// As leader: its own acceptances, counted towards a majority once durable.
+    own_accepts_unsynced: Vec<(SyncToken, Ballot, Slot)>,
 }
 
 impl<A: Application> PaxosNode<A> {
@@ -130,17 +147,53 @@ impl<A: Application> PaxosNode<A> {
 
     // ----- persistence ----------------------------------------------------------------------
 
-    /// Appends `records` and syncs them. Every answer that depends on acceptor state is sent
-    /// after this, and the simulator applies effects in order: nothing leaves before it is
-    /// durable (Paxos Made Simple §2.3).
-    fn persist(ctx: &mut Ctx<'_, Self>, records: Vec<Record>) {
+    /// Appends `records` and asks for them to be synced. Every answer that depends on
+    /// acceptor state waits for the sync ([`PaxosNode::send_when_durable`]): nothing leaves
+    /// before it is durable (Paxos Made Simple §2.3).
+    fn persist(&mut self, ctx: &mut Ctx<'_, Self>, records: Vec<Record>) {
         if records.is_empty() {
             return;
         }
         for record in records {
             ctx.append(record);
         }
-        ctx.sync();
+        self.unsynced = Some(ctx.sync());
+    }
+
+    /// Sends `msg` once the acceptor state is durable: at once when no sync is in flight,
+    /// otherwise when the last one (which covers every record) completes.
+    fn send_when_durable(&mut self, ctx: &mut Ctx<'_, Self>, to: NodeId, msg: Message) {
+        match self.unsynced {
+            None => ctx.send(to, msg),
+            Some(token) => self
+                .durable_answers
+                .push((token, DurableAnswer::Send(to, msg))),
+        }
+    }
+
+    /// Reports an acceptance to the oracle once it is durable (see `send_when_durable`).
+    fn observe_when_durable(&mut self, ctx: &mut Ctx<'_, Self>, observation: PaxosObservation) {
+        match self.unsynced {
+            None => ctx.observe(observation),
+            Some(token) => self
+                .durable_answers
+                .push((token, DurableAnswer::Observe(observation))),
+        }
+    }
+
+    /// Counts this node's own promise for the candidate's ballot (checking for a majority).
+    fn count_own_promise(&mut self, ctx: &mut Ctx<'_, Self>, ballot: Ballot) {
+        let Some(candidate) = self.candidate.as_mut() else {
+            return;
+        };
+        if candidate.ballot != ballot {
+            return;
+        }
+        let first_unchosen = candidate.first_unchosen;
+        candidate.add_promise(self.id, self.acceptor.accepted_from(first_unchosen));
+        if candidate.promised_by.len() >= Self::majority(ctx) {
+            self.become_leader(ctx);
+        }
     }
 
     // ----- timers and roles -------------------------------------------------------------------
@@ -245,25 +298,22 @@ impl<A: Application> PaxosNode<A> {
         let ballot = Ballot::new(round, self.id);
         let first_unchosen = self.first_unchosen();
         match self.acceptor.on_prepare(ballot) {
-            PrepareDecision::Promised { record } => {
-                Self::persist(ctx, record.into_iter().collect())
-            }
+            PrepareDecision::Promised { record } => self.persist(ctx, record.into_iter().collect()),
             PrepareDecision::Refused { promised } => {
                 panic!("{}: own fresh {ballot} refused below {promised}", self.id)
             }
         }
-        let mut candidate = Candidate::new(ballot, first_unchosen);
-        candidate.add_promise(self.id, self.acceptor.accepted_from(first_unchosen));
-        self.candidate = Some(candidate);
+        self.candidate = Some(Candidate::new(ballot, first_unchosen));
         self.reset_leader_timer(ctx);
-        if Self::majority(ctx) == 1 {
-            self.become_leader(ctx);
-            return;
-        }
         ctx.broadcast(Message::Prepare {
             ballot,
             first_unchosen,
         });
+        // Its own promise counts once durable, like any other (`on_synced`).
+        match self.unsynced {
+            Some(token) => self.own_promise_unsynced = Some((ballot, token)),
+            None => self.count_own_promise(ctx, ballot),
+        }
     }
 
     fn on_prepare(
@@ -286,7 +336,7 @@ impl<A: Application> PaxosNode<A> {
                 ctx.send(from, Message::Nack { ballot, promised });
             }
             PrepareDecision::Promised { record } => {
-                Self::persist(ctx, record.into_iter().collect());
+                self.persist(ctx, record.into_iter().collect());
                 self.note_ballot(ctx, ballot);
                 if self.role == Role::Follower {
                     // Give the new proposer time to finish phase 1 before competing with it.
@@ -294,7 +344,7 @@ impl<A: Application> PaxosNode<A> {
                     self.reset_leader_timer(ctx);
                 }
                 let accepted = self.acceptor.accepted_from(first_unchosen);
-                ctx.send(from, Message::Promise { ballot, accepted });
+                self.send_when_durable(ctx, from, Message::Promise { ballot, accepted });
             }
         }
     }
@@ -386,7 +436,7 @@ impl<A: Application> PaxosNode<A> {
             self.first_unchosen()
         );
         match self.acceptor.on_accept(ballot, slot, value.clone()) {
-            AcceptDecision::Accepted { records } => Self::persist(ctx, records),
+            AcceptDecision::Accepted { records } => self.persist(ctx, records),
             AcceptDecision::Refused { promised } => {
                 // Promising a higher ballot steps the leader down at once, so its own
                 // acceptor cannot refuse it.
@@ -396,17 +446,20 @@ impl<A: Application> PaxosNode<A> {
                 );
             }
         }
-        ctx.observe(PaxosObservation::Accepted {
-            slot,
-            ballot,
-            digest: value.digest(),
-        });
+        self.observe_when_durable(
+            ctx,
+            PaxosObservation::Accepted {
+                slot,
+                ballot,
+                digest: value.digest(),
+            },
+        );
         let leadership = self.leadership.as_mut().expect("checked above");
         leadership.in_flight.insert(
             slot,
             InFlight {
                 value: value.clone(),
-                accepted_by: [self.id].into_iter().collect(),
+                accepted_by: Default::default(),
                 proposed_in_round: round,
             },
         );
@@ -416,7 +469,11 @@ impl<A: Application> PaxosNode<A> {
             value,
             first_unchosen: self.first_unchosen(),
         });
-        self.count_accept(ctx, slot, self.id);
+        // Its own acceptance counts once durable, like any other (`on_synced`).
+        match self.unsynced {
+            Some(token) => self.own_accepts_unsynced.push((token, ballot, slot)),
+            None => self.count_accept(ctx, slot, self.id),
+        }
     }
 
     fn count_accept(&mut self, ctx: &mut Ctx<'_, Self>, slot: Slot, acceptor: NodeId) {
@@ -445,20 +502,23 @@ impl<A: Application> PaxosNode<A> {
                 return;
             }
             AcceptDecision::Accepted { records } => {
-                if !records.is_empty() {
-                    Self::persist(ctx, records);
-                    ctx.observe(PaxosObservation::Accepted {
+                self.persist(ctx, records);
+                // Reported with every Accepted message, a resent one too: the first report
+                // may have been lost with a crash whose disk kept the acceptance.
+                self.observe_when_durable(
+                    ctx,
+                    PaxosObservation::Accepted {
                         slot,
                         ballot,
                         digest,
-                    });
-                }
+                    },
+                );
             }
         }
         self.note_ballot(ctx, ballot);
         self.follow(ctx, ballot);
         self.learn_from_leader(ctx, ballot, first_unchosen);
-        ctx.send(from, Message::Accepted { ballot, slot });
+        self.send_when_durable(ctx, from, Message::Accepted { ballot, slot });
     }
 
     fn on_accepted(&mut self, ctx: &mut Ctx<'_, Self>, from: NodeId, ballot: Ballot, slot: Slot) {
@@ -742,6 +802,45 @@ impl<A: Application> Node for PaxosNode<A> {
             leader_timer_generation: 0,
             heartbeat_generation: 0,
             lease_grant: None,
+            unsynced: None,
+            durable_answers: Vec::new(),
+            own_promise_unsynced: None,
+            own_accepts_unsynced: Vec::new(),
+        }
+    }
+
+    /// The acceptor state recorded before the sync `token` is durable: the answers that
+    /// waited for it leave, and a candidate's or leader's own promise and acceptances count.
+    fn on_synced(&mut self, ctx: &mut Ctx<'_, Self>, token: SyncToken) {
+        if self.unsynced.is_some_and(|last| last <= token) {
+            self.unsynced = None;
+        }
+        let due = self.durable_answers.partition_point(|&(t, _)| t <= token);
+        for (_, answer) in self.durable_answers.drain(..due) {
+            match answer {
+                DurableAnswer::Send(to, msg) => ctx.send(to, msg),
+                DurableAnswer::Observe(observation) => ctx.observe(observation),
+            }
+        }
+        if let Some((ballot, promise_token)) = self.own_promise_unsynced {
+            if promise_token <= token {
+                self.own_promise_unsynced = None;
+                self.count_own_promise(ctx, ballot);
+            }
+        }
+        let due = self
+            .own_accepts_unsynced
+            .partition_point(|&(t, ..)| t <= token);
+        let accepts: Vec<(SyncToken, Ballot, Slot)> =
+            self.own_accepts_unsynced.drain(..due).collect();
+        for (_, ballot, slot) in accepts {
+            let leading = self
+                .leadership
+                .as_ref()
+                .is_some_and(|leadership| leadership.ballot == ballot);
+            if leading {
+                self.count_accept(ctx, slot, self.id);
+            }
         }
     }
 

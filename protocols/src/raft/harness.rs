@@ -17,10 +17,15 @@ use super::message::{Message, Record, Timer};
 use super::node::RaftNode;
 use crate::apps::Application;
 use sim_core::id::{ClientId, NodeId, ProcessId, RequestId, TimerId};
-use sim_core::node::{Ctx, Effect, Invariants, Node, Operation, Reply, Request, Violation};
+use sim_core::node::{
+    Ctx, Effect, Invariants, Node, Operation, Reply, Request, SyncToken, Violation,
+};
 use sim_core::prng::{Prng, Stream};
 use sim_core::time::{Duration, Instant};
 use std::collections::{BTreeMap, BTreeSet, VecDeque};
+
+/// A handler of a node, as [`Cluster`] runs it.
+type Handler<'h, A> = dyn FnMut(&mut RaftNode<A>, &mut Ctx<'_, RaftNode<A>>) + 'h;
 
 /// A message on the simulated wire.
 #[derive(Clone, Debug)]
@@ -49,6 +54,8 @@ pub struct Cluster<A: Application> {
     disks: Vec<Disk>,
     rngs: Vec<Prng>,
     next_timer: Vec<u64>,
+    /// Per node, the last sync token handed out (tokens keep growing across restarts).
+    last_sync_token: Vec<SyncToken>,
     timers: Vec<BTreeMap<TimerId, Timer>>,
     now: Instant,
     in_flight: VecDeque<Envelope>,
@@ -71,6 +78,7 @@ impl<A: Application> Cluster<A> {
                 .map(|i| Prng::new(seed, Stream::Node(i)))
                 .collect(),
             next_timer: vec![0; count],
+            last_sync_token: vec![SyncToken(0); count],
             timers: vec![BTreeMap::new(); count],
             now: Instant::ZERO,
             in_flight: VecDeque::new(),
@@ -96,6 +104,14 @@ impl<A: Application> Cluster<A> {
         id: NodeId,
         handler: impl FnOnce(&mut RaftNode<A>, &mut Ctx<'_, RaftNode<A>>),
     ) {
+        let mut handler = Some(handler);
+        self.step_dyn(id, &mut |node, ctx| {
+            (handler.take().expect("a handler runs once"))(node, ctx)
+        });
+    }
+
+    /// [`Cluster::step`] without generics, so that it can call itself for `on_synced`.
+    fn step_dyn(&mut self, id: NodeId, handler: &mut Handler<'_, A>) {
         let mut node = self.nodes[id.index()]
             .take()
             .unwrap_or_else(|| panic!("{id} is down"));
@@ -104,12 +120,25 @@ impl<A: Application> Cluster<A> {
             let node_count = self.node_count();
             let rng = &mut self.rngs[id.index()];
             let next_timer = &mut self.next_timer[id.index()];
-            let mut ctx = Ctx::new(id, node_count, self.now, rng, &mut effects, next_timer);
+            let mut ctx = Ctx::new(id, node_count, self.now, rng, &mut effects, next_timer)
+                .with_last_sync_token(self.last_sync_token[id.index()]);
             handler(&mut node, &mut ctx);
+            self.last_sync_token[id.index()] = ctx.last_sync_token();
         }
         self.nodes[id.index()] = Some(node);
+        let mut synced = None;
         for effect in effects {
+            if let Effect::Sync { token } = effect {
+                synced = Some(token);
+            }
             self.apply(id, effect);
+        }
+        // An instant disk, as the simulator's default: the node hears of its last sync once
+        // the handler's effects are applied.
+        if let Some(token) = synced {
+            if self.nodes[id.index()].is_some() {
+                self.step_dyn(id, &mut |node, ctx| node.on_synced(ctx, token));
+            }
         }
     }
 

@@ -9,7 +9,7 @@ use crate::apps::{Application, Command, ProposedCommand, Stamp};
 use crate::mutation::Bug;
 use crate::raft::bugs;
 use sim_core::id::{ClientId, NodeId, RequestId, TimerId};
-use sim_core::node::{Ctx, Node, Operation, Outcome, Request};
+use sim_core::node::{Ctx, Node, Operation, Outcome, Request, SyncToken};
 use sim_core::time::{Duration, Instant};
 use std::collections::{BTreeMap, BTreeSet};
 
@@ -106,6 +106,15 @@ pub struct RaftNode<A: Application> {
     // Volatile state on all servers.
     /// The last log index known synced to this node's disk.
     durable_index: LogIndex,
+    /// Syncs asked for and not yet completed, in token order, with the last log index each
+    /// covers (capped by later truncations).
+    unsynced: Vec<(SyncToken, LogIndex)>,
+    /// Answers that vouch for durable state (a granted vote, an AppendEntries success), held
+    /// until the sync of `token` completes: (token, to, message).
+    durable_answers: Vec<(SyncToken, NodeId, Message)>,
+    /// As candidate: the sync of its own vote for itself in `term`; the vote counts once it
+    /// completes, or a crash could forget it and let this node vote twice in the term.
+    own_vote_unsynced: Option<(Term, SyncToken)>,
     commit_index: LogIndex,
     last_applied: LogIndex,
     /// The replicated application behind its exactly-once session table (thesis §6.3): the
@@ -180,12 +189,24 @@ impl<A: Application> RaftNode<A> {
 
     // ----- persistence -------------------------------------------------------------------
 
-    /// Makes everything appended durable. Every reply that depends on persistent state is
-    /// recorded after this, and the simulator applies effects in order.
-    fn sync(&mut self, ctx: &mut Ctx<'_, Self>) {
-        ctx.sync();
-        self.durable_index = self.log.last_index();
+    /// Asks for everything appended to become durable. Until `on_synced` reports it, nothing
+    /// that vouches for these records is sent ([`RaftNode::send_when_durable`]) and a leader
+    /// does not count them as its own.
+    fn sync(&mut self, ctx: &mut Ctx<'_, Self>) -> SyncToken {
+        let token = ctx.sync();
+        self.unsynced.push((token, self.log.last_index()));
         self.sync_pending = false;
+        token
+    }
+
+    /// Sends `msg` once every record appended so far is durable: at once if no sync is in
+    /// flight, otherwise when the last one completes (each append is followed by a sync, so
+    /// the last sync covers them all).
+    fn send_when_durable(&mut self, ctx: &mut Ctx<'_, Self>, to: NodeId, msg: Message) {
+        match self.unsynced.last() {
+            None => ctx.send(to, msg),
+            Some(&(token, _)) => self.durable_answers.push((token, to, msg)),
+        }
     }
 
     /// Writes currentTerm and votedFor as one record and syncs it.
@@ -319,9 +340,16 @@ impl<A: Application> RaftNode<A> {
         self.leader_id = None;
         self.role = Role::Candidate;
         self.votes.clear();
-        self.votes.insert(self.id);
         self.voters_answered.clear();
         self.persist_hard_state(ctx);
+        match self.unsynced.last() {
+            // Its own vote counts once it is durable (see `on_synced`).
+            Some(&(token, _)) => self.own_vote_unsynced = Some((self.current_term, token)),
+            // R2 left the vote unsynced: the mutant counts it at once.
+            None => {
+                self.votes.insert(self.id);
+            }
+        }
         ctx.observe(RaftObservation::Voted {
             term: self.current_term,
             candidate: self.id,
@@ -807,8 +835,8 @@ impl<A: Application> RaftNode<A> {
         if vote_granted {
             if self.voted_for != Some(candidate) {
                 self.voted_for = Some(candidate);
-                // Durable before the response leaves (Figure 2): a vote forgotten by a crash
-                // can be given again in the same term (R2).
+                // Durable before the response leaves (Figure 2, `send_when_durable` below): a
+                // vote forgotten by a crash can be given again in the same term (R2).
                 self.persist_hard_state(ctx);
             }
             ctx.observe(RaftObservation::Voted {
@@ -823,13 +851,15 @@ impl<A: Application> RaftNode<A> {
                 self.reset_election_timer(ctx);
             }
         }
-        ctx.send(
-            from,
-            Message::RequestVoteResponse {
-                term: self.current_term,
-                vote_granted,
-            },
-        );
+        let response = Message::RequestVoteResponse {
+            term: self.current_term,
+            vote_granted,
+        };
+        if vote_granted {
+            self.send_when_durable(ctx, from, response);
+        } else {
+            ctx.send(from, response);
+        }
     }
 
     /// §5.4.1, the election restriction: is a candidate's log, ending at `last_log_index` in
@@ -1048,6 +1078,10 @@ impl<A: Application> RaftNode<A> {
                     self.log.truncate(last_kept);
                     ctx.append(Record::Truncate { last_kept });
                     self.durable_index = self.durable_index.min(last_kept);
+                    // A sync in flight vouches for none of the removed entries.
+                    for (_, covered) in &mut self.unsynced {
+                        *covered = (*covered).min(last_kept);
+                    }
                     self.store_entry(ctx, entry);
                     wrote = true;
                 }
@@ -1069,16 +1103,21 @@ impl<A: Application> RaftNode<A> {
                 self.advance_commit_to(ctx, new_commit);
             }
         }
-        ctx.send(
-            from,
-            Message::AppendEntriesResponse {
-                term: self.current_term,
-                success: true,
-                match_index,
-                conflict_index: LogIndex::ZERO,
-                round,
-            },
-        );
+        let response = Message::AppendEntriesResponse {
+            term: self.current_term,
+            success: true,
+            match_index,
+            conflict_index: LogIndex::ZERO,
+            round,
+        };
+        if self.bug(bugs::ACK_BEFORE_FSYNC) {
+            // R6: the acknowledgement leaves before the entries are durable.
+            ctx.send(from, response);
+        } else {
+            // Success vouches for the entries (and the term) on disk: a leader counts it
+            // towards a majority.
+            self.send_when_durable(ctx, from, response);
+        }
     }
 
     #[allow(clippy::too_many_arguments)] // The fields of Figure 2's AppendEntries response.
@@ -1220,6 +1259,9 @@ impl<A: Application> Node for RaftNode<A> {
             current_term,
             voted_for,
             durable_index: log.last_index(),
+            unsynced: Vec::new(),
+            durable_answers: Vec::new(),
+            own_vote_unsynced: None,
             recovered_with_log: log.last_index() > LogIndex::ZERO,
             log,
             commit_index: LogIndex::ZERO,
@@ -1348,6 +1390,36 @@ impl<A: Application> Node for RaftNode<A> {
                     }
                 }
             }
+        }
+    }
+
+    /// Everything appended before the sync `token` is durable: the log up to the index it
+    /// covered counts as the leader's own, a candidate's own vote counts, and the answers that
+    /// waited for it leave.
+    fn on_synced(&mut self, ctx: &mut Ctx<'_, Self>, token: SyncToken) {
+        let durable_before = self.durable_index;
+        let done = self.unsynced.partition_point(|&(t, _)| t <= token);
+        if let Some(&(_, covered)) = self.unsynced[..done].last() {
+            self.durable_index = self.durable_index.max(covered);
+        }
+        self.unsynced.drain(..done);
+        let due = self.durable_answers.partition_point(|&(t, ..)| t <= token);
+        for (_, to, msg) in self.durable_answers.drain(..due) {
+            ctx.send(to, msg);
+        }
+        if let Some((term, vote_token)) = self.own_vote_unsynced {
+            if vote_token <= token {
+                self.own_vote_unsynced = None;
+                if self.role == Role::Candidate && self.current_term == term {
+                    self.votes.insert(self.id);
+                    if self.votes.len() as u32 >= ctx.majority() {
+                        self.become_leader(ctx);
+                    }
+                }
+            }
+        }
+        if self.role == Role::Leader && self.durable_index > durable_before {
+            self.advance_leader_commit(ctx);
         }
     }
 

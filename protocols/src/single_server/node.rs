@@ -5,8 +5,8 @@ use super::{Config, Durability, SERVER};
 use crate::apps::kv::Kv;
 use crate::apps::session::{Applied, Sessions};
 use crate::apps::{Application, Command, Stamp};
-use sim_core::id::{NodeId, RequestId};
-use sim_core::node::{Ctx, Node, Outcome, Request};
+use sim_core::id::{ClientId, NodeId, RequestId};
+use sim_core::node::{Ctx, Node, Outcome, Request, SyncToken};
 use std::fmt;
 
 /// Replicas never talk to each other: this type has no values.
@@ -45,6 +45,10 @@ pub struct SingleServer<A: Application = Kv> {
     state: Sessions<A>,
     /// How many fresh commands were applied (the index of the last [`Record`]).
     applied_count: u64,
+    /// The last sync asked for and not yet completed.
+    unsynced: Option<SyncToken>,
+    /// Answers waiting for a sync: (token, client, request, outcome).
+    unsynced_replies: Vec<(SyncToken, ClientId, RequestId, Outcome)>,
 }
 
 impl<A: Application> fmt::Debug for SingleServer<A> {
@@ -79,12 +83,27 @@ impl<A: Application> SingleServer<A> {
         let index = self.applied_count;
         let request = command.request;
         if self.config.durability == Durability::Synced {
-            // Append and sync before the reply is recorded: effects are performed in order, so
-            // the client never sees an answer for a command a crash could still lose.
+            // Append and sync; the reply waits for the sync (`reply_when_durable`), so the
+            // client never sees an answer for a command a crash could still lose.
             ctx.append(Record { index, command });
-            ctx.sync();
+            self.unsynced = Some(ctx.sync());
         }
         ctx.observe(Observation::Applied { index, request });
+    }
+
+    /// Answers once every command applied so far is durable: at once when no sync is in
+    /// flight. Reads wait too: they may see a write a power loss could still take back.
+    fn reply_when_durable(
+        &mut self,
+        ctx: &mut Ctx<'_, Self>,
+        client: ClientId,
+        id: RequestId,
+        outcome: Outcome,
+    ) {
+        match self.unsynced {
+            None => ctx.reply(client, id, outcome),
+            Some(token) => self.unsynced_replies.push((token, client, id, outcome)),
+        }
     }
 }
 
@@ -101,6 +120,8 @@ impl<A: Application> Node for SingleServer<A> {
             config: config.clone(),
             state: Sessions::new(config.app.clone()),
             applied_count: 0,
+            unsynced: None,
+            unsynced_replies: Vec::new(),
         };
         if config.durability == Durability::InMemory || id != SERVER {
             // Neither ever appends, so there is nothing to replay.
@@ -155,7 +176,7 @@ impl<A: Application> Node for SingleServer<A> {
             return;
         }
         if let Some(outcome) = self.state.query(&request.operation) {
-            ctx.reply(request.client, request.id, outcome);
+            self.reply_when_durable(ctx, request.client, request.id, outcome);
             return;
         }
         let command = Command::from_request(&request, Stamp::now(0, ctx));
@@ -173,7 +194,17 @@ impl<A: Application> Node for SingleServer<A> {
                 ctx.mark("single_server.stale_request");
             }
         }
-        ctx.reply(request.client, request.id, applied.outcome());
+        self.reply_when_durable(ctx, request.client, request.id, applied.outcome());
+    }
+
+    fn on_synced(&mut self, ctx: &mut Ctx<'_, Self>, token: SyncToken) {
+        if self.unsynced.is_some_and(|last| last <= token) {
+            self.unsynced = None;
+        }
+        let due = self.unsynced_replies.partition_point(|&(t, ..)| t <= token);
+        for (_, client, id, outcome) in self.unsynced_replies.drain(..due) {
+            ctx.reply(client, id, outcome);
+        }
     }
 }
 
@@ -216,6 +247,11 @@ mod tests {
             &mut next_timer,
         );
         node.on_request(&mut ctx, request);
+        // An instant disk: the node hears of its sync once the handler is done.
+        let synced = ctx.last_sync_token();
+        if synced != SyncToken(0) {
+            node.on_synced(&mut ctx, synced);
+        }
         effects
     }
 

@@ -245,6 +245,19 @@ const SCRIPT_ACTIONS: &[(&str, &str)] = &[
     ("ResetLoss", "restore the configured loss ratio"),
 ];
 
+/// `disk: (...)`: how long every node's disk takes. Both default to `("0ms", "0ms")`, an
+/// instant disk.
+const DISK_FIELDS: &[(&str, &str)] = &[
+    (
+        "write_latency: (\"0ms\", \"1ms\")",
+        "time for an appended record to reach the disk's cache, drawn per append (min, max); default (\"0ms\", \"0ms\")",
+    ),
+    (
+        "sync_latency: (\"1ms\", \"20ms\")",
+        "time for a sync to make records durable, drawn per sync (min, max); answers that need durable state wait for it, and a crash before it may lose the records; default (\"0ms\", \"0ms\")",
+    ),
+];
+
 /// Partition shapes, named as Jepsen names them; cuts are directed.
 const PARTITION_SHAPES: &[(&str, &str)] = &[
     (
@@ -359,6 +372,7 @@ fn listing(catalog_dir: &Path) -> Value {
         "fault_kinds": syntax_table(FAULT_KINDS),
         "script_actions": syntax_table(SCRIPT_ACTIONS),
         "partition_shapes": syntax_table(PARTITION_SHAPES),
+        "disk": syntax_table(DISK_FIELDS),
         "bugs": bugs(),
         "models": models(),
     });
@@ -485,6 +499,10 @@ fn human(listing: &Value) -> String {
         "PARTITION SHAPES  (Partition(SHAPE), in kinds and scripts)",
         "partition_shapes",
     );
+    table(
+        "DISK  (scenario field `disk: (write_latency: (..), sync_latency: (..))`)",
+        "disk",
+    );
 
     line(String::new());
     line(
@@ -580,6 +598,10 @@ mod tests {
                 "Scenario(protocol: Raft(), faults: Script([(at: \"1s\", do: {action})]))"
             ));
             assert!(matches!(scenario.faults, FaultSpec::Script(_)));
+        }
+        for (field, _) in DISK_FIELDS {
+            let scenario = parses(&format!("Scenario(protocol: Raft(), disk: ({field}))"));
+            assert!(!scenario.disk.is_instant(), "{field}");
         }
         for app in apps().as_array().unwrap() {
             parses(&format!(
