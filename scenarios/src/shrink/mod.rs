@@ -17,7 +17,9 @@
 //! 7. every event moved to the coarsest time grid that keeps the failure, and fault intervals
 //!    halved.
 //!
-//! Rounds repeat until one changes nothing or the budget is spent. Candidates are run in
+//! Rounds repeat until one changes nothing or the budget is spent; a round that changes
+//! nothing while faults are left doubles the seeds a candidate may fail with (at most
+//! [`ESCALATIONS_MAX`] times) before giving up. Candidates are run in
 //! batches of [`BATCH`] on rayon and the *first* failing candidate of a batch (in the pass's
 //! order of preference) is taken, so the result depends on the scenario, the seed and the run
 //! budget only, never on the number of threads. (A `max_time` budget depends on the machine's
@@ -37,8 +39,12 @@ use sim_core::time::{Duration, Instant};
 /// Candidates run together; fixed so that results do not depend on the thread count.
 pub const BATCH: usize = 8;
 
-/// The most rounds of all passes.
+/// The most rounds of all passes (escalations aside).
 pub const ROUNDS_MAX: u32 = 8;
+
+/// How many times a shrink that changed nothing in a round doubles the seeds each candidate
+/// may fail with, and tries again (faults left and budget permitting).
+pub const ESCALATIONS_MAX: u32 = 2;
 
 /// "The same failure": the outcome's kind, and the source of a safety violation.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -217,6 +223,8 @@ struct Shrinker<'a> {
     original_seed: u64,
     /// Where the current scenario's failing run ended (an invariant stops the run at once).
     end: u64,
+    /// Seeds each candidate may fail with now (see [`ESCALATIONS_MAX`]).
+    seed_count: u64,
     failure: Failure,
     options: &'a Options,
     progress: &'a (dyn Fn(&Progress) + Sync),
@@ -245,7 +253,7 @@ impl Shrinker<'_> {
     fn seeds(&self) -> Vec<u64> {
         let mut seeds = vec![self.seed];
         let mut next = self.original_seed;
-        while (seeds.len() as u64) < self.options.seeds_per_candidate.max(1) {
+        while (seeds.len() as u64) < self.seed_count {
             next = next.wrapping_add(1);
             if next != self.seed {
                 seeds.push(next);
@@ -701,6 +709,7 @@ pub fn shrink(
         seed,
         original_seed: seed,
         end: failure_end(&original_report),
+        seed_count: options.seeds_per_candidate.max(1),
         failure: failure.clone(),
         options,
         progress,
@@ -711,7 +720,8 @@ pub fn shrink(
         pass: "start",
     };
     shrinker.report_progress();
-    for _ in 0..ROUNDS_MAX {
+    let mut escalations = 0;
+    for _ in 0..ROUNDS_MAX + ESCALATIONS_MAX {
         let mut changed = shrinker.shorter_durations();
         changed |= shrinker.fewer_units();
         changed |= shrinker.fewer_events();
@@ -720,8 +730,16 @@ pub fn shrink(
         changed |= shrinker.calmer_network();
         changed |= shrinker.shorter_recoveries();
         changed |= shrinker.coarser_times();
-        if !changed || shrinker.budget_spent {
+        if shrinker.budget_spent {
             break;
+        }
+        if !changed {
+            // Stuck: a rare failure may still shrink when each candidate gets more seeds.
+            if escalations == ESCALATIONS_MAX || plan_of(&shrinker.current).faults.is_empty() {
+                break;
+            }
+            escalations += 1;
+            shrinker.seed_count *= 2;
         }
     }
     let mut shrunk = shrinker.current.clone();
