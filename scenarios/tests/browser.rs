@@ -4,6 +4,8 @@
 //!
 //! Without Chromium the tests are skipped locally, and fail under `CI=true`.
 
+// Not every shared scenario constant is used here.
+#[allow(dead_code)]
 mod support;
 
 use std::path::{Path, PathBuf};
