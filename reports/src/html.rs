@@ -170,9 +170,9 @@ pub fn run_page(run: &RunPage<'_>) -> String {
 
     let title = format!("{} seed {}: {}", run.scenario, run.seed, run.outcome);
     let mut out = page_start(&title);
-    let _ = write!(
+    let _ = writeln!(
         out,
-        "<h1>{} seed {} <span class=\"verdict {}\" id=\"verdict\">{}</span></h1>\n",
+        "<h1>{} seed {} <span class=\"verdict {}\" id=\"verdict\">{}</span></h1>",
         escape(run.scenario),
         run.seed,
         verdict_class(run.outcome),
@@ -289,7 +289,7 @@ pub fn run_page(run: &RunPage<'_>) -> String {
         let _ = write!(out, "<li><a href=\"{file}\">{file}</a></li>");
     }
     out.push_str("</ul>\n<h2>Scenario (resolved)</h2>\n<details><summary>the scenario with the fault plan that ran, as a script</summary>");
-    let _ = write!(out, "<pre>{}</pre></details>\n", escape(run.scenario_ron));
+    let _ = writeln!(out, "<pre>{}</pre></details>", escape(run.scenario_ron));
     // The one script: bring the violation into view once the page is laid out.
     out.push_str("<script>window.addEventListener('load',function(){var v=document.getElementById('violation');if(v){v.scrollIntoView({block:'center'});}});</script>\n");
     out.push_str(PAGE_END);

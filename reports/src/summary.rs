@@ -336,7 +336,7 @@ pub fn summary_html(summary: &Summary, links: &BTreeMap<(String, u64), String>) 
             .collect::<Vec<f64>>()];
         out.push_str(&crate::charts::grouped_bars(
             &groups,
-            &[part.name.clone()],
+            std::slice::from_ref(&part.name),
             &values,
             "seeds",
         ));

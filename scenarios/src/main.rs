@@ -24,6 +24,8 @@ enum Command {
     Replay(commands::replay::Args),
     /// Shrink a failing seed to a minimal scripted scenario.
     Shrink(commands::shrink::Args),
+    /// Run scenarios side by side on the same seeds under the same faults.
+    Compare(commands::compare::Args),
     /// Sweep reports: merge shard outputs into one summary.
     Report(commands::report::Args),
     /// Check a history file for linearizability.
@@ -43,6 +45,7 @@ fn main() -> ExitCode {
         Command::Sweep(args) => commands::sweep::execute(args),
         Command::Replay(args) => commands::replay::execute(args),
         Command::Shrink(args) => commands::shrink::execute(args),
+        Command::Compare(args) => commands::compare::execute(args),
         Command::Report(args) => commands::report::execute(args),
         Command::Check(args) => commands::check::execute(args),
         Command::Validate(args) => commands::validate::execute(args),

@@ -4,6 +4,8 @@
 //!
 //! Without Chromium the tests are skipped locally, and fail under `CI=true`.
 
+// Not every shared scenario constant is used here.
+#[allow(dead_code)]
 mod support;
 
 use std::path::{Path, PathBuf};
@@ -163,6 +165,58 @@ fn the_run_page_of_a_failing_run_shows_the_violation_in_chromium() {
     assert!(
         shot > 5 * blank.max(1),
         "the screenshot looks blank: {shot} bytes (a blank page: {blank})"
+    );
+    let _ = std::fs::remove_dir_all(&work);
+}
+
+#[test]
+fn the_sweep_and_compare_pages_render_with_data_in_chromium() {
+    let Some(browser) = chromium() else { return };
+    let work = scratch("pages");
+    let sweep = work.join("sweep");
+    let (code, out, err) = faultline(&[
+        "sweep",
+        "catalog/primary-backup-kv-backup-reads.ron",
+        "--seeds",
+        "0..6",
+        "--out",
+        &sweep.display().to_string(),
+    ]);
+    assert_eq!(code, 1, "{out}{err}");
+    let (dom, shot, blank) = render(&browser, &sweep.join("index.html"), &work);
+    assert!(dom.matches("class=\"run\" href=\"runs/").count() >= 1);
+    assert!(dom.contains("safety-violation"));
+    for svg in svgs(&dom) {
+        assert!(svg.contains("<rect"), "an empty chart");
+    }
+    assert!(
+        shot > 3 * blank.max(1),
+        "blank sweep page: {shot} vs {blank}"
+    );
+    let compare = work.join("compare");
+    let (code, out, err) = faultline(&[
+        "compare",
+        "tests/fixtures/compare/raft-kv.ron",
+        "tests/fixtures/compare/paxos-kv.ron",
+        "--seeds",
+        "0..3",
+        "--out",
+        &compare.display().to_string(),
+    ]);
+    assert_eq!(code, 0, "{out}{err}");
+    let (dom, shot, blank) = render(&browser, &compare.join("index.html"), &work);
+    let svgs = svgs(&dom);
+    assert_eq!(svgs.len(), 4, "CDF, availability, outcomes, seeds/s");
+    assert!(
+        svgs[0].contains("<polyline") || svgs[0].contains("<path"),
+        "the CDF has lines"
+    );
+    for svg in &svgs[1..] {
+        assert!(svg.matches("<rect").count() >= 3, "bars are drawn");
+    }
+    assert!(
+        shot > 3 * blank.max(1),
+        "blank compare page: {shot} vs {blank}"
     );
     let _ = std::fs::remove_dir_all(&work);
 }

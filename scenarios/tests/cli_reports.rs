@@ -243,3 +243,53 @@ fn report_merge_of_a_directory_without_results_is_an_input_error() {
     assert!(err.contains("results.jsonl"), "{err}");
     let _ = std::fs::remove_dir_all(&work);
 }
+
+const COMPARE_RAFT: &str = "tests/fixtures/compare/raft-kv.ron";
+const COMPARE_PAXOS: &str = "tests/fixtures/compare/paxos-kv.ron";
+
+#[test]
+fn compare_writes_a_table_and_a_page_for_scenarios_with_the_same_faults() {
+    let work = scratch("compare");
+    let out = work.display().to_string();
+    let (code, stdout, stderr) = faultline(&[
+        "compare",
+        COMPARE_RAFT,
+        COMPARE_PAXOS,
+        "--seeds",
+        "0..4",
+        "--out",
+        &out,
+    ]);
+    assert_eq!(code, 0, "{stdout}{stderr}");
+    for text in [stdout.as_str(), &read(&work.join("compare.md"))] {
+        assert!(text.contains("| compare-raft-kv | pass 4 |"), "{text}");
+        assert!(text.contains("| compare-paxos-kv | pass 4 |"), "{text}");
+        assert!(text.contains("ok/s during faults"));
+    }
+    let page = read(&work.join("index.html"));
+    assert!(
+        page.contains("fraction of ok operations"),
+        "the CDF is drawn"
+    );
+    assert!(page.contains("ok operations / s"));
+    let _ = std::fs::remove_dir_all(&work);
+}
+
+#[test]
+fn compare_refuses_scenarios_whose_fault_plans_differ() {
+    let (code, _, err) = faultline(&[
+        "compare",
+        "catalog/raft-kv-partitions.ron",
+        "catalog/paxos-kv-partitions.ron",
+        "--seeds",
+        "0..2",
+    ]);
+    assert_eq!(code, 2);
+    assert!(
+        err.contains("cannot be compared: durations differ"),
+        "{err}"
+    );
+    let (code, _, err) = faultline(&["compare", COMPARE_RAFT, "catalog/raft-kv-calm.ron"]);
+    assert_eq!(code, 2);
+    assert!(err.contains("cannot be compared"), "{err}");
+}

@@ -6,6 +6,7 @@ pub mod bench;
 pub mod bench_checker;
 pub mod bench_scenario;
 pub mod check;
+pub mod compare;
 pub mod list;
 pub mod output;
 pub mod replay;
