@@ -206,12 +206,11 @@ struct Leading {
     counter: u64,
     /// SYNCs waiting for every txn proposed before them to commit: (last proposed zxid when
     /// the SYNC arrived, who asked: `None` for a read at the leader itself).
-    syncs: Vec<(
-        Zxid,
-        Option<NodeId>,
-        Option<(ClientId, RequestId, Operation)>,
-    )>,
+    syncs: Vec<(Zxid, Option<NodeId>, Option<LocalRead>)>,
 }
+
+/// A read waiting to be answered from the local replica: (client, request, operation).
+type LocalRead = (ClientId, RequestId, Operation);
 
 /// What waits for the disk: every answer that depends on durable state goes through
 /// [`ZabNode::after_durable`] and is released by [`Node::on_synced`]. Each names the
