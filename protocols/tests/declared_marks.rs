@@ -38,7 +38,7 @@ fn check(declared: &[&str], source: &str, prefix: &str) {
 
 #[test]
 fn every_protocols_declared_marks_are_the_marks_its_code_emits() {
-    let protocols: [(&[&str], &str, &str); 5] = [
+    let protocols: [(&[&str], &str, &str); 6] = [
         (
             protocols::raft::MARKS,
             include_str!("../src/raft/node.rs"),
