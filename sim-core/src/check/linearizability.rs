@@ -106,6 +106,10 @@ pub(crate) trait Spec {
         let _ = (strings, state, op);
         true
     }
+    /// True if `may_reach` can ever be false (else the search does not look for dead ends).
+    fn has_dead_ends(&self) -> bool {
+        false
+    }
     /// Bytes the specification itself holds beyond its operations (interned state vectors),
     /// counted against the search's memory limit.
     fn bytes(&self) -> u64 {
@@ -307,6 +311,8 @@ pub(crate) struct Searcher<S: Spec> {
     cut: bool,
     /// Per operation: the interchangeable indeterminate operation it must follow, or NIL.
     twin_before: Vec<u32>,
+    /// Look for dead ends (with the reductions on, for a specification that has them).
+    dead_ends: bool,
     /// Per operation: a blind write (with the reductions on; else none is).
     blind: Vec<bool>,
     /// Per operation: an indeterminate blind write, after which only an operation that is not
@@ -400,6 +406,7 @@ impl<S: Spec> Searcher<S> {
             .collect();
         let overwriter = (0..n).map(|op| blind[op] && returns[op] == END).collect();
         let entry = next[0];
+        let dead_ends = reductions && spec.has_dead_ends();
         Searcher {
             spec,
             next,
@@ -421,6 +428,7 @@ impl<S: Spec> Searcher<S> {
             initial,
             cut: reductions,
             twin_before,
+            dead_ends,
             blind,
             overwriter,
             completes: returns.iter().map(|&r| r != END).collect(),
@@ -711,7 +719,7 @@ impl<S: Spec> Searcher<S> {
                     }
                     match self.attempt(strings, entry, op, observation, steps_max, room) {
                         Err(stop) => return stop,
-                        Ok(Attempt::Entered) if !self.cut || !self.dead_end(strings) => {
+                        Ok(Attempt::Entered) if !self.dead_ends || !self.dead_end(strings) => {
                             self.entry = self.next[0];
                             self.fresh = self.order == Order::ObservationsFirst;
                             continue;

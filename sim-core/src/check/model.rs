@@ -377,6 +377,11 @@ pub(crate) trait HistoryModel: Sync {
         true
     }
 
+    /// True if `may_reach` can be false.
+    fn has_dead_ends(&self) -> bool {
+        false
+    }
+
     /// Drops (sets `maybe` to None) indeterminate operations of `ops`, all on one object, that
     /// no completed operation can have observed, so that they may be taken never to have
     /// happened. Each model argues its rule's soundness where it implements it.
@@ -525,6 +530,9 @@ impl<M: HistoryModel> Spec for SingleSpec<M> {
     }
     fn may_reach(&self, strings: &mut Strings, state: u64, op: u32) -> bool {
         self.model.may_reach(strings, state, &self.ops[op as usize])
+    }
+    fn has_dead_ends(&self) -> bool {
+        self.model.has_dead_ends()
     }
     fn effect_key(&self, op: u32) -> Option<[u64; 4]> {
         Some(effect_key(&self.ops[op as usize]))

@@ -90,6 +90,10 @@ impl HistoryModel for KvAppend {
         op.kind != Kind::Read || strings.is_prefix(state as u32, op.a as u32)
     }
 
+    fn has_dead_ends(&self) -> bool {
+        true
+    }
+
     /// Drops indeterminate appends of the empty string, indeterminate appends whose text no
     /// completed read returning after their invocation contains, and indeterminate puts whose
     /// text no such read starts with.
