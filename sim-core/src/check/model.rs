@@ -371,6 +371,17 @@ pub(crate) trait HistoryModel: Sync {
         false
     }
 
+    /// False if no sequence of operations that are not blind (see `overwrites`) can take
+    /// `state` to one where observation `op` is legal.
+    fn may_reach(&self, _strings: &mut Strings, _state: u64, _op: &OpData) -> bool {
+        true
+    }
+
+    /// True if `may_reach` can be false.
+    fn has_dead_ends(&self) -> bool {
+        false
+    }
+
     /// Drops (sets `maybe` to None) indeterminate operations of `ops`, all on one object, that
     /// no completed operation can have observed, so that they may be taken never to have
     /// happened. Each model argues its rule's soundness where it implements it.
@@ -516,6 +527,12 @@ impl<M: HistoryModel> Spec for SingleSpec<M> {
     }
     fn is_blind(&self, op: u32) -> bool {
         self.model.overwrites(&self.ops[op as usize])
+    }
+    fn may_reach(&self, strings: &mut Strings, state: u64, op: u32) -> bool {
+        self.model.may_reach(strings, state, &self.ops[op as usize])
+    }
+    fn has_dead_ends(&self) -> bool {
+        self.model.has_dead_ends()
     }
     fn effect_key(&self, op: u32) -> Option<[u64; 4]> {
         Some(effect_key(&self.ops[op as usize]))

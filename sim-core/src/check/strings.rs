@@ -26,6 +26,8 @@ pub(crate) struct Strings {
     nodes: Vec<(u32, u32, u64, u64)>,
     by_hash: HashMap<(u64, u64), Vec<u32>, FixedState>,
     concat: HashMap<(u32, u32), u32, FixedState>,
+    /// Answers of [`Strings::is_prefix`].
+    prefixes: HashMap<(u32, u32), bool, FixedState>,
 }
 
 const NONE: u32 = u32::MAX;
@@ -47,6 +49,7 @@ impl Strings {
             nodes: Vec::new(),
             by_hash: HashMap::default(),
             concat: HashMap::default(),
+            prefixes: HashMap::default(),
         };
         let id = strings.intern("");
         assert_eq!(id, 0, "the empty string is id 0");
@@ -69,6 +72,22 @@ impl Strings {
         self.atom_ids.insert(text.to_string(), id);
         self.atom_hash.push((hash, power));
         id
+    }
+
+    /// True if string `a`'s text is a prefix of string `b`'s.
+    pub fn is_prefix(&mut self, a: u32, b: u32) -> bool {
+        if a == b || a == 0 {
+            return true;
+        }
+        if self.nodes[a as usize].2 > self.nodes[b as usize].2 {
+            return false;
+        }
+        if let Some(&answer) = self.prefixes.get(&(a, b)) {
+            return answer;
+        }
+        let answer = self.text(b).starts_with(&self.text(a));
+        self.prefixes.insert((a, b), answer);
+        answer
     }
 
     /// The text of atom `atom`.

@@ -84,6 +84,16 @@ impl HistoryModel for KvAppend {
         op.kind == Kind::Write
     }
 
+    /// Appends only extend the text: a read can become legal without a put only if the text
+    /// now is a prefix of what it read.
+    fn may_reach(&self, strings: &mut Strings, state: u64, op: &OpData) -> bool {
+        op.kind != Kind::Read || strings.is_prefix(state as u32, op.a as u32)
+    }
+
+    fn has_dead_ends(&self) -> bool {
+        true
+    }
+
     /// Drops indeterminate appends of the empty string, indeterminate appends whose text no
     /// completed read returning after their invocation contains, and indeterminate puts whose
     /// text no such read starts with.
