@@ -308,3 +308,30 @@ fn the_memory_limit_answers_unknown_and_names_its_flag() {
         stdout(&output)
     );
 }
+
+#[test]
+fn bank_histories_are_checked_with_the_bank_model() {
+    // An audit sees the debit of a transfer without its credit: money in flight.
+    let half = history(&[
+        (1, "invoke", "transfer", "[0,1,30]"),
+        (2, "invoke", "read", "null"),
+        (2, "ok", "read", "[70,100]"),
+        (1, "ok", "transfer", "[0,1,30]"),
+    ]);
+    let path = scratch("bank-half.jsonl", &half);
+    let path = path.to_str().unwrap();
+    let bad = faultline(&["check", path, "--initial", "[100,100]"]);
+    assert_eq!(code(&bad), 1, "{}", stdout(&bad));
+    assert!(stdout(&bad).contains("bank"), "{}", stdout(&bad));
+    // The same audit seeing the state before the transfer is fine.
+    let before = half.replace("[70,100]", "[100,100]");
+    let path = scratch("bank-before.jsonl", &before);
+    let good = faultline(&["check", path.to_str().unwrap(), "--initial", "[100,100]"]);
+    assert_eq!(code(&good), 0, "{}{}", stdout(&good), stderr(&good));
+    // A transfer from an account to itself is bad input.
+    let path = scratch(
+        "bank-self.jsonl",
+        &history(&[(1, "invoke", "transfer", "[0,0,5]")]),
+    );
+    assert_eq!(code(&faultline(&["check", path.to_str().unwrap()])), 2);
+}

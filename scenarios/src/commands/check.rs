@@ -40,7 +40,8 @@ pub struct Args {
     /// "unknown" (default 512).
     #[arg(long)]
     pub memory_mib_max: Option<u64>,
-    /// Every object's initial value: an integer, `null`, or a string (default: the format's
+    /// Every object's initial value: an integer, `null`, a list (a bank's balances,
+    /// `[100,100]`) or a string (default: the format's
     /// convention: null, or 0 for Knossos EDN).
     #[arg(long)]
     pub initial: Option<String>,
@@ -227,6 +228,8 @@ fn parse_initial(text: &str) -> Value {
         Value::Null
     } else if let Ok(v) = text.parse::<i64>() {
         Value::Int(v)
+    } else if let Ok(list @ Value::List(_)) = serde_json::from_str::<Value>(text) {
+        list // a list of integers: the bank's initial balances
     } else {
         Value::Str(text.to_string())
     }

@@ -604,8 +604,12 @@ mod tests {
             assert!(!scenario.disk.is_instant(), "{field}");
         }
         for app in apps().as_array().unwrap() {
+            // On the last protocol that runs it (the bank runs on two-phase commit only).
+            let runs_on = app["runs_on"].as_array().unwrap().last().unwrap();
+            let protocol = registry::protocol_by_name(runs_on.as_str().unwrap()).unwrap();
             parses(&format!(
-                "Scenario(protocol: Raft(), app: {})",
+                "Scenario(protocol: {}(), app: {})",
+                protocol.variant(),
                 text(app, "syntax")
             ));
         }
