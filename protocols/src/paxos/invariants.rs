@@ -25,7 +25,9 @@ use std::collections::BTreeMap;
 pub const NODE_COUNT_MAX: u32 = 64;
 
 /// A protocol-meaningful moment reported by a Multi-Paxos replica.
-#[derive(Clone, PartialEq, Eq)]
+// `Debug` stays derived: run reports read a node's role and ballot from its variant and fields
+// (sim-core/src/observed.rs); `Display` (message.rs) is the trace's words.
+#[derive(Clone, Debug, PartialEq, Eq)]
 pub enum PaxosObservation {
     /// The replica booted (first boot or restart) in a cluster of `node_count`: the oracle
     /// needs the size of a majority.

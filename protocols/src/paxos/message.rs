@@ -326,11 +326,6 @@ impl fmt::Display for super::invariants::PaxosObservation {
     }
 }
 
-impl fmt::Debug for super::invariants::PaxosObservation {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        fmt::Display::fmt(self, f)
-    }
-}
 
 #[cfg(test)]
 mod tests {

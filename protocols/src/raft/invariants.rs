@@ -25,9 +25,10 @@ use sim_core::node::{Invariants, Violation};
 use sim_core::time::Instant;
 use std::collections::BTreeMap;
 
-/// A protocol-meaningful moment reported by a Raft node (`Debug` and `Display`, the trace's
-/// words, are in message.rs).
-#[derive(Clone, PartialEq, Eq)]
+/// A protocol-meaningful moment reported by a Raft node.
+// `Debug` stays derived: run reports read a node's role and term from its variant and fields
+// (sim-core/src/observed.rs); `Display` (message.rs) is the trace's words.
+#[derive(Clone, Debug, PartialEq, Eq)]
 pub enum RaftObservation {
     /// The node won the election of `term`; `log` is the term of each of its entries, index 1
     /// first, before it appends its no-op.

@@ -407,8 +407,3 @@ impl fmt::Display for super::invariants::RaftObservation {
     }
 }
 
-impl fmt::Debug for super::invariants::RaftObservation {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        fmt::Display::fmt(self, f)
-    }
-}
