@@ -504,6 +504,7 @@ fn application_bugs_apply_to_their_application_on_either_consensus_protocol() {
             "PrimaryBackup()",
             "Raft()",
             "Paxos()",
+            "Zab()",
             "TwoPhaseCommit()",
         ] {
             for app in ["Kv()", "Register", "Counter()", "Lock()", "Bank()"] {
@@ -554,7 +555,7 @@ fn unknown_field_lists_the_expected_fields() {
 fn misspelt_variant_lists_the_variants() {
     assert_eq!(
         syntax_error("Scenario(\n    protocol: Raftt(),\n)", 2, 15),
-        "unknown variant `Raftt` in `Protocol`: expected one of `SingleServer`, `PrimaryBackup`, `Raft`, `Paxos`, `TwoPhaseCommit`"
+        "unknown variant `Raftt` in `Protocol`: expected one of `SingleServer`, `PrimaryBackup`, `Raft`, `Paxos`, `Zab`, `TwoPhaseCommit`"
     );
     assert_eq!(
         syntax_error("Scenario(protocol: Raft(), faults: Random(kinds: [Partition(Halfs)]))", 1, 61),
@@ -952,7 +953,7 @@ fn bug_of_another_protocol_names_the_bug() {
         "Scenario(protocol: SingleServer, app: Counter(), bugs: [\"counter-retry-not-idempotent\"])",
         "bugs[0]"
     )
-    .contains("implemented by the protocols with session-switch (raft, paxos), not by single-server"));
+    .contains("implemented by the protocols with session-switch (raft, paxos, zab), not by single-server"));
     assert!(semantic_error(
         "Scenario(protocol: Raft(), bugs: [\"raft-ack-before-fsync\", \"raft-ack-before-fsync\"])",
         "bugs[1]"
@@ -1061,7 +1062,7 @@ fn other_semantic_rules() {
             &format!("Scenario(protocol: {protocol}, app: Lock())"),
             "app"
         )
-        .contains("runs on raft, paxos, not on"));
+        .contains("runs on raft, paxos, zab, not on"));
     }
 }
 

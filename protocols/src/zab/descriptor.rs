@@ -83,6 +83,7 @@ impl Protocol for ZabProtocol {
         Capabilities::STAMPED_COMMANDS
             .with(Capabilities::PROPOSAL_HOOK)
             .with(Capabilities::SESSION_SWITCH)
+            .with(Capabilities::STATE_MACHINE)
     }
 
     fn marks(&self) -> &'static [&'static str] {

@@ -646,13 +646,13 @@ mod tests {
                 .map(|name| name.as_str().unwrap().to_string())
                 .collect()
         };
-        let everywhere = ["single-server", "primary-backup", "raft", "paxos"];
+        let everywhere = ["single-server", "primary-backup", "raft", "paxos", "zab"];
         assert_eq!(listing["apps"][0]["name"], "kv");
         assert_eq!(runs_on(0), everywhere);
         assert_eq!(listing["apps"][2]["name"], "counter");
         assert_eq!(runs_on(2), everywhere);
         assert_eq!(listing["apps"][3]["name"], "lock");
-        assert_eq!(runs_on(3), ["raft", "paxos"]);
+        assert_eq!(runs_on(3), ["raft", "paxos", "zab"]);
         assert_eq!(listing["apps"][3]["parameters"][1]["default"], "1s");
         let paxos = &listing["protocols"][3];
         assert_eq!(paxos["name"], "paxos");
