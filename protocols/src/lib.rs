@@ -17,5 +17,5 @@ pub mod primary_backup;
 pub mod raft;
 pub mod registry;
 pub mod single_server;
-pub mod zab;
 pub mod two_phase_commit;
+pub mod zab;

@@ -326,7 +326,6 @@ impl fmt::Display for super::invariants::PaxosObservation {
     }
 }
 
-
 #[cfg(test)]
 mod tests {
     use super::*;

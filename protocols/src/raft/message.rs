@@ -406,4 +406,3 @@ impl fmt::Display for super::invariants::RaftObservation {
         }
     }
 }
-
