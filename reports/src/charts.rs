@@ -83,7 +83,7 @@ fn render(
             return format!(
                 "<svg xmlns=\"http://www.w3.org/2000/svg\" width=\"{}\" height=\"40\"><text x=\"10\" y=\"25\">chart failed: {}</text></svg>",
                 layout::WIDTH,
-                crate::html::escape(&error.to_string())
+                crate::escape::escape(&error.to_string())
             );
         }
     }

@@ -3,28 +3,13 @@
 
 use crate::charts;
 use crate::data::{self, Op};
+pub use crate::escape::escape;
 use crate::timeline::{self, Highlight};
 use sim_core::check::{CheckResult, Verdict};
 use sim_core::history::HistoryEvent;
 use sim_core::simulation::{AppliedFault, ObservationRecord};
 use std::collections::{BTreeMap, BTreeSet};
 use std::fmt::Write;
-
-/// Escapes text for HTML and SVG.
-pub fn escape(text: &str) -> String {
-    let mut out = String::with_capacity(text.len());
-    for c in text.chars() {
-        match c {
-            '&' => out.push_str("&amp;"),
-            '<' => out.push_str("&lt;"),
-            '>' => out.push_str("&gt;"),
-            '"' => out.push_str("&quot;"),
-            '\'' => out.push_str("&#39;"),
-            c => out.push(c),
-        }
-    }
-    out
-}
 
 /// The stylesheet every page inlines.
 pub const CSS: &str = r#"

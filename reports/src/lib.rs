@@ -16,6 +16,7 @@
 pub mod charts;
 pub mod data;
 pub mod edn;
+pub mod escape;
 pub mod html;
 pub mod summary;
 pub mod timeline;

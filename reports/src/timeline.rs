@@ -4,7 +4,7 @@
 
 use crate::charts::layout::{LEFT, PLOT_WIDTH, WIDTH};
 use crate::data::{FaultSpan, Op, RoleSpan};
-use crate::html::escape;
+use crate::escape::escape;
 use std::collections::{BTreeMap, BTreeSet};
 use std::fmt::Write;
 

@@ -20,6 +20,7 @@ use sim_core::id::NodeId;
 use sim_core::node::{Invariants, Violation};
 use sim_core::time::Instant;
 use std::collections::BTreeMap;
+use std::fmt;
 
 /// The largest cluster the oracle's acceptor bitsets hold.
 pub const NODE_COUNT_MAX: u32 = 64;
@@ -396,5 +397,19 @@ mod tests {
             .observe(Instant::ZERO, NodeId(2), &applied(6))
             .unwrap_err();
         assert_eq!(error.invariant, "state-machine-safety");
+    }
+}
+
+impl fmt::Display for PaxosObservation {
+    /// What the replica says happened, for the trace: `accepts s7 under b2.1`.
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        use PaxosObservation as O;
+        match self {
+            O::Started { node_count } => write!(f, "starts ({node_count} replicas)"),
+            O::BecameLeader { ballot } => write!(f, "leads {ballot}"),
+            O::Accepted { slot, ballot, .. } => write!(f, "accepts {slot} under {ballot}"),
+            O::Learned { slot, .. } => write!(f, "learns {slot} chosen"),
+            O::Applied { slot, .. } => write!(f, "applies {slot}"),
+        }
     }
 }

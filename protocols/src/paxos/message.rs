@@ -312,20 +312,6 @@ impl fmt::Debug for Timer {
     }
 }
 
-impl fmt::Display for super::invariants::PaxosObservation {
-    /// What the replica says happened, for the trace: `accepts s7 under b2.1`.
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        use super::invariants::PaxosObservation as O;
-        match self {
-            O::Started { node_count } => write!(f, "starts ({node_count} replicas)"),
-            O::BecameLeader { ballot } => write!(f, "leads {ballot}"),
-            O::Accepted { slot, ballot, .. } => write!(f, "accepts {slot} under {ballot}"),
-            O::Learned { slot, .. } => write!(f, "learns {slot} chosen"),
-            O::Applied { slot, .. } => write!(f, "applies {slot}"),
-        }
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;

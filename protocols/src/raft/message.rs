@@ -224,7 +224,7 @@ pub enum Record {
 }
 
 /// `index@term`, the paper's way of naming an entry by its position and term.
-struct At(LogIndex, Term);
+pub(crate) struct At(pub(crate) LogIndex, pub(crate) Term);
 
 impl fmt::Display for At {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
@@ -362,47 +362,5 @@ impl fmt::Debug for Timer {
     /// The trace's words (the generation only tells stale firings apart, which the node ignores).
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         fmt::Display::fmt(self, f)
-    }
-}
-
-impl fmt::Display for super::invariants::RaftObservation {
-    /// What the node says happened, for the trace: `leader of term 3 (log 1@1 2@2)`.
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        use super::invariants::RaftObservation as O;
-        match self {
-            O::BecameLeader { term, log } => {
-                write!(f, "leader of term {} (log", term.0)?;
-                if log.is_empty() {
-                    write!(f, " empty")?;
-                }
-                for (offset, entry_term) in log.iter().enumerate() {
-                    write!(f, " {}", At(LogIndex(offset as u64 + 1), *entry_term))?;
-                }
-                write!(f, ")")
-            }
-            O::Voted { term, candidate } => write!(f, "votes for {candidate} in term {}", term.0),
-            O::Appended { index, term, .. } => write!(f, "stores {}", At(*index, *term)),
-            O::Truncated {
-                last_kept,
-                first_removed_term,
-                leader_term,
-            } => write!(
-                f,
-                "truncates after {} (removes term {} for the leader of term {})",
-                last_kept.0, first_removed_term.0, leader_term.0
-            ),
-            O::Committed {
-                index,
-                term,
-                observer_term,
-                ..
-            } => write!(
-                f,
-                "commits {} (in term {})",
-                At(*index, *term),
-                observer_term.0
-            ),
-            O::Applied { index, .. } => write!(f, "applies {}", index.0),
-        }
     }
 }
