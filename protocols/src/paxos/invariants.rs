@@ -284,6 +284,20 @@ impl Invariants<PaxosObservation> for PaxosInvariants {
     }
 }
 
+impl fmt::Display for PaxosObservation {
+    /// What the replica says happened, for the trace: `accepts s7 under b2.1`.
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        use PaxosObservation as O;
+        match self {
+            O::Started { node_count } => write!(f, "starts ({node_count} replicas)"),
+            O::BecameLeader { ballot } => write!(f, "leads {ballot}"),
+            O::Accepted { slot, ballot, .. } => write!(f, "accepts {slot} under {ballot}"),
+            O::Learned { slot, .. } => write!(f, "learns {slot} chosen"),
+            O::Applied { slot, .. } => write!(f, "applies {slot}"),
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -397,19 +411,5 @@ mod tests {
             .observe(Instant::ZERO, NodeId(2), &applied(6))
             .unwrap_err();
         assert_eq!(error.invariant, "state-machine-safety");
-    }
-}
-
-impl fmt::Display for PaxosObservation {
-    /// What the replica says happened, for the trace: `accepts s7 under b2.1`.
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        use PaxosObservation as O;
-        match self {
-            O::Started { node_count } => write!(f, "starts ({node_count} replicas)"),
-            O::BecameLeader { ballot } => write!(f, "leads {ballot}"),
-            O::Accepted { slot, ballot, .. } => write!(f, "accepts {slot} under {ballot}"),
-            O::Learned { slot, .. } => write!(f, "learns {slot} chosen"),
-            O::Applied { slot, .. } => write!(f, "applies {slot}"),
-        }
     }
 }

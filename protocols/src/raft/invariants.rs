@@ -323,6 +323,48 @@ impl Invariants<RaftObservation> for RaftInvariants {
     }
 }
 
+impl fmt::Display for RaftObservation {
+    /// What the node says happened, for the trace: `leader of term 3 (log 1@1 2@2)`.
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        use RaftObservation as O;
+        match self {
+            O::BecameLeader { term, log } => {
+                write!(f, "leader of term {} (log", term.0)?;
+                if log.is_empty() {
+                    write!(f, " empty")?;
+                }
+                for (offset, entry_term) in log.iter().enumerate() {
+                    write!(f, " {}", At(LogIndex(offset as u64 + 1), *entry_term))?;
+                }
+                write!(f, ")")
+            }
+            O::Voted { term, candidate } => write!(f, "votes for {candidate} in term {}", term.0),
+            O::Appended { index, term, .. } => write!(f, "stores {}", At(*index, *term)),
+            O::Truncated {
+                last_kept,
+                first_removed_term,
+                leader_term,
+            } => write!(
+                f,
+                "truncates after {} (removes term {} for the leader of term {})",
+                last_kept.0, first_removed_term.0, leader_term.0
+            ),
+            O::Committed {
+                index,
+                term,
+                observer_term,
+                ..
+            } => write!(
+                f,
+                "commits {} (in term {})",
+                At(*index, *term),
+                observer_term.0
+            ),
+            O::Applied { index, .. } => write!(f, "applies {}", index.0),
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -488,47 +530,5 @@ mod tests {
         )
         .unwrap_err();
         assert_eq!(error.invariant, "state-machine-safety");
-    }
-}
-
-impl fmt::Display for RaftObservation {
-    /// What the node says happened, for the trace: `leader of term 3 (log 1@1 2@2)`.
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        use RaftObservation as O;
-        match self {
-            O::BecameLeader { term, log } => {
-                write!(f, "leader of term {} (log", term.0)?;
-                if log.is_empty() {
-                    write!(f, " empty")?;
-                }
-                for (offset, entry_term) in log.iter().enumerate() {
-                    write!(f, " {}", At(LogIndex(offset as u64 + 1), *entry_term))?;
-                }
-                write!(f, ")")
-            }
-            O::Voted { term, candidate } => write!(f, "votes for {candidate} in term {}", term.0),
-            O::Appended { index, term, .. } => write!(f, "stores {}", At(*index, *term)),
-            O::Truncated {
-                last_kept,
-                first_removed_term,
-                leader_term,
-            } => write!(
-                f,
-                "truncates after {} (removes term {} for the leader of term {})",
-                last_kept.0, first_removed_term.0, leader_term.0
-            ),
-            O::Committed {
-                index,
-                term,
-                observer_term,
-                ..
-            } => write!(
-                f,
-                "commits {} (in term {})",
-                At(*index, *term),
-                observer_term.0
-            ),
-            O::Applied { index, .. } => write!(f, "applies {}", index.0),
-        }
     }
 }
