@@ -3,8 +3,7 @@
 //! [`two_phase_commit`](super) for the rules.
 
 use super::forced::ForcedLog;
-use super::message::{Message, Observation, Record, Timer};
-use super::node::TwoPhaseCommitNode;
+use super::message::{Message, Observation, Record, Speaks, Timer};
 use super::{bugs, Access, Config, TxnId, Work};
 use crate::apps::bank::Bank;
 use sim_core::history::{Function, Value};
@@ -12,7 +11,7 @@ use sim_core::id::{ClientId, NodeId, RequestId, TimerId};
 use sim_core::node::{Ctx, Outcome, Request, SyncToken};
 use std::collections::{BTreeMap, BTreeSet};
 
-type NodeCtx<'a, 'b> = &'a mut Ctx<'b, TwoPhaseCommitNode>;
+type NodeCtx<'a, 'b, N> = &'a mut Ctx<'b, N>;
 
 /// Where a transaction stands at the coordinator.
 #[derive(Debug)]
@@ -125,7 +124,7 @@ impl Coordinator {
     }
 
     /// After boot or restart: re-send the decisions not known delivered.
-    pub fn on_start(&mut self, ctx: NodeCtx<'_, '_>, config: &Config) {
+    pub fn on_start<N: Speaks>(&mut self, ctx: NodeCtx<'_, '_, N>, config: &Config) {
         if !self.active.is_empty() {
             ctx.mark("two_phase_commit.recovered_undelivered_commit");
         }
@@ -134,7 +133,12 @@ impl Coordinator {
     }
 
     /// A client request: start a transaction for it (or answer a retry).
-    pub fn on_request(&mut self, ctx: NodeCtx<'_, '_>, config: &Config, request: Request) {
+    pub fn on_request<N: Speaks>(
+        &mut self,
+        ctx: NodeCtx<'_, '_, N>,
+        config: &Config,
+        request: Request,
+    ) {
         if let Some(outcome) = self.answered.get(&request.id) {
             ctx.mark("two_phase_commit.duplicate_request");
             ctx.reply(request.client, request.id, outcome.clone());
@@ -206,9 +210,9 @@ impl Coordinator {
     }
 
     /// A participant's vote.
-    pub fn on_vote(
+    pub fn on_vote<N: Speaks>(
         &mut self,
-        ctx: NodeCtx<'_, '_>,
+        ctx: NodeCtx<'_, '_, N>,
         config: &Config,
         from: NodeId,
         txn: TxnId,
@@ -233,7 +237,12 @@ impl Coordinator {
     }
 
     /// No answer from every participant in time: abort (a missing vote is a NO).
-    pub fn on_vote_timeout(&mut self, ctx: NodeCtx<'_, '_>, config: &Config, txn: TxnId) {
+    pub fn on_vote_timeout<N: Speaks>(
+        &mut self,
+        ctx: NodeCtx<'_, '_, N>,
+        config: &Config,
+        txn: TxnId,
+    ) {
         let collecting = self
             .active
             .get(&txn)
@@ -251,7 +260,7 @@ impl Coordinator {
         }
     }
 
-    fn decide_abort(&mut self, ctx: NodeCtx<'_, '_>, txn: TxnId) {
+    fn decide_abort<N: Speaks>(&mut self, ctx: NodeCtx<'_, '_, N>, txn: TxnId) {
         let active = self.active.remove(&txn).expect("an active transaction");
         if let Phase::Collecting { vote_timer, .. } = active.phase {
             ctx.cancel_timer(vote_timer);
@@ -270,7 +279,7 @@ impl Coordinator {
         ctx.reply(active.client, active.request, Outcome::Fail);
     }
 
-    fn decide_commit(&mut self, ctx: NodeCtx<'_, '_>, config: &Config, txn: TxnId) {
+    fn decide_commit<N: Speaks>(&mut self, ctx: NodeCtx<'_, '_, N>, config: &Config, txn: TxnId) {
         let active = self.active.get_mut(&txn).expect("an active transaction");
         if let Phase::Collecting { vote_timer, .. } = active.phase {
             ctx.cancel_timer(vote_timer);
@@ -316,19 +325,19 @@ impl Coordinator {
     }
 
     /// A sync completed: send the decisions it made durable.
-    pub fn on_synced(&mut self, ctx: NodeCtx<'_, '_>, token: SyncToken) {
+    pub fn on_synced<N: Speaks>(&mut self, ctx: NodeCtx<'_, '_, N>, token: SyncToken) {
         for answer in self.log.on_synced(token) {
             self.on_durable(ctx, answer);
         }
     }
 
     /// Mutation T4's late sync.
-    pub fn on_flush(&mut self, ctx: NodeCtx<'_, '_>) {
+    pub fn on_flush<N: Speaks>(&mut self, ctx: NodeCtx<'_, '_, N>) {
         self.unsynced_commits = false;
         ctx.sync();
     }
 
-    fn on_durable(&mut self, ctx: NodeCtx<'_, '_>, answer: Answer) {
+    fn on_durable<N: Speaks>(&mut self, ctx: NodeCtx<'_, '_, N>, answer: Answer) {
         let Answer::SendCommit(txn) = answer;
         let Some(active) = self.active.get(&txn) else {
             return;
@@ -356,7 +365,7 @@ impl Coordinator {
     }
 
     /// A participant applied the COMMIT.
-    pub fn on_ack(&mut self, ctx: NodeCtx<'_, '_>, from: NodeId, txn: TxnId) {
+    pub fn on_ack<N: Speaks>(&mut self, ctx: NodeCtx<'_, '_, N>, from: NodeId, txn: TxnId) {
         let Some(active) = self.active.get_mut(&txn) else {
             return; // ended already: a duplicate
         };
@@ -372,7 +381,7 @@ impl Coordinator {
     }
 
     /// An in-doubt participant asks for the decision.
-    pub fn on_inquire(&mut self, ctx: NodeCtx<'_, '_>, from: NodeId, txn: TxnId) {
+    pub fn on_inquire<N: Speaks>(&mut self, ctx: NodeCtx<'_, '_, N>, from: NodeId, txn: TxnId) {
         if self.committed.contains(&txn) {
             ctx.mark("two_phase_commit.inquiry_answered_commit");
             ctx.send(from, Message::Commit { txn });
@@ -387,12 +396,12 @@ impl Coordinator {
     }
 
     /// The periodic re-send of COMMITs not yet acknowledged.
-    pub fn on_resend_timer(&mut self, ctx: NodeCtx<'_, '_>, config: &Config) {
+    pub fn on_resend_timer<N: Speaks>(&mut self, ctx: NodeCtx<'_, '_, N>, config: &Config) {
         ctx.set_timer(config.resend_interval, Timer::Resend);
         self.resend(ctx);
     }
 
-    fn resend(&mut self, ctx: NodeCtx<'_, '_>) {
+    fn resend<N: Speaks>(&mut self, ctx: NodeCtx<'_, '_, N>) {
         for (&txn, active) in &mut self.active {
             let Phase::Committing { unacked, waited } = &mut active.phase else {
                 continue;

@@ -159,3 +159,21 @@ pub enum Observation {
         participants: Vec<NodeId>,
     },
 }
+
+/// Any node that speaks two-phase commit's messages. The coordinator and participant roles take
+/// their context through this bound rather than naming `TwoPhaseCommitNode`, so node.rs (which
+/// holds the roles) and the roles do not import each other.
+pub trait Speaks:
+    sim_core::node::Node<Msg = Message, Timer = Timer, Record = Record, Observation = Observation>
+{
+}
+
+impl<N> Speaks for N where
+    N: sim_core::node::Node<
+        Msg = Message,
+        Timer = Timer,
+        Record = Record,
+        Observation = Observation,
+    >
+{
+}

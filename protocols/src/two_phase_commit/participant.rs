@@ -3,15 +3,14 @@
 //! [`two_phase_commit`](super) for the rules.
 
 use super::forced::ForcedLog;
-use super::message::{Message, Observation, Record, Timer};
-use super::node::TwoPhaseCommitNode;
+use super::message::{Message, Observation, Record, Speaks, Timer};
 use super::{bugs, Access, Config, TxnId, Work, COORDINATOR};
 use sim_core::id::NodeId;
 use sim_core::node::{Ctx, SyncToken};
 use sim_core::time::Instant;
 use std::collections::{BTreeMap, BTreeSet};
 
-type NodeCtx<'a, 'b> = &'a mut Ctx<'b, TwoPhaseCommitNode>;
+type NodeCtx<'a, 'b, N> = &'a mut Ctx<'b, N>;
 
 /// Who holds an account's lock: one writer or any number of readers.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
@@ -123,7 +122,7 @@ impl Participant {
     }
 
     /// After boot or restart: report the recovered state, start looking at in-doubt work.
-    pub fn on_start(&mut self, ctx: NodeCtx<'_, '_>, config: &Config) {
+    pub fn on_start<N: Speaks>(&mut self, ctx: NodeCtx<'_, '_, N>, config: &Config) {
         let now = ctx.now();
         for prepared in self.prepared.values_mut() {
             prepared.since = now;
@@ -204,9 +203,9 @@ impl Participant {
     }
 
     /// Phase 1 at this participant.
-    pub fn on_prepare(
+    pub fn on_prepare<N: Speaks>(
         &mut self,
-        ctx: NodeCtx<'_, '_>,
+        ctx: NodeCtx<'_, '_, N>,
         txn: TxnId,
         work: Vec<Work>,
         participants: Vec<NodeId>,
@@ -268,7 +267,7 @@ impl Participant {
         self.force(ctx, Answer::VoteYes(txn));
     }
 
-    fn vote_no(&mut self, ctx: NodeCtx<'_, '_>, txn: TxnId) {
+    fn vote_no<N: Speaks>(&mut self, ctx: NodeCtx<'_, '_, N>, txn: TxnId) {
         self.aborted.insert(txn);
         ctx.observe(Observation::Voted { txn, yes: false });
         ctx.send(
@@ -281,7 +280,7 @@ impl Participant {
         );
     }
 
-    fn send_yes(&mut self, ctx: NodeCtx<'_, '_>, txn: TxnId) {
+    fn send_yes<N: Speaks>(&mut self, ctx: NodeCtx<'_, '_, N>, txn: TxnId) {
         let prepared = &self.prepared[&txn];
         let reads = prepared
             .work
@@ -301,18 +300,18 @@ impl Participant {
 
     /// The single door for answers that need a durable record: they leave from
     /// [`Participant::on_synced`].
-    fn force(&mut self, ctx: NodeCtx<'_, '_>, answer: Answer) {
+    fn force<N: Speaks>(&mut self, ctx: NodeCtx<'_, '_, N>, answer: Answer) {
         self.log.force(ctx, answer);
     }
 
     /// A sync completed: send the answers it made safe.
-    pub fn on_synced(&mut self, ctx: NodeCtx<'_, '_>, token: SyncToken) {
+    pub fn on_synced<N: Speaks>(&mut self, ctx: NodeCtx<'_, '_, N>, token: SyncToken) {
         for answer in self.log.on_synced(token) {
             self.on_durable(ctx, answer);
         }
     }
 
-    fn on_durable(&mut self, ctx: NodeCtx<'_, '_>, answer: Answer) {
+    fn on_durable<N: Speaks>(&mut self, ctx: NodeCtx<'_, '_, N>, answer: Answer) {
         match answer {
             Answer::VoteYes(txn) => {
                 let Some(prepared) = self.prepared.get_mut(&txn) else {
@@ -328,7 +327,7 @@ impl Participant {
     }
 
     /// The decision COMMIT (from the coordinator or a peer).
-    pub fn on_commit(&mut self, ctx: NodeCtx<'_, '_>, from: NodeId, txn: TxnId) {
+    pub fn on_commit<N: Speaks>(&mut self, ctx: NodeCtx<'_, '_, N>, from: NodeId, txn: TxnId) {
         if self.committed.contains(&txn) {
             if from == COORDINATOR {
                 ctx.send(COORDINATOR, Message::Ack { txn });
@@ -354,7 +353,7 @@ impl Participant {
     }
 
     /// The decision ABORT (from the coordinator or a peer).
-    pub fn on_abort(&mut self, ctx: NodeCtx<'_, '_>, txn: TxnId) {
+    pub fn on_abort<N: Speaks>(&mut self, ctx: NodeCtx<'_, '_, N>, txn: TxnId) {
         if self.committed.contains(&txn) {
             // A correct coordinator never aborts what it committed; the invariants judge it.
             ctx.mark("two_phase_commit.abort_after_commit_ignored");
@@ -370,7 +369,7 @@ impl Participant {
     /// Releases a prepared transaction's locks. Its ABORT record is not forced (presumed
     /// abort), but a later PREPARE's forced record carries it to the disk, so a recovery never
     /// sees the old transaction's locks in the way of the new one's.
-    fn roll_back(&mut self, ctx: NodeCtx<'_, '_>, txn: TxnId, work: &[Work]) {
+    fn roll_back<N: Speaks>(&mut self, ctx: NodeCtx<'_, '_, N>, txn: TxnId, work: &[Work]) {
         self.unlock(txn, work);
         self.aborted.insert(txn);
         ctx.observe(Observation::Aborted { txn });
@@ -378,7 +377,12 @@ impl Participant {
     }
 
     /// A peer in doubt asks for the decision (cooperative termination).
-    pub fn on_decision_request(&mut self, ctx: NodeCtx<'_, '_>, from: NodeId, txn: TxnId) {
+    pub fn on_decision_request<N: Speaks>(
+        &mut self,
+        ctx: NodeCtx<'_, '_, N>,
+        from: NodeId,
+        txn: TxnId,
+    ) {
         if self.committed.contains(&txn) {
             ctx.mark("two_phase_commit.cooperative_answer");
             ctx.send(from, Message::Commit { txn });
@@ -397,7 +401,7 @@ impl Participant {
     }
 
     /// The periodic look at in-doubt transactions: ask for their decisions, count blocking.
-    pub fn on_in_doubt_timer(&mut self, ctx: NodeCtx<'_, '_>, config: &Config) {
+    pub fn on_in_doubt_timer<N: Speaks>(&mut self, ctx: NodeCtx<'_, '_, N>, config: &Config) {
         ctx.set_timer(config.inquiry_interval, Timer::InDoubt);
         let now = ctx.now();
         let overdue: Vec<TxnId> = self
