@@ -429,13 +429,13 @@ enum EventKind<M> {
         client: ClientId,
         token: u64,
     },
-    /// The node's sync in flight completes: its first `covers` records are durable. Stale
-    /// when the node crashed since (`incarnation` moved on).
+    /// The node's sync in flight (`token`) completes: the records it covers are durable.
+    /// Stale when the node crashed since (`incarnation` moved on). How many records it covers
+    /// stays with the sync in flight, which keeps this variant, and so every queued event, small.
     SyncDone {
         node: NodeId,
         incarnation: u64,
         token: SyncToken,
-        covers: usize,
     },
     BeginRecovery,
     End,
@@ -620,8 +620,10 @@ pub struct Simulation<N: Node> {
     digest: Digest,
     stats: SimStats,
     marks: BTreeMap<&'static str, u64>,
-    /// Spare effect buffers, one per nesting level of handler calls.
-    effects: Vec<Vec<Effect<N>>>,
+    /// The effect buffer every handler call borrows and returns, so no call allocates. Calls
+    /// never nest (an instant sync's `on_synced` runs after the buffer is back), and one that
+    /// did would only allocate a fresh buffer.
+    effects: Vec<Effect<N>>,
     held: Vec<(Endpoint, Endpoint, Payload<N::Msg>)>,
     in_flight: u64,
     next_request: u64,
@@ -857,10 +859,9 @@ impl<N: Node> Simulation<N> {
             node,
             incarnation,
             token,
-            covers,
         } = kind
         {
-            self.on_sync_done(node, incarnation, token, covers);
+            self.on_sync_done(node, incarnation, token);
             return;
         }
         if !self.count_event() {
@@ -908,9 +909,7 @@ impl<N: Node> Simulation<N> {
     #[inline]
     fn with_node(&mut self, node: NodeId, handler: impl FnOnce(&mut N, &mut Ctx<'_, N>)) {
         let node_count = self.config.node_count;
-        // One buffer per nesting level (an instant sync's `on_synced` runs inside the
-        // handler's effects), reused across calls.
-        let mut effects = self.effects.pop().unwrap_or_default();
+        let mut effects = std::mem::take(&mut self.effects);
         let slot = &mut self.nodes[node.index()];
         debug_assert_eq!(slot.status, Status::Up);
         let local_now = slot.clock.local(self.now);
@@ -932,7 +931,7 @@ impl<N: Node> Simulation<N> {
         };
         slot.last_sync_token = last_sync_token;
         self.apply_effects(node, local_now, &mut effects);
-        self.effects.push(effects);
+        self.effects = effects;
         if !self.completing_instant_syncs && self.instant_synced.is_some() {
             // An instant disk: the handler's syncs completed as its effects were applied; it
             // hears of them now, once, with the last token (group commit). A sync asked for
@@ -1175,14 +1174,13 @@ impl<N: Node> Simulation<N> {
                 node,
                 incarnation,
                 token: sync.token,
-                covers: sync.covers,
             },
         );
     }
 
     /// A sync completed: its records are durable, the waiting sync starts, and the node hears
     /// of it (a paused node once it resumes). Stale after a crash, and then not an event.
-    fn on_sync_done(&mut self, node: NodeId, incarnation: u64, token: SyncToken, covers: usize) {
+    fn on_sync_done(&mut self, node: NodeId, incarnation: u64, token: SyncToken) {
         let slot = &mut self.nodes[node.index()];
         if slot.incarnation != incarnation {
             return; // the node crashed meanwhile: this completion never comes
@@ -1192,9 +1190,9 @@ impl<N: Node> Simulation<N> {
         }
         let slot = &mut self.nodes[node.index()];
         // Replayed from the paused inbox the disk part is done already.
-        if slot.sync_in_flight.is_some_and(|sync| sync.token == token) {
+        if let Some(sync) = slot.sync_in_flight.filter(|sync| sync.token == token) {
             slot.sync_in_flight = None;
-            slot.disk.sync_to(covers);
+            slot.disk.sync_to(sync.covers);
             self.digest.word(tag::SYNC_DONE);
             self.digest.word(self.now.0);
             self.digest.word(u64::from(node.0) << 32 ^ token.0);
@@ -1211,7 +1209,6 @@ impl<N: Node> Simulation<N> {
                         node,
                         incarnation,
                         token,
-                        covers,
                     });
             }
             Status::Crashed => unreachable!("a crash moves the incarnation on"),
