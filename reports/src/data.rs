@@ -388,6 +388,44 @@ pub struct RoleSpan {
     pub number: Option<u64>,
 }
 
+/// After each crash of a node that was leading (a `leader` or `primary` lane until the crash),
+/// how long until some node's lane starts leading again: the time without a leader after a
+/// crash. A crash with no new leader before `end_nanos` counts up to `end_nanos` (censored:
+/// the figure is then a lower bound). From the lanes, so a leader that was deposed without
+/// observing it still counts as leading until its crash.
+pub fn leaderless_after_crashes(
+    lanes: &[Vec<RoleSpan>],
+    spans: &[FaultSpan],
+    end_nanos: u64,
+) -> Vec<u64> {
+    let leads = |role: &str| matches!(role, "leader" | "primary");
+    let mut gaps = Vec::new();
+    for crash in spans.iter().filter(|s| s.kind == FaultKind::Crash) {
+        let Some(node) = crash.node else { continue };
+        let at = crash.start_nanos;
+        if at >= end_nanos {
+            continue;
+        }
+        let was_leading = lanes.get(node.0 as usize).is_some_and(|lane| {
+            lane.iter()
+                .any(|s| leads(&s.role) && s.start_nanos < at && s.end_nanos >= at)
+        });
+        if !was_leading {
+            continue;
+        }
+        let next = lanes
+            .iter()
+            .flatten()
+            .filter(|s| leads(&s.role) && s.start_nanos >= at)
+            .map(|s| s.start_nanos)
+            .min()
+            .unwrap_or(end_nanos)
+            .min(end_nanos);
+        gaps.push(next - at);
+    }
+    gaps
+}
+
 /// Is `role` one that ends when the node learns of a larger term/ballot/epoch?
 fn is_leading(role: &str) -> bool {
     matches!(role, "leader" | "primary" | "candidate" | "coordinator")
@@ -598,6 +636,45 @@ mod tests {
             (200_000_000, 500_000_000)
         );
         assert_eq!(fault_union(&spans), vec![(100_000_000, 500_000_000)]);
+    }
+
+    #[test]
+    fn the_time_without_a_leader_runs_from_a_leader_crash_to_the_next_leader() {
+        let span = |start_nanos, end_nanos, role: &str| RoleSpan {
+            start_nanos,
+            end_nanos,
+            role: role.into(),
+            number: None,
+        };
+        let crash = |node, start_nanos| FaultSpan {
+            kind: FaultKind::Crash,
+            node: Some(NodeId(node)),
+            start_nanos,
+            end_nanos: start_nanos + 50,
+            label: "crash".into(),
+        };
+        let lanes = vec![
+            vec![span(0, 100, "leader"), span(100, 150, "crashed")],
+            vec![span(0, 130, "follower"), span(130, 400, "leader")],
+            vec![span(0, 400, "follower")],
+        ];
+        // n0 led until its crash at 100; n1 leads from 130: 30 without a leader. The crash of
+        // follower n2 at 200 does not count; nobody leads after n1's crash at 300 (censored at
+        // the end, 400).
+        let mut lanes_with_n1_crash = lanes.clone();
+        lanes_with_n1_crash[1] = vec![
+            span(0, 130, "follower"),
+            span(130, 300, "leader"),
+            span(300, 400, "crashed"),
+        ];
+        let spans = vec![crash(0, 100), crash(2, 200)];
+        assert_eq!(leaderless_after_crashes(&lanes, &spans, 400), vec![30]);
+        let spans = vec![crash(0, 100), crash(2, 200), crash(1, 300)];
+        assert_eq!(
+            leaderless_after_crashes(&lanes_with_n1_crash, &spans, 400),
+            vec![30, 100]
+        );
+        assert!(leaderless_after_crashes(&lanes, &[], 400).is_empty());
     }
 
     #[test]

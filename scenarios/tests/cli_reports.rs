@@ -265,6 +265,20 @@ fn compare_writes_a_table_and_a_page_for_scenarios_with_the_same_faults() {
         assert!(text.contains("| compare-raft-kv | pass 4 |"), "{text}");
         assert!(text.contains("| compare-paxos-kv | pass 4 |"), "{text}");
         assert!(text.contains("ok/s during faults"));
+        assert!(text.contains("| events/s | ok / fail / info |"), "{text}");
+        assert!(
+            text.contains("| leader crashes | no leader p50 ms |"),
+            "{text}"
+        );
+        // Each row has its 13 cells, and the operation totals add up to something.
+        let row = text
+            .lines()
+            .find(|line| line.starts_with("| compare-raft-kv |"))
+            .expect("the Raft row");
+        let cells: Vec<&str> = row.trim_matches('|').split(" | ").collect();
+        assert_eq!(cells.len(), 13, "{row}");
+        let ok: u64 = cells[4].split(" / ").next().unwrap().parse().unwrap();
+        assert!(ok > 0, "{row}");
     }
     let page = read(&work.join("index.html"));
     assert!(

@@ -5,7 +5,8 @@
 //! The kernel knows no protocol, so it reads observations by their `Debug` text, in the
 //! protocol's own vocabulary:
 //! - a variant named `Became<Role>` starts `<role>` (`BecameLeader` -> `leader`), `Promoted` a
-//!   primary, `SteppedDown` a backup, and `Voted { candidate: <self> }` a candidacy;
+//!   primary, `SteppedDown` a backup, `Established` a leader (ZAB: a quorum acknowledged its
+//!   NEWLEADER), and `Voted { candidate: <self> }` a candidacy;
 //! - fields named `term`, `ballot`, `epoch`, `view` (and `observer_term`, `leader_term`,
 //!   `new_epoch`) carry the node's number: the largest one seen is a lower bound of the
 //!   node's current one.
@@ -116,6 +117,7 @@ pub fn role_of(text: &str, node: NodeId) -> Option<String> {
     }
     match name {
         "Promoted" => Some("primary".into()),
+        "Established" => Some("leader".into()),
         "SteppedDown" | "Demoted" => Some("backup".into()),
         "Voted" if number_after(text, "candidate") == Some(u64::from(node.0)) => {
             Some("candidate".into())
@@ -271,6 +273,9 @@ mod tests {
         assert_eq!(role_of(vote, NodeId(1)), None);
         assert_eq!(role_of("Applied { index: 3 }", NodeId(1)), None);
         assert_eq!(observed_number("Applied { index: 3 }"), None);
+        let established = "Established { epoch: 4 }";
+        assert_eq!(role_of(established, NodeId(1)).as_deref(), Some("leader"));
+        assert_eq!(observed_number(established), Some(4));
     }
 
     #[test]

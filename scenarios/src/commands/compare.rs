@@ -3,14 +3,19 @@
 //! count, duration, recovery or fault schedule) are refused: their numbers would not compare.
 //!
 //! Prints a table (and writes `compare.md` and `index.html` with `--out`): outcome counts,
-//! seeds/s, latency percentiles of ok operations, and availability (ok operations per second)
-//! during and outside fault intervals; the page adds the latency CDFs.
+//! seeds/s and events/s, operations ok/fail/info, latency percentiles of ok operations,
+//! availability (ok operations per second) during and outside fault intervals, and the time
+//! without a leader after a leader crashes (from the run pages' node lanes); the page adds the
+//! latency CDFs.
 
 use super::output::outln;
 use crate::runner::{run, RunOptions};
 use crate::scenario::Scenario;
 use rayon::prelude::*;
-use reports::data::{fault_spans, fault_union, pair_operations, quantile_per_mille, OpOutcome};
+use reports::data::{
+    fault_spans, fault_union, leaderless_after_crashes, node_lanes, pair_operations,
+    quantile_per_mille, OpOutcome,
+};
 use std::collections::BTreeMap;
 use std::fmt::Write;
 use std::path::PathBuf;
@@ -38,6 +43,11 @@ struct Column {
     outcomes: BTreeMap<String, u64>,
     wall_s: f64,
     seeds: u64,
+    events: u64,
+    /// Operations ended ok, fail, info (indeterminate).
+    ops: [u64; 3],
+    /// Per crash of a leading node: nanoseconds until a node leads again (sorted).
+    leaderless: Vec<u64>,
     /// Sorted latencies of ok operations.
     latencies: Vec<u64>,
     ok_during: u64,
@@ -92,14 +102,31 @@ pub fn execute(args: Args) -> anyhow::Result<u8> {
             (start..end)
                 .into_par_iter()
                 .map(|seed| {
-                    let report = run(scenario, seed, &RunOptions::default()).expect("supported");
+                    // Observations too, for the node lanes the leaderless figure reads.
+                    let options = RunOptions {
+                        record_observations: true,
+                        ..RunOptions::default()
+                    };
+                    let report = run(scenario, seed, &options).expect("supported");
                     let ops = pair_operations(&report.history);
                     let recovery = scenario.duration.as_nanos();
-                    let faults = fault_union(&fault_spans(
-                        &report.faults_applied,
+                    let spans = fault_spans(&report.faults_applied, scenario.node_count, recovery);
+                    let lanes = node_lanes(
                         scenario.node_count,
-                        recovery,
-                    ));
+                        &report.observations,
+                        &spans,
+                        report.simulated_nanos,
+                    );
+                    let leaderless = leaderless_after_crashes(&lanes, &spans, recovery);
+                    let faults = fault_union(&spans);
+                    let mut counts = [0u64; 3];
+                    for op in &ops {
+                        counts[match op.outcome {
+                            OpOutcome::Ok => 0,
+                            OpOutcome::Fail => 1,
+                            _ => 2,
+                        }] += 1;
+                    }
                     let during_nanos: u64 = faults.iter().map(|(a, b)| b - a).sum();
                     let (mut latencies, mut ok_during, mut ok_outside) = (Vec::new(), 0, 0);
                     for op in ops.iter().filter(|op| op.outcome == OpOutcome::Ok) {
@@ -117,7 +144,7 @@ pub fn execute(args: Args) -> anyhow::Result<u8> {
                     let outside_nanos = recovery.saturating_sub(during_nanos);
                     let outcome = report.outcome.name().to_string();
                     (
-                        outcome,
+                        (outcome, report.events, counts, leaderless),
                         latencies,
                         ok_during,
                         during_nanos,
@@ -132,14 +159,30 @@ pub fn execute(args: Args) -> anyhow::Result<u8> {
             outcomes: BTreeMap::new(),
             wall_s: started.elapsed().as_secs_f64(),
             seeds: end - start,
+            events: 0,
+            ops: [0; 3],
+            leaderless: Vec::new(),
             latencies: Vec::new(),
             ok_during: 0,
             during_nanos: 0,
             ok_outside: 0,
             outside_nanos: 0,
         };
-        for (outcome, latencies, ok_during, during, ok_outside, outside) in per_seed {
+        for (
+            (outcome, events, ops, leaderless),
+            latencies,
+            ok_during,
+            during,
+            ok_outside,
+            outside,
+        ) in per_seed
+        {
             *column.outcomes.entry(outcome).or_insert(0) += 1;
+            column.events += events;
+            for (total, count) in column.ops.iter_mut().zip(ops) {
+                *total += count;
+            }
+            column.leaderless.extend(leaderless);
             column.latencies.extend(latencies);
             column.ok_during += ok_during;
             column.during_nanos += during;
@@ -147,6 +190,7 @@ pub fn execute(args: Args) -> anyhow::Result<u8> {
             column.outside_nanos += outside;
         }
         column.latencies.sort_unstable();
+        column.leaderless.sort_unstable();
         columns.push(column);
     }
     let table = markdown_table(&columns, start, end);
@@ -177,24 +221,38 @@ fn millis(nanos: Option<u64>) -> String {
 
 fn markdown_table(columns: &[Column], start: u64, end: u64) -> String {
     let mut out = format!(
-        "Seeds {start}..{end}, the same fault plan per seed. Availability: ok operations per \
-         second of the fault phase, inside and outside fault intervals.\n\n"
+        "Seeds {start}..{end}, the same fault plan per seed. Operations are totals over the \
+         seeds (info: indeterminate). Availability: ok operations per second of the fault \
+         phase, inside and outside fault intervals. No leader: after each crash of a leading \
+         node, the time until some node leads again, from the node lanes (median and max over \
+         the crashes counted).\n\n"
     );
-    out.push_str("| scenario | outcomes | seeds/s | p50 ms | p99 ms | max ms | ok/s during faults | ok/s outside faults |\n");
-    out.push_str("|---|---|---:|---:|---:|---:|---:|---:|\n");
+    out.push_str(
+        "| scenario | outcomes | seeds/s | events/s | ok / fail / info | p50 ms | p99 ms | max ms \
+         | ok/s during faults | ok/s outside faults | leader crashes | no leader p50 ms | no leader max ms |\n",
+    );
+    out.push_str("|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|\n");
     for c in columns {
         let outcomes: Vec<String> = c.outcomes.iter().map(|(k, v)| format!("{k} {v}")).collect();
+        let wall_s = c.wall_s.max(1e-9);
         let _ = writeln!(
             out,
-            "| {} | {} | {:.1} | {} | {} | {} | {:.1} | {:.1} |",
+            "| {} | {} | {:.1} | {:.0} | {} / {} / {} | {} | {} | {} | {:.1} | {:.1} | {} | {} | {} |",
             c.name,
             outcomes.join(", "),
-            c.seeds as f64 / c.wall_s.max(1e-9),
+            c.seeds as f64 / wall_s,
+            c.events as f64 / wall_s,
+            c.ops[0],
+            c.ops[1],
+            c.ops[2],
             millis(quantile_per_mille(&c.latencies, 500)),
             millis(quantile_per_mille(&c.latencies, 990)),
             millis(c.latencies.last().copied()),
             per_second(c.ok_during, c.during_nanos),
             per_second(c.ok_outside, c.outside_nanos),
+            c.leaderless.len(),
+            millis(quantile_per_mille(&c.leaderless, 500)),
+            millis(c.leaderless.last().copied()),
         );
     }
     out
