@@ -381,13 +381,41 @@ pub struct ClientsFile {
     pub redirect_backoff: Option<DurationText>,
 }
 
-/// The workload: `(mix: [(Read, 50), (Write, 50)])`.
+/// The workload: `(mix: [(Read, 50), (Write, 50)])`, or operations one by one:
+/// `(script: [(at: "100ms", client: 0, op: Write, key: 1, value: 7), ...])`.
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, rename = "Workload")]
 pub struct WorkloadFile {
     /// Operation kinds with integer weights.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub mix: Option<Vec<(OpKindFile, u32)>>,
+    /// Scripted client operations, instead of a mix.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub script: Option<Vec<ScriptedOpFile>>,
+}
+
+/// One scripted operation: `(at: "1.2s", client: 0, op: Cas, key: 1, from: 3, to: 4)`.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, rename = "Op")]
+pub struct ScriptedOpFile {
+    /// When the client invokes it (later if its previous operation is still open).
+    pub at: DurationText,
+    /// The client slot, below `clients.count`.
+    pub client: u32,
+    /// What it does.
+    pub op: OpKindFile,
+    /// The object (kv key, lock, counter); none for single-object applications.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub key: Option<u32>,
+    /// The written value (Write), the delta (Add), the fencing token released (Release).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub value: Option<i64>,
+    /// Cas: the value expected.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub from: Option<i64>,
+    /// Cas: the value swapped in.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub to: Option<i64>,
 }
 
 /// A kind of client operation.

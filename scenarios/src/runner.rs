@@ -14,12 +14,14 @@ use crate::scenario::{AppSpec, FaultSpec, ProtocolSpec, Scenario};
 use protocols::registry::SimulationInputs;
 use serde::Serialize;
 use sim_core::check::{check_events, CheckOptions, CheckResult, Model, Verdict};
-use sim_core::client::ClientConfig;
+use sim_core::client::{ClientConfig, ScriptedWorkload};
 use sim_core::faults::{generate, FaultAction, FaultPlan, PartitionShape};
 use sim_core::history::HistoryEvent;
+use sim_core::id::ClientId;
 use sim_core::network::{resolve_partition, NetworkConfig};
 use sim_core::prng::{Prng, Stream};
 use sim_core::simulation::{self, SimConfig, SimReport, StopReason};
+use sim_core::time::Instant;
 use std::collections::BTreeMap;
 use std::panic::{catch_unwind, AssertUnwindSafe};
 
@@ -270,11 +272,23 @@ fn simulate_protocol(
         .iter()
         .map(|op| (op.function, op.weight))
         .collect();
+    let workload: Box<dyn sim_core::client::Workload> = if scenario.workload.script.is_empty() {
+        app.app
+            .workload(&app.params, mix, scenario.clients.count, scenario.bugs)
+    } else {
+        let script = scenario
+            .workload
+            .script
+            .iter()
+            .map(|(at, client, operation)| {
+                (Instant::ZERO + *at, ClientId(*client), operation.clone())
+            })
+            .collect();
+        Box::new(ScriptedWorkload::new(scenario.clients.count, script))
+    };
     let inputs = SimulationInputs {
         sim: sim_config(scenario, seed, options),
-        workload: app
-            .app
-            .workload(&app.params, mix, scenario.clients.count, scenario.bugs),
+        workload,
         plan,
     };
     let protocol = &scenario.protocol;

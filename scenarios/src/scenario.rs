@@ -17,7 +17,7 @@
 use crate::file::{
     ActionFile, AppFile, BugName, Chosen, ClientsFile, DiskFile, DurationText, Entry, ExpectFile,
     FaultKindFile, FaultsFile, LimitsFile, NetworkFile, OpKindFile, ProtocolFile, RatioText,
-    ScenarioFile, ShapeFile, SignedDurationText, TimedActionFile, WorkloadFile,
+    ScenarioFile, ScriptedOpFile, ShapeFile, SignedDurationText, TimedActionFile, WorkloadFile,
 };
 use protocols::apps::kv::KEYS_MAX;
 use protocols::mutation::{Bug, BugSet};
@@ -27,8 +27,9 @@ use sim_core::disk::DiskConfig;
 use sim_core::faults::{
     FaultAction, FaultKind, FaultPlan, PartitionShape, RandomFaults, TimedFault,
 };
-use sim_core::history::Function;
+use sim_core::history::{Function, Value};
 use sim_core::id::NodeId;
+use sim_core::node::Operation;
 use sim_core::prng::Ratio;
 use sim_core::time::{Duration, Instant};
 use std::path::{Path, PathBuf};
@@ -279,8 +280,10 @@ pub struct WeightedOp {
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct WorkloadSpec {
     /// Operations with weights: non-empty, no function twice, every function served by the
-    /// application, every weight positive.
+    /// application, every weight positive. Unused when `script` is not empty.
     pub mix: Vec<WeightedOp>,
+    /// Scripted operations `(at, client, operation)`, in file order; empty: the mix runs.
+    pub script: Vec<(Duration, u32, Operation)>,
 }
 
 impl WorkloadSpec {
@@ -633,6 +636,16 @@ impl Scenario {
         let app: AppFile = Chosen::new(self.app.app, self.app.params.clone());
         // The lock workload takes no mix (validation refuses one).
         let workload = match self.app.app.takes_mix() {
+            _ if !self.workload.script.is_empty() => Some(WorkloadFile {
+                mix: None,
+                script: Some(
+                    self.workload
+                        .script
+                        .iter()
+                        .map(|(at, client, operation)| scripted_op_file(*at, *client, operation))
+                        .collect(),
+                ),
+            }),
             false => None,
             true => Some(WorkloadFile {
                 mix: Some(
@@ -647,6 +660,7 @@ impl Scenario {
                         })
                         .collect(),
                 ),
+                script: None,
             }),
         };
         ScenarioFile {
@@ -962,7 +976,7 @@ fn validate(file: ScenarioFile, default_name: &str) -> Result<Scenario, Invalid>
         ));
     }
     let clients = validate_clients(file.clients.unwrap_or_default())?;
-    let workload = validate_workload(file.workload.unwrap_or_default(), &app)?;
+    let workload = validate_workload(file.workload.unwrap_or_default(), &app, clients.count)?;
     let network = validate_network(file.network.unwrap_or_default())?;
     let clock_offset_max = file.clock_offset_max.map_or(Duration::ZERO, |text| text.0);
     let disk = validate_disk(file.disk.unwrap_or_default())?;
@@ -984,6 +998,23 @@ fn validate(file: ScenarioFile, default_name: &str) -> Result<Scenario, Invalid>
                 "duration + recovery does not fit in 64-bit nanoseconds",
             )
         })?;
+
+    // Operations are invoked until the middle of recovery (then the run quiesces).
+    let last_invoke = duration.as_nanos() + recovery.as_nanos() / 2;
+    if let Some(index) = workload
+        .script
+        .iter()
+        .position(|(at, _, _)| at.as_nanos() >= last_invoke)
+    {
+        return Err(invalid(
+            format!("workload.script[{index}].at"),
+            format!(
+                "{} is too late: clients invoke before {} (duration + half the recovery)",
+                workload.script[index].0,
+                Duration(last_invoke)
+            ),
+        ));
+    }
 
     let faults = match file.faults {
         None => FaultSpec::None,
@@ -1246,10 +1277,27 @@ fn function_name(function: Function) -> &'static str {
     }
 }
 
-fn validate_workload(workload: WorkloadFile, app: &AppSpec) -> Result<WorkloadSpec, Invalid> {
+fn validate_workload(
+    workload: WorkloadFile,
+    app: &AppSpec,
+    client_count: u32,
+) -> Result<WorkloadSpec, Invalid> {
+    if let Some(script) = workload.script {
+        if workload.mix.is_some() {
+            return Err(invalid(
+                "workload.script",
+                "a workload is a mix or a script, not both: leave `mix` out",
+            ));
+        }
+        return Ok(WorkloadSpec {
+            mix: app.default_mix(),
+            script: validate_scripted_ops(script, app, client_count)?,
+        });
+    }
     let Some(entries) = workload.mix else {
         return Ok(WorkloadSpec {
             mix: app.default_mix(),
+            script: Vec::new(),
         });
     };
     if !app.app.takes_mix() {
@@ -1274,18 +1322,7 @@ fn validate_workload(workload: WorkloadFile, app: &AppSpec) -> Result<WorkloadSp
     for (index, (kind, weight)) in entries.into_iter().enumerate() {
         let function = function_of(kind);
         let path = format!("workload.mix[{index}]");
-        if !app.functions().contains(&function) {
-            let served: Vec<&str> = app.functions().iter().map(|&f| function_name(f)).collect();
-            return Err(invalid(
-                path,
-                format!(
-                    "{} is not an operation of the {} application: expected one of {}",
-                    function_name(function),
-                    app.name(),
-                    quoted_list(&served)
-                ),
-            ));
-        }
+        served_by(function, app, &path)?;
         if mix.iter().any(|op| op.function == function) {
             return Err(invalid(
                 path,
@@ -1306,7 +1343,100 @@ fn validate_workload(workload: WorkloadFile, app: &AppSpec) -> Result<WorkloadSp
             weight: u64::from(weight),
         });
     }
-    Ok(WorkloadSpec { mix })
+    Ok(WorkloadSpec {
+        mix,
+        script: Vec::new(),
+    })
+}
+
+/// `function` is an operation of `app`, or the error at `path` lists the ones that are.
+fn served_by(function: Function, app: &AppSpec, path: &str) -> Result<(), Invalid> {
+    if app.functions().contains(&function) {
+        return Ok(());
+    }
+    let served: Vec<&str> = app.functions().iter().map(|&f| function_name(f)).collect();
+    Err(invalid(
+        path,
+        format!(
+            "{} is not an operation of the {} application: expected one of {}",
+            function_name(function),
+            app.name(),
+            quoted_list(&served)
+        ),
+    ))
+}
+
+/// Scripted operations: each client in range, each function served by the application, and
+/// exactly the arguments its function takes.
+fn validate_scripted_ops(
+    script: Vec<ScriptedOpFile>,
+    app: &AppSpec,
+    client_count: u32,
+) -> Result<Vec<(Duration, u32, Operation)>, Invalid> {
+    if script.is_empty() {
+        return Err(invalid(
+            "workload.script",
+            "the script is empty: expected at least one operation",
+        ));
+    }
+    let mut ops = Vec::with_capacity(script.len());
+    for (index, op) in script.into_iter().enumerate() {
+        let path = format!("workload.script[{index}]");
+        let function = function_of(op.op);
+        served_by(function, app, &format!("{path}.op"))?;
+        if op.client >= client_count {
+            return Err(invalid(
+                format!("{path}.client"),
+                format!(
+                    "client {} does not exist: expected 0 to {} (`clients.count` is {client_count})",
+                    op.client,
+                    client_count.saturating_sub(1)
+                ),
+            ));
+        }
+        // Which arguments each function takes: (value, from and to).
+        let (wants_value, wants_pair) = match function {
+            Function::Write | Function::Add | Function::Release => (true, false),
+            Function::Cas => (false, true),
+            _ => (false, false),
+        };
+        let name = function_name(function);
+        let value = match (wants_value, wants_pair, op.value, op.from, op.to) {
+            (true, _, Some(value), None, None) => Value::Int(value),
+            (_, true, None, Some(from), Some(to)) => {
+                Value::List(vec![Value::Int(from), Value::Int(to)])
+            }
+            (false, false, None, None, None) => Value::Null,
+            (true, _, _, _, _) => {
+                return Err(invalid(
+                    path,
+                    format!("{name} takes `value` (and no `from`/`to`)"),
+                ))
+            }
+            (_, true, _, _, _) => {
+                return Err(invalid(
+                    path,
+                    format!("{name} takes `from` and `to` (and no `value`)"),
+                ))
+            }
+            _ => {
+                return Err(invalid(
+                    path,
+                    format!("{name} takes no `value`, `from` or `to`"),
+                ))
+            }
+        };
+        ops.push((
+            op.at.0,
+            op.client,
+            Operation {
+                f: function,
+                key: op.key,
+                value,
+            },
+        ));
+    }
+    Ok(ops)
 }
 
 fn validate_network(network: NetworkFile) -> Result<NetworkSpec, Invalid> {
@@ -1618,6 +1748,23 @@ fn validate_limits(limits: LimitsFile) -> Result<Limits, Invalid> {
             defaults.max_history_events,
         )?,
     })
+}
+
+fn scripted_op_file(at: Duration, client: u32, operation: &Operation) -> ScriptedOpFile {
+    let int = |value: Option<&Value>| value.and_then(Value::as_int);
+    let (value, from, to) = match &operation.value {
+        Value::List(pair) => (None, int(pair.first()), int(pair.get(1))),
+        other => (other.as_int(), None, None),
+    };
+    ScriptedOpFile {
+        at: DurationText(at),
+        client,
+        op: op_kind_file(operation.f),
+        key: operation.key,
+        value,
+        from,
+        to,
+    }
 }
 
 fn shape_file(shape: &PartitionShape) -> ShapeFile {

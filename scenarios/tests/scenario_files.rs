@@ -1408,3 +1408,53 @@ fn the_bank_needs_transactions_and_two_phase_commit_runs_only_the_bank() {
         );
     }
 }
+
+// ---------------------------------------------------------------------------------------------
+// Scripted clients.
+
+#[test]
+fn scripted_operations_are_checked_and_written_back() {
+    let scenario = parse(
+        r#"Scenario(protocol: Raft(), app: Kv(keys: 2), clients: (count: 2), duration: "1s",
+            recovery: "2s", workload: (script: [
+                (at: "10ms", client: 1, op: Cas, key: 0, from: 1, to: 2),
+                (at: "5ms", client: 0, op: Write, key: 0, value: 1),
+                (at: "1.9s", client: 0, op: Read, key: 1),
+            ]))"#,
+    );
+    assert_eq!(scenario.workload.script.len(), 3);
+    let (at, client, operation) = &scenario.workload.script[0];
+    assert_eq!((at.to_string(), *client), ("10ms".to_string(), 1));
+    assert_eq!(operation.f, sim_core::history::Function::Cas);
+    assert_eq!(operation.key, Some(0));
+    let int = sim_core::history::Value::Int;
+    assert_eq!(
+        operation.value,
+        sim_core::history::Value::List(vec![int(1), int(2)])
+    );
+    // The resolved scenario (run pages, --export-script) keeps the script, and reads back equal.
+    let written = scenario.to_ron_resolved();
+    assert!(written.contains("script"), "{written}");
+    assert_eq!(parse(&written).workload, scenario.workload);
+
+    let base = |script: &str| {
+        format!(
+            r#"Scenario(protocol: Raft(), app: Kv(keys: 2), clients: (count: 2), duration: "1s",
+                recovery: "2s", workload: ({script}))"#
+        )
+    };
+    let both = base(r#"mix: [(Read, 1)], script: [(at: "0s", client: 0, op: Read, key: 0)]"#);
+    assert!(semantic_error(&both, "workload.script").contains("not both"));
+    let empty = base("script: []");
+    assert!(semantic_error(&empty, "workload.script").contains("empty"));
+    let client = base(r#"script: [(at: "0s", client: 2, op: Read, key: 0)]"#);
+    assert!(semantic_error(&client, "workload.script[0].client").contains("expected 0 to 1"));
+    let op = base(r#"script: [(at: "0s", client: 0, op: Add, key: 0, value: 1)]"#);
+    assert!(semantic_error(&op, "workload.script[0].op").contains("not an operation"));
+    let cas = base(r#"script: [(at: "0s", client: 0, op: Cas, key: 0, value: 1)]"#);
+    assert!(semantic_error(&cas, "workload.script[0]").contains("`from` and `to`"));
+    let read = base(r#"script: [(at: "0s", client: 0, op: Read, key: 0, value: 3)]"#);
+    assert!(semantic_error(&read, "workload.script[0]").contains("takes no `value`"));
+    let late = base(r#"script: [(at: "2s", client: 0, op: Read, key: 0)]"#);
+    assert!(semantic_error(&late, "workload.script[0].at").contains("too late"));
+}

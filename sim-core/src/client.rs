@@ -19,6 +19,17 @@ use crate::node::{Operation, Outcome};
 use crate::prng::Prng;
 use crate::time::{Duration, Instant};
 
+/// When an idle client invokes its next operation.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Pacing {
+    /// After a think time drawn from the client's stream (random workloads).
+    Think,
+    /// At this instant, or at once if it has passed (a scripted workload).
+    At(Instant),
+    /// Never: the client has nothing more to do.
+    Done,
+}
+
 /// The clients' parameters.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct ClientConfig {
@@ -66,6 +77,60 @@ pub trait Workload {
         _operation: &Operation,
         _outcome: Option<&Outcome>,
     ) {
+    }
+
+    /// When `client`, idle at `now`, invokes its next operation. Random workloads keep the
+    /// default (a think time), which draws nothing extra: their runs are unchanged.
+    fn pacing(&mut self, _client: ClientId, _now: Instant) -> Pacing {
+        Pacing::Think
+    }
+}
+
+/// Operations given one by one: each client invokes its own list in order, each operation at
+/// its instant, or as soon as the client's previous operation completes if that is later (a
+/// client has one operation open at a time). A shrunk failure or a textbook story (Raft's
+/// Figure 8) is then a readable file rather than a seed's random draws.
+#[derive(Clone, Debug, Default)]
+pub struct ScriptedWorkload {
+    /// Per client slot: its operations still to invoke, earliest first.
+    queues: Vec<std::collections::VecDeque<(Instant, Operation)>>,
+}
+
+impl ScriptedWorkload {
+    /// `script`: `(at, client, operation)` in any order; each client's operations run in the
+    /// order of their instants (ties in the order given).
+    ///
+    /// # Panics
+    /// If a client is not below `client_count`.
+    pub fn new(client_count: u32, script: Vec<(Instant, ClientId, Operation)>) -> ScriptedWorkload {
+        let mut queues = vec![std::collections::VecDeque::new(); client_count as usize];
+        let mut script = script;
+        script.sort_by_key(|&(at, client, _)| (client, at)); // stable: ties keep their order
+        for (at, client, operation) in script {
+            assert!(
+                client.0 < client_count,
+                "scripted operation for {client}, but only {client_count} clients"
+            );
+            queues[client.index()].push_back((at, operation));
+        }
+        ScriptedWorkload { queues }
+    }
+}
+
+impl Workload for ScriptedWorkload {
+    fn next_operation(&mut self, client: ClientId, now: Instant, _rng: &mut Prng) -> Operation {
+        let (at, operation) = self.queues[client.index()]
+            .pop_front()
+            .expect("the kernel invokes only when pacing said when");
+        debug_assert!(at <= now, "{client} invoked its operation of {at} at {now}");
+        operation
+    }
+
+    fn pacing(&mut self, client: ClientId, _now: Instant) -> Pacing {
+        match self.queues[client.index()].front() {
+            Some(&(at, _)) => Pacing::At(at),
+            None => Pacing::Done,
+        }
     }
 }
 

@@ -18,7 +18,7 @@
 //! and thread. Every limit ([`Limits`]) ends the run with a reported [`StopReason`], never a
 //! hang.
 
-use crate::client::{ClientConfig, Workload};
+use crate::client::{ClientConfig, Pacing, Workload};
 use crate::clock::Clock;
 use crate::disk::{Disk, DiskConfig};
 use crate::faults::{FaultAction, FaultPlan, PartitionShape, TimedFault};
@@ -1545,6 +1545,17 @@ impl<N: Node> Simulation<N> {
     }
 
     fn schedule_think(&mut self, client: ClientId) {
+        match self.workload.pacing(client, self.now) {
+            Pacing::Think => {}
+            Pacing::At(at) => {
+                let at = at.max(self.now);
+                if at < self.quiesce_at() {
+                    self.schedule_client_wake(client, at);
+                }
+                return;
+            }
+            Pacing::Done => return,
+        }
         let config = &self.config.clients;
         let (low, high) = (config.think_min.0, config.think_max.0);
         let think = Duration(self.clients[client.index()].rng.range_inclusive(low, high));
