@@ -88,7 +88,7 @@ use std::fmt;
 pub mod bugs;
 mod coordinator;
 mod descriptor;
-mod forced;
+pub(crate) mod forced;
 mod invariants;
 mod message;
 mod node;
