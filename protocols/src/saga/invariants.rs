@@ -271,3 +271,141 @@ impl Invariants<Observation> for SagaInvariants {
         ]
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const P1: NodeId = NodeId(1);
+    const P2: NodeId = NodeId(2);
+    const S: SagaId = SagaId(7);
+
+    fn checker(fatal: bool) -> SagaInvariants {
+        let mut config = Config::new(2, vec![100; 4]);
+        config.anomalies_fatal = fatal;
+        SagaInvariants::new(&config, Duration::from_secs(1))
+    }
+
+    fn at(ms: u64) -> Instant {
+        Instant::ZERO + Duration::from_millis(ms)
+    }
+
+    /// Step `step` of saga S moving 30 between account 0 (on P1) and account 2 (on P2).
+    fn applied(step: Step) -> (NodeId, Observation) {
+        let (node, account) = if step == Step::Credit {
+            (P2, 2)
+        } else {
+            (P1, 0)
+        };
+        let observation = Observation::Applied {
+            saga: S,
+            step,
+            account,
+            delta: step.delta(30),
+        };
+        (node, observation)
+    }
+
+    fn feed(checker: &mut SagaInvariants, steps: &[Step]) -> Result<(), Violation> {
+        for (i, &step) in steps.iter().enumerate() {
+            let (node, observation) = applied(step);
+            checker.observe(at(i as u64 * 10), node, &observation)?;
+        }
+        Ok(())
+    }
+
+    #[test]
+    fn a_completed_and_a_compensated_saga_pass_and_are_measured() {
+        let mut completed = checker(false);
+        feed(&mut completed, &[Step::Debit, Step::Credit]).unwrap();
+        let ended = Observation::Ended {
+            saga: S,
+            ending: Ending::Completed,
+        };
+        completed.observe(at(30), NodeId(0), &ended).unwrap();
+        assert!(completed.finish(at(40)).is_ok());
+        assert_eq!(completed.liveness(at(40)), None);
+        let figures: BTreeMap<_, _> = completed.figures().into_iter().collect();
+        assert_eq!(figures["money_in_flight_ns"], 10_000_000);
+
+        let mut compensated = checker(false);
+        feed(&mut compensated, &[Step::Debit, Step::Refund]).unwrap();
+        let ended = Observation::Ended {
+            saga: S,
+            ending: Ending::Compensated,
+        };
+        compensated.observe(at(30), NodeId(0), &ended).unwrap();
+        assert!(compensated.finish(at(40)).is_ok());
+        assert_eq!(compensated.figures()[2], ("compensations", 1));
+    }
+
+    #[test]
+    fn credited_and_refunded_breaks_semantic_atomicity_either_way() {
+        let error = feed(
+            &mut checker(false),
+            &[Step::Debit, Step::Refund, Step::Credit],
+        )
+        .expect_err("refund then credit");
+        assert_eq!(error.invariant, "semantic-atomicity");
+        let error = feed(
+            &mut checker(false),
+            &[Step::Debit, Step::Credit, Step::Refund],
+        )
+        .expect_err("credit then refund");
+        assert_eq!(error.invariant, "semantic-atomicity");
+        let error = feed(&mut checker(false), &[Step::Refund]).expect_err("refund, no debit");
+        assert!(error.message.contains("never debited"), "{error}");
+    }
+
+    #[test]
+    fn a_second_refund_is_a_double_compensation() {
+        let mut twice = checker(false);
+        let error = feed(&mut twice, &[Step::Debit, Step::Refund, Step::Refund])
+            .expect_err("refunded twice");
+        assert_eq!(error.invariant, "compensation-once");
+    }
+
+    #[test]
+    fn an_ending_that_disagrees_with_the_steps_is_caught() {
+        let mut lost = checker(false);
+        feed(&mut lost, &[Step::Debit]).unwrap();
+        let ended = Observation::Ended {
+            saga: S,
+            ending: Ending::Compensated,
+        };
+        let error = lost.observe(at(30), NodeId(0), &ended).unwrap_err();
+        assert_eq!(error.invariant, "semantic-atomicity");
+        assert!(error.message.contains("refund false"), "{error}");
+    }
+
+    #[test]
+    fn money_in_flight_at_the_end_is_a_liveness_failure_not_a_violation() {
+        let mut stuck = checker(false);
+        feed(&mut stuck, &[Step::Debit]).unwrap();
+        assert!(stuck.finish(at(500)).is_ok(), "not judged while in flight");
+        assert_eq!(stuck.liveness(at(500)), None, "within the grace");
+        let failure = stuck.liveness(at(5_000)).expect("past the grace");
+        assert!(failure.starts_with("saga-finished"), "{failure}");
+    }
+
+    #[test]
+    fn audits_off_the_total_are_counted_or_fatal() {
+        let skewed = Observation::Audited {
+            balances: vec![70, 100, 100, 100],
+        };
+        let exact = Observation::Audited {
+            balances: vec![70, 100, 130, 100],
+        };
+        let mut measured = checker(false);
+        measured.observe(at(1), NodeId(0), &skewed).unwrap();
+        measured.observe(at(2), NodeId(0), &exact).unwrap();
+        assert_eq!(
+            measured.figures()[..2],
+            [("audits", 2), ("isolation_anomalies", 1)]
+        );
+        let mut fatal = checker(true);
+        fatal.observe(at(1), NodeId(0), &exact).unwrap();
+        let error = fatal.observe(at(2), NodeId(0), &skewed).unwrap_err();
+        assert_eq!(error.invariant, "isolation");
+    }
+}
