@@ -30,6 +30,9 @@ pub struct SagaInvariants {
     audits: u64,
     anomalies: u64,
     compensations: u64,
+    /// Sagas ended completed, and ended otherwise (refused or compensated).
+    completed: u64,
+    aborts: u64,
     money_in_flight_nanos: u64,
 }
 
@@ -67,6 +70,8 @@ impl SagaInvariants {
             audits: 0,
             anomalies: 0,
             compensations: 0,
+            completed: 0,
+            aborts: 0,
             money_in_flight_nanos: 0,
         }
     }
@@ -172,8 +177,13 @@ impl SagaInvariants {
                 format!("{saga} ended {ending:?} with debit {debit}, credit {credit}, refund {refund} applied"),
             );
         }
-        if ending == Ending::Compensated {
-            self.compensations += 1;
+        match ending {
+            Ending::Completed => self.completed += 1,
+            Ending::Compensated => {
+                self.compensations += 1;
+                self.aborts += 1;
+            }
+            Ending::Refused => self.aborts += 1,
         }
         self.ended.insert(saga, ending);
         Ok(())
@@ -268,6 +278,8 @@ impl Invariants<Observation> for SagaInvariants {
             ("isolation_anomalies", self.anomalies),
             ("compensations", self.compensations),
             ("money_in_flight_ns", self.money_in_flight_nanos),
+            ("transfers_committed", self.completed),
+            ("aborts", self.aborts),
         ]
     }
 }
