@@ -168,6 +168,13 @@ pub trait Protocol: Sync {
         None
     }
 
+    /// Are its client histories isolated (serializable), so that the application's history
+    /// model and audit judge them? Sagas' are not: an audit may see money in flight, which
+    /// their checker measures instead (unless the scenario makes it fatal).
+    fn isolated(&self, _params: &Params) -> bool {
+        true
+    }
+
     /// Runs one simulation of this protocol replicating `app`, with `bugs` switched on.
     fn simulate(
         &self,

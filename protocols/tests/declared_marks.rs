@@ -38,7 +38,7 @@ fn check(declared: &[&str], source: &str, prefix: &str) {
 
 #[test]
 fn every_protocols_declared_marks_are_the_marks_its_code_emits() {
-    let protocols: [(&[&str], &str, &str); 6] = [
+    let protocols: &[(&[&str], &str, &str)] = &[
         (
             protocols::raft::MARKS,
             include_str!("../src/raft/node.rs"),
@@ -71,6 +71,14 @@ fn every_protocols_declared_marks_are_the_marks_its_code_emits() {
                 include_str!("../src/two_phase_commit/participant.rs")
             ),
             "two_phase_commit",
+        ),
+        (
+            protocols::saga::MARKS,
+            concat!(
+                include_str!("../src/saga/orchestrator.rs"),
+                include_str!("../src/saga/participant.rs")
+            ),
+            "saga",
         ),
     ];
     for (declared, source, prefix) in protocols {

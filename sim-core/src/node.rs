@@ -415,6 +415,19 @@ pub trait Invariants<O> {
     fn finish(&mut self, _time: Instant) -> Result<(), Violation> {
         Ok(())
     }
+
+    /// Called at the end of a run that [`Invariants::finish`] passed and whose clients all
+    /// completed: a liveness failure only the protocol sees (a transaction still in doubt, a
+    /// saga still unfinished after the faults healed), reported as one, not as a violation.
+    fn liveness(&mut self, _time: Instant) -> Option<String> {
+        None
+    }
+
+    /// What the checker measured (never a verdict): `(name, value)`, the unit last in the name
+    /// (`time_in_doubt_ns`, `isolation_anomalies`). Sweeps sum them over seeds.
+    fn figures(&self) -> Vec<(&'static str, u64)> {
+        Vec::new()
+    }
 }
 
 /// The checker that checks nothing, for protocols without node-internal invariants.

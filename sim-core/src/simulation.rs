@@ -374,6 +374,8 @@ pub struct SimReport {
     pub stats: SimStats,
     /// How often each mark was hit.
     pub marks: BTreeMap<&'static str, u64>,
+    /// What the invariant checker measured ([`Invariants::figures`]).
+    pub figures: BTreeMap<&'static str, u64>,
     /// The client history.
     pub history: History,
     /// The faults as they were applied.
@@ -805,6 +807,10 @@ impl<N: Node> Simulation<N> {
                 Err(violation) => StopReason::FinalViolation { violation },
             });
         }
+        let liveness_failure = match (&self.stop, liveness_failure) {
+            (Some(StopReason::Completed), None) => self.invariants.liveness(self.now),
+            (_, failure) => failure,
+        };
         SimReport {
             seed: self.config.seed,
             stop: self.stop.take().expect("set above"),
@@ -813,6 +819,7 @@ impl<N: Node> Simulation<N> {
             end_time: self.now,
             stats: self.stats,
             marks: self.marks,
+            figures: self.invariants.figures().into_iter().collect(),
             history: self.history,
             faults_applied: self.faults_applied,
             trace: self.trace,

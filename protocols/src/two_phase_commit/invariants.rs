@@ -23,6 +23,9 @@ struct TxnView {
     voted_yes: BTreeSet<NodeId>,
     committed_at: BTreeSet<NodeId>,
     aborted_at: BTreeSet<NodeId>,
+    /// Participants whose abort is only a NO vote: no record, so a crash forgets it and a
+    /// duplicate PREPARE may find them fresh (presumed abort lets them forget).
+    voted_no: BTreeSet<NodeId>,
 }
 
 /// The checker: `atomicity`, `conservation`, `durability`, `in-doubt-resolved`.
@@ -35,6 +38,16 @@ pub struct TwoPhaseCommitInvariants {
     acknowledged: Vec<(TxnId, Vec<NodeId>)>,
     /// How long a transaction may still be in doubt at the end of the run.
     resolution_grace: Duration,
+    /// Since when (true time) each participant has been in doubt about each transaction,
+    /// across its crashes (its PREPARE record keeps it in doubt), for the figure.
+    doubt_began: BTreeMap<(NodeId, TxnId), Instant>,
+    /// Simulated time spent in doubt, summed over participants and transactions.
+    time_in_doubt_nanos: u64,
+    /// The part of it beyond `decision_timeout` per transaction and participant: blocked.
+    time_blocked_nanos: u64,
+    decision_timeout: Duration,
+    /// Transactions the coordinator decided to abort (transfers and audits).
+    aborts: u64,
 }
 
 fn violation(invariant: &str, message: String) -> Result<(), Violation> {
@@ -67,6 +80,24 @@ impl TwoPhaseCommitInvariants {
             txns: BTreeMap::new(),
             acknowledged: Vec::new(),
             resolution_grace,
+            doubt_began: BTreeMap::new(),
+            time_in_doubt_nanos: 0,
+            time_blocked_nanos: 0,
+            decision_timeout: config.decision_timeout,
+            aborts: 0,
+        }
+    }
+
+    fn add_doubt(&mut self, in_doubt: Duration) {
+        self.time_in_doubt_nanos += in_doubt.as_nanos();
+        self.time_blocked_nanos += in_doubt
+            .as_nanos()
+            .saturating_sub(self.decision_timeout.as_nanos());
+    }
+
+    fn doubt_ends(&mut self, time: Instant, node: NodeId, txn: TxnId) {
+        if let Some(began) = self.doubt_began.remove(&(node, txn)) {
+            self.add_doubt(time.saturating_since(began));
         }
     }
 
@@ -101,13 +132,16 @@ impl Invariants<Observation> for TwoPhaseCommitInvariants {
                         .expect("a participant")
                         .in_doubt
                         .insert(*txn, time);
+                    self.doubt_began.entry((node, *txn)).or_insert(time);
                 } else {
                     // A NO is this participant's unilateral abort.
                     view.aborted_at.insert(node);
+                    view.voted_no.insert(node);
                     self.check_atomicity(*txn)?;
                 }
             }
             Observation::Committed { txn, changes } => {
+                self.doubt_ends(time, node, *txn);
                 let participant = self.participants.get_mut(&node).expect("a participant");
                 participant.in_doubt.remove(txn);
                 participant.committed.insert(*txn);
@@ -125,6 +159,7 @@ impl Invariants<Observation> for TwoPhaseCommitInvariants {
                 self.check_atomicity(*txn)?;
             }
             Observation::Aborted { txn } => {
+                self.doubt_ends(time, node, *txn);
                 let participant = self.participants.get_mut(&node).expect("a participant");
                 participant.in_doubt.remove(txn);
                 self.txns.entry(*txn).or_default().aborted_at.insert(node);
@@ -139,12 +174,26 @@ impl Invariants<Observation> for TwoPhaseCommitInvariants {
                 participant.balances = balances.iter().copied().collect();
                 participant.committed = committed.iter().copied().collect();
                 participant.in_doubt = in_doubt.iter().map(|&txn| (txn, time)).collect();
+                for &txn in in_doubt {
+                    self.doubt_began.entry((node, txn)).or_insert(time);
+                }
+                // A NO vote left no record: the crash forgot it, and the participant may vote
+                // again on a duplicate PREPARE. It aborted nothing anyone depends on (the
+                // coordinator either heard it and aborted, or never did).
+                for view in self.txns.values_mut() {
+                    if view.voted_no.remove(&node) {
+                        view.aborted_at.remove(&node);
+                    }
+                }
             }
             Observation::Decided {
                 txn,
                 commit,
                 participants,
             } => {
+                if !*commit {
+                    self.aborts += 1;
+                }
                 if *commit {
                     let view = self.txns.entry(*txn).or_default();
                     if let Some(silent) = participants.iter().find(|p| !view.voted_yes.contains(p))
@@ -164,24 +213,15 @@ impl Invariants<Observation> for TwoPhaseCommitInvariants {
     }
 
     fn finish(&mut self, time: Instant) -> Result<(), Violation> {
-        for (node, participant) in &self.participants {
-            if let Some((txn, since)) = participant
-                .in_doubt
-                .iter()
-                .find(|(_, &since)| time.saturating_since(since) > self.resolution_grace)
-            {
-                return violation(
-                    "in-doubt-resolved",
-                    format!(
-                        "{txn} is still in doubt on {node} at the end, {} after it began",
-                        time.saturating_since(*since)
-                    ),
-                );
-            }
+        // Time in doubt up to the end for what is still in doubt.
+        for began in std::mem::take(&mut self.doubt_began).into_values() {
+            self.add_doubt(time.saturating_since(began));
         }
         for (txn, participants) in &self.acknowledged {
             for node in participants {
-                if !self.participants[node].committed.contains(txn) {
+                let participant = &self.participants[node];
+                // Still in doubt there: not lost, not yet delivered (`liveness` judges it).
+                if !participant.committed.contains(txn) && !participant.in_doubt.contains_key(txn) {
                     return violation(
                         "durability",
                         format!("{txn} was acknowledged to its client but is not committed on {node} at the end"),
@@ -205,5 +245,130 @@ impl Invariants<Observation> for TwoPhaseCommitInvariants {
             );
         }
         Ok(())
+    }
+
+    /// `in-doubt-resolved`: blocking is behaviour, but after the faults heal every in-doubt
+    /// transaction must resolve; one still in doubt at the end is a liveness failure.
+    fn liveness(&mut self, time: Instant) -> Option<String> {
+        self.participants.iter().find_map(|(node, participant)| {
+            let (txn, since) = participant
+                .in_doubt
+                .iter()
+                .find(|(_, &since)| time.saturating_since(since) > self.resolution_grace)?;
+            Some(format!(
+                "in-doubt-resolved: {txn} is still in doubt on {node} at the end, {} after it began",
+                time.saturating_since(*since)
+            ))
+        })
+    }
+
+    fn figures(&self) -> Vec<(&'static str, u64)> {
+        vec![
+            ("time_in_doubt_ns", self.time_in_doubt_nanos),
+            ("time_blocked_ns", self.time_blocked_nanos),
+            ("transfers_committed", self.acknowledged.len() as u64),
+            ("aborts", self.aborts),
+        ]
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const P1: NodeId = NodeId(1);
+    const P2: NodeId = NodeId(2);
+    const T: TxnId = TxnId(9);
+
+    fn checker() -> TwoPhaseCommitInvariants {
+        TwoPhaseCommitInvariants::new(&Config::new(2, vec![100; 4]), Duration::from_secs(1))
+    }
+
+    fn at(ms: u64) -> Instant {
+        Instant::ZERO + Duration::from_millis(ms)
+    }
+
+    fn voted(yes: bool) -> Observation {
+        Observation::Voted { txn: T, yes }
+    }
+
+    fn committed(account: u32, delta: i64) -> Observation {
+        Observation::Committed {
+            txn: T,
+            changes: vec![(account, delta)],
+        }
+    }
+
+    fn recovered(balances: &[(u32, i64)]) -> Observation {
+        Observation::Recovered {
+            balances: balances.to_vec(),
+            committed: Vec::new(),
+            in_doubt: Vec::new(),
+        }
+    }
+
+    /// A participant votes NO; the vote is lost; the participant crashes, forgetting it (a NO
+    /// leaves no record: presumed abort); a duplicate PREPARE arrives and it now votes YES; the
+    /// coordinator, which never heard the NO, commits. Nothing aborted what committed: the NO
+    /// was forgotten with the participant's volatile state. Before the fix the checker kept
+    /// the forgotten NO as an abort and reported a false atomicity violation.
+    #[test]
+    fn a_no_vote_forgotten_in_a_crash_then_a_yes_on_a_duplicate_prepare_is_not_an_abort() {
+        let mut checker = checker();
+        checker.observe(at(1), P1, &voted(false)).unwrap();
+        checker.on_crash(at(2), P1);
+        checker
+            .observe(at(3), P1, &recovered(&[(0, 100), (1, 100)]))
+            .unwrap();
+        checker.observe(at(4), P1, &voted(true)).unwrap();
+        checker.observe(at(4), P2, &voted(true)).unwrap();
+        let decided = Observation::Decided {
+            txn: T,
+            commit: true,
+            participants: vec![P1, P2],
+        };
+        checker.observe(at(5), NodeId(0), &decided).unwrap();
+        checker.observe(at(6), P1, &committed(0, -10)).unwrap();
+        checker.observe(at(6), P2, &committed(2, 10)).unwrap();
+        assert!(checker.finish(at(10)).is_ok());
+    }
+
+    /// The same NO, remembered (no crash), is an abort: a COMMIT there breaks atomicity.
+    #[test]
+    fn a_remembered_no_vote_and_a_commit_elsewhere_break_atomicity() {
+        let mut checker = checker();
+        checker.observe(at(1), P1, &voted(false)).unwrap();
+        checker.observe(at(2), P2, &voted(true)).unwrap();
+        let error = checker.observe(at(3), P2, &committed(2, 10)).unwrap_err();
+        assert_eq!(error.invariant, "atomicity");
+    }
+
+    /// In doubt past the grace at the end is a liveness finding, not a safety violation; the
+    /// time in doubt is measured in simulated time.
+    #[test]
+    fn in_doubt_at_the_end_is_liveness_and_time_in_doubt_is_measured() {
+        let mut stuck = checker();
+        stuck.observe(at(0), P1, &voted(true)).unwrap();
+        assert!(stuck.finish(at(500)).is_ok());
+        assert_eq!(stuck.liveness(at(500)), None, "within the grace");
+        let failure = stuck.liveness(at(3_000)).expect("past the grace");
+        assert!(failure.starts_with("in-doubt-resolved"), "{failure}");
+
+        let mut resolved =
+            TwoPhaseCommitInvariants::new(&Config::new(2, vec![100; 4]), Duration::from_secs(1));
+        resolved.observe(at(10), P1, &voted(true)).unwrap();
+        resolved.observe(at(10), P2, &voted(true)).unwrap();
+        resolved.observe(at(40), P1, &committed(0, -10)).unwrap();
+        resolved.observe(at(70), P2, &committed(2, 10)).unwrap();
+        assert!(resolved.finish(at(100)).is_ok());
+        // 30ms and 60ms in doubt; 100ms of `decision_timeout` before either is blocked.
+        assert_eq!(
+            resolved.figures()[..2],
+            [("time_in_doubt_ns", 90_000_000), ("time_blocked_ns", 0)]
+        );
+        let mut blocked = checker();
+        blocked.observe(at(0), P1, &voted(true)).unwrap();
+        blocked.observe(at(250), P1, &committed(0, -10)).unwrap();
+        assert_eq!(blocked.figures()[1], ("time_blocked_ns", 150_000_000));
     }
 }

@@ -53,9 +53,10 @@
 //! learns the decision: 2PC blocks (Gray & Lamport §4). That is counted, never failed:
 //! `two_phase_commit.blocked` once per transaction that stays in doubt past `decision_timeout`,
 //! `two_phase_commit.in_doubt_inquiry` once per inquiry (time in doubt ≈ inquiries ×
-//! `inquiry_interval`), `two_phase_commit.lock_held_in_doubt` once per lock per inquiry. After
-//! the faults heal every in-doubt transaction must resolve (the `in-doubt-resolved` check at
-//! the end of the run).
+//! `inquiry_interval`), `two_phase_commit.lock_held_in_doubt` once per lock per inquiry; the
+//! checker measures the time in doubt and blocked in simulated time (figures
+//! `time_in_doubt_ns`, `time_blocked_ns`). After the faults heal every in-doubt transaction
+//! must resolve (`in-doubt-resolved`, a liveness finding at the end of the run).
 //!
 //! ## What is checked
 //!
@@ -88,7 +89,7 @@ use std::fmt;
 pub mod bugs;
 mod coordinator;
 mod descriptor;
-mod forced;
+pub(crate) mod forced;
 mod invariants;
 mod message;
 mod node;

@@ -144,7 +144,9 @@ pub fn execute(args: Args) -> anyhow::Result<u8> {
                     .ok()
                     .map(|result| result.verdict);
                 let check_s = check_started.elapsed().as_secs_f64();
-                let mismatch = verdict != report.check.as_ref().map(|result| result.verdict);
+                // A run whose history is not judged (sagas) has no verdict to compare.
+                let mismatch = report.check.is_some()
+                    && verdict != report.check.as_ref().map(|result| result.verdict);
                 (run_s, check_s, mismatch)
             })
             .collect()

@@ -95,6 +95,14 @@ pub fn print_summary(report: &RunReport, replay: &str) {
     if let Some(message) = report.outcome.message() {
         outln!("{message}");
     }
+    if !report.figures.is_empty() {
+        let text: Vec<String> = report
+            .figures
+            .iter()
+            .map(|(name, value)| crate::runner::figure_text(name, *value))
+            .collect();
+        outln!("{}", text.join(", "));
+    }
     if report.outcome.is_failure() {
         outln!("{replay}");
     }
@@ -133,6 +141,7 @@ pub fn results_json(report: &RunReport, replay: &str) -> serde_json::Value {
         "ops": { "ok": report.ops_ok, "fail": report.ops_fail, "info": report.ops_info },
         "check": report.check,
         "marks": report.marks,
+        "figures": report.figures,
         "faults": report.faults_applied.iter().map(|f| serde_json::json!({"at_ns": f.at.as_nanos(), "what": f.description()})).collect::<Vec<_>>(),
         "replay": replay,
     })

@@ -180,6 +180,7 @@ struct SeedReport {
     ops_fail: u64,
     ops_info: u64,
     marks: BTreeMap<String, u64>,
+    figures: BTreeMap<String, u64>,
     /// Completed operations' latencies, as a mergeable histogram (`reports::summary`).
     latency: BTreeMap<u32, u64>,
 }
@@ -198,6 +199,7 @@ impl From<RunReport> for SeedReport {
             ops_fail: report.ops_fail,
             ops_info: report.ops_info,
             marks: report.marks,
+            figures: report.figures,
         }
     }
 }
@@ -274,6 +276,7 @@ fn record(path: &str, result: &SeedResult, replay: &str) -> serde_json::Value {
         "wall_ms": result.wall_ms,
         "replay": replay,
         "marks": report.marks,
+        "figures": report.figures,
         "latency_histogram": report.latency,
     })
 }
@@ -516,6 +519,7 @@ fn summarise(
 ) -> u8 {
     let mut counts: BTreeMap<&str, u64> = BTreeMap::new();
     let mut marks: BTreeMap<String, u64> = BTreeMap::new();
+    let mut figures: BTreeMap<String, u64> = BTreeMap::new();
     let mut exit = super::EXIT_PASS;
     let (mut events, mut wall_ms, mut ran) = (0u64, 0f64, 0u64);
     for result in results.iter() {
@@ -526,6 +530,9 @@ fn summarise(
         wall_ms += result.wall_ms;
         for (mark, count) in &report.marks {
             *marks.entry(mark.clone()).or_insert(0) += count;
+        }
+        for (figure, value) in &report.figures {
+            *figures.entry(figure.clone()).or_insert(0) += value;
         }
         let code = if result.nondeterministic.is_some() {
             *counts.entry("nondeterministic").or_insert(0) += 1;
@@ -574,6 +581,13 @@ fn summarise(
             // The seeds kept are the range's first seed up to this one (module doc).
             outln!("  --fail-fast: stopped at seed {seed}, {ran} seeds to the first failure");
         }
+        if !figures.is_empty() {
+            let text: Vec<String> = figures
+                .iter()
+                .map(|(name, value)| crate::runner::figure_text(name, *value))
+                .collect();
+            outln!("  measured: {}", text.join(", "));
+        }
         if !marks.is_empty() {
             let text: Vec<String> = marks.iter().map(|(k, v)| format!("{k}×{v}")).collect();
             outln!("  marks hit: {}", text.join(" "));
@@ -595,6 +609,7 @@ fn summarise(
             "seed_wall_ms_total": wall_ms,
             "marks": marks,
             "marks_not_hit": not_hit,
+            "figures": figures,
             "exit_code": exit,
         });
         if !human {
