@@ -1057,12 +1057,12 @@ fn other_semantic_rules() {
         "app.Lock.drift_margin"
     )
     .contains("not below the lease"));
-    for protocol in ["SingleServer", "PrimaryBackup()"] {
+    for protocol in ["SingleServer"] {
         assert!(semantic_error(
             &format!("Scenario(protocol: {protocol}, app: Lock())"),
             "app"
         )
-        .contains("runs on raft, paxos, zab, not on"));
+        .contains("runs on primary-backup, raft, paxos, zab, not on"));
     }
 }
 

@@ -3,7 +3,9 @@
 use super::{Config, PrimaryBackup, MARKS};
 use crate::apps::kv::Kv;
 use crate::apps::AnyApp;
-use crate::describe::{Identity, NodeRule, Protocol, ScenarioContext, SimulationInputs};
+use crate::describe::{
+    Capabilities, Identity, NodeRule, Protocol, ScenarioContext, SimulationInputs,
+};
 use crate::mutation::BugSet;
 use crate::params::{positive, Param, ParamError, ParamKind, ParamValue, Params};
 use sim_core::node::NoInvariants;
@@ -68,6 +70,12 @@ impl Protocol for PrimaryBackupProtocol {
 
     fn nodes(&self) -> NodeRule {
         NodeRule::any(3)
+    }
+
+    fn capabilities(&self) -> Capabilities {
+        // Commands carry the primary's epoch and clock readings, so the lease lock runs on it
+        // (a Redis-style lock: `SET NX PX` on the primary, replicated asynchronously).
+        Capabilities::STAMPED_COMMANDS.with(Capabilities::STATE_MACHINE)
     }
 
     fn marks(&self) -> &'static [&'static str] {

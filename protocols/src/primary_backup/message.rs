@@ -35,6 +35,17 @@ impl Epoch {
     }
 }
 
+impl Epoch {
+    /// The epoch as one number ordered like epochs, for command stamps
+    /// ([`Stamp::epoch`](crate::apps::Stamp)): `number · 2^16 + primary`. Two primaries that
+    /// promoted themselves concurrently share a number but not a stamp epoch, so their
+    /// epoch-prefixed fencing tokens never collide.
+    pub fn stamp_epoch(self) -> u64 {
+        assert!(self.primary.0 < 1 << 16, "node ids above 2^16");
+        (self.number << 16) | u64::from(self.primary.0)
+    }
+}
+
 impl fmt::Display for Epoch {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(f, "e{}@{}", self.number, self.primary)
@@ -179,5 +190,8 @@ mod tests {
             }
         );
         assert_eq!(a.to_string(), "e1@n2");
+        // Stamp epochs order like epochs and differ between concurrent primaries.
+        assert!(Epoch::INITIAL.stamp_epoch() < b.stamp_epoch());
+        assert!(b.stamp_epoch() < a.stamp_epoch() && a.stamp_epoch() < c.stamp_epoch());
     }
 }

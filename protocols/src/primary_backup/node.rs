@@ -596,7 +596,7 @@ impl<A: Application> Node for PrimaryBackup<A> {
             ctx.reply(request.client, request.id, outcome);
             return;
         }
-        let command = Command::from_request(&request, Stamp::now(self.epoch.number, ctx));
+        let command = Command::from_request(&request, Stamp::now(self.epoch.stamp_epoch(), ctx));
         // Deduplicate before anything else: only fresh commands enter the stream, so that
         // every replica applies exactly the same commands.
         match self.state.cached(&command) {
