@@ -6,7 +6,7 @@ use protocols::apps::Application;
 use protocols::primary_backup::{Config, Epoch, Message, Offset, PrimaryBackup, Timer};
 use sim_core::history::{Function, Value};
 use sim_core::id::{ClientId, NodeId, ProcessId, RequestId};
-use sim_core::node::{Ctx, Effect, Node, Operation, Outcome, Request};
+use sim_core::node::{Ctx, Effect, Node, Operation, Outcome, Request, SyncToken};
 use sim_core::prng::{Prng, Stream};
 use sim_core::time::{Duration, Instant};
 use std::collections::BTreeSet;
@@ -30,6 +30,8 @@ struct Cluster {
     next_request: u64,
     /// `Ship` timers set and not yet fired, in the order they were set.
     ship_timers: Vec<(NodeId, Timer)>,
+    /// Each node's last sync token (the disk is instant: a sync completes with its handler).
+    sync_tokens: Vec<SyncToken>,
 }
 
 impl Cluster {
@@ -50,6 +52,7 @@ impl Cluster {
             marks: Vec::new(),
             next_request: 1,
             ship_timers: Vec::new(),
+            sync_tokens: vec![SyncToken(0); n],
         };
         for i in 0..node_count {
             cluster.restart(NodeId(i));
@@ -62,7 +65,9 @@ impl Cluster {
         self.nodes[id.index()].as_ref().expect("node is up")
     }
 
-    /// Runs `handler` on node `id` and performs the effects it recorded.
+    /// Runs `handler` on node `id` and performs the effects it recorded; when it synced, the
+    /// node then hears that its disk is durable (`on_synced`), as on an instant disk, and the
+    /// effects of that call follow.
     fn step<T>(
         &mut self,
         id: NodeId,
@@ -71,7 +76,8 @@ impl Cluster {
         let node_count = self.nodes.len() as u32;
         let mut effects = Vec::new();
         let node = self.nodes[id.index()].as_mut().expect("node is up");
-        let result = {
+        let before = self.sync_tokens[id.index()];
+        let (result, synced) = {
             let mut ctx = Ctx::new(
                 id,
                 node_count,
@@ -79,9 +85,12 @@ impl Cluster {
                 &mut self.rngs[id.index()],
                 &mut effects,
                 &mut self.next_timers[id.index()],
-            );
-            handler(node, &mut ctx)
+            )
+            .with_last_sync_token(before);
+            let result = handler(node, &mut ctx);
+            (result, ctx.last_sync_token())
         };
+        self.sync_tokens[id.index()] = synced;
         for effect in &effects {
             match effect {
                 Effect::Send { to, msg } => self.in_flight.push((id, *to, msg.clone())),
@@ -105,7 +114,15 @@ impl Cluster {
                 Effect::Reply { .. } | Effect::Observe { .. } => {}
             }
         }
+        if synced != before {
+            effects.extend(self.synced(id, synced));
+        }
         (result, effects)
+    }
+
+    /// `on_synced(token)` on node `id`, with the effects it recorded.
+    fn synced(&mut self, id: NodeId, token: SyncToken) -> Vec<Effect<Pb>> {
+        self.step(id, |node, ctx| node.on_synced(ctx, token)).1
     }
 
     /// Delivers messages in flight until none is left (dropping those on cut links or to

@@ -99,6 +99,15 @@ pub enum Message<A: Application> {
         /// The commands, in stream order.
         commands: Vec<Command>,
     },
+    /// With `replication: Sync`, a backup's acknowledgement: its disk holds the first `offset`
+    /// commands of `epoch`'s stream. Sent when a sync completes and at every tick (a lost
+    /// acknowledgement is repeated).
+    Ack {
+        /// The stream the durable state belongs to.
+        epoch: Epoch,
+        /// How many of its commands are durable.
+        offset: Offset,
+    },
     /// A full resynchronisation (Redis's FULLRESYNC): the primary's whole state at `offset`.
     Snapshot {
         /// The primary's epoch.
@@ -116,6 +125,7 @@ impl<A: Application> Message<A> {
         match self {
             Message::Heartbeat { epoch, .. }
             | Message::Replicate { epoch, .. }
+            | Message::Ack { epoch, .. }
             | Message::Snapshot { epoch, .. } => *epoch,
         }
     }
@@ -149,6 +159,7 @@ impl<A: Application> fmt::Display for Message<A> {
                 }
                 write!(f, "])")
             }
+            Message::Ack { epoch, offset } => write!(f, "Ack({epoch}, durable {})", offset.0),
             Message::Snapshot { epoch, offset, .. } => {
                 write!(f, "Snapshot({epoch}, up to {})", offset.0)
             }
