@@ -78,6 +78,15 @@
 //!   margin, and the table measures expiry on the proposer's wall clock, which clock-step
 //!   faults jump.
 //!
+//! # Token source and claim
+//!
+//! `tokens` ([`TokenSource`]): one above the lock's last (`Counter`), or the proposer's epoch in
+//! the high bits (`Epoch`), so a new leader's or primary's tokens exceed every earlier epoch's
+//! even when it never saw their grants (asynchronous primary-backup: the Redis-style lock);
+//! with `Epoch` a lease ends with its epoch. `safety` ([`Safety`]): `Holders` runs the
+//! mutual-exclusion audit; `Resource` claims only what fencing promises, checked by the
+//! `lease-lock` model, and allows two believed holders.
+//!
 //! Simplifications: no lock-delay (Chubby's grace period after an expiry) and no session
 //! table of its own — a retried acquire or release is deduplicated by the protocol's session
 //! table when it has one, and is harmless otherwise (a renewal, or a `fail`).
