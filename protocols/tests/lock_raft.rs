@@ -2,7 +2,7 @@
 //! mutual-exclusion audit pass on the correct service under pauses, partitions and clock
 //! faults, and each lock mutation is caught on the story BUGS.md §5 tells for it.
 
-use protocols::apps::lock::{audit, LockConfig, LockTable, LockWorkload};
+use protocols::apps::lock::{audit, LockConfig, LockTable, LockWorkload, Safety, TokenSource};
 use protocols::mutation::{Bug, BugSet};
 use protocols::raft::{self, RaftInvariants, RaftNode};
 use sim_core::check::{check_events, CheckOptions, Model, Verdict};
@@ -58,6 +58,8 @@ fn run(seed: u64, bugs: &[Bug], shape: Shape, plan: FaultPlan, duration: Duratio
         lease_ttl: shape.lease_ttl,
         drift_margin: shape.drift_margin,
         bugs: bugs.iter().copied().collect::<BugSet>(),
+        tokens: TokenSource::Counter,
+        safety: Safety::Holders,
     };
     let mut config = SimConfig::new(seed, 3);
     config.duration = duration;

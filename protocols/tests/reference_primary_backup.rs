@@ -3,10 +3,12 @@
 //! cluster, and states the claim it checks in its name.
 
 use protocols::apps::Application;
-use protocols::primary_backup::{Config, Epoch, Message, Offset, PrimaryBackup, Timer};
+use protocols::primary_backup::{
+    Config, Epoch, Message, Offset, PrimaryBackup, Replication, Timer,
+};
 use sim_core::history::{Function, Value};
 use sim_core::id::{ClientId, NodeId, ProcessId, RequestId};
-use sim_core::node::{Ctx, Effect, Node, Operation, Outcome, Request};
+use sim_core::node::{Ctx, Effect, Node, Operation, Outcome, Request, SyncToken};
 use sim_core::prng::{Prng, Stream};
 use sim_core::time::{Duration, Instant};
 use std::collections::BTreeSet;
@@ -30,6 +32,10 @@ struct Cluster {
     next_request: u64,
     /// `Ship` timers set and not yet fired, in the order they were set.
     ship_timers: Vec<(NodeId, Timer)>,
+    /// Each node's last sync token (the disk is instant: a sync completes with its handler).
+    sync_tokens: Vec<SyncToken>,
+    /// Every answer any node gave, in order: (request id, outcome).
+    replies: Vec<(u64, Outcome)>,
 }
 
 impl Cluster {
@@ -50,6 +56,8 @@ impl Cluster {
             marks: Vec::new(),
             next_request: 1,
             ship_timers: Vec::new(),
+            sync_tokens: vec![SyncToken(0); n],
+            replies: Vec::new(),
         };
         for i in 0..node_count {
             cluster.restart(NodeId(i));
@@ -62,7 +70,9 @@ impl Cluster {
         self.nodes[id.index()].as_ref().expect("node is up")
     }
 
-    /// Runs `handler` on node `id` and performs the effects it recorded.
+    /// Runs `handler` on node `id` and performs the effects it recorded; when it synced, the
+    /// node then hears that its disk is durable (`on_synced`), as on an instant disk, and the
+    /// effects of that call follow.
     fn step<T>(
         &mut self,
         id: NodeId,
@@ -71,7 +81,8 @@ impl Cluster {
         let node_count = self.nodes.len() as u32;
         let mut effects = Vec::new();
         let node = self.nodes[id.index()].as_mut().expect("node is up");
-        let result = {
+        let before = self.sync_tokens[id.index()];
+        let (result, synced) = {
             let mut ctx = Ctx::new(
                 id,
                 node_count,
@@ -79,9 +90,12 @@ impl Cluster {
                 &mut self.rngs[id.index()],
                 &mut effects,
                 &mut self.next_timers[id.index()],
-            );
-            handler(node, &mut ctx)
+            )
+            .with_last_sync_token(before);
+            let result = handler(node, &mut ctx);
+            (result, ctx.last_sync_token())
         };
+        self.sync_tokens[id.index()] = synced;
         for effect in &effects {
             match effect {
                 Effect::Send { to, msg } => self.in_flight.push((id, *to, msg.clone())),
@@ -102,10 +116,21 @@ impl Cluster {
                     }
                 }
                 Effect::CancelTimer { .. } => {}
-                Effect::Reply { .. } | Effect::Observe { .. } => {}
+                Effect::Reply { reply, .. } => {
+                    self.replies.push((reply.id.0, reply.outcome.clone()))
+                }
+                Effect::Observe { .. } => {}
             }
         }
+        if synced != before {
+            effects.extend(self.synced(id, synced));
+        }
         (result, effects)
+    }
+
+    /// `on_synced(token)` on node `id`, with the effects it recorded.
+    fn synced(&mut self, id: NodeId, token: SyncToken) -> Vec<Effect<Pb>> {
+        self.step(id, |node, ctx| node.on_synced(ctx, token)).1
     }
 
     /// Delivers messages in flight until none is left (dropping those on cut links or to
@@ -738,4 +763,94 @@ fn random_faults_keep_assertions_quiet_and_replicas_converge_after_healing() {
             assert_eq!(node.state(), primary.state(), "seed {seed} {id}");
         }
     }
+}
+
+/// A write sent to `at` whose answer may come later: its request id.
+fn send_write(cluster: &mut Cluster, at: NodeId, value: i64) -> u64 {
+    let id = cluster.next_request;
+    cluster.next_request += 1;
+    let request = Request {
+        id: RequestId(id),
+        client: ClientId((id % 5) as u32),
+        process: ProcessId(id % 5),
+        operation: Operation {
+            f: Function::Write,
+            key: Some(1),
+            value: Value::Int(value),
+        },
+        attempt: 0,
+    };
+    cluster.step(at, |node, ctx| node.on_request(ctx, request));
+    id
+}
+
+fn answered(cluster: &Cluster, id: u64) -> bool {
+    cluster.replies.iter().any(|(request, _)| *request == id)
+}
+
+fn sync_config() -> Config {
+    Config {
+        replication: Replication::Sync,
+        ..Config::default()
+    }
+}
+
+#[test]
+fn sync_replication_answers_once_every_live_backup_has_the_write_on_disk() {
+    let mut cluster = Cluster::new(3, sync_config());
+    let id = send_write(&mut cluster, N0, 5);
+    assert!(
+        !answered(&cluster, id),
+        "no answer before the backups acknowledged"
+    );
+    cluster.deliver_all();
+    assert!(answered(&cluster, id));
+    assert_eq!(cluster.value_at(N1), Some(5));
+    assert_eq!(cluster.value_at(N2), Some(5));
+    // The same write under Async is answered in the request's step.
+    let mut asynchronous = Cluster::new(3, Config::default());
+    let id = send_write(&mut asynchronous, N0, 5);
+    assert!(answered(&asynchronous, id));
+}
+
+#[test]
+fn sync_replication_stops_waiting_for_a_backup_silent_past_the_failover_timeout() {
+    let mut cluster = Cluster::new(3, sync_config());
+    cluster.crash(N2);
+    let id = send_write(&mut cluster, N0, 6);
+    cluster.deliver_all();
+    assert!(!answered(&cluster, id), "n2 still counts as live");
+    cluster.run_rounds(4); // 200 ms: not yet
+    assert!(!answered(&cluster, id));
+    cluster.run_rounds(8); // 600 ms > failover_timeout
+    assert!(answered(&cluster, id));
+    // n2 comes back and catches up; answers wait for it again.
+    cluster.restart(N2);
+    cluster.run_rounds(2);
+    assert_eq!(cluster.value_at(N2), Some(6));
+    let id = send_write(&mut cluster, N0, 7);
+    cluster.deliver_all();
+    assert!(answered(&cluster, id));
+    assert_eq!(cluster.value_at(N2), Some(7));
+}
+
+#[test]
+fn sync_failover_keeps_every_answered_write_and_promotes_the_furthest_backup() {
+    let mut cluster = Cluster::new(3, sync_config());
+    cluster.crash(N1);
+    cluster.run_rounds(12); // n0 stops waiting for n1
+    let id = send_write(&mut cluster, N0, 8);
+    cluster.deliver_all();
+    assert!(answered(&cluster, id));
+    // n1 comes back behind, and the primary dies before n1 caught up.
+    cluster.restart(N1);
+    cluster.drop_in_flight_to(N0);
+    cluster.crash(N0);
+    cluster.drop_in_flight_to(N1); // n1 never hears of write 8 from n0
+    cluster.run_rounds(12);
+    // n1 is the lower id, but n2 is further: n2 takes over and write 8 survives.
+    assert!(cluster.node(N2).is_primary());
+    assert!(!cluster.has_mark(N1, "primary_backup.promoted"));
+    assert_eq!(cluster.value_at(N2), Some(8));
+    assert_eq!(cluster.value_at(N1), Some(8));
 }

@@ -1058,13 +1058,10 @@ fn other_semantic_rules() {
         "app.Lock.drift_margin"
     )
     .contains("not below the lease"));
-    for protocol in ["SingleServer", "PrimaryBackup()"] {
-        assert!(semantic_error(
-            &format!("Scenario(protocol: {protocol}, app: Lock())"),
-            "app"
-        )
-        .contains("runs on raft, paxos, zab, not on"));
-    }
+    assert!(
+        semantic_error("Scenario(protocol: SingleServer, app: Lock())", "app")
+            .contains("runs on primary-backup, raft, paxos, zab, not on")
+    );
 }
 
 // ---------------------------------------------------------------------------------------------

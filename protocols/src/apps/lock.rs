@@ -78,6 +78,15 @@
 //!   margin, and the table measures expiry on the proposer's wall clock, which clock-step
 //!   faults jump.
 //!
+//! # Token source and claim
+//!
+//! `tokens` ([`TokenSource`]): one above the lock's last (`Counter`), or the proposer's epoch in
+//! the high bits (`Epoch`), so a new leader's or primary's tokens exceed every earlier epoch's
+//! even when it never saw their grants (asynchronous primary-backup: the Redis-style lock);
+//! with `Epoch` a lease ends with its epoch. `safety` ([`Safety`]): `Holders` runs the
+//! mutual-exclusion audit; `Resource` claims only what fencing promises, checked by the
+//! `lease-lock` model, and allows two believed holders.
+//!
 //! Simplifications: no lock-delay (Chubby's grace period after an expiry) and no session
 //! table of its own — a retried acquire or release is deduplicated by the protocol's session
 //! table when it has one, and is harmless otherwise (a renewal, or a `fail`).
@@ -133,7 +142,42 @@ pub struct LockConfig {
     pub drift_margin: Duration,
     /// Switched-on mutations (only the `lock-*` ones matter here).
     pub bugs: BugSet,
+    /// Where fencing tokens come from.
+    pub tokens: TokenSource,
+    /// What the history must show.
+    pub safety: Safety,
 }
+
+/// Where a lock's fencing tokens come from (the `tokens` parameter).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum TokenSource {
+    /// One above the last token of the lock, kept in the replicated table: a Redis `INCR`
+    /// next to the lock key. A replica that never saw the last grants hands its tokens out again.
+    #[default]
+    Counter,
+    /// The proposer's epoch in the high bits and a count within the epoch below
+    /// (`epoch · 2^24 + n`, like ZooKeeper's zxid): a new primary's or leader's tokens exceed
+    /// every token of the epochs before it, whatever of them it saw. A lease does not outlive
+    /// its epoch: the first command of a higher epoch frees every lock, so a holder renews
+    /// into a fresh grant with a token of the new epoch.
+    Epoch,
+}
+
+/// What a lock scenario claims (the `safety` parameter).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum Safety {
+    /// Mutual exclusion: no two processes believe they hold a lock at the same instant (the
+    /// `mutual-exclusion` audit), and the `lease-lock` model holds.
+    #[default]
+    Holders,
+    /// Only what fencing promises (Kleppmann 2016): the resource never accepts a token below
+    /// one it accepted, and tokens grow (the `lease-lock` model). Two processes may believe
+    /// they hold a lock at once; the storage, not the lock service, keeps the stale one out.
+    Resource,
+}
+
+/// The bits of an [`TokenSource::Epoch`] token below the epoch: grants per epoch and lock.
+pub const EPOCH_TOKEN_SHIFT: u32 = 24;
 
 /// The most locks a workload may address (a limit, like every collection here; the same as
 /// the scenario files' object limit). The table only holds locks that were used.
@@ -219,6 +263,7 @@ struct EpochClock {
 pub struct LockTable {
     lease_ttl: Duration,
     bugs: BugSet,
+    tokens: TokenSource,
     clock: Option<EpochClock>,
     locks: BTreeMap<Option<u32>, LockEntry>,
     resources: BTreeMap<Option<u32>, Resource>,
@@ -244,6 +289,7 @@ impl LockTable {
         LockTable {
             lease_ttl: config.lease_ttl,
             bugs: config.bugs,
+            tokens: config.tokens,
             clock: None,
             locks: BTreeMap::new(),
             resources: BTreeMap::new(),
@@ -294,10 +340,15 @@ impl LockTable {
             }
             previous => {
                 // A new epoch (or the first command). Leases already over by the old epoch's
-                // last reading stay over; the rest get a full TTL on the new clock.
+                // last reading stay over; the rest get a full TTL on the new clock. With epoch
+                // tokens no lease outlives its epoch: its holder must take a new-epoch token.
                 let expiry = saturating_add(reading, self.lease_ttl);
+                let ends_with_epoch = self.tokens == TokenSource::Epoch;
                 for entry in self.locks.values_mut() {
                     match (entry.holder, previous) {
+                        (Some(_), Some(_)) if ends_with_epoch => {
+                            entry.holder = None;
+                        }
                         (Some(lease), Some(old)) if lease.expiry <= old.reading => {
                             entry.holder = None;
                         }
@@ -334,10 +385,24 @@ impl LockTable {
             }
             Some(lease) if lease.expiry > now => Outcome::Fail,
             _ => {
-                let token = entry
+                let mut token = entry
                     .last_token
                     .checked_add(1)
                     .expect("fencing tokens exhausted u64");
+                if self.tokens == TokenSource::Epoch {
+                    // The first grant of an epoch starts above every earlier epoch's tokens.
+                    let epoch = self.clock.map_or(0, |clock| clock.epoch);
+                    assert!(
+                        epoch < 1 << (63 - EPOCH_TOKEN_SHIFT),
+                        "epoch {epoch} too large for epoch tokens"
+                    );
+                    let floor = epoch << EPOCH_TOKEN_SHIFT;
+                    token = token.max(floor + 1);
+                    assert!(
+                        token - floor < 1 << EPOCH_TOKEN_SHIFT,
+                        "more than 2^{EPOCH_TOKEN_SHIFT} grants of one lock in one epoch"
+                    );
+                }
                 entry.last_token = token;
                 entry.holder = Some(Lease {
                     process,
@@ -742,6 +807,18 @@ const LOCK_PARAMS: &[crate::params::Param] = &[
         crate::params::ParamValue::Duration(Duration::from_millis(100)),
         "how much earlier a client stops trusting its lease (below lease)",
     ),
+    crate::params::Param::new(
+        "tokens",
+        crate::params::ParamKind::Choice(&["Counter", "Epoch"]),
+        crate::params::ParamValue::Choice("Counter"),
+        "fencing tokens one above the lock's last (Counter) or epoch-prefixed, higher than any earlier epoch's (Epoch; leases end with their epoch)",
+    ),
+    crate::params::Param::new(
+        "safety",
+        crate::params::ParamKind::Choice(&["Holders", "Resource"]),
+        crate::params::ParamValue::Choice("Holders"),
+        "the claim checked: no two believed holders at once (Holders), or only that the fenced resource refuses stale tokens (Resource)",
+    ),
 ];
 
 /// The lock service in the registry.
@@ -758,6 +835,14 @@ impl LockApp {
             lease_ttl: params.duration("lease"),
             drift_margin: params.duration("drift_margin"),
             bugs,
+            tokens: match params.choice("tokens") {
+                "Epoch" => TokenSource::Epoch,
+                _ => TokenSource::Counter,
+            },
+            safety: match params.choice("safety") {
+                "Resource" => Safety::Resource,
+                _ => Safety::Holders,
+            },
         }
     }
 }
@@ -854,8 +939,12 @@ impl crate::describe::App for LockApp {
         bugs: BugSet,
         history: &[HistoryEvent],
     ) -> crate::describe::AuditResult {
-        audit(history, &LockApp::config(params, bugs))
-            .map_err(|message| ("mutual-exclusion", message))
+        let config = LockApp::config(params, bugs);
+        if config.safety == Safety::Resource {
+            // Overlapping holders are allowed: the lease-lock model checks the resources.
+            return Ok(());
+        }
+        audit(history, &config).map_err(|message| ("mutual-exclusion", message))
     }
 }
 
@@ -874,6 +963,8 @@ mod tests {
             lease_ttl: TTL,
             drift_margin: Duration::from_millis(20),
             bugs: bugs.iter().copied().collect(),
+            tokens: TokenSource::Counter,
+            safety: Safety::Holders,
         }
     }
 
@@ -1019,6 +1110,56 @@ mod tests {
             Outcome::Fail
         );
         assert_eq!(acquire(&mut table, 2, stamp(2, 10, 10)), granted(2));
+    }
+
+    #[test]
+    fn epoch_tokens_outrun_every_earlier_epoch_and_leases_end_with_theirs() {
+        let epoch_config = LockConfig {
+            tokens: TokenSource::Epoch,
+            ..config(&[])
+        };
+        let base = |epoch: u64| epoch << EPOCH_TOKEN_SHIFT;
+        let mut table = LockTable::new(&epoch_config);
+        assert_eq!(acquire(&mut table, 1, stamp(1, 0, 0)), granted(base(1) + 1));
+        assert_eq!(
+            release(&mut table, 1, (base(1) + 1) as i64, stamp(1, 5, 5)),
+            ok_null()
+        );
+        assert_eq!(
+            acquire(&mut table, 2, stamp(1, 10, 10)),
+            granted(base(1) + 2)
+        );
+        // A promoted replica that never saw the grants of epoch 1 still hands out higher tokens.
+        let mut promoted = LockTable::new(&epoch_config);
+        assert_eq!(
+            acquire(&mut promoted, 3, stamp(1, 0, 0)),
+            granted(base(1) + 1)
+        );
+        assert_eq!(
+            acquire(&mut promoted, 4, stamp(2, 0, 0)),
+            granted(base(2) + 1)
+        );
+        // The lease of epoch 1 ended with it: its holder's acquire is a new grant, not a renewal.
+        assert_eq!(
+            acquire(&mut table, 2, stamp(2, 20, 20)),
+            granted(base(2) + 1)
+        );
+        assert_eq!(
+            write(&mut table, (base(1) + 2) as i64, 7, stamp(2, 21, 21)),
+            ok_null()
+        );
+        assert_eq!(
+            write(&mut table, (base(2) + 1) as i64, 8, stamp(2, 22, 22)),
+            ok_null()
+        );
+        assert_eq!(
+            write(&mut table, (base(1) + 2) as i64, 9, stamp(2, 23, 23)),
+            Outcome::Fail,
+            "the stale holder of epoch 1 is fenced off"
+        );
+        // Counter tokens restart from the replica's own last token (the failover's duplicate).
+        let mut counter = LockTable::new(&config(&[]));
+        assert_eq!(acquire(&mut counter, 4, stamp(2, 0, 0)), granted(1));
     }
 
     #[test]

@@ -1,9 +1,11 @@
 //! Primary-backup's registry entry: its parameters as a scenario file writes them.
 
-use super::{Config, PrimaryBackup, MARKS};
+use super::{Config, PrimaryBackup, Replication, MARKS};
 use crate::apps::kv::Kv;
 use crate::apps::AnyApp;
-use crate::describe::{Identity, NodeRule, Protocol, ScenarioContext, SimulationInputs};
+use crate::describe::{
+    Capabilities, Identity, NodeRule, Protocol, ScenarioContext, SimulationInputs,
+};
 use crate::mutation::BugSet;
 use crate::params::{positive, Param, ParamError, ParamKind, ParamValue, Params};
 use sim_core::node::NoInvariants;
@@ -29,7 +31,7 @@ const PARAMS: &[Param] = &[
         "replication",
         ParamKind::Choice(REPLICATION),
         ParamValue::Choice("Async"),
-        "acknowledge a write after the primary applied it (Async) or after every live backup did (Sync; parses but is not runnable yet)",
+        "answer once the primary's disk holds the command (Async) or once every live backup has acknowledged it as durable too (Sync)",
     ),
     Param::new(
         "replication_delay",
@@ -70,6 +72,12 @@ impl Protocol for PrimaryBackupProtocol {
         NodeRule::any(3)
     }
 
+    fn capabilities(&self) -> Capabilities {
+        // Commands carry the primary's epoch and clock readings, so the lease lock runs on it
+        // (a Redis-style lock: `SET NX PX` on the primary, replicated asynchronously).
+        Capabilities::STAMPED_COMMANDS.with(Capabilities::STATE_MACHINE)
+    }
+
     fn marks(&self) -> &'static [&'static str] {
         MARKS
     }
@@ -88,11 +96,6 @@ impl Protocol for PrimaryBackupProtocol {
         Ok(())
     }
 
-    fn unsupported(&self, params: &Params) -> Option<String> {
-        (params.choice("replication") == "Sync")
-            .then(|| "primary-backup `replication: Sync` is not implemented yet".to_string())
-    }
-
     fn simulate(
         &self,
         params: &Params,
@@ -107,6 +110,10 @@ impl Protocol for PrimaryBackupProtocol {
             failover_timeout: params.duration("failover_timeout"),
             replication_delay: params.duration("replication_delay"),
             resend_batch_max: defaults.resend_batch_max,
+            replication: match params.choice("replication") {
+                "Sync" => Replication::Sync,
+                _ => Replication::Async,
+            },
             app,
         };
         inputs.simulate::<PrimaryBackup<AnyApp>>(config, Box::new(NoInvariants))

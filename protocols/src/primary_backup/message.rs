@@ -35,6 +35,17 @@ impl Epoch {
     }
 }
 
+impl Epoch {
+    /// The epoch as one number ordered like epochs, for command stamps
+    /// ([`Stamp::epoch`](crate::apps::Stamp)): `number · 2^16 + primary`. Two primaries that
+    /// promoted themselves concurrently share a number but not a stamp epoch, so their
+    /// epoch-prefixed fencing tokens never collide.
+    pub fn stamp_epoch(self) -> u64 {
+        assert!(self.primary.0 < 1 << 16, "node ids above 2^16");
+        (self.number << 16) | u64::from(self.primary.0)
+    }
+}
+
 impl fmt::Display for Epoch {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(f, "e{}@{}", self.number, self.primary)
@@ -88,6 +99,15 @@ pub enum Message<A: Application> {
         /// The commands, in stream order.
         commands: Vec<Command>,
     },
+    /// With `replication: Sync`, a backup's acknowledgement: its disk holds the first `offset`
+    /// commands of `epoch`'s stream. Sent when a sync completes and at every tick (a lost
+    /// acknowledgement is repeated).
+    Ack {
+        /// The stream the durable state belongs to.
+        epoch: Epoch,
+        /// How many of its commands are durable.
+        offset: Offset,
+    },
     /// A full resynchronisation (Redis's FULLRESYNC): the primary's whole state at `offset`.
     Snapshot {
         /// The primary's epoch.
@@ -105,6 +125,7 @@ impl<A: Application> Message<A> {
         match self {
             Message::Heartbeat { epoch, .. }
             | Message::Replicate { epoch, .. }
+            | Message::Ack { epoch, .. }
             | Message::Snapshot { epoch, .. } => *epoch,
         }
     }
@@ -138,6 +159,7 @@ impl<A: Application> fmt::Display for Message<A> {
                 }
                 write!(f, "])")
             }
+            Message::Ack { epoch, offset } => write!(f, "Ack({epoch}, durable {})", offset.0),
             Message::Snapshot { epoch, offset, .. } => {
                 write!(f, "Snapshot({epoch}, up to {})", offset.0)
             }
@@ -179,5 +201,8 @@ mod tests {
             }
         );
         assert_eq!(a.to_string(), "e1@n2");
+        // Stamp epochs order like epochs and differ between concurrent primaries.
+        assert!(Epoch::INITIAL.stamp_epoch() < b.stamp_epoch());
+        assert!(b.stamp_epoch() < a.stamp_epoch() && a.stamp_epoch() < c.stamp_epoch());
     }
 }

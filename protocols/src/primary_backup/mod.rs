@@ -118,8 +118,24 @@ pub struct Config<A = crate::apps::kv::Kv> {
     /// write acknowledged in the meantime) to the backups, on its local clock. Zero (the
     /// default) ships each write in the step that acknowledges it.
     pub replication_delay: Duration,
+    /// When the primary answers a write. Default [`Replication::Async`].
+    pub replication: Replication,
     /// The application's initial state.
     pub app: A,
+}
+
+/// When the primary answers a client (the `replication` parameter).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum Replication {
+    /// Once the primary's own disk holds the command (and every command before it): Redis's
+    /// default. A failover loses what had not reached the promoted backup.
+    #[default]
+    Async,
+    /// Once, in addition, every live backup (heard from within `failover_timeout`) has
+    /// acknowledged the command as durable ([`Message::Ack`]), and reads wait the same way:
+    /// Redis's `WAIT numreplicas` after every write, or a chain of primary-backup as in the
+    /// textbooks. Failover promotes the most up-to-date live backup.
+    Sync,
 }
 
 impl<A: Default> Default for Config<A> {
@@ -131,6 +147,7 @@ impl<A: Default> Default for Config<A> {
             failover_timeout: Duration::from_millis(500),
             resend_batch_max: 64,
             replication_delay: Duration::ZERO,
+            replication: Replication::Async,
         }
     }
 }

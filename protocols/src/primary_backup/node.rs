@@ -2,15 +2,25 @@
 //! [`primary_backup`](crate::primary_backup).
 
 use super::message::{Epoch, Message, Offset, Role};
-use super::Config;
+use super::{Config, Replication};
 use crate::apps::kv::Kv;
 use crate::apps::session::{Applied, Sessions};
 use crate::apps::{Application, Command, Stamp};
-use sim_core::id::NodeId;
-use sim_core::node::{Ctx, Node, Outcome, Request};
+use sim_core::id::{ClientId, NodeId, RequestId};
+use sim_core::node::{Ctx, Node, Outcome, Request, SyncToken};
 use sim_core::time::{Duration, Instant};
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, VecDeque};
 use std::fmt;
+
+/// An answer the primary holds until the stream is committed up to `offset`: durable on its
+/// own disk and, with `replication: Sync`, acknowledged by every live backup.
+#[derive(Clone, Debug)]
+struct HeldReply {
+    offset: Offset,
+    client: ClientId,
+    id: RequestId,
+    outcome: Outcome,
+}
 
 /// The node's timers.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -104,6 +114,19 @@ pub struct PrimaryBackup<A: Application = Kv> {
     shipped: Offset,
     /// The epoch of the pending `Ship` timer, if one is armed (volatile).
     ship_armed: Option<Epoch>,
+    /// Syncs asked for and not yet completed, with the stream position each makes durable
+    /// (volatile).
+    syncs: VecDeque<(SyncToken, Epoch, Offset)>,
+    /// The stream position known to be on disk (volatile; everything replayed is).
+    durable: (Epoch, Offset),
+    /// At the primary, answers waiting for their commit, in stream order (volatile).
+    held: VecDeque<HeldReply>,
+    /// At the primary with `replication: Sync`, each backup's acknowledged durable offset in
+    /// this epoch's stream (volatile).
+    acked: BTreeMap<NodeId, Offset>,
+    /// Each peer's stream position as its last heartbeat said (volatile): with
+    /// `replication: Sync` the most up-to-date live backup takes over.
+    peer_positions: BTreeMap<NodeId, (Epoch, Offset)>,
 }
 
 impl<A: Application> fmt::Debug for PrimaryBackup<A> {
@@ -147,6 +170,39 @@ pub(crate) fn is_failover_turn(
         .min()
         .expect("me is always a candidate");
     lowest_live_backup == me
+}
+
+/// Is it `me`'s turn to promote itself under `replication: Sync`? Only when the primary has
+/// been silent for `timeout` and `me` holds the furthest stream position of the backups heard
+/// from within `timeout` (`positions`, from their heartbeats), the lowest-numbered on a tie:
+/// every command the primary answered is on every live backup, so on the furthest one too.
+pub(crate) fn is_sync_failover_turn(
+    me: NodeId,
+    mine: (Epoch, Offset),
+    primary: NodeId,
+    last_heard: &BTreeMap<NodeId, Instant>,
+    positions: &BTreeMap<NodeId, (Epoch, Offset)>,
+    now: Instant,
+    timeout: Duration,
+) -> bool {
+    assert_ne!(me, primary, "the primary does not fail over to itself");
+    let is_live = |node: NodeId| {
+        last_heard
+            .get(&node)
+            .is_some_and(|&heard| now.saturating_since(heard) < timeout)
+    };
+    if is_live(primary) {
+        return false;
+    }
+    // The best candidate: furthest position first, then the lowest id (hence `Reverse`).
+    let rank = |node: NodeId, position: (Epoch, Offset)| (position, std::cmp::Reverse(node));
+    let best_other = last_heard
+        .keys()
+        .copied()
+        .filter(|&node| node != primary && node != me && is_live(node))
+        .filter_map(|node| positions.get(&node).map(|&position| rank(node, position)))
+        .max();
+    best_other.is_none_or(|other| rank(me, mine) > other)
 }
 
 impl<A: Application> PrimaryBackup<A> {
@@ -234,6 +290,117 @@ impl<A: Application> PrimaryBackup<A> {
         self.log.clear();
         self.log_start = self.offset;
         self.shipped = self.offset;
+        self.acked.clear();
+        self.held.clear();
+    }
+
+    /// Syncs the disk; the completion makes the current stream position durable.
+    fn sync(&mut self, ctx: &mut Ctx<'_, Self>) {
+        let token = ctx.sync();
+        self.syncs
+            .push_back((token, self.synced_epoch, self.offset));
+    }
+
+    /// How far this node's own stream is committed: durable here and, with
+    /// `replication: Sync`, acknowledged by every backup heard from within `failover_timeout`.
+    /// `None` while nothing of the stream is durable yet (a primary whose epoch record is
+    /// still on its way to disk).
+    fn committed(&self, now: Instant) -> Option<Offset> {
+        let (durable_epoch, durable_offset) = self.durable;
+        if durable_epoch != self.synced_epoch {
+            return None;
+        }
+        if self.config.replication == Replication::Async {
+            return Some(durable_offset);
+        }
+        let timeout = self.config.failover_timeout;
+        let slowest_live_backup = self
+            .last_heard
+            .iter()
+            .filter(|&(&peer, &heard)| peer != self.id && now.saturating_since(heard) < timeout)
+            .map(|(peer, _)| self.acked.get(peer).copied().unwrap_or(Offset(0)))
+            .min();
+        Some(slowest_live_backup.map_or(durable_offset, |acked| acked.min(durable_offset)))
+    }
+
+    /// Sends every held answer whose commands are committed, in stream order.
+    fn release_held(&mut self, ctx: &mut Ctx<'_, Self>) {
+        let Some(committed) = self.committed(ctx.now()) else {
+            return;
+        };
+        while self
+            .held
+            .front()
+            .is_some_and(|held| held.offset <= committed)
+        {
+            let held = self.held.pop_front().expect("checked");
+            ctx.reply(held.client, held.id, held.outcome);
+        }
+    }
+
+    /// Answers `outcome` once the stream is committed up to `offset`: at once when it is and
+    /// nothing earlier waits.
+    fn reply_when_committed(
+        &mut self,
+        ctx: &mut Ctx<'_, Self>,
+        offset: Offset,
+        request: &Request,
+        outcome: Outcome,
+    ) {
+        let committed = self.committed(ctx.now());
+        if self.held.is_empty() && committed.is_some_and(|committed| offset <= committed) {
+            ctx.reply(request.client, request.id, outcome);
+            return;
+        }
+        self.held.push_back(HeldReply {
+            offset,
+            client: request.client,
+            id: request.id,
+            outcome,
+        });
+    }
+
+    /// Streams what became durable at the primary: at once without a replication delay,
+    /// else when the `Ship` timer fires. A command leaves only once it is on the primary's
+    /// disk, so no backup ever holds a command its primary could lose in a power loss.
+    fn ship_durable(&mut self, ctx: &mut Ctx<'_, Self>) {
+        let Some(durable) = self.durable_in_stream() else {
+            return;
+        };
+        if durable <= self.shipped {
+            return;
+        }
+        if self.config.replication_delay == Duration::ZERO {
+            let commands: Vec<Command> = self
+                .log
+                .range(self.shipped.next()..=durable)
+                .map(|(_, command)| command.clone())
+                .collect();
+            assert_eq!(
+                commands.len() as u64,
+                durable.0 - self.shipped.0,
+                "log has a hole"
+            );
+            ctx.broadcast(Message::Replicate {
+                epoch: self.epoch,
+                first_offset: self.shipped.next(),
+                commands,
+            });
+            self.shipped = durable;
+        } else if self.ship_armed != Some(self.epoch) {
+            // The first write held back: it and every write until the timer fires leave
+            // together, `replication_delay` after this one.
+            self.ship_armed = Some(self.epoch);
+            ctx.set_timer(
+                self.config.replication_delay,
+                Timer::Ship { epoch: self.epoch },
+            );
+        }
+    }
+
+    /// The durable offset of this node's own stream, if any of it is durable.
+    fn durable_in_stream(&self) -> Option<Offset> {
+        (self.durable.0 == self.synced_epoch).then_some(self.durable.1)
     }
 
     /// Adopts `epoch`, higher than any this node knew; a primary steps down.
@@ -248,6 +415,8 @@ impl<A: Application> PrimaryBackup<A> {
             "only the node itself creates its epochs"
         );
         if self.is_primary() {
+            // Answers still held were never given: their clients retry at the new primary.
+            self.held.clear();
             ctx.mark("primary_backup.stepped_down");
             ctx.observe(Observation::SteppedDown {
                 epoch: self.epoch,
@@ -258,7 +427,7 @@ impl<A: Application> PrimaryBackup<A> {
         // Persisted so that a restart does not resurrect an old primary; a crash before the
         // sync only delays the step-down until the next heartbeat of the new epoch.
         ctx.append(Record::Epoch { epoch });
-        ctx.sync();
+        self.sync(ctx);
         ctx.mark("primary_backup.epoch_adopted");
         // Our state belongs to an older stream: ask the new primary for a snapshot right away
         // rather than at the next tick.
@@ -317,6 +486,11 @@ impl<A: Application> PrimaryBackup<A> {
             // Defensive: the kept log starts after the backup's position.
             ctx.mark("primary_backup.resend_beyond_log");
         }
+        if self.durable_in_stream() != Some(self.offset) {
+            // The state has commands not yet on disk, which a power loss could take back from
+            // under the backup; the next heartbeat asks again.
+            return;
+        }
         ctx.mark("primary_backup.full_resync");
         ctx.send(
             from,
@@ -356,28 +530,66 @@ impl<A: Application> PrimaryBackup<A> {
             applied_any = true;
         }
         if applied_any {
-            ctx.sync();
+            self.sync(ctx);
         }
     }
 
     fn on_tick(&mut self, ctx: &mut Ctx<'_, Self>) {
         ctx.set_timer(self.config.heartbeat, Timer::Tick);
         ctx.broadcast(self.heartbeat());
+        let sync = self.config.replication == Replication::Sync;
         if self.is_primary() {
+            if sync {
+                // A backup silent for `failover_timeout` no longer holds answers back.
+                self.release_held(ctx);
+            }
             return;
         }
         assert_ne!(
             self.epoch.primary, self.id,
             "a node's own epoch makes it primary"
         );
-        if is_failover_turn(
-            self.id,
-            self.epoch.primary,
-            &self.last_heard,
-            ctx.now(),
-            self.config.failover_timeout,
-        ) {
+        if sync {
+            // Repeats the acknowledgement in case the last one was lost.
+            self.send_ack(ctx);
+        }
+        let turn = if sync {
+            is_sync_failover_turn(
+                self.id,
+                (self.synced_epoch, self.offset),
+                self.epoch.primary,
+                &self.last_heard,
+                &self.peer_positions,
+                ctx.now(),
+                self.config.failover_timeout,
+            )
+        } else {
+            is_failover_turn(
+                self.id,
+                self.epoch.primary,
+                &self.last_heard,
+                ctx.now(),
+                self.config.failover_timeout,
+            )
+        };
+        if turn {
             self.on_tick_promote(ctx);
+        }
+    }
+
+    /// With `replication: Sync`, a backup tells its primary how much of the primary's stream
+    /// is on its disk.
+    fn send_ack(&mut self, ctx: &mut Ctx<'_, Self>) {
+        if let Some(offset) = self.durable_in_stream() {
+            if self.synced_epoch == self.epoch {
+                ctx.send(
+                    self.epoch.primary,
+                    Message::Ack {
+                        epoch: self.epoch,
+                        offset,
+                    },
+                );
+            }
         }
     }
 
@@ -388,17 +600,23 @@ impl<A: Application> PrimaryBackup<A> {
         }
         // A primary that stepped down since keeps its writes to itself: no backup of a newer
         // epoch would apply them, and a later snapshot replaces them anyway.
-        if !self.is_primary() || epoch != self.epoch || self.shipped == self.offset {
+        if !self.is_primary() || epoch != self.epoch {
+            return;
+        }
+        let Some(durable) = self.durable_in_stream() else {
+            return;
+        };
+        if durable <= self.shipped {
             return;
         }
         let commands: Vec<Command> = self
             .log
-            .range(self.shipped.next()..=self.offset)
+            .range(self.shipped.next()..=durable)
             .map(|(_, command)| command.clone())
             .collect();
         assert_eq!(
             commands.len() as u64,
-            self.offset.0 - self.shipped.0,
+            durable.0 - self.shipped.0,
             "log has a hole"
         );
         ctx.broadcast(Message::Replicate {
@@ -406,7 +624,8 @@ impl<A: Application> PrimaryBackup<A> {
             first_offset: self.shipped.next(),
             commands,
         });
-        self.shipped = self.offset;
+        // Commands still on their way to disk arm the next batch when they arrive there.
+        self.shipped = durable;
     }
 
     fn on_tick_promote(&mut self, ctx: &mut Ctx<'_, Self>) {
@@ -414,8 +633,11 @@ impl<A: Application> PrimaryBackup<A> {
         // Persist the epoch before acting as its primary: the pair (number, node) must never be
         // reused, even across a crash, or two streams would share one epoch.
         ctx.append(Record::Epoch { epoch });
-        ctx.sync();
+        let token = ctx.sync();
         self.become_primary_of(epoch);
+        // Nothing of the new stream is answered before this sync: the epoch is on disk first.
+        self.syncs
+            .push_back((token, self.synced_epoch, self.offset));
         ctx.mark("primary_backup.promoted");
         ctx.observe(Observation::Promoted {
             epoch,
@@ -449,6 +671,11 @@ impl<A: Application> Node for PrimaryBackup<A> {
             primary_offset: Offset(0),
             shipped: Offset(0),
             ship_armed: None,
+            syncs: VecDeque::new(),
+            durable: (Epoch::INITIAL, Offset(0)),
+            held: VecDeque::new(),
+            acked: BTreeMap::new(),
+            peer_positions: BTreeMap::new(),
         };
         for record in durable {
             match record {
@@ -475,6 +702,8 @@ impl<A: Application> Node for PrimaryBackup<A> {
         // Whatever survived on disk is released at once: the held-back batch was volatile,
         // and its writes reach the backups through resends like any other lagging suffix.
         node.shipped = node.offset;
+        // Everything replayed was on disk.
+        node.durable = (node.synced_epoch, node.offset);
         node
     }
 
@@ -502,6 +731,9 @@ impl<A: Application> Node for PrimaryBackup<A> {
                 synced_epoch,
                 offset,
             } => {
+                if role == Role::Backup {
+                    self.peer_positions.insert(from, (synced_epoch, offset));
+                }
                 if self.is_primary() {
                     if role == Role::Primary {
                         // An old primary of a lower epoch that has not heard of ours (epochs
@@ -539,6 +771,13 @@ impl<A: Application> Node for PrimaryBackup<A> {
                 }
                 self.on_replicate(ctx, first_offset, commands);
             }
+            Message::Ack { epoch, offset } => {
+                if self.is_primary() && epoch == self.epoch {
+                    let acked = self.acked.entry(from).or_insert(Offset(0));
+                    *acked = (*acked).max(offset);
+                    self.release_held(ctx);
+                }
+            }
             Message::Snapshot {
                 epoch,
                 offset,
@@ -559,8 +798,10 @@ impl<A: Application> Node for PrimaryBackup<A> {
                     offset,
                     state: state.clone(),
                 });
-                ctx.sync();
+                let token = ctx.sync();
                 self.install_snapshot(epoch, offset, state);
+                self.syncs
+                    .push_back((token, self.synced_epoch, self.offset));
                 ctx.mark("primary_backup.snapshot_installed");
                 ctx.observe(Observation::SnapshotInstalled { epoch, offset });
             }
@@ -593,16 +834,18 @@ impl<A: Application> Node for PrimaryBackup<A> {
             return;
         }
         if let Some(outcome) = self.state.query(&request.operation) {
-            ctx.reply(request.client, request.id, outcome);
+            // A read may see any command applied so far: it waits for their commit.
+            self.reply_when_committed(ctx, self.offset, &request, outcome);
             return;
         }
-        let command = Command::from_request(&request, Stamp::now(self.epoch.number, ctx));
+        let command = Command::from_request(&request, Stamp::now(self.epoch.stamp_epoch(), ctx));
         // Deduplicate before anything else: only fresh commands enter the stream, so that
         // every replica applies exactly the same commands.
         match self.state.cached(&command) {
             Some(Applied::Duplicate(outcome)) => {
                 ctx.mark("primary_backup.duplicate_request");
-                ctx.reply(request.client, request.id, outcome);
+                // Applied at some offset up to ours, perhaps not committed yet.
+                self.reply_when_committed(ctx, self.offset, &request, outcome);
                 return;
             }
             Some(Applied::Stale) => {
@@ -618,26 +861,35 @@ impl<A: Application> Node for PrimaryBackup<A> {
             offset,
             command: command.clone(),
         });
-        ctx.sync();
-        let outcome = self.apply_entry(offset, command.clone());
-        // Acknowledge at once, before any backup has the command: this is what makes the
-        // replication asynchronous, and what a failover can lose.
-        ctx.reply(request.client, request.id, outcome);
-        if self.config.replication_delay == Duration::ZERO {
-            self.shipped = offset;
-            ctx.broadcast(Message::Replicate {
-                epoch: self.epoch,
-                first_offset: offset,
-                commands: vec![command],
-            });
-        } else if self.ship_armed != Some(self.epoch) {
-            // The first write held back: it and every write until the timer fires leave
-            // together, `replication_delay` after this one.
-            self.ship_armed = Some(self.epoch);
-            ctx.set_timer(
-                self.config.replication_delay,
-                Timer::Ship { epoch: self.epoch },
-            );
+        let token = ctx.sync();
+        let outcome = self.apply_entry(offset, command);
+        self.syncs
+            .push_back((token, self.synced_epoch, self.offset));
+        // Answered from `on_synced` once the command is on disk. With asynchronous replication
+        // that is before any backup has it: what a failover can lose. The command is streamed
+        // at the same moment (`ship_durable`).
+        self.held.push_back(HeldReply {
+            offset,
+            client: request.client,
+            id: request.id,
+            outcome,
+        });
+    }
+
+    fn on_synced(&mut self, ctx: &mut Ctx<'_, Self>, token: SyncToken) {
+        while let Some(&(asked, epoch, offset)) = self.syncs.front() {
+            if asked > token {
+                break;
+            }
+            self.syncs.pop_front();
+            self.durable = (epoch, offset);
+        }
+        if self.is_primary() {
+            // Answers first, then the stream: the order of an answer given in the handler.
+            self.release_held(ctx);
+            self.ship_durable(ctx);
+        } else if self.config.replication == Replication::Sync {
+            self.send_ack(ctx);
         }
     }
 }

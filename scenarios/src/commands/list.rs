@@ -652,14 +652,17 @@ mod tests {
         assert_eq!(listing["apps"][2]["name"], "counter");
         assert_eq!(runs_on(2), everywhere);
         assert_eq!(listing["apps"][3]["name"], "lock");
-        assert_eq!(runs_on(3), ["raft", "paxos", "zab"]);
+        assert_eq!(runs_on(3), ["primary-backup", "raft", "paxos", "zab"]);
         assert_eq!(listing["apps"][3]["parameters"][1]["default"], "1s");
         let paxos = &listing["protocols"][3];
         assert_eq!(paxos["name"], "paxos");
         assert_eq!(paxos["parameters"][0]["default"], "(\"150ms\", \"300ms\")");
         assert_eq!(paxos["parameters"][2]["default"], "Log");
         let text = human(&listing);
-        assert!(text.contains("runs on raft, paxos"), "{text}");
+        assert!(
+            text.contains("runs on primary-backup, raft, paxos"),
+            "{text}"
+        );
         assert!(!text.contains("NOT RUNNABLE"), "{text}");
     }
 
