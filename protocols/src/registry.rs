@@ -16,6 +16,7 @@ pub use crate::describe::{
     App, AuditResult, Capabilities, Identity, NodeRule, Protocol, ScenarioContext, SimulationInputs,
 };
 use crate::mutation::Bug;
+use crate::redlock;
 use crate::{apps, paxos, primary_backup, raft, single_server, two_phase_commit, zab};
 
 /// Every protocol, in the order listings show them.
@@ -26,6 +27,7 @@ pub static PROTOCOLS: &[&dyn Protocol] = &[
     &paxos::PAXOS,
     &zab::ZAB,
     &two_phase_commit::TWO_PHASE_COMMIT,
+    &redlock::REDLOCK,
 ];
 
 /// Every application, in the order listings show them.

@@ -1,0 +1,795 @@
+//! A Redlock node: a Redis instance that also proxies the clients that reach it (steps 1–5
+//! of the module documentation), or the storage service (node `instances`: the fenced resource
+//! and the token counter).
+
+use super::message::{Message, Record, Timer};
+use super::{drift_bound, majority, validity, Config, Persistence};
+use crate::apps::lock::bugs as lock_bugs;
+use crate::apps::session::{Applied, Sessions};
+use crate::apps::{AnyApp, Application, Command, Stamp};
+use sim_core::history::{Function, Value};
+use sim_core::id::{ClientId, NodeId, ProcessId, RequestId, TimerId};
+use sim_core::node::{Ctx, Node, Outcome, Request, SyncToken};
+use sim_core::time::{Duration, Instant};
+use std::collections::{BTreeMap, BTreeSet};
+
+/// Redlock has no replica invariants (the instances share nothing): the lock application's
+/// audit and the history checker judge it. Nothing is ever observed.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Observation {}
+
+/// A key on an instance: its value (owner and token) and its absolute expiry on the
+/// instance's wall clock.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+struct Key {
+    owner: ProcessId,
+    token: u64,
+    expires_at: Instant,
+}
+
+/// Where a proxied client request is.
+#[derive(Clone, Debug, PartialEq, Eq)]
+enum Step {
+    /// Acquire, waiting for the storage's token.
+    DrawToken,
+    /// Acquire: `SET` sent to every instance; who set and who refused so far.
+    Lock {
+        token: u64,
+        set: BTreeSet<NodeId>,
+        refused: BTreeSet<NodeId>,
+    },
+    /// Release: `DEL` sent to every instance.
+    Delete {
+        token: u64,
+        deleted: BTreeSet<NodeId>,
+        kept: BTreeSet<NodeId>,
+    },
+    /// Release: deleted on a majority; is `token` still the lock's last token?
+    CheckLast { token: u64 },
+}
+
+/// A client request this instance runs Redlock's client side for.
+#[derive(Clone, Debug)]
+struct Proxy {
+    client: ClientId,
+    process: ProcessId,
+    lock: u32,
+    /// `T1`, on this node's monotonic clock.
+    started: Instant,
+    round: u32,
+    timer: TimerId,
+    step: Step,
+}
+
+/// A Redis instance's state.
+#[derive(Debug)]
+struct Instance {
+    keys: BTreeMap<u32, Key>,
+    /// It has run before (a `Boot` record survived): this start is a restart.
+    restarted: bool,
+    /// During a delayed restart: refuse everything until then (monotonic clock).
+    unavailable_until: Option<Instant>,
+    /// Answers waiting for their `SET`/`DEL` record to be durable (persistence `Fsync`).
+    parked: Vec<(SyncToken, NodeId, Message)>,
+    proxies: BTreeMap<RequestId, Proxy>,
+    /// The newest request of each client this proxy took up: an older or repeated one (a
+    /// duplicate delivery) is not run again.
+    newest: BTreeMap<ClientId, RequestId>,
+}
+
+/// An answer the storage service sends once its records are durable.
+#[derive(Clone, Debug)]
+enum Answer {
+    Client(ClientId, RequestId, Outcome),
+    Node(NodeId, Message),
+}
+
+/// The storage service's state: the application (the lock's fenced resource) behind the
+/// client-session table, and the per-lock token counters.
+#[derive(Debug)]
+struct Storage {
+    state: Sessions<AnyApp>,
+    tokens: BTreeMap<u32, u64>,
+    unsynced: Option<SyncToken>,
+    parked: Vec<(SyncToken, Answer)>,
+}
+
+#[derive(Debug)]
+enum Role {
+    Instance(Instance),
+    Storage(Storage),
+}
+
+/// One Redlock node.
+#[derive(Debug)]
+pub struct RedlockNode {
+    id: NodeId,
+    config: Config,
+    role: Role,
+}
+
+impl RedlockNode {
+    fn instances(&self) -> impl Iterator<Item = NodeId> {
+        (0..self.config.instances).map(NodeId)
+    }
+
+    fn instance(&mut self) -> &mut Instance {
+        match &mut self.role {
+            Role::Instance(instance) => instance,
+            Role::Storage(_) => panic!("{} is the storage service, not an instance", self.id),
+        }
+    }
+
+    /// Is this instance in its delayed restart?
+    fn unavailable(&mut self, ctx: &mut Ctx<'_, Self>) -> bool {
+        let now = ctx.monotonic_now();
+        let instance = self.instance();
+        match instance.unavailable_until {
+            Some(until) if now < until => {
+                ctx.mark("redlock.restart_delayed");
+                true
+            }
+            Some(_) => {
+                instance.unavailable_until = None;
+                false
+            }
+            None => false,
+        }
+    }
+
+    /// Answers `to` once `record` is durable (persistence `Fsync`), or at once.
+    fn persist_then_send(
+        &mut self,
+        ctx: &mut Ctx<'_, Self>,
+        record: Record,
+        to: NodeId,
+        msg: Message,
+    ) {
+        if self.config.persistence == Persistence::Fsync {
+            ctx.append(record);
+            let token = ctx.sync();
+            self.instance().parked.push((token, to, msg));
+        } else {
+            ctx.send(to, msg);
+        }
+    }
+
+    // ----- the instance: SET NX PX and compare-and-delete on its own wall clock -----
+
+    fn on_set(
+        &mut self,
+        ctx: &mut Ctx<'_, Self>,
+        from: NodeId,
+        request: RequestId,
+        lock: u32,
+        value: (ProcessId, u64),
+        ttl: Duration,
+    ) {
+        if self.unavailable(ctx) {
+            ctx.send(
+                from,
+                Message::SetReply {
+                    request,
+                    set: false,
+                },
+            );
+            return;
+        }
+        // Redis expires keys by its wall clock: a clock jump moves every expiry.
+        let now = ctx.now();
+        let (owner, token) = value;
+        let existing = self.instance().keys.get(&lock).copied();
+        let set = match existing {
+            None => true,
+            Some(key) if key.owner == owner => true,
+            Some(key) if now >= key.expires_at => {
+                ctx.mark("redlock.expired_key_taken_over");
+                true
+            }
+            Some(_) => false,
+        };
+        if !set {
+            ctx.send(from, Message::SetReply { request, set });
+            return;
+        }
+        let expires_at = Instant(now.as_nanos().saturating_add(ttl.as_nanos()));
+        self.instance().keys.insert(
+            lock,
+            Key {
+                owner,
+                token,
+                expires_at,
+            },
+        );
+        let record = Record::Set {
+            lock,
+            owner,
+            token,
+            expires_at,
+        };
+        self.persist_then_send(ctx, record, from, Message::SetReply { request, set });
+    }
+
+    fn on_del(
+        &mut self,
+        ctx: &mut Ctx<'_, Self>,
+        from: NodeId,
+        request: RequestId,
+        lock: u32,
+        value: (ProcessId, u64),
+    ) {
+        if self.unavailable(ctx) {
+            ctx.send(
+                from,
+                Message::DelReply {
+                    request,
+                    deleted: false,
+                },
+            );
+            return;
+        }
+        let now = ctx.now();
+        // An expired key is gone for Redis: the script's GET sees nil and deletes nothing.
+        let holds = self
+            .instance()
+            .keys
+            .get(&lock)
+            .is_some_and(|key| (key.owner, key.token) == value && now < key.expires_at);
+        if !holds {
+            ctx.send(
+                from,
+                Message::DelReply {
+                    request,
+                    deleted: false,
+                },
+            );
+            return;
+        }
+        self.instance().keys.remove(&lock);
+        let reply = Message::DelReply {
+            request,
+            deleted: true,
+        };
+        self.persist_then_send(ctx, Record::Del { lock }, from, reply);
+    }
+
+    // ----- the proxy: Redlock's client side -----
+
+    /// Starts a round of `request`: a fresh timeout.
+    fn next_round(
+        ctx: &mut Ctx<'_, Self>,
+        timeout: Duration,
+        proxy: &mut Proxy,
+        request: RequestId,
+    ) {
+        ctx.cancel_timer(proxy.timer);
+        proxy.round += 1;
+        proxy.timer = ctx.set_timer(
+            timeout,
+            Timer {
+                request,
+                round: proxy.round,
+            },
+        );
+    }
+
+    fn take_up(&mut self, ctx: &mut Ctx<'_, Self>, request: &Request) {
+        let storage = self.config.storage();
+        let Some(lock) = request.operation.key else {
+            ctx.reply(request.client, request.id, Outcome::Fail);
+            return;
+        };
+        let fresh = self
+            .instance()
+            .newest
+            .get(&request.client)
+            .is_none_or(|&newest| newest < request.id);
+        if !fresh {
+            return; // a duplicate delivery or a retry of a request this proxy already ran
+        }
+        self.instance().newest.insert(request.client, request.id);
+        let step = match (request.operation.f, &request.operation.value) {
+            (Function::Acquire, _) if self.config.lock.is_some() => {
+                ctx.send(
+                    storage,
+                    Message::NextToken {
+                        request: request.id,
+                        lock,
+                    },
+                );
+                Step::DrawToken
+            }
+            (Function::Release, Value::Int(token)) if self.config.lock.is_some() => {
+                let token = u64::try_from(*token).unwrap_or(0);
+                self.unlock_all(ctx, request.id, lock, request.process, token);
+                Step::Delete {
+                    token,
+                    deleted: BTreeSet::new(),
+                    kept: BTreeSet::new(),
+                }
+            }
+            _ => {
+                // Not a lock (no lease configured), or a release without a token.
+                ctx.reply(request.client, request.id, Outcome::Fail);
+                return;
+            }
+        };
+        let timer = ctx.set_timer(
+            self.config.instance_timeout,
+            Timer {
+                request: request.id,
+                round: 0,
+            },
+        );
+        let proxy = Proxy {
+            client: request.client,
+            process: request.process,
+            lock,
+            started: ctx.monotonic_now(),
+            round: 0,
+            timer,
+            step,
+        };
+        self.instance().proxies.insert(request.id, proxy);
+    }
+
+    /// Step 4 and 5: `DEL` on every instance, the unanswered ones included.
+    fn unlock_all(
+        &self,
+        ctx: &mut Ctx<'_, Self>,
+        request: RequestId,
+        lock: u32,
+        owner: ProcessId,
+        token: u64,
+    ) {
+        for instance in self.instances() {
+            ctx.send(
+                instance,
+                Message::Del {
+                    request,
+                    lock,
+                    owner,
+                    token,
+                },
+            );
+        }
+    }
+
+    /// Ends `request` with `outcome`.
+    fn finish(&mut self, ctx: &mut Ctx<'_, Self>, request: RequestId, outcome: Outcome) {
+        let proxy = self
+            .instance()
+            .proxies
+            .remove(&request)
+            .expect("finishing a request this proxy runs");
+        ctx.cancel_timer(proxy.timer);
+        ctx.reply(proxy.client, request, outcome);
+    }
+
+    /// An acquisition that cannot or must not hold: unlock everywhere and fail.
+    fn abandon(&mut self, ctx: &mut Ctx<'_, Self>, request: RequestId, token: u64) {
+        let proxy = &self.instance().proxies[&request];
+        let (lock, owner) = (proxy.lock, proxy.process);
+        self.unlock_all(ctx, request, lock, owner, token);
+        self.finish(ctx, request, Outcome::Fail);
+    }
+
+    /// Step 3 after an answer: enough to decide?
+    fn judge_lock(&mut self, ctx: &mut Ctx<'_, Self>, request: RequestId) {
+        let needed = majority(self.config.instances) as usize;
+        let instances = self.config.instances as usize;
+        let lock_config = self.config.lock.expect("acquires run only with a lock");
+        let factor = self.config.clock_drift_factor;
+        let no_margin = self.config.bugs.contains(lock_bugs::LEASE_NO_DRIFT_MARGIN);
+        let now = ctx.monotonic_now();
+        let proxy = &self.instance().proxies[&request];
+        let Step::Lock {
+            token,
+            ref set,
+            ref refused,
+        } = proxy.step
+        else {
+            return;
+        };
+        if set.len() >= needed {
+            let ttl = lock_config.lease_ttl;
+            let elapsed = now.saturating_since(proxy.started);
+            // L4: no drift bound, as if every instance's clock ran at the proxy's rate.
+            let drift = if no_margin {
+                Duration::ZERO
+            } else {
+                drift_bound(ttl, factor)
+            };
+            if validity(ttl, elapsed, drift).is_some() {
+                ctx.mark("redlock.majority_acquired");
+                let outcome = Outcome::Ok {
+                    value: Value::Null,
+                    token: Some(token),
+                };
+                self.finish(ctx, request, outcome);
+            } else {
+                ctx.mark("redlock.validity_expired");
+                self.abandon(ctx, request, token);
+            }
+        } else if refused.len() > instances - needed {
+            if !set.is_empty() {
+                ctx.mark("redlock.partial_released");
+            }
+            self.abandon(ctx, request, token);
+        }
+    }
+
+    /// A release after an answer: enough to decide?
+    fn judge_delete(&mut self, ctx: &mut Ctx<'_, Self>, request: RequestId) {
+        let needed = majority(self.config.instances) as usize;
+        let instances = self.config.instances as usize;
+        let timeout = self.config.instance_timeout;
+        let storage = self.config.storage();
+        let proxy = self
+            .instance()
+            .proxies
+            .get_mut(&request)
+            .expect("judging a request this proxy runs");
+        let Step::Delete {
+            token,
+            ref deleted,
+            ref kept,
+        } = proxy.step
+        else {
+            return;
+        };
+        if deleted.len() >= needed {
+            let lock = proxy.lock;
+            proxy.step = Step::CheckLast { token };
+            RedlockNode::next_round(ctx, timeout, proxy, request);
+            ctx.send(storage, Message::LastToken { request, lock });
+        } else if kept.len() > instances - needed {
+            ctx.mark("redlock.release_without_majority");
+            self.finish(ctx, request, Outcome::Fail);
+        }
+    }
+
+    fn on_proxy_message(&mut self, ctx: &mut Ctx<'_, Self>, from: NodeId, msg: Message) {
+        let timeout = self.config.instance_timeout;
+        let ttl = self.config.lock.map(|lock| lock.lease_ttl);
+        let all: Vec<NodeId> = self.instances().collect();
+        let request = match &msg {
+            Message::Token { request, .. }
+            | Message::LastTokenIs { request, .. }
+            | Message::SetReply { request, .. }
+            | Message::DelReply { request, .. } => *request,
+            _ => return,
+        };
+        let Some(proxy) = self.instance().proxies.get_mut(&request) else {
+            return; // a late answer to a finished request
+        };
+        match (msg, &mut proxy.step) {
+            (Message::Token { token, .. }, Step::DrawToken) => {
+                // Step 2: SET on every instance.
+                proxy.step = Step::Lock {
+                    token,
+                    set: BTreeSet::new(),
+                    refused: BTreeSet::new(),
+                };
+                RedlockNode::next_round(ctx, timeout, proxy, request);
+                let (lock, owner) = (proxy.lock, proxy.process);
+                let ttl = ttl.expect("acquires run only with a lock");
+                for instance in all {
+                    ctx.send(
+                        instance,
+                        Message::Set {
+                            request,
+                            lock,
+                            owner,
+                            token,
+                            ttl,
+                        },
+                    );
+                }
+            }
+            (Message::SetReply { set: answer, .. }, Step::Lock { set, refused, .. }) => {
+                if answer {
+                    set.insert(from);
+                } else {
+                    refused.insert(from);
+                }
+                self.judge_lock(ctx, request);
+            }
+            (
+                Message::DelReply {
+                    deleted: answer, ..
+                },
+                Step::Delete { deleted, kept, .. },
+            ) => {
+                if answer {
+                    deleted.insert(from);
+                } else {
+                    kept.insert(from);
+                }
+                self.judge_delete(ctx, request);
+            }
+            (Message::LastTokenIs { token: last, .. }, Step::CheckLast { token }) => {
+                // A later token was drawn: someone may hold the lock now, so the release
+                // cannot be said to have freed it.
+                let outcome = if last == *token {
+                    Outcome::Ok {
+                        value: Value::Null,
+                        token: None,
+                    }
+                } else {
+                    Outcome::Fail
+                };
+                self.finish(ctx, request, outcome);
+            }
+            _ => {} // a duplicate or late answer of an earlier round
+        }
+    }
+
+    fn on_proxy_timeout(&mut self, ctx: &mut Ctx<'_, Self>, timer: Timer) {
+        let Some(proxy) = self.instance().proxies.get(&timer.request) else {
+            return;
+        };
+        if proxy.round != timer.round {
+            return;
+        }
+        match proxy.step {
+            Step::DrawToken | Step::CheckLast { .. } | Step::Delete { .. } => {
+                if matches!(proxy.step, Step::Delete { .. }) {
+                    ctx.mark("redlock.release_without_majority");
+                }
+                self.finish(ctx, timer.request, Outcome::Fail);
+            }
+            Step::Lock { token, ref set, .. } => {
+                if !set.is_empty() {
+                    ctx.mark("redlock.partial_released");
+                }
+                self.abandon(ctx, timer.request, token);
+            }
+        }
+    }
+
+    // ----- the storage service -----
+
+    fn storage(&mut self) -> &mut Storage {
+        match &mut self.role {
+            Role::Storage(storage) => storage,
+            Role::Instance(_) => panic!("{} is an instance, not the storage service", self.id),
+        }
+    }
+
+    /// Sends `answer` once everything appended so far is durable.
+    fn answer_when_durable(&mut self, ctx: &mut Ctx<'_, Self>, answer: Answer) {
+        match self.storage().unsynced {
+            None => RedlockNode::send_answer(ctx, answer),
+            Some(token) => self.storage().parked.push((token, answer)),
+        }
+    }
+
+    fn send_answer(ctx: &mut Ctx<'_, Self>, answer: Answer) {
+        match answer {
+            Answer::Client(client, id, outcome) => ctx.reply(client, id, outcome),
+            Answer::Node(to, msg) => ctx.send(to, msg),
+        }
+    }
+
+    fn storage_request(&mut self, ctx: &mut Ctx<'_, Self>, request: Request) {
+        if matches!(request.operation.f, Function::Acquire | Function::Release) {
+            // Locks are the instances' business.
+            let proxy = NodeId(request.client.0 % self.config.instances);
+            ctx.reply(
+                request.client,
+                request.id,
+                Outcome::Redirect {
+                    leader: Some(proxy),
+                },
+            );
+            return;
+        }
+        let storage = self.storage();
+        if let Some(outcome) = storage.state.query(&request.operation) {
+            let answer = Answer::Client(request.client, request.id, outcome);
+            self.answer_when_durable(ctx, answer);
+            return;
+        }
+        let command = Command::from_request(&request, Stamp::now(0, ctx));
+        let applied = self.storage().state.apply_command(&command);
+        if let Applied::Fresh(_) = applied {
+            ctx.append(Record::Applied(command));
+            let token = ctx.sync();
+            self.storage().unsynced = Some(token);
+        }
+        let answer = Answer::Client(request.client, request.id, applied.outcome());
+        self.answer_when_durable(ctx, answer);
+    }
+
+    fn storage_message(&mut self, ctx: &mut Ctx<'_, Self>, from: NodeId, msg: Message) {
+        match msg {
+            Message::NextToken { request, lock } => {
+                let storage = self.storage();
+                let token = storage.tokens.get(&lock).copied().unwrap_or(0) + 1;
+                storage.tokens.insert(lock, token);
+                ctx.append(Record::Token { lock, token });
+                let synced = ctx.sync();
+                self.storage().unsynced = Some(synced);
+                let answer = Answer::Node(from, Message::Token { request, token });
+                self.answer_when_durable(ctx, answer);
+            }
+            Message::LastToken { request, lock } => {
+                let token = self.storage().tokens.get(&lock).copied().unwrap_or(0);
+                ctx.send(from, Message::LastTokenIs { request, token });
+            }
+            _ => {} // instances' and proxies' messages never come here
+        }
+    }
+}
+
+impl Node for RedlockNode {
+    type Config = Config;
+    type Msg = Message;
+    type Timer = Timer;
+    type Record = Record;
+    type Observation = Observation;
+
+    fn recover(config: &Config, id: NodeId, durable: &[Record]) -> Self {
+        assert!(
+            id.0 <= config.instances,
+            "node {id} in a Redlock of {} instances and one storage node",
+            config.instances
+        );
+        let role = if id == config.storage() {
+            let mut storage = Storage {
+                state: Sessions::new(config.app.clone()),
+                tokens: BTreeMap::new(),
+                unsynced: None,
+                parked: Vec::new(),
+            };
+            for record in durable {
+                match record {
+                    Record::Token { lock, token } => {
+                        storage.tokens.insert(*lock, *token);
+                    }
+                    Record::Applied(command) => {
+                        let applied = storage.state.apply_command(command);
+                        assert!(applied.is_fresh(), "replayed {command} was not fresh");
+                    }
+                    other => panic!("the storage service never writes {other:?}"),
+                }
+            }
+            Role::Storage(storage)
+        } else {
+            let mut keys = BTreeMap::new();
+            let mut restarted = false;
+            for record in durable {
+                match *record {
+                    Record::Boot => restarted = true,
+                    Record::Set {
+                        lock,
+                        owner,
+                        token,
+                        expires_at,
+                    } => {
+                        assert_eq!(config.persistence, Persistence::Fsync);
+                        keys.insert(
+                            lock,
+                            Key {
+                                owner,
+                                token,
+                                expires_at,
+                            },
+                        );
+                    }
+                    Record::Del { lock } => {
+                        keys.remove(&lock);
+                    }
+                    ref other => panic!("an instance never writes {other:?}"),
+                }
+            }
+            Role::Instance(Instance {
+                keys,
+                restarted,
+                unavailable_until: None,
+                parked: Vec::new(),
+                proxies: BTreeMap::new(),
+                newest: BTreeMap::new(),
+            })
+        };
+        RedlockNode {
+            id,
+            config: config.clone(),
+            role,
+        }
+    }
+
+    fn on_start(&mut self, ctx: &mut Ctx<'_, Self>) {
+        let persistence = self.config.persistence;
+        let delay = self.config.restart_delay;
+        let Role::Instance(instance) = &mut self.role else {
+            return;
+        };
+        if instance.restarted {
+            if persistence == Persistence::Off {
+                ctx.mark("redlock.restarted_empty");
+            }
+            if delay > Duration::ZERO {
+                let until = ctx
+                    .monotonic_now()
+                    .as_nanos()
+                    .saturating_add(delay.as_nanos());
+                instance.unavailable_until = Some(Instant(until));
+            }
+        }
+        ctx.append(Record::Boot);
+        ctx.sync();
+    }
+
+    fn on_message(&mut self, ctx: &mut Ctx<'_, Self>, from: NodeId, msg: Message) {
+        if self.id == self.config.storage() {
+            self.storage_message(ctx, from, msg);
+            return;
+        }
+        match msg {
+            Message::Set {
+                request,
+                lock,
+                owner,
+                token,
+                ttl,
+            } => self.on_set(ctx, from, request, lock, (owner, token), ttl),
+            Message::Del {
+                request,
+                lock,
+                owner,
+                token,
+            } => self.on_del(ctx, from, request, lock, (owner, token)),
+            other => self.on_proxy_message(ctx, from, other),
+        }
+    }
+
+    fn on_timer(&mut self, ctx: &mut Ctx<'_, Self>, timer: Timer) {
+        if matches!(self.role, Role::Instance(_)) {
+            self.on_proxy_timeout(ctx, timer);
+        }
+    }
+
+    fn on_request(&mut self, ctx: &mut Ctx<'_, Self>, request: Request) {
+        if self.id == self.config.storage() {
+            self.storage_request(ctx, request);
+        } else if matches!(request.operation.f, Function::Acquire | Function::Release) {
+            self.take_up(ctx, &request);
+        } else {
+            let storage = self.config.storage();
+            ctx.reply(
+                request.client,
+                request.id,
+                Outcome::Redirect {
+                    leader: Some(storage),
+                },
+            );
+        }
+    }
+
+    fn on_synced(&mut self, ctx: &mut Ctx<'_, Self>, token: SyncToken) {
+        match &mut self.role {
+            Role::Instance(instance) => {
+                let due = instance.parked.partition_point(|&(t, ..)| t <= token);
+                for (_, to, msg) in instance.parked.drain(..due) {
+                    ctx.send(to, msg);
+                }
+            }
+            Role::Storage(storage) => {
+                if storage.unsynced.is_some_and(|last| last <= token) {
+                    storage.unsynced = None;
+                }
+                let due = storage.parked.partition_point(|&(t, _)| t <= token);
+                let answers: Vec<Answer> = storage
+                    .parked
+                    .drain(..due)
+                    .map(|(_, answer)| answer)
+                    .collect();
+                for answer in answers {
+                    RedlockNode::send_answer(ctx, answer);
+                }
+            }
+        }
+    }
+}
