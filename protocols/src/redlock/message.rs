@@ -38,8 +38,8 @@ pub enum Message {
         /// The last token drawn (0: none).
         token: u64,
     },
-    /// Proxy → instance: `SET lock (owner, token) NX PX ttl`; a key the same owner holds is
-    /// set again (the reference clients' extend script).
+    /// Proxy → instance: `SET lock (owner, token) NX PX ttl`; an unexpired key the same owner
+    /// holds keeps its value and gets the new TTL (the reference clients' extend script).
     Set {
         /// The client request.
         request: RequestId,
@@ -52,13 +52,13 @@ pub enum Message {
         /// The key's time to live.
         ttl: Duration,
     },
-    /// Instance → proxy: whether the key was set.
+    /// Instance → proxy: the token of the owner's key now there, or `None` when another
+    /// owner's unexpired key is there (or the instance is in its delayed restart).
     SetReply {
         /// The client request.
         request: RequestId,
-        /// `true`: set; `false`: another owner's unexpired key is there (or the instance is in
-        /// its delayed restart).
-        set: bool,
+        /// The value's token after the `SET` (the request's, or an extended key's own).
+        token: Option<u64>,
     },
     /// Proxy → instance: delete `lock` if its value is still `(owner, token)`.
     Del {
@@ -103,9 +103,10 @@ impl fmt::Display for Message {
                 ttl.as_millis(),
                 request.0
             ),
-            Message::SetReply { request, set } => {
-                write!(f, "{} (#{})", if *set { "OK" } else { "nil" }, request.0)
-            }
+            Message::SetReply { request, token } => match token {
+                Some(token) => write!(f, "OK {token} (#{})", request.0),
+                None => write!(f, "nil (#{})", request.0),
+            },
             Message::Del {
                 request,
                 lock,

@@ -32,10 +32,12 @@ struct Key {
 enum Step {
     /// Acquire, waiting for the storage's token.
     DrawToken,
-    /// Acquire: `SET` sent to every instance; who set and who refused so far.
+    /// Acquire: `SET` sent to every instance with the fresh `token`; the token each instance
+    /// holds for the owner now (its own old one where it extended the owner's key), and who
+    /// refused.
     Lock {
         token: u64,
-        set: BTreeSet<NodeId>,
+        set: BTreeMap<NodeId, u64>,
         refused: BTreeSet<NodeId>,
     },
     /// Release: `DEL` sent to every instance.
@@ -165,33 +167,34 @@ impl RedlockNode {
         value: (ProcessId, u64),
         ttl: Duration,
     ) {
+        let refused = Message::SetReply {
+            request,
+            token: None,
+        };
         if self.unavailable(ctx) {
-            ctx.send(
-                from,
-                Message::SetReply {
-                    request,
-                    set: false,
-                },
-            );
+            ctx.send(from, refused);
             return;
         }
         // Redis expires keys by its wall clock: a clock jump moves every expiry.
         let now = ctx.now();
-        let (owner, token) = value;
-        let existing = self.instance().keys.get(&lock).copied();
-        let set = match existing {
-            None => true,
-            Some(key) if key.owner == owner => true,
+        let (owner, fresh) = value;
+        let token = match self.instance().keys.get(&lock).copied() {
+            // An expired key is gone for Redis.
             Some(key) if now >= key.expires_at => {
-                ctx.mark("redlock.expired_key_taken_over");
-                true
+                if key.owner != owner {
+                    ctx.mark("redlock.expired_key_taken_over");
+                }
+                fresh
             }
-            Some(_) => false,
+            None => fresh,
+            // The owner's live key: extended, keeping its value, so that a renewal that fails
+            // and unlocks its fresh value leaves the lock the owner still holds alone.
+            Some(key) if key.owner == owner => key.token,
+            Some(_) => {
+                ctx.send(from, refused);
+                return;
+            }
         };
-        if !set {
-            ctx.send(from, Message::SetReply { request, set });
-            return;
-        }
         let expires_at = Instant(now.as_nanos().saturating_add(ttl.as_nanos()));
         self.instance().keys.insert(
             lock,
@@ -207,7 +210,11 @@ impl RedlockNode {
             token,
             expires_at,
         };
-        self.persist_then_send(ctx, record, from, Message::SetReply { request, set });
+        let reply = Message::SetReply {
+            request,
+            token: Some(token),
+        };
+        self.persist_then_send(ctx, record, from, reply);
     }
 
     fn on_del(
@@ -374,7 +381,7 @@ impl RedlockNode {
         self.finish(ctx, request, Outcome::Fail);
     }
 
-    /// Step 3 after an answer: enough to decide?
+    /// Step 3 after an answer: does one value hold a majority, or can none any more?
     fn judge_lock(&mut self, ctx: &mut Ctx<'_, Self>, request: RequestId) {
         let needed = majority(self.config.instances) as usize;
         let instances = self.config.instances as usize;
@@ -384,14 +391,25 @@ impl RedlockNode {
         let now = ctx.monotonic_now();
         let proxy = &self.instance().proxies[&request];
         let Step::Lock {
-            token,
+            token: fresh,
             ref set,
             ref refused,
         } = proxy.step
         else {
             return;
         };
-        if set.len() >= needed {
+        let (lock, owner) = (proxy.lock, proxy.process);
+        // Usually every instance holds the fresh value; a renewal finds the owner's old one.
+        let mut counts: BTreeMap<u64, usize> = BTreeMap::new();
+        for &token in set.values() {
+            *counts.entry(token).or_default() += 1;
+        }
+        let (best, best_count) = counts
+            .iter()
+            .max_by_key(|&(&token, &count)| (count, token))
+            .map_or((fresh, 0), |(&token, &count)| (token, count));
+        let unanswered = instances - set.len() - refused.len();
+        if best_count >= needed {
             let ttl = lock_config.lease_ttl;
             let elapsed = now.saturating_since(proxy.started);
             // L4: no drift bound, as if every instance's clock ran at the proxy's rate.
@@ -402,20 +420,25 @@ impl RedlockNode {
             };
             if validity(ttl, elapsed, drift).is_some() {
                 ctx.mark("redlock.majority_acquired");
+                if best != fresh {
+                    // A renewal: the fresh value set where the old key had gone is not the
+                    // lock's value; take it back.
+                    self.unlock_all(ctx, request, lock, owner, fresh);
+                }
                 let outcome = Outcome::Ok {
                     value: Value::Null,
-                    token: Some(token),
+                    token: Some(best),
                 };
                 self.finish(ctx, request, outcome);
             } else {
                 ctx.mark("redlock.validity_expired");
-                self.abandon(ctx, request, token);
+                self.abandon(ctx, request, fresh);
             }
-        } else if refused.len() > instances - needed {
-            if !set.is_empty() {
+        } else if best_count + unanswered < needed {
+            if counts.contains_key(&fresh) {
                 ctx.mark("redlock.partial_released");
             }
-            self.abandon(ctx, request, token);
+            self.abandon(ctx, request, fresh);
         }
     }
 
@@ -468,7 +491,7 @@ impl RedlockNode {
                 // Step 2: SET on every instance.
                 proxy.step = Step::Lock {
                     token,
-                    set: BTreeSet::new(),
+                    set: BTreeMap::new(),
                     refused: BTreeSet::new(),
                 };
                 RedlockNode::next_round(ctx, timeout, proxy, request);
@@ -487,11 +510,14 @@ impl RedlockNode {
                     );
                 }
             }
-            (Message::SetReply { set: answer, .. }, Step::Lock { set, refused, .. }) => {
-                if answer {
-                    set.insert(from);
-                } else {
-                    refused.insert(from);
+            (Message::SetReply { token: answer, .. }, Step::Lock { set, refused, .. }) => {
+                match answer {
+                    Some(token) => {
+                        set.insert(from, token);
+                    }
+                    None => {
+                        refused.insert(from);
+                    }
                 }
                 self.judge_lock(ctx, request);
             }
@@ -540,7 +566,7 @@ impl RedlockNode {
                 self.finish(ctx, timer.request, Outcome::Fail);
             }
             Step::Lock { token, ref set, .. } => {
-                if !set.is_empty() {
+                if set.values().any(|&held| held == token) {
                     ctx.mark("redlock.partial_released");
                 }
                 self.abandon(ctx, timer.request, token);
