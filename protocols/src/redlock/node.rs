@@ -819,3 +819,274 @@ impl Node for RedlockNode {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::apps::lock::{LockConfig, LockTable};
+    use crate::mutation::BugSet;
+    use sim_core::node::{Effect, Operation};
+    use sim_core::prng::{Prng, Ratio, Stream};
+
+    const TTL: Duration = Duration::from_millis(300);
+
+    fn config(bugs: BugSet) -> Config {
+        let lock = LockConfig {
+            locks: 1,
+            lease_ttl: TTL,
+            drift_margin: Duration::from_millis(5),
+            bugs,
+        };
+        Config {
+            instances: 3,
+            clock_drift_factor: Ratio::from_ppm(10_000),
+            persistence: Persistence::Off,
+            restart_delay: Duration::ZERO,
+            instance_timeout: Duration::from_millis(50),
+            app: AnyApp::new(LockTable::new(&lock)),
+            lock: Some(lock),
+            bugs,
+        }
+    }
+
+    /// Runs `handler` on `node` at `ms` milliseconds of its clock; returns the effects.
+    fn drive(
+        node: &mut RedlockNode,
+        ms: u64,
+        handler: impl FnOnce(&mut RedlockNode, &mut Ctx<'_, RedlockNode>),
+    ) -> Vec<Effect<RedlockNode>> {
+        let mut rng = Prng::new(1, Stream::Node(node.id.0));
+        let mut effects = Vec::new();
+        let mut next_timer = ms; // distinct ids across calls
+        let mut ctx = Ctx::new(
+            node.id,
+            4,
+            Instant(ms * 1_000_000),
+            &mut rng,
+            &mut effects,
+            &mut next_timer,
+        );
+        handler(node, &mut ctx);
+        effects
+    }
+
+    fn sent(effects: &[Effect<RedlockNode>]) -> Vec<(u32, Message)> {
+        effects
+            .iter()
+            .filter_map(|effect| match effect {
+                Effect::Send { to, msg } => Some((to.0, msg.clone())),
+                _ => None,
+            })
+            .collect()
+    }
+
+    fn replies(effects: &[Effect<RedlockNode>]) -> Vec<Outcome> {
+        effects
+            .iter()
+            .filter_map(|effect| match effect {
+                Effect::Reply { reply, .. } => Some(reply.outcome.clone()),
+                _ => None,
+            })
+            .collect()
+    }
+
+    fn marks(effects: &[Effect<RedlockNode>]) -> Vec<&'static str> {
+        effects
+            .iter()
+            .filter_map(|effect| match effect {
+                Effect::Mark { name } => Some(*name),
+                _ => None,
+            })
+            .collect()
+    }
+
+    fn set(node: &mut RedlockNode, ms: u64, owner: u64, token: u64) -> Option<u64> {
+        let effects = drive(node, ms, |node, ctx| {
+            let msg = Message::Set {
+                request: RequestId(99),
+                lock: 0,
+                owner: ProcessId(owner),
+                token,
+                ttl: TTL,
+            };
+            node.on_message(ctx, NodeId(1), msg);
+        });
+        match sent(&effects).as_slice() {
+            [(1, Message::SetReply { token, .. })] => *token,
+            other => panic!("{other:?}"),
+        }
+    }
+
+    fn del(node: &mut RedlockNode, ms: u64, owner: u64, token: u64) -> bool {
+        let effects = drive(node, ms, |node, ctx| {
+            let msg = Message::Del {
+                request: RequestId(99),
+                lock: 0,
+                owner: ProcessId(owner),
+                token,
+            };
+            node.on_message(ctx, NodeId(1), msg);
+        });
+        match sent(&effects).as_slice() {
+            [(1, Message::DelReply { deleted, .. })] => *deleted,
+            other => panic!("{other:?}"),
+        }
+    }
+
+    #[test]
+    fn an_instance_sets_if_absent_expires_on_its_clock_and_deletes_only_its_value() {
+        let mut instance = RedlockNode::recover(&config(BugSet::NONE), NodeId(0), &[]);
+        assert_eq!(set(&mut instance, 1_000, 1, 1), Some(1));
+        assert_eq!(set(&mut instance, 1_010, 2, 2), None, "NX: held");
+        // The owner's live key is extended and keeps its value.
+        assert_eq!(set(&mut instance, 1_100, 1, 3), Some(1));
+        assert_eq!(set(&mut instance, 1_390, 2, 4), None, "extended to 1400");
+        // At 1400ms on this instance's clock the key is gone: a clock that jumped forward
+        // gets there early, which is Kleppmann's example.
+        assert!(!del(&mut instance, 1_400, 1, 1), "expired keys are gone");
+        assert_eq!(set(&mut instance, 1_400, 2, 5), Some(5));
+        assert!(!del(&mut instance, 1_410, 1, 1), "not its value");
+        assert!(!del(&mut instance, 1_410, 2, 4), "not its token");
+        assert!(del(&mut instance, 1_410, 2, 5));
+        assert_eq!(set(&mut instance, 1_420, 3, 6), Some(6));
+    }
+
+    #[test]
+    fn a_restart_without_persistence_forgets_the_keys_and_fsync_keeps_them() {
+        for persistence in [Persistence::Off, Persistence::Fsync] {
+            let config = Config {
+                persistence,
+                ..config(BugSet::NONE)
+            };
+            let mut instance = RedlockNode::recover(&config, NodeId(0), &[]);
+            let effects = drive(&mut instance, 1_000, |node, ctx| {
+                node.on_start(ctx);
+                let msg = Message::Set {
+                    request: RequestId(1),
+                    lock: 0,
+                    owner: ProcessId(1),
+                    token: 1,
+                    ttl: TTL,
+                };
+                node.on_message(ctx, NodeId(1), msg);
+            });
+            let durable: Vec<Record> = effects
+                .iter()
+                .filter_map(|effect| match effect {
+                    Effect::Append { record } => Some(record.clone()),
+                    _ => None,
+                })
+                .collect();
+            let mut restarted = RedlockNode::recover(&config, NodeId(0), &durable);
+            let effects = drive(&mut restarted, 1_050, |node, ctx| node.on_start(ctx));
+            let empty = persistence == Persistence::Off;
+            assert_eq!(
+                marks(&effects).contains(&"redlock.restarted_empty"),
+                empty,
+                "{persistence:?}"
+            );
+            let second = set(&mut restarted, 1_060, 2, 2);
+            assert_eq!(second.is_some(), empty, "{persistence:?}: {second:?}");
+        }
+    }
+
+    #[test]
+    fn a_delayed_restart_refuses_everything_for_the_delay() {
+        let config = Config {
+            restart_delay: Duration::from_millis(400),
+            ..config(BugSet::NONE)
+        };
+        let mut restarted = RedlockNode::recover(&config, NodeId(0), &[Record::Boot]);
+        drive(&mut restarted, 1_000, |node, ctx| node.on_start(ctx));
+        assert_eq!(set(&mut restarted, 1_399, 2, 2), None);
+        assert_eq!(set(&mut restarted, 1_400, 2, 2), Some(2));
+    }
+
+    /// The proxy at node 0 takes up an `acquire(k0)` at 1000ms (`T1`), gets token 5 from the
+    /// storage service, and hears `answers` from instances 0, 1, 2 at `answered_ms` until it
+    /// answers the client; returns the effects of the last answer it heard.
+    fn acquire(
+        bugs: BugSet,
+        answered_ms: u64,
+        answers: [Option<u64>; 3],
+    ) -> Vec<Effect<RedlockNode>> {
+        let mut proxy = RedlockNode::recover(&config(bugs), NodeId(0), &[]);
+        let request = Request {
+            id: RequestId(7),
+            client: ClientId(0),
+            process: ProcessId(4),
+            operation: Operation {
+                f: Function::Acquire,
+                key: Some(0),
+                value: Value::Null,
+            },
+            attempt: 0,
+        };
+        let effects = drive(&mut proxy, 1_000, |node, ctx| node.on_request(ctx, request));
+        assert_eq!(
+            sent(&effects),
+            vec![(
+                3,
+                Message::NextToken {
+                    request: RequestId(7),
+                    lock: 0
+                }
+            )]
+        );
+        let effects = drive(&mut proxy, 1_010, |node, ctx| {
+            let token = Message::Token {
+                request: RequestId(7),
+                token: 5,
+            };
+            node.on_message(ctx, NodeId(3), token);
+        });
+        let targets: Vec<u32> = sent(&effects).iter().map(|(to, _)| *to).collect();
+        assert_eq!(targets, vec![0, 1, 2], "SET on every instance");
+        let mut last = Vec::new();
+        for (instance, answer) in answers.into_iter().enumerate() {
+            last = drive(&mut proxy, answered_ms, |node, ctx| {
+                let reply = Message::SetReply {
+                    request: RequestId(7),
+                    token: answer,
+                };
+                node.on_message(ctx, NodeId(instance as u32), reply);
+            });
+            if !replies(&last).is_empty() {
+                break;
+            }
+        }
+        last
+    }
+
+    #[test]
+    fn the_proxy_holds_a_majority_within_the_validity_and_releases_anything_less() {
+        let ok = |token| Outcome::Ok {
+            value: Value::Null,
+            token: Some(token),
+        };
+        // Two of three set the fresh value 20ms after T1: held, validity 300 − 20 − 5 > 0.
+        let effects = acquire(BugSet::NONE, 1_020, [Some(5), None, Some(5)]);
+        assert_eq!(replies(&effects), vec![ok(5)]);
+        assert_eq!(marks(&effects), vec!["redlock.majority_acquired"]);
+        // A renewal: two instances extended the owner's key with token 2: the lock keeps
+        // token 2, and the fresh value set on the third is unlocked.
+        let effects = acquire(BugSet::NONE, 1_020, [Some(2), Some(5), Some(2)]);
+        assert_eq!(replies(&effects), vec![ok(2)]);
+        assert_eq!(sent(&effects).len(), 3, "DEL of the fresh value everywhere");
+        // One of three: a partial acquisition, unlocked on every instance.
+        let effects = acquire(BugSet::NONE, 1_020, [Some(5), None, None]);
+        assert_eq!(replies(&effects), vec![Outcome::Fail]);
+        assert_eq!(marks(&effects), vec!["redlock.partial_released"]);
+        let targets: Vec<u32> = sent(&effects).iter().map(|(to, _)| *to).collect();
+        assert_eq!(targets, vec![0, 1, 2]);
+        // A majority after 296ms (the proxy was paused): 300 − 296 − 5 < 0, released.
+        let effects = acquire(BugSet::NONE, 1_296, [Some(5), Some(5), None]);
+        assert_eq!(replies(&effects), vec![Outcome::Fail]);
+        assert_eq!(marks(&effects), vec!["redlock.validity_expired"]);
+        // L4 subtracts no drift bound: the same acquisition counts as held.
+        let mut l4 = BugSet::NONE;
+        l4.insert(lock_bugs::LEASE_NO_DRIFT_MARGIN);
+        let effects = acquire(l4, 1_296, [Some(5), Some(5), None]);
+        assert_eq!(replies(&effects), vec![ok(5)]);
+    }
+}
