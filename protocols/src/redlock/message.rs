@@ -8,7 +8,7 @@ use std::fmt;
 
 /// A message between a proxy (the instance a client reached), the instances and the storage
 /// service. Every message names the client request it serves.
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, PartialEq, Eq)]
 pub enum Message {
     /// Proxy → storage: draw the next fencing token of `lock` (a durable `INCR`).
     NextToken {
@@ -121,12 +121,30 @@ impl fmt::Display for Message {
 }
 
 /// A proxy's timer: the round of `request` has waited `instance_timeout`.
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, PartialEq, Eq)]
 pub struct Timer {
     /// The client request.
     pub request: RequestId,
     /// Which round of it (a late timer of an earlier round is ignored).
     pub round: u32,
+}
+
+impl fmt::Debug for Message {
+    /// The trace's words: `SET k0 p4:7 NX PX 300 (#12)`.
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        fmt::Display::fmt(self, f)
+    }
+}
+
+impl fmt::Debug for Timer {
+    /// The trace's words.
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(
+            f,
+            "instance timeout (#{}, round {})",
+            self.request.0, self.round
+        )
+    }
 }
 
 /// A disk record.

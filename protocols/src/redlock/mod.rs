@@ -99,8 +99,8 @@ pub const MARKS: &[&str] = &[
     "redlock.release_without_majority",
 ];
 
-/// The fixed part of the drift bound: Redis's reference clients add 2 ms "for Redis expires
-/// precision (1 ms) plus 1 ms min drift" to `ttl · factor`.
+/// The fixed part of the drift bound: Redis's reference clients add 2 ms to `ttl · factor`,
+/// one for the millisecond precision of Redis's expiry and one of least drift for short TTLs.
 pub const DRIFT_BOUND_FIXED: Duration = Duration::from_millis(2);
 
 /// The most instances a scenario may ask for.
