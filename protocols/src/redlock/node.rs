@@ -75,8 +75,10 @@ struct Instance {
     parked: Vec<(SyncToken, NodeId, Message)>,
     proxies: BTreeMap<RequestId, Proxy>,
     /// The newest request of each client this proxy took up: an older or repeated one (a
-    /// duplicate delivery) is not run again.
+    /// duplicate delivery, a retry) is not run again.
     newest: BTreeMap<ClientId, RequestId>,
+    /// The answer to each client's newest finished request, for a retry whose answer was lost.
+    answered: BTreeMap<ClientId, (RequestId, Outcome)>,
 }
 
 /// An answer the storage service sends once its records are durable.
@@ -292,7 +294,14 @@ impl RedlockNode {
             .get(&request.client)
             .is_none_or(|&newest| newest < request.id);
         if !fresh {
-            return; // a duplicate delivery or a retry of a request this proxy already ran
+            // A duplicate delivery or a retry of a request this proxy took up: answer again
+            // if it is finished (the answer may have been lost), else the answer is coming.
+            if let Some((id, outcome)) = self.instance().answered.get(&request.client) {
+                if *id == request.id {
+                    ctx.reply(request.client, request.id, outcome.clone());
+                }
+            }
+            return;
         }
         self.instance().newest.insert(request.client, request.id);
         let step = match (request.operation.f, &request.operation.value) {
@@ -370,7 +379,10 @@ impl RedlockNode {
             .remove(&request)
             .expect("finishing a request this proxy runs");
         ctx.cancel_timer(proxy.timer);
-        ctx.reply(proxy.client, request, outcome);
+        ctx.reply(proxy.client, request, outcome.clone());
+        self.instance()
+            .answered
+            .insert(proxy.client, (request, outcome));
     }
 
     /// An acquisition that cannot or must not hold: unlock everywhere and fail.
@@ -511,6 +523,11 @@ impl RedlockNode {
                 }
             }
             (Message::SetReply { token: answer, .. }, Step::Lock { set, refused, .. }) => {
+                // An instance's first answer counts: a duplicated SET may be refused after
+                // the key it set expired.
+                if set.contains_key(&from) || refused.contains(&from) {
+                    return;
+                }
                 match answer {
                     Some(token) => {
                         set.insert(from, token);
@@ -527,6 +544,10 @@ impl RedlockNode {
                 },
                 Step::Delete { deleted, kept, .. },
             ) => {
+                // The first answer counts: a duplicated DEL finds the key gone.
+                if deleted.contains(&from) || kept.contains(&from) {
+                    return;
+                }
                 if answer {
                     deleted.insert(from);
                 } else {
@@ -717,6 +738,7 @@ impl Node for RedlockNode {
                 parked: Vec::new(),
                 proxies: BTreeMap::new(),
                 newest: BTreeMap::new(),
+                answered: BTreeMap::new(),
             })
         };
         RedlockNode {
@@ -1003,12 +1025,12 @@ mod tests {
     }
 
     /// The proxy at node 0 takes up an `acquire(k0)` at 1000ms (`T1`), gets token 5 from the
-    /// storage service, and hears `answers` from instances 0, 1, 2 at `answered_ms` until it
+    /// storage service, and hears `answers` (instance, its answer) at `answered_ms` until it
     /// answers the client; returns the effects of the last answer it heard.
     fn acquire(
         bugs: BugSet,
         answered_ms: u64,
-        answers: [Option<u64>; 3],
+        answers: &[(u32, Option<u64>)],
     ) -> Vec<Effect<RedlockNode>> {
         let mut proxy = RedlockNode::recover(&config(bugs), NodeId(0), &[]);
         let request = Request {
@@ -1043,13 +1065,13 @@ mod tests {
         let targets: Vec<u32> = sent(&effects).iter().map(|(to, _)| *to).collect();
         assert_eq!(targets, vec![0, 1, 2], "SET on every instance");
         let mut last = Vec::new();
-        for (instance, answer) in answers.into_iter().enumerate() {
+        for &(instance, answer) in answers {
             last = drive(&mut proxy, answered_ms, |node, ctx| {
                 let reply = Message::SetReply {
                     request: RequestId(7),
                     token: answer,
                 };
-                node.on_message(ctx, NodeId(instance as u32), reply);
+                node.on_message(ctx, NodeId(instance), reply);
             });
             if !replies(&last).is_empty() {
                 break;
@@ -1065,28 +1087,47 @@ mod tests {
             token: Some(token),
         };
         // Two of three set the fresh value 20ms after T1: held, validity 300 − 20 − 5 > 0.
-        let effects = acquire(BugSet::NONE, 1_020, [Some(5), None, Some(5)]);
+        let effects = acquire(
+            BugSet::NONE,
+            1_020,
+            &[(0, Some(5)), (1, None), (2, Some(5))],
+        );
         assert_eq!(replies(&effects), vec![ok(5)]);
         assert_eq!(marks(&effects), vec!["redlock.majority_acquired"]);
         // A renewal: two instances extended the owner's key with token 2: the lock keeps
         // token 2, and the fresh value set on the third is unlocked.
-        let effects = acquire(BugSet::NONE, 1_020, [Some(2), Some(5), Some(2)]);
+        let effects = acquire(
+            BugSet::NONE,
+            1_020,
+            &[(0, Some(2)), (1, Some(5)), (2, Some(2))],
+        );
         assert_eq!(replies(&effects), vec![ok(2)]);
         assert_eq!(sent(&effects).len(), 3, "DEL of the fresh value everywhere");
         // One of three: a partial acquisition, unlocked on every instance.
-        let effects = acquire(BugSet::NONE, 1_020, [Some(5), None, None]);
+        let effects = acquire(BugSet::NONE, 1_020, &[(0, Some(5)), (1, None), (2, None)]);
         assert_eq!(replies(&effects), vec![Outcome::Fail]);
         assert_eq!(marks(&effects), vec!["redlock.partial_released"]);
         let targets: Vec<u32> = sent(&effects).iter().map(|(to, _)| *to).collect();
         assert_eq!(targets, vec![0, 1, 2]);
         // A majority after 296ms (the proxy was paused): 300 − 296 − 5 < 0, released.
-        let effects = acquire(BugSet::NONE, 1_296, [Some(5), Some(5), None]);
+        let effects = acquire(
+            BugSet::NONE,
+            1_296,
+            &[(0, Some(5)), (1, Some(5)), (2, None)],
+        );
         assert_eq!(replies(&effects), vec![Outcome::Fail]);
         assert_eq!(marks(&effects), vec!["redlock.validity_expired"]);
         // L4 subtracts no drift bound: the same acquisition counts as held.
         let mut l4 = BugSet::NONE;
         l4.insert(lock_bugs::LEASE_NO_DRIFT_MARGIN);
-        let effects = acquire(l4, 1_296, [Some(5), Some(5), None]);
+        let effects = acquire(l4, 1_296, &[(0, Some(5)), (1, Some(5)), (2, None)]);
+        assert_eq!(replies(&effects), vec![ok(5)]);
+        // A duplicated SET refused the second time counts once: no double count, no panic.
+        let effects = acquire(
+            BugSet::NONE,
+            1_020,
+            &[(0, Some(5)), (0, None), (1, None), (2, Some(5))],
+        );
         assert_eq!(replies(&effects), vec![ok(5)]);
     }
 }
