@@ -15,6 +15,7 @@ pub mod params;
 pub mod paxos;
 pub mod primary_backup;
 pub mod raft;
+pub mod redlock;
 pub mod registry;
 pub mod saga;
 pub mod single_server;

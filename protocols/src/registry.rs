@@ -17,6 +17,7 @@ pub use crate::describe::{
 };
 use crate::mutation::Bug;
 use crate::saga;
+use crate::redlock;
 use crate::{apps, paxos, primary_backup, raft, single_server, two_phase_commit, zab};
 
 /// Every protocol, in the order listings show them.
@@ -28,6 +29,7 @@ pub static PROTOCOLS: &[&dyn Protocol] = &[
     &zab::ZAB,
     &two_phase_commit::TWO_PHASE_COMMIT,
     &saga::SAGA,
+    &redlock::REDLOCK,
 ];
 
 /// Every application, in the order listings show them.

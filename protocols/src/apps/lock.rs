@@ -267,6 +267,8 @@ pub struct LockTable {
     clock: Option<EpochClock>,
     locks: BTreeMap<Option<u32>, LockEntry>,
     resources: BTreeMap<Option<u32>, Resource>,
+    /// The configuration it was built with (Redlock reads the lease from it).
+    config: LockConfig,
 }
 
 /// The answer of an operation that took effect and returns nothing.
@@ -293,6 +295,7 @@ impl LockTable {
             clock: None,
             locks: BTreeMap::new(),
             resources: BTreeMap::new(),
+            config: *config,
         }
     }
 
@@ -492,6 +495,10 @@ impl Application for LockTable {
         // Every lock operation changes state or depends on the replicated clock: none may
         // bypass the log.
         None
+    }
+
+    fn lock_config(&self) -> Option<LockConfig> {
+        Some(self.config)
     }
 
     fn state_digest(&self) -> u64 {

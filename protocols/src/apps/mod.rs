@@ -173,6 +173,13 @@ pub trait Application: Clone + fmt::Debug + 'static {
     fn prepare_proposal(&self, operation: &Operation) -> Operation {
         operation.clone()
     }
+
+    /// The lease configuration of a lease lock table, `None` for every other application.
+    /// Redlock holds locks outside any replicated state machine: its instances set keys with
+    /// the lock's lease as TTL, and its clients need the lease to compute validity.
+    fn lock_config(&self) -> Option<lock::LockConfig> {
+        None
+    }
 }
 
 /// Any application behind one type, so that a protocol is compiled once for every
@@ -215,6 +222,10 @@ impl Application for AnyApp {
     fn prepare_proposal(&self, operation: &Operation) -> Operation {
         self.0.prepare_proposal(operation)
     }
+
+    fn lock_config(&self) -> Option<lock::LockConfig> {
+        self.0.lock_config()
+    }
 }
 
 /// [`Application`] without `Clone` in its bounds, so that it can be boxed.
@@ -223,6 +234,7 @@ trait DynApplication: fmt::Debug {
     fn query(&self, operation: &Operation) -> Option<Outcome>;
     fn state_digest(&self) -> u64;
     fn prepare_proposal(&self, operation: &Operation) -> Operation;
+    fn lock_config(&self) -> Option<lock::LockConfig>;
     fn clone_box(&self) -> Box<dyn DynApplication>;
 }
 
@@ -241,6 +253,10 @@ impl<A: Application> DynApplication for A {
 
     fn prepare_proposal(&self, operation: &Operation) -> Operation {
         Application::prepare_proposal(self, operation)
+    }
+
+    fn lock_config(&self) -> Option<lock::LockConfig> {
+        Application::lock_config(self)
     }
 
     fn clone_box(&self) -> Box<dyn DynApplication> {
