@@ -12,6 +12,7 @@
 //! value implementing [`Protocol`], and its line in [`PROTOCOLS`]. See README "Adding a
 //! protocol".
 
+use crate::crdt;
 pub use crate::describe::{
     App, AuditResult, Capabilities, Identity, NodeRule, Protocol, ScenarioContext, SimulationInputs,
 };
@@ -26,6 +27,7 @@ pub static PROTOCOLS: &[&dyn Protocol] = &[
     &paxos::PAXOS,
     &zab::ZAB,
     &two_phase_commit::TWO_PHASE_COMMIT,
+    &crdt::CRDT,
 ];
 
 /// Every application, in the order listings show them.

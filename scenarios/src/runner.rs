@@ -138,6 +138,9 @@ pub struct RunReport {
     pub trace: Vec<String>,
     /// The protocol's observations, when asked for (the report's node lanes).
     pub observations: Vec<simulation::ObservationRecord>,
+    /// Figures a non-linearizable protocol measures on the history (`Protocol::measure`:
+    /// how stale reads were), in its order; empty for the others.
+    pub measures: Vec<(&'static str, u64)>,
 }
 
 /// How to run.
@@ -330,14 +333,28 @@ pub fn run(scenario: &Scenario, seed: u64, options: &RunOptions) -> Result<RunRe
                 stats: None,
                 trace: Vec::new(),
                 observations: Vec::new(),
+                measures: Vec::new(),
             })
         }
     };
     let history = report.history.into_events();
     let (check_model, check_options) = check_setup(&scenario.app);
-    let audit = audit_history(scenario, &history);
-    let check = match check_events(&history, check_model, &check_options) {
-        Ok(result) => Some(result),
+    let protocol = &scenario.protocol;
+    // A protocol that does not promise linearizability judges its histories itself.
+    let linearizable = protocol.protocol.linearizable();
+    let audit = if linearizable {
+        audit_history(scenario, &history)
+    } else {
+        protocol.protocol.audit(&protocol.params, &history)
+    };
+    let measures = protocol.protocol.measure(&protocol.params, &history);
+    let checked = if linearizable {
+        check_events(&history, check_model, &check_options).map(Some)
+    } else {
+        Ok(None)
+    };
+    let check = match checked {
+        Ok(result) => result,
         Err(error) => {
             // The kernel wrote a history the checker cannot read: a bug of ours, reported loudly.
             return Ok(RunReport {
@@ -382,6 +399,7 @@ pub fn run(scenario: &Scenario, seed: u64, options: &RunOptions) -> Result<RunRe
     result.check = check;
     result.trace = report.trace;
     result.observations = report.observations;
+    result.measures = measures;
     Ok(result)
 }
 
@@ -412,6 +430,7 @@ fn base_report(
         stats: Some(stats.clone()),
         trace: Vec::new(),
         observations: Vec::new(),
+        measures: Vec::new(),
     }
 }
 
