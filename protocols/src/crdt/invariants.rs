@@ -174,7 +174,7 @@ impl Invariants<Observation> for CrdtInvariants {
                 return Err(violation(
                     "crdt-convergence",
                     format!(
-                        "after recovery replica {node} holds {state}, not the applied adds P{:?} N{:?} (sum {applied}): {}",
+                        "after recovery replica {node} holds {state}, not the applied adds P{:?} N{:?} (sum {applied}): {} (a replica that diverged, or gossip that did not reach it in the quiet half of recovery: every peer is reached within (nodes - 1) / gossip_fanout rounds)",
                         self.applied.p.entries(),
                         self.applied.n.entries(),
                         reads.join(", ")

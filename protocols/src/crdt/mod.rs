@@ -16,7 +16,8 @@
 //!    the new ones).
 //! 2. **Read at any replica**, answered at once from its durable state: `sum(P) - sum(N)`.
 //! 3. **Anti-entropy.** Every `gossip_interval` (local clock) a replica sends its durable state
-//!    to `gossip_fanout` peers chosen at random. The receiver merges it into its newest state
+//!    to the next `gossip_fanout` peers of a rotation that starts at a random peer, so every
+//!    peer hears from it within `(n - 1) / gossip_fanout` rounds. The receiver merges it into its newest state
 //!    (pointwise maximum of both vectors), appends the merged state and syncs; the merge joins
 //!    the state when durable. A state with nothing new is ignored (merge is idempotent).
 //! 4. **Restart.** The state is rebuilt from the disk: adds replayed into the own entries,
@@ -25,7 +26,10 @@
 //! Merge is the least upper bound of a join semilattice, so it is commutative, associative and
 //! idempotent: loss only delays convergence (the next round resends everything), duplication
 //! and reordering change nothing, and after the network heals every replica reaches the same
-//! state, the sum of every applied add. Reads are **not linearizable**: a read misses adds that
+//! state, the sum of every applied add, within about `(n - 1) / gossip_fanout` rounds (each
+//! replica's rotation reaches every peer) plus a round per lost message. Convergence is
+//! checked at the end of the run, so the quiet half of the recovery phase (no new operations)
+//! must be longer than that. Reads are **not linearizable**: a read misses adds that
 //! reached other replicas but not yet its own.
 //!
 //! ## Client requests

@@ -110,6 +110,8 @@ pub struct CrdtReplica {
     /// The sums of the add records replayed at recovery (increments, decrements), reported
     /// once at start.
     replayed: (u64, u64),
+    /// Where the gossip rotation stands among the peers (drawn at the first round).
+    next_peer: Option<usize>,
 }
 
 impl fmt::Debug for CrdtReplica {
@@ -210,12 +212,23 @@ impl CrdtReplica {
         );
     }
 
-    /// One anti-entropy round: the durable state to `fanout` peers chosen at random.
+    /// One anti-entropy round: the durable state to the next `fanout` peers in a rotation
+    /// that starts at a random peer. Choosing every round at random would leave a peer
+    /// unvisited for any number of rounds; the rotation reaches every peer within
+    /// `(n - 1) / fanout` rounds, which bounds how long convergence takes once the network
+    /// heals.
     fn gossip(&mut self, ctx: &mut Ctx<'_, Self>) {
-        let mut peers: Vec<NodeId> = ctx.peers().collect();
-        ctx.rng().shuffle(&mut peers);
+        let peers: Vec<NodeId> = ctx.peers().collect();
+        if peers.is_empty() {
+            return;
+        }
+        let next = *self
+            .next_peer
+            .get_or_insert_with(|| ctx.rng().index(peers.len()));
         let fanout = (self.config.gossip_fanout as usize).min(peers.len());
-        for &peer in &peers[..fanout] {
+        self.next_peer = Some((next + fanout) % peers.len());
+        for step in 0..fanout {
+            let peer = peers[(next + step) % peers.len()];
             ctx.send(
                 peer,
                 Message::Gossip {
@@ -251,6 +264,7 @@ impl Node for CrdtReplica {
             last_add: BTreeMap::new(),
             waiting_replies: Vec::new(),
             replayed: (0, 0),
+            next_peer: None,
         };
         for record in durable {
             match record {
