@@ -30,13 +30,17 @@ impl Capabilities {
     /// The protocol runs client transactions over state partitioned among its nodes, atomically
     /// (two-phase commit): the bank needs it, and it is not a replicated state machine.
     pub const TRANSACTIONS: Capabilities = Capabilities(1 << 4);
+    /// The replicas hold a state-based CRDT and merge each other's states; there is no order
+    /// of commands (the `crdt` counters): the counter runs there, with weaker reads.
+    pub const STATE_MERGE: Capabilities = Capabilities(1 << 5);
 
-    const NAMES: [(Capabilities, &'static str); 5] = [
+    const NAMES: [(Capabilities, &'static str); 6] = [
         (Capabilities::STAMPED_COMMANDS, "stamped-commands"),
         (Capabilities::PROPOSAL_HOOK, "proposal-hook"),
         (Capabilities::SESSION_SWITCH, "session-switch"),
         (Capabilities::STATE_MACHINE, "state-machine"),
         (Capabilities::TRANSACTIONS, "transactions"),
+        (Capabilities::STATE_MERGE, "state-merge"),
     ];
 
     /// Both sets.

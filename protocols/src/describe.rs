@@ -175,6 +175,27 @@ pub trait Protocol: Sync {
         true
     }
 
+    /// Are its client histories linearizable when it is correct? The default. A protocol that
+    /// promises less (CRDT replicas: reads may be stale) answers `false`: its runs skip the
+    /// linearizability checker and the application's audit, and judge the history with
+    /// [`Protocol::audit`] and report [`Protocol::measure`] instead.
+    fn linearizable(&self) -> bool {
+        true
+    }
+
+    /// The audit of a non-[`linearizable`](Protocol::linearizable) protocol's history (the
+    /// weaker guarantees it does promise).
+    fn audit(&self, _params: &Params, _history: &[HistoryEvent]) -> AuditResult {
+        Ok(())
+    }
+
+    /// Figures measured on a non-[`linearizable`](Protocol::linearizable) protocol's history
+    /// (how stale its reads were), reported in run and sweep summaries, never failed. A name
+    /// ending in `_max` is aggregated over seeds by its maximum, any other by its sum.
+    fn measure(&self, _params: &Params, _history: &[HistoryEvent]) -> Vec<(&'static str, u64)> {
+        Vec::new()
+    }
+
     /// Runs one simulation of this protocol replicating `app`, with `bugs` switched on.
     fn simulate(
         &self,
@@ -211,6 +232,13 @@ pub trait App: Sync {
     /// What a protocol must implement to run it: by default a replicated state machine.
     fn requires(&self) -> Capabilities {
         Capabilities::STATE_MACHINE
+    }
+
+    /// Does a protocol with `capabilities` run it? By default when they cover
+    /// [`App::requires`]; an application that also runs another way says so here (the counter
+    /// runs on state-merging CRDT replicas too).
+    fn runs_on(&self, capabilities: Capabilities) -> bool {
+        capabilities.covers(self.requires())
     }
 
     /// The classic bugs it carries (each may require more of the protocol: [`Bug::requires`]).

@@ -9,6 +9,7 @@
 
 pub mod apps;
 pub mod capabilities;
+pub mod crdt;
 pub mod describe;
 pub mod mutation;
 pub mod params;

@@ -12,6 +12,7 @@
 //! value implementing [`Protocol`], and its line in [`PROTOCOLS`]. See README "Adding a
 //! protocol".
 
+use crate::crdt;
 pub use crate::describe::{
     App, AuditResult, Capabilities, Identity, NodeRule, Protocol, ScenarioContext, SimulationInputs,
 };
@@ -30,6 +31,7 @@ pub static PROTOCOLS: &[&dyn Protocol] = &[
     &two_phase_commit::TWO_PHASE_COMMIT,
     &saga::SAGA,
     &redlock::REDLOCK,
+    &crdt::CRDT,
 ];
 
 /// Every application, in the order listings show them.

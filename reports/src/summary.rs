@@ -105,6 +105,9 @@ pub struct ScenarioSummary {
     pub latency: BTreeMap<u32, u64>,
     /// Failing seeds, lowest first.
     pub failing: Vec<FailingSeed>,
+    /// A non-linearizable protocol's measures over all seeds (how stale its reads were): a
+    /// name ending in `_max` by its maximum, any other by its sum. Empty for the others.
+    pub measures: BTreeMap<String, u64>,
 }
 
 /// A sweep's summary: one part per scenario file, in path order.
@@ -183,6 +186,14 @@ pub fn summarise(records: &[Json]) -> Result<Summary, SummaryError> {
         part.wall_ms += record["wall_ms"].as_f64().unwrap_or(0.0);
         for (mark, count) in u64_map(&record["marks"]) {
             *part.marks.entry(mark).or_insert(0) += count;
+        }
+        for (name, value) in u64_map(&record["measures"]) {
+            let total = part.measures.entry(name.clone()).or_insert(0);
+            *total = if name.ends_with("_max") {
+                (*total).max(value)
+            } else {
+                total.saturating_add(value)
+            };
         }
         for (bucket, count) in u64_map(&record["latency_histogram"]) {
             if let Ok(bucket) = bucket.parse::<u32>() {
@@ -284,6 +295,14 @@ pub fn summary_markdown(summary: &Summary) -> String {
                 missed.join(" ")
             }
         );
+        if !part.measures.is_empty() {
+            let measured: Vec<String> = part
+                .measures
+                .iter()
+                .map(|(k, v)| format!("`{k}` {v}"))
+                .collect();
+            let _ = writeln!(out, "- measured: {}", measured.join(" · "));
+        }
         if part.failing.is_empty() {
             out.push_str("\nNo failing seeds.\n");
             continue;
@@ -424,5 +443,22 @@ mod tests {
         assert_eq!(a.scenarios[0].failing[0].explanation, "bad");
         assert_eq!(a.scenarios[0].marks_not_hit.len(), 1);
         assert!(summary_markdown(&a).contains("`r 1`"));
+        assert!(a.scenarios[0].measures.is_empty());
+        assert!(!summary_markdown(&a).contains("measured"));
+    }
+
+    #[test]
+    fn measures_add_up_over_seeds_and_maxima_stay_maxima() {
+        let seed = |seed: u64, stale: u64, max: u64| {
+            serde_json::json!({"type": "seed", "path": "p", "scenario": "s", "seed": seed,
+                "outcome": "pass", "wall_ms": 1.0,
+                "measures": {"stale_reads": stale, "staleness_ops_max": max}})
+        };
+        let summary = summarise(&[seed(0, 3, 7), seed(1, 4, 2)]).unwrap();
+        let measures = &summary.scenarios[0].measures;
+        assert_eq!(measures["stale_reads"], 7);
+        assert_eq!(measures["staleness_ops_max"], 7);
+        assert!(summary_markdown(&summary)
+            .contains("- measured: `stale_reads` 7 · `staleness_ops_max` 7"));
     }
 }

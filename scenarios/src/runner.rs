@@ -142,6 +142,9 @@ pub struct RunReport {
     pub trace: Vec<String>,
     /// The protocol's observations, when asked for (the report's node lanes).
     pub observations: Vec<simulation::ObservationRecord>,
+    /// Figures a non-linearizable protocol measures on the history (`Protocol::measure`:
+    /// how stale reads were), in its order; empty for the others.
+    pub measures: Vec<(&'static str, u64)>,
 }
 
 /// How to run.
@@ -347,23 +350,27 @@ pub fn run(scenario: &Scenario, seed: u64, options: &RunOptions) -> Result<RunRe
                 stats: None,
                 trace: Vec::new(),
                 observations: Vec::new(),
+                measures: Vec::new(),
             })
         }
     };
     let history = report.history.into_events();
     let (check_model, check_options) = check_setup(&scenario.app);
-    // A protocol without isolation (sagas) answers audits that may see work in flight: its
-    // histories are not judged by the application's model and audit (its checker measures
-    // the anomalies instead), unless its scenario makes them fatal.
-    let judged = scenario
-        .protocol
-        .protocol
-        .isolated(&scenario.protocol.params);
+    let protocol = &scenario.protocol;
+    // A protocol that does not promise linearizability (CRDT replicas) judges its histories
+    // itself; one without isolation (sagas) answers audits that may see work in flight, so
+    // its histories are judged by neither the application's model nor its audit (its checker
+    // measures the anomalies instead), unless its scenario makes them fatal.
+    let linearizable = protocol.protocol.linearizable();
+    let judged = linearizable && protocol.protocol.isolated(&protocol.params);
     let audit = if judged {
         audit_history(scenario, &history)
+    } else if !linearizable {
+        protocol.protocol.audit(&protocol.params, &history)
     } else {
         Ok(())
     };
+    let measures = protocol.protocol.measure(&protocol.params, &history);
     let checked = if judged {
         check_events(&history, check_model, &check_options).map(Some)
     } else {
@@ -420,6 +427,7 @@ pub fn run(scenario: &Scenario, seed: u64, options: &RunOptions) -> Result<RunRe
     result.check = check;
     result.trace = report.trace;
     result.observations = report.observations;
+    result.measures = measures;
     Ok(result)
 }
 
@@ -451,6 +459,7 @@ fn base_report(
         stats: Some(stats.clone()),
         trace: Vec::new(),
         observations: Vec::new(),
+        measures: Vec::new(),
     }
 }
 

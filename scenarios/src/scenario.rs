@@ -964,13 +964,18 @@ fn validate(file: ScenarioFile, default_name: &str) -> Result<Scenario, Invalid>
         )
     }))?;
     let needs = app.app.requires();
-    if !protocol.protocol.capabilities().covers(needs) {
+    if !app.app.runs_on(protocol.protocol.capabilities()) {
+        let runs_on: Vec<&str> = registry::PROTOCOLS
+            .iter()
+            .filter(|other| app.app.runs_on(other.capabilities()))
+            .map(|other| other.name())
+            .collect();
         return Err(invalid(
             "app",
             format!(
                 "the {} application runs on {}, not on {}: it needs a protocol with {needs}",
                 app.name(),
-                protocols_with(needs).join(", "),
+                runs_on.join(", "),
                 protocol.name()
             ),
         ));

@@ -34,7 +34,7 @@ use sim_core::client::Workload;
 use sim_core::history::{EventType, Function, HistoryEvent, Value};
 use sim_core::id::ClientId;
 use sim_core::node::{Operation, Outcome};
-use sim_core::prng::Prng;
+use sim_core::prng::{Prng, Ratio};
 use sim_core::time::Instant;
 use sim_core::trace::Digest;
 use std::collections::BTreeMap;
@@ -58,8 +58,16 @@ pub mod bugs {
     )
     .requiring(Capabilities::SESSION_SWITCH);
 
+    /// C3: a state-based CRDT counter merges by adding entries instead of taking their
+    /// maximum (in the merge of protocols with the state-merge capability: `crdt`).
+    pub const GCOUNTER_MERGE_SUM: Bug = Bug::new(
+        "gcounter-merge-sum",
+        "CRDT merge adds entries instead of taking the pointwise maximum",
+    )
+    .requiring(Capabilities::STATE_MERGE);
+
     /// Every counter bug.
-    pub const ALL: &[Bug] = &[NONATOMIC_RMW, RETRY_NOT_IDEMPOTENT];
+    pub const ALL: &[Bug] = &[NONATOMIC_RMW, RETRY_NOT_IDEMPOTENT, GCOUNTER_MERGE_SUM];
 }
 
 /// The counter: the current value of every key that was ever changed.
@@ -182,12 +190,14 @@ impl Application for Counter {
 pub const DELTA_MAX: u64 = 5;
 
 /// A mix of `add` (deltas `1..=DELTA_MAX`) and `read` on the single counter. Deltas are
-/// positive, so the bounds audit is tight in both directions. Retries after a timeout are the
-/// kernel's (same request id), which is what C2 needs.
+/// positive, so the bounds audit is tight in both directions, unless the `decrements` ratio
+/// makes that share of adds negative (a PN-Counter's subtractions). Retries after a timeout
+/// are the kernel's (same request id), which is what C2 needs.
 #[derive(Clone, Debug)]
 pub struct CounterWorkload {
     mix: Vec<(Function, u64)>,
     weights: Vec<u64>,
+    decrements: Ratio,
 }
 
 impl CounterWorkload {
@@ -208,7 +218,17 @@ impl CounterWorkload {
             );
         }
         let weights = mix.iter().map(|&(_, w)| w).collect();
-        CounterWorkload { mix, weights }
+        CounterWorkload {
+            mix,
+            weights,
+            decrements: Ratio::ZERO,
+        }
+    }
+
+    /// The same workload, with this share of adds negative.
+    pub fn with_decrements(mut self, decrements: Ratio) -> CounterWorkload {
+        self.decrements = decrements;
+        self
     }
 }
 
@@ -216,7 +236,16 @@ impl Workload for CounterWorkload {
     fn next_operation(&mut self, _client: ClientId, _now: Instant, rng: &mut Prng) -> Operation {
         let f = self.mix[rng.weighted_index(&self.weights)].0;
         let value = match f {
-            Function::Add => Value::Int(rng.range_inclusive(1, DELTA_MAX) as i64),
+            Function::Add => {
+                let delta = rng.range_inclusive(1, DELTA_MAX) as i64;
+                // `chance` draws nothing at a ratio of 0: a counter without decrements draws
+                // exactly what it always drew.
+                Value::Int(if rng.chance(self.decrements) {
+                    -delta
+                } else {
+                    delta
+                })
+            }
             _ => Value::Null,
         };
         Operation {
@@ -228,14 +257,14 @@ impl Workload for CounterWorkload {
 }
 
 /// One add of the history, as the audit sees it.
-struct AddSpan {
-    delta: i64,
+pub(crate) struct AddSpan {
+    pub(crate) delta: i64,
     /// Position of its invoke.
-    invoked: usize,
+    pub(crate) invoked: usize,
     /// Position of its `ok`, if it completed ok.
-    acknowledged: Option<usize>,
+    pub(crate) acknowledged: Option<usize>,
     /// It completed `fail`: it did not take effect.
-    failed: bool,
+    pub(crate) failed: bool,
 }
 
 /// The open operation of a process while the audit scans: its key, function, invoke position
@@ -248,11 +277,11 @@ struct OpenOperation<'a> {
 }
 
 /// One `ok` read.
-struct ReadSpan {
-    invoked: usize,
-    completed: usize,
-    process: u64,
-    value: Value,
+pub(crate) struct ReadSpan {
+    pub(crate) invoked: usize,
+    pub(crate) completed: usize,
+    pub(crate) process: u64,
+    pub(crate) value: Value,
 }
 
 /// Sums of deltas contributed at positions, for prefix queries "before position p".
@@ -286,80 +315,100 @@ impl PrefixSums {
     }
 }
 
-/// The bounds audit of a counter history (see the module documentation): for every `ok` read
-/// of every key, the value lies between what must and what may have been added by then.
-///
-/// With `definite` = adds that completed `ok` before the read's invoke and `possible` = adds
-/// invoked before the read's completion that did not `fail`, the value is at least
-/// Σ definite positive deltas + Σ possible negative deltas, and at most Σ possible positive
-/// deltas + Σ definite negative deltas. Events are taken in slice order (real-time order);
-/// completions are matched to invokes by process.
-///
-/// # Errors
-/// The first read outside its bounds (in history order), with the bounds and what they count.
-pub fn audit(history: &[HistoryEvent]) -> Result<(), String> {
-    let mut adds: BTreeMap<Option<&str>, Vec<AddSpan>> = BTreeMap::new();
-    let mut reads: BTreeMap<Option<&str>, Vec<ReadSpan>> = BTreeMap::new();
-    let mut open: BTreeMap<u64, OpenOperation<'_>> = BTreeMap::new();
-    for (position, event) in history.iter().enumerate() {
-        let key = event.key.as_deref();
-        match event.kind {
-            EventType::Invoke => {
-                let add_index = match (event.f, event.value.as_int()) {
-                    (Function::Add, Some(delta)) => {
-                        let spans = adds.entry(key).or_default();
-                        spans.push(AddSpan {
-                            delta,
+/// A counter history's adds and `ok` reads per key, matched by process in slice order.
+pub(crate) struct CounterSpans<'a> {
+    pub(crate) adds: BTreeMap<Option<&'a str>, Vec<AddSpan>>,
+    pub(crate) reads: BTreeMap<Option<&'a str>, Vec<ReadSpan>>,
+}
+
+impl<'a> CounterSpans<'a> {
+    /// Scans `history` (real-time order; completions matched to invokes by process).
+    pub(crate) fn scan(history: &'a [HistoryEvent]) -> CounterSpans<'a> {
+        let mut adds: BTreeMap<Option<&str>, Vec<AddSpan>> = BTreeMap::new();
+        let mut reads: BTreeMap<Option<&str>, Vec<ReadSpan>> = BTreeMap::new();
+        let mut open: BTreeMap<u64, OpenOperation<'_>> = BTreeMap::new();
+        for (position, event) in history.iter().enumerate() {
+            let key = event.key.as_deref();
+            match event.kind {
+                EventType::Invoke => {
+                    let add_index = match (event.f, event.value.as_int()) {
+                        (Function::Add, Some(delta)) => {
+                            let spans = adds.entry(key).or_default();
+                            spans.push(AddSpan {
+                                delta,
+                                invoked: position,
+                                acknowledged: None,
+                                failed: false,
+                            });
+                            Some(spans.len() - 1)
+                        }
+                        _ => None,
+                    };
+                    open.insert(
+                        event.process,
+                        OpenOperation {
+                            key,
+                            f: event.f,
                             invoked: position,
-                            acknowledged: None,
-                            failed: false,
-                        });
-                        Some(spans.len() - 1)
-                    }
-                    _ => None,
-                };
-                open.insert(
-                    event.process,
-                    OpenOperation {
+                            add_index,
+                        },
+                    );
+                }
+                kind => {
+                    let Some(OpenOperation {
                         key,
-                        f: event.f,
-                        invoked: position,
-                        add_index,
-                    },
-                );
-            }
-            kind => {
-                let Some(OpenOperation {
-                    key,
-                    f,
-                    invoked,
-                    add_index,
-                }) = open.remove(&event.process)
-                else {
-                    continue;
-                };
-                if let Some(index) = add_index {
-                    let span = &mut adds.get_mut(&key).expect("inserted at invoke")[index];
-                    match kind {
-                        EventType::Ok => span.acknowledged = Some(position),
-                        EventType::Fail => span.failed = true,
-                        _ => {}
-                    }
-                } else if f == Function::Read && kind == EventType::Ok {
-                    reads.entry(key).or_default().push(ReadSpan {
+                        f,
                         invoked,
-                        completed: position,
-                        process: event.process,
-                        value: event.value.clone(),
-                    });
+                        add_index,
+                    }) = open.remove(&event.process)
+                    else {
+                        continue;
+                    };
+                    if let Some(index) = add_index {
+                        let span = &mut adds.get_mut(&key).expect("inserted at invoke")[index];
+                        match kind {
+                            EventType::Ok => span.acknowledged = Some(position),
+                            EventType::Fail => span.failed = true,
+                            _ => {}
+                        }
+                    } else if f == Function::Read && kind == EventType::Ok {
+                        reads.entry(key).or_default().push(ReadSpan {
+                            invoked,
+                            completed: position,
+                            process: event.process,
+                            value: event.value.clone(),
+                        });
+                    }
                 }
             }
         }
+        CounterSpans { adds, reads }
     }
+}
 
-    let mut first_failure: Option<(usize, String)> = None;
-    for (key, key_reads) in &reads {
-        let spans = adds.get(key).map(Vec::as_slice).unwrap_or(&[]);
+/// What the adds of one key allow a read to see, as prefix sums over history positions.
+pub(crate) struct AddBounds {
+    definite_up: PrefixSums,
+    definite_down: PrefixSums,
+    possible_up: PrefixSums,
+    possible_down: PrefixSums,
+}
+
+/// A read's allowed range: `lower..=upper`, and the sums it is made of.
+pub(crate) struct Range {
+    pub(crate) lower: i128,
+    pub(crate) upper: i128,
+    /// Positive deltas acknowledged before the read's invoke.
+    pub(crate) must_up: i128,
+    /// Positive deltas invoked before the read's completion, not failed.
+    pub(crate) may_up: i128,
+    /// Negative deltas invoked before the read's completion, not failed.
+    pub(crate) may_down: i128,
+}
+
+impl AddBounds {
+    /// The bounds of a key with these adds.
+    pub(crate) fn new(spans: &[AddSpan]) -> AddBounds {
         let definite = |positive: bool| {
             PrefixSums::new(
                 spans
@@ -378,8 +427,48 @@ pub fn audit(history: &[HistoryEvent]) -> Result<(), String> {
                     .collect(),
             )
         };
-        let (definite_up, definite_down) = (definite(true), definite(false));
-        let (possible_up, possible_down) = (possible(true), possible(false));
+        AddBounds {
+            definite_up: definite(true),
+            definite_down: definite(false),
+            possible_up: possible(true),
+            possible_down: possible(false),
+        }
+    }
+
+    /// A linearizable read invoked at position `invoked` and completed at `completed`: at
+    /// least the adds acknowledged before the invoke, at most those invoked before the
+    /// completion (module documentation).
+    pub(crate) fn linearizable(&self, invoked: usize, completed: usize) -> Range {
+        let must_up = self.definite_up.before(invoked);
+        let may_up = self.possible_up.before(completed);
+        let must_down = self.definite_down.before(invoked);
+        let may_down = self.possible_down.before(completed);
+        Range {
+            lower: must_up + may_down,
+            upper: may_up + must_down,
+            must_up,
+            may_up,
+            may_down,
+        }
+    }
+}
+
+/// The bounds audit of a counter history (see the module documentation): for every `ok` read
+/// of every key, the value lies between what must and what may have been added by then.
+///
+/// With `definite` = adds that completed `ok` before the read's invoke and `possible` = adds
+/// invoked before the read's completion that did not `fail`, the value is at least
+/// Σ definite positive deltas + Σ possible negative deltas, and at most Σ possible positive
+/// deltas + Σ definite negative deltas. Events are taken in slice order (real-time order);
+/// completions are matched to invokes by process.
+///
+/// # Errors
+/// The first read outside its bounds (in history order), with the bounds and what they count.
+pub fn audit(history: &[HistoryEvent]) -> Result<(), String> {
+    let CounterSpans { adds, reads } = CounterSpans::scan(history);
+    let mut first_failure: Option<(usize, String)> = None;
+    for (key, key_reads) in &reads {
+        let bounds = AddBounds::new(adds.get(key).map(Vec::as_slice).unwrap_or(&[]));
         for read in key_reads {
             if first_failure
                 .as_ref()
@@ -399,12 +488,13 @@ pub fn audit(history: &[HistoryEvent]) -> Result<(), String> {
                 ));
                 break;
             };
-            let must_up = definite_up.before(read.invoked);
-            let may_up = possible_up.before(read.completed);
-            let must_down = definite_down.before(read.invoked);
-            let may_down = possible_down.before(read.completed);
-            let lower = must_up + may_down;
-            let upper = may_up + must_down;
+            let Range {
+                lower,
+                upper,
+                must_up,
+                may_up,
+                may_down,
+            } = bounds.linearizable(read.invoked, read.completed);
             let value = i128::from(value);
             let message = if value < lower {
                 let subtracted = if may_down == 0 {
@@ -445,9 +535,17 @@ const IDENTITY: crate::describe::Identity = crate::describe::Identity {
     name: "counter",
     variant: "Counter",
     summary: "a counter: add (deltas 1-5) and read, exactly-once through client sessions; history audited against acked/invoked bounds",
-    params: &[],
+    params: PARAMS,
     bare: false,
 };
+
+/// The counter's parameters.
+const PARAMS: &[crate::params::Param] = &[crate::params::Param::new(
+    "decrements",
+    crate::params::ParamKind::Ratio,
+    crate::params::ParamValue::Ratio(Ratio::ZERO),
+    "share of adds that subtract (negative deltas; a G-Counter refuses them)",
+)];
 
 impl crate::describe::App for CounterApp {
     fn identity(&self) -> &'static crate::describe::Identity {
@@ -456,6 +554,14 @@ impl crate::describe::App for CounterApp {
 
     fn bugs(&self) -> &'static [crate::mutation::Bug] {
         bugs::ALL
+    }
+
+    fn runs_on(&self, capabilities: crate::capabilities::Capabilities) -> bool {
+        use crate::capabilities::Capabilities;
+        // Linearizably on a replicated state machine, or as a state-based CRDT whose replicas
+        // merge states (reads there are not linearizable: the protocol judges its histories).
+        capabilities.covers(Capabilities::STATE_MACHINE)
+            || capabilities.covers(Capabilities::STATE_MERGE)
     }
 
     fn functions(&self) -> &'static [Function] {
@@ -484,12 +590,12 @@ impl crate::describe::App for CounterApp {
 
     fn workload(
         &self,
-        _params: &crate::params::Params,
+        params: &crate::params::Params,
         mix: Vec<(Function, u64)>,
         _clients: u32,
         _bugs: BugSet,
     ) -> Box<dyn Workload> {
-        Box::new(CounterWorkload::new(mix))
+        Box::new(CounterWorkload::new(mix).with_decrements(params.ratio("decrements")))
     }
 
     fn audit(
