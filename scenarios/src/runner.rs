@@ -15,11 +15,12 @@ use protocols::registry::SimulationInputs;
 use serde::Serialize;
 use sim_core::check::{check_events, CheckOptions, CheckResult, Model, Verdict};
 use sim_core::client::ClientConfig;
-use sim_core::faults::{generate, FaultAction, FaultPlan, PartitionShape};
+use sim_core::faults::{generate, FaultAction, FaultPlan, PartitionShape, TimedFault};
 use sim_core::history::HistoryEvent;
 use sim_core::network::{resolve_partition, NetworkConfig};
 use sim_core::prng::{Prng, Stream};
 use sim_core::simulation::{self, SimConfig, SimReport, StopReason};
+use sim_core::time::Instant;
 use std::collections::BTreeMap;
 use std::panic::{catch_unwind, AssertUnwindSafe};
 
@@ -231,6 +232,10 @@ fn sim_config(scenario: &Scenario, seed: u64, options: &RunOptions) -> SimConfig
         disk: scenario.disk,
         trace: options.trace,
         record_observations: options.record_observations,
+        crash_points: match &scenario.faults {
+            FaultSpec::Random(random) => random.crash_points.clone(),
+            FaultSpec::None | FaultSpec::Script(_) => None,
+        },
     }
 }
 
@@ -378,11 +383,96 @@ pub fn run(scenario: &Scenario, seed: u64, options: &RunOptions) -> Result<RunRe
         .into_iter()
         .map(|(k, v)| (k.to_string(), v))
         .collect();
+    // Crash points show beside the marks (only when they are on: nothing is counted
+    // otherwise): `passed:NAME` for passages, `crashed:NAME` for crashes there.
+    for (point, count) in report.crash_points {
+        *result.marks.entry(format!("passed:{point}")).or_insert(0) += count;
+    }
+    for fault in &report.faults_applied {
+        if let simulation::FaultEvent::CrashAtPoint { point, .. } = &fault.what {
+            *result.marks.entry(format!("crashed:{point}")).or_insert(0) += 1;
+        }
+    }
+    result.plan = with_crash_point_crashes(result.plan, &report.faults_applied);
     result.faults_applied = report.faults_applied;
     result.check = check;
     result.trace = report.trace;
     result.observations = report.observations;
     Ok(result)
+}
+
+/// `plan` with the crashes that random crash points caused written in as script actions, so
+/// the plan that ran can be replayed, exported and shrunk as a script: a `CrashAt` armed at
+/// time zero for the same passage of the same crash point (passages count over the whole run),
+/// and a `Restart` when the kernel restarted the node (none when it stayed down until the
+/// recovery phase). Unchanged when no crash point fired, or when the plan scripted them.
+pub fn with_crash_point_crashes(
+    mut plan: FaultPlan,
+    applied: &[simulation::AppliedFault],
+) -> FaultPlan {
+    use simulation::FaultEvent;
+    if plan
+        .faults
+        .iter()
+        .any(|fault| matches!(fault.action, FaultAction::CrashAt { .. }))
+    {
+        return plan; // scripted: the plan says it already
+    }
+    let mut armed = Vec::new();
+    let mut restarts = Vec::new();
+    for (index, fault) in applied.iter().enumerate() {
+        let FaultEvent::CrashAtPoint {
+            node,
+            point,
+            nth,
+            lose_unsynced,
+            ..
+        } = fault.what
+        else {
+            continue;
+        };
+        armed.push(TimedFault {
+            at: Instant::ZERO,
+            action: FaultAction::CrashAt {
+                node,
+                point: point.to_string(),
+                nth: u32::try_from(nth).unwrap_or(u32::MAX),
+                lose_unsynced,
+            },
+        });
+        let restart = applied[index + 1..]
+            .iter()
+            .find_map(|later| match later.what {
+                FaultEvent::Action(FaultAction::Restart { node: restarted })
+                    if restarted == node =>
+                {
+                    Some(later.at)
+                }
+                FaultEvent::RecoveryBegins => Some(Instant::MAX),
+                _ => None,
+            });
+        if let Some(at) = restart.filter(|&at| at != Instant::MAX) {
+            let planned = plan
+                .faults
+                .iter()
+                .any(|fault| fault.at == at && fault.action == FaultAction::Restart { node });
+            if !planned {
+                restarts.push(TimedFault {
+                    at,
+                    action: FaultAction::Restart { node },
+                });
+            }
+        }
+    }
+    if armed.is_empty() {
+        return plan;
+    }
+    armed.append(&mut plan.faults);
+    armed.append(&mut restarts);
+    // Stable: the armed crashes stay first among the actions at time zero.
+    armed.sort_by_key(|fault| fault.at);
+    plan.faults = armed;
+    plan
 }
 
 fn base_report(

@@ -76,6 +76,10 @@ impl Protocol for PaxosProtocol {
         MARKS
     }
 
+    fn crash_points(&self) -> &'static [&'static str] {
+        super::CRASH_POINTS
+    }
+
     fn bugs(&self) -> &'static [Bug] {
         bugs::ALL
     }

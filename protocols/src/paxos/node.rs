@@ -345,6 +345,8 @@ impl<A: Application> PaxosNode<A> {
                 }
                 let accepted = self.acceptor.accepted_from(first_unchosen);
                 self.send_when_durable(ctx, from, Message::Promise { ballot, accepted });
+                // The promise is in the disk's cache (and left, on an instant disk).
+                ctx.crash_point("paxos.after_promise");
             }
         }
     }
@@ -463,6 +465,9 @@ impl<A: Application> PaxosNode<A> {
                 proposed_in_round: round,
             },
         );
+        // The leader chose what to propose here and logged its own acceptance; nobody has
+        // heard of it yet.
+        ctx.crash_point("paxos.before_accept_broadcast");
         ctx.broadcast(Message::Accept {
             ballot,
             slot,
@@ -519,6 +524,7 @@ impl<A: Application> PaxosNode<A> {
         self.follow(ctx, ballot);
         self.learn_from_leader(ctx, ballot, first_unchosen);
         self.send_when_durable(ctx, from, Message::Accepted { ballot, slot });
+        ctx.crash_point("paxos.after_accept");
     }
 
     fn on_accepted(&mut self, ctx: &mut Ctx<'_, Self>, from: NodeId, ballot: Ballot, slot: Slot) {
@@ -822,6 +828,8 @@ impl<A: Application> Node for PaxosNode<A> {
                 DurableAnswer::Observe(observation) => ctx.observe(observation),
             }
         }
+        // Promises and Accepted messages that waited for this sync have left.
+        ctx.crash_point("paxos.after_sync");
         if let Some((ballot, promise_token)) = self.own_promise_unsynced {
             if promise_token <= token {
                 self.own_promise_unsynced = None;
@@ -850,6 +858,7 @@ impl<A: Application> Node for PaxosNode<A> {
         });
         if self.recovered {
             ctx.mark("paxos.recovered");
+            ctx.crash_point("paxos.recovering");
         }
         if self.config.read_mode == ReadMode::Lease {
             // The node may have granted a lease just before it crashed, and does not

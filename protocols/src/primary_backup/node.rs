@@ -357,6 +357,7 @@ impl<A: Application> PrimaryBackup<A> {
         }
         if applied_any {
             ctx.sync();
+            ctx.crash_point("primary_backup.after_backup_apply");
         }
     }
 
@@ -415,6 +416,7 @@ impl<A: Application> PrimaryBackup<A> {
         // reused, even across a crash, or two streams would share one epoch.
         ctx.append(Record::Epoch { epoch });
         ctx.sync();
+        ctx.crash_point("primary_backup.after_promote");
         self.become_primary_of(epoch);
         ctx.mark("primary_backup.promoted");
         ctx.observe(Observation::Promoted {
@@ -623,6 +625,7 @@ impl<A: Application> Node for PrimaryBackup<A> {
         // Acknowledge at once, before any backup has the command: this is what makes the
         // replication asynchronous, and what a failover can lose.
         ctx.reply(request.client, request.id, outcome);
+        ctx.crash_point("primary_backup.after_ack");
         if self.config.replication_delay == Duration::ZERO {
             self.shipped = offset;
             ctx.broadcast(Message::Replicate {
