@@ -11,6 +11,8 @@
 //! same faults for any seed.
 
 use crate::scenario::{AppSpec, FaultSpec, ProtocolSpec, Scenario};
+use protocols::params::ParamValue;
+use protocols::registry::ScenarioContext;
 use protocols::registry::SimulationInputs;
 use serde::Serialize;
 use sim_core::check::{check_events, CheckOptions, CheckResult, Model, Verdict};
@@ -18,9 +20,10 @@ use sim_core::client::ClientConfig;
 use sim_core::faults::{generate, FaultAction, FaultPlan, PartitionShape, TimedFault};
 use sim_core::history::HistoryEvent;
 use sim_core::network::{resolve_partition, NetworkConfig};
+use sim_core::prng::Ratio;
 use sim_core::prng::{Prng, Stream};
 use sim_core::simulation::{self, SimConfig, SimReport, StopReason};
-use sim_core::time::Instant;
+use sim_core::time::{Duration, Instant};
 use std::collections::BTreeMap;
 use std::panic::{catch_unwind, AssertUnwindSafe};
 
@@ -200,6 +203,61 @@ pub fn fault_plan(scenario: &Scenario, seed: u64) -> FaultPlan {
     plan
 }
 
+/// Swarm testing over the whole configuration (Groce et al., "Swarm testing", ISSTA 2012):
+/// the scenario as seed `seed` runs it with `swarm: true`. Every range of the file becomes
+/// the range this seed draws its own sub-range from, and every ratio the bound of this seed's
+/// own ratio: message latency, loss, duplication and reordering, the client count (1 to the
+/// file's), think time, and every duration range among the protocol's parameters (its
+/// timeouts), kept only if the protocol's own rules accept them. One catalogue file so covers
+/// many configurations: a calm network in one seed, a slow lossy one in the next.
+///
+/// The draws come from a stream of their own ([`Stream::SwarmConfig`]), so they shift no other
+/// draw of the run; without `swarm` nothing is drawn and the scenario runs as written.
+pub fn swarm_draw(scenario: &Scenario, seed: u64) -> Scenario {
+    let mut rng = Prng::new(seed, Stream::SwarmConfig);
+    let mut drawn = scenario.clone();
+    let sub_range = |rng: &mut Prng, min: Duration, max: Duration| {
+        let low = rng.range_inclusive(min.0, max.0);
+        (Duration(low), Duration(rng.range_inclusive(low, max.0)))
+    };
+    let network = &mut drawn.network;
+    (network.latency_min, network.latency_max) =
+        sub_range(&mut rng, network.latency_min, network.latency_max);
+    let ratio_up_to =
+        |rng: &mut Prng, bound: Ratio| Ratio::from_ppm(rng.below(u64::from(bound.ppm) + 1) as u32);
+    network.loss = ratio_up_to(&mut rng, network.loss);
+    network.duplicate = ratio_up_to(&mut rng, network.duplicate);
+    network.reorder = ratio_up_to(&mut rng, network.reorder);
+    let clients = &mut drawn.clients;
+    clients.count = rng.range_inclusive(1, u64::from(clients.count.max(1))) as u32;
+    (clients.think_min, clients.think_max) =
+        sub_range(&mut rng, clients.think_min, clients.think_max);
+    let mut params = drawn.protocol.params.clone();
+    let ranges: Vec<(&'static str, Duration, Duration)> = params
+        .iter()
+        .filter_map(|(param, value)| match value {
+            ParamValue::DurationRange(min, max) => Some((param.name, min, max)),
+            _ => None,
+        })
+        .collect();
+    for (name, min, max) in ranges {
+        let (low, high) = sub_range(&mut rng, min, max);
+        params.set(name, ParamValue::DurationRange(low, high));
+    }
+    let context = ScenarioContext {
+        random_faults: matches!(drawn.faults, FaultSpec::Random(_)),
+    };
+    if drawn
+        .protocol
+        .protocol
+        .validate(&mut params, &context)
+        .is_ok()
+    {
+        drawn.protocol.params = params;
+    }
+    drawn
+}
+
 fn sim_config(scenario: &Scenario, seed: u64, options: &RunOptions) -> SimConfig {
     let clients = &scenario.clients;
     let network = &scenario.network;
@@ -308,6 +366,13 @@ fn panic_message(payload: &(dyn std::any::Any + Send)) -> String {
 /// If the scenario is not supported by this build ([`supported`]).
 pub fn run(scenario: &Scenario, seed: u64, options: &RunOptions) -> Result<RunReport, Unsupported> {
     supported(scenario)?;
+    let drawn;
+    let scenario = if scenario.swarm {
+        drawn = swarm_draw(scenario, seed);
+        &drawn
+    } else {
+        scenario
+    };
     let plan = fault_plan(scenario, seed);
     let simulated = catch_unwind(AssertUnwindSafe(|| {
         simulate_protocol(scenario, seed, options, plan.clone())
