@@ -241,8 +241,15 @@ pub fn swarm_draw(scenario: &Scenario, seed: u64) -> Scenario {
         })
         .collect();
     for (name, min, max) in ranges {
-        let (low, high) = sub_range(&mut rng, min, max);
-        params.set(name, ParamValue::DurationRange(low, high));
+        // A protocol's randomised timeout keeps at least half its spread: a range drawn down
+        // to one value would take away the randomness that breaks split votes.
+        let half = (max.0 - min.0) / 2;
+        let low = rng.range_inclusive(min.0, min.0 + half);
+        let high = rng.range_inclusive(low + half, max.0);
+        params.set(
+            name,
+            ParamValue::DurationRange(Duration(low), Duration(high)),
+        );
     }
     let context = ScenarioContext {
         random_faults: matches!(drawn.faults, FaultSpec::Random(_)),
