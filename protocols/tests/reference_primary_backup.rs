@@ -103,6 +103,8 @@ impl Cluster {
                 }
                 Effect::CancelTimer { .. } => {}
                 Effect::Reply { .. } | Effect::Observe { .. } => {}
+                // Hand-driven contexts have crash points off.
+                Effect::CrashPoint { .. } => {}
             }
         }
         (result, effects)

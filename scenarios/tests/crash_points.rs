@@ -37,9 +37,18 @@ fn unknown_crash_points_and_passage_zero_are_located_errors() {
         r#"Scenario(protocol: Raft(), faults: Script([(at: "1s", do: CrashAt(1, "raft.nope", 1))]))"#,
     )
     .unwrap_err();
-    assert!(error.contains("faults.Script[0].do.CrashAt.point"), "{error}");
-    assert!(error.contains("unknown crash point \"raft.nope\""), "{error}");
-    assert!(error.contains("raft.after_vote"), "lists the declared ones: {error}");
+    assert!(
+        error.contains("faults.Script[0].do.CrashAt.point"),
+        "{error}"
+    );
+    assert!(
+        error.contains("unknown crash point \"raft.nope\""),
+        "{error}"
+    );
+    assert!(
+        error.contains("raft.after_vote"),
+        "lists the declared ones: {error}"
+    );
     let error = parse(
         r#"Scenario(protocol: Raft(), faults: Script([(at: "1s", do: PowerLossAt(1, "raft.after_vote", 0))]))"#,
     )
@@ -49,7 +58,10 @@ fn unknown_crash_points_and_passage_zero_are_located_errors() {
         r#"crash_points: (only: ["paxos.after_promise"])"#,
     ))
     .unwrap_err();
-    assert!(error.contains("faults.Random.crash_points.only[0]"), "{error}");
+    assert!(
+        error.contains("faults.Random.crash_points.only[0]"),
+        "{error}"
+    );
     let error = parse(&crash_point_scenario(r#"crash_points: (chance: "0")"#)).unwrap_err();
     assert!(error.contains("crash_points.chance"), "{error}");
     // And the good ones parse, with their defaults.
@@ -75,7 +87,11 @@ fn crash_points_that_never_fire_change_nothing() {
     for seed in 0..3 {
         let a = run(&off, seed, &RunOptions::default()).unwrap();
         let b = run(&on, seed, &RunOptions::default()).unwrap();
-        assert_eq!(crashes(&b), 0, "seed {seed}: the 1-in-a-million chance fired");
+        assert_eq!(
+            crashes(&b),
+            0,
+            "seed {seed}: the 1-in-a-million chance fired"
+        );
         assert!(
             b.marks.contains_key("passed:2pc.mid_commit_broadcast"),
             "seed {seed}: passages are counted when on"
@@ -111,7 +127,11 @@ fn random_crash_points_fire_deterministically_and_replay_as_a_script() {
     let script = Scenario::from_str(&scenario.to_ron_with_script(&first.plan), "script.ron")
         .unwrap_or_else(|error| panic!("{error}"));
     let replayed = run(&script, 7, &RunOptions::default()).unwrap();
-    assert_eq!(crashes(&replayed), fired, "the script crashes at the same passages");
+    assert_eq!(
+        crashes(&replayed),
+        fired,
+        "the script crashes at the same passages"
+    );
     assert_eq!(replayed.outcome.name(), first.outcome.name());
 }
 
