@@ -148,6 +148,13 @@ pub trait Protocol: Sync {
         &[]
     }
 
+    /// Every crash point its nodes pass (`ctx.crash_point(..)`): the moments where a crash
+    /// is most interesting. Scenarios aim random crashes at them and script `CrashAt`s by
+    /// these names; `faultline list` shows them.
+    fn crash_points(&self) -> &'static [&'static str] {
+        &[]
+    }
+
     /// The names of the invariants its checker enforces at every step (listings).
     fn invariants(&self) -> &'static [&'static str] {
         &[]

@@ -112,6 +112,7 @@ fn random_plan(seed: u64, duration: Duration) -> FaultPlan {
             FaultKind::ClockDrift(100_000),
         ],
         swarm: true,
+        crash_points: None,
     };
     generate(&options, 3, duration, &mut Prng::new(seed, Stream::Swarm))
 }

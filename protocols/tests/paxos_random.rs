@@ -192,6 +192,7 @@ fn simulate(seed: u64, read_mode: ReadMode, bugs: &[Bug]) -> (StopReason, Option
             FaultKind::ClockDrift(1_000),
         ],
         swarm: true,
+        crash_points: None,
     };
     let duration = Duration::from_secs(4);
     let plan = generate(

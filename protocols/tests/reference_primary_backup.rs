@@ -120,6 +120,8 @@ impl Cluster {
                     self.replies.push((reply.id.0, reply.outcome.clone()))
                 }
                 Effect::Observe { .. } => {}
+                // Hand-driven contexts have crash points off.
+                Effect::CrashPoint { .. } => {}
             }
         }
         if synced != before {

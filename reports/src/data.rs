@@ -270,6 +270,21 @@ pub fn fault_spans(faults: &[AppliedFault], node_count: u32, end_nanos: u64) -> 
                 let key = (FaultKind::Crash, u64::from(node.0));
                 start(&mut spans, &mut open, key, Some(*node), at, label);
             }
+            FaultEvent::CrashAtPoint {
+                node,
+                point,
+                lose_unsynced,
+                lost,
+                ..
+            } => {
+                let label = if *lose_unsynced {
+                    format!("power loss {node} at {point} ({lost} unsynced lost)")
+                } else {
+                    format!("crash {node} at {point}")
+                };
+                let key = (FaultKind::Crash, u64::from(node.0));
+                start(&mut spans, &mut open, key, Some(*node), at, label);
+            }
             FaultEvent::Resume { node, .. } => {
                 stop(
                     &mut spans,
@@ -346,6 +361,8 @@ pub fn fault_spans(faults: &[AppliedFault], node_count: u32, end_nanos: u64) -> 
                 FaultAction::SetLoss { loss: None } => {
                     stop(&mut spans, &mut open, (FaultKind::Loss, 0), at);
                 }
+                // Only armed here; the crash itself is a `CrashAtPoint` when it happens.
+                FaultAction::CrashAt { .. } => {}
                 FaultAction::Partition(_)
                 | FaultAction::Crash { .. }
                 | FaultAction::Resume { .. } => {}

@@ -71,6 +71,11 @@ pub struct ScenarioFile {
     /// What a directed scenario expects of every seed (used by the runner and CI).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub expect: Option<ExpectFile>,
+    /// Swarm testing over the whole configuration: each seed draws its own latency spread,
+    /// loss, duplication, reordering, protocol timeouts, client count and think time within
+    /// the scenario's ranges. Default `false`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub swarm: Option<bool>,
 }
 
 /// A registry entry as a scenario file names it: a protocol (`Raft(heartbeat: "50ms")`) or an
@@ -483,9 +488,31 @@ pub enum FaultsFile {
         /// Swarm testing: each seed enables a random non-empty subset of `kinds`.
         #[serde(default, skip_serializing_if = "Option::is_none")]
         swarm: Option<bool>,
+        /// Crashes aimed at the protocol's crash points; absent means none.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        crash_points: Option<CrashPointsFile>,
     },
     /// A hand-written list of timed actions.
     Script(Vec<TimedActionFile>),
+}
+
+/// Crashes at crash points: `(chance: "5%", power_loss: "50%", restart_after: ("1ms",
+/// "50ms"), only: ["paxos.after_promise"])`.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, rename = "CrashPoints")]
+pub struct CrashPointsFile {
+    /// The chance that one passage of a crash point crashes the node; default `"1%"`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub chance: Option<RatioText>,
+    /// The share of those crashes that lose unsynced writes; default `"50%"`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub power_loss: Option<RatioText>,
+    /// How long the node stays down, `(min, max)`; default `("1ms", "100ms")`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub restart_after: Option<(DurationText, DurationText)>,
+    /// Only these crash points fire; default: every one the protocol declares.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub only: Option<Vec<String>>,
 }
 
 /// A kind of generated fault.
@@ -571,6 +598,11 @@ pub enum ActionFile {
     SetLoss(RatioText),
     /// Restore the configured loss ratio.
     ResetLoss,
+    /// Crash a node (unsynced writes kept) the `nth` time (from 1) it passes a crash point
+    /// from now on: `CrashAt(2, "paxos.after_promise", 1)`.
+    CrashAt(u32, String, u32),
+    /// The same with power loss: unsynced writes may be lost.
+    PowerLossAt(u32, String, u32),
 }
 
 /// Resource limits: hitting one is a reported outcome.

@@ -11,17 +11,20 @@
 //! same faults for any seed.
 
 use crate::scenario::{AppSpec, FaultSpec, ProtocolSpec, Scenario};
+use protocols::params::ParamValue;
+use protocols::registry::ScenarioContext;
 use protocols::registry::SimulationInputs;
 use serde::Serialize;
 use sim_core::check::{check_events, CheckOptions, CheckResult, Model, Verdict};
 use sim_core::client::{ClientConfig, ScriptedWorkload};
-use sim_core::faults::{generate, FaultAction, FaultPlan, PartitionShape};
+use sim_core::faults::{generate, FaultAction, FaultPlan, PartitionShape, TimedFault};
 use sim_core::history::HistoryEvent;
 use sim_core::id::ClientId;
 use sim_core::network::{resolve_partition, NetworkConfig};
+use sim_core::prng::Ratio;
 use sim_core::prng::{Prng, Stream};
 use sim_core::simulation::{self, SimConfig, SimReport, StopReason};
-use sim_core::time::Instant;
+use sim_core::time::{Duration, Instant};
 use std::collections::BTreeMap;
 use std::panic::{catch_unwind, AssertUnwindSafe};
 
@@ -206,6 +209,68 @@ pub fn fault_plan(scenario: &Scenario, seed: u64) -> FaultPlan {
     plan
 }
 
+/// Swarm testing over the whole configuration (Groce et al., "Swarm testing", ISSTA 2012):
+/// the scenario as seed `seed` runs it with `swarm: true`. Every range of the file becomes
+/// the range this seed draws its own sub-range from, and every ratio the bound of this seed's
+/// own ratio: message latency, loss, duplication and reordering, the client count (1 to the
+/// file's), think time, and every duration range among the protocol's parameters (its
+/// timeouts), kept only if the protocol's own rules accept them. One catalogue file so covers
+/// many configurations: a calm network in one seed, a slow lossy one in the next.
+///
+/// The draws come from a stream of their own ([`Stream::SwarmConfig`]), so they shift no other
+/// draw of the run; without `swarm` nothing is drawn and the scenario runs as written.
+pub fn swarm_draw(scenario: &Scenario, seed: u64) -> Scenario {
+    let mut rng = Prng::new(seed, Stream::SwarmConfig);
+    let mut drawn = scenario.clone();
+    let sub_range = |rng: &mut Prng, min: Duration, max: Duration| {
+        let low = rng.range_inclusive(min.0, max.0);
+        (Duration(low), Duration(rng.range_inclusive(low, max.0)))
+    };
+    let network = &mut drawn.network;
+    (network.latency_min, network.latency_max) =
+        sub_range(&mut rng, network.latency_min, network.latency_max);
+    let ratio_up_to =
+        |rng: &mut Prng, bound: Ratio| Ratio::from_ppm(rng.below(u64::from(bound.ppm) + 1) as u32);
+    network.loss = ratio_up_to(&mut rng, network.loss);
+    network.duplicate = ratio_up_to(&mut rng, network.duplicate);
+    network.reorder = ratio_up_to(&mut rng, network.reorder);
+    let clients = &mut drawn.clients;
+    clients.count = rng.range_inclusive(1, u64::from(clients.count.max(1))) as u32;
+    (clients.think_min, clients.think_max) =
+        sub_range(&mut rng, clients.think_min, clients.think_max);
+    let mut params = drawn.protocol.params.clone();
+    let ranges: Vec<(&'static str, Duration, Duration)> = params
+        .iter()
+        .filter_map(|(param, value)| match value {
+            ParamValue::DurationRange(min, max) => Some((param.name, min, max)),
+            _ => None,
+        })
+        .collect();
+    for (name, min, max) in ranges {
+        // A protocol's randomised timeout keeps at least half its spread: a range drawn down
+        // to one value would take away the randomness that breaks split votes.
+        let half = (max.0 - min.0) / 2;
+        let low = rng.range_inclusive(min.0, min.0 + half);
+        let high = rng.range_inclusive(low + half, max.0);
+        params.set(
+            name,
+            ParamValue::DurationRange(Duration(low), Duration(high)),
+        );
+    }
+    let context = ScenarioContext {
+        random_faults: matches!(drawn.faults, FaultSpec::Random(_)),
+    };
+    if drawn
+        .protocol
+        .protocol
+        .validate(&mut params, &context)
+        .is_ok()
+    {
+        drawn.protocol.params = params;
+    }
+    drawn
+}
+
 fn sim_config(scenario: &Scenario, seed: u64, options: &RunOptions) -> SimConfig {
     let clients = &scenario.clients;
     let network = &scenario.network;
@@ -238,6 +303,10 @@ fn sim_config(scenario: &Scenario, seed: u64, options: &RunOptions) -> SimConfig
         disk: scenario.disk,
         trace: options.trace,
         record_observations: options.record_observations,
+        crash_points: match &scenario.faults {
+            FaultSpec::Random(random) => random.crash_points.clone(),
+            FaultSpec::None | FaultSpec::Script(_) => None,
+        },
     }
 }
 
@@ -322,6 +391,13 @@ fn panic_message(payload: &(dyn std::any::Any + Send)) -> String {
 /// If the scenario is not supported by this build ([`supported`]).
 pub fn run(scenario: &Scenario, seed: u64, options: &RunOptions) -> Result<RunReport, Unsupported> {
     supported(scenario)?;
+    let drawn;
+    let scenario = if scenario.swarm {
+        drawn = swarm_draw(scenario, seed);
+        &drawn
+    } else {
+        scenario
+    };
     let plan = fault_plan(scenario, seed);
     let simulated = catch_unwind(AssertUnwindSafe(|| {
         simulate_protocol(scenario, seed, options, plan.clone())
@@ -423,12 +499,97 @@ pub fn run(scenario: &Scenario, seed: u64, options: &RunOptions) -> Result<RunRe
         .into_iter()
         .map(|(k, v)| (k.to_string(), v))
         .collect();
+    // Crash points show beside the marks (only when they are on: nothing is counted
+    // otherwise): `passed:NAME` for passages, `crashed:NAME` for crashes there.
+    for (point, count) in report.crash_points {
+        *result.marks.entry(format!("passed:{point}")).or_insert(0) += count;
+    }
+    for fault in &report.faults_applied {
+        if let simulation::FaultEvent::CrashAtPoint { point, .. } = &fault.what {
+            *result.marks.entry(format!("crashed:{point}")).or_insert(0) += 1;
+        }
+    }
+    result.plan = with_crash_point_crashes(result.plan, &report.faults_applied);
     result.faults_applied = report.faults_applied;
     result.check = check;
     result.trace = report.trace;
     result.observations = report.observations;
     result.measures = measures;
     Ok(result)
+}
+
+/// `plan` with the crashes that random crash points caused written in as script actions, so
+/// the plan that ran can be replayed, exported and shrunk as a script: a `CrashAt` armed at
+/// time zero for the same passage of the same crash point (passages count over the whole run),
+/// and a `Restart` when the kernel restarted the node (none when it stayed down until the
+/// recovery phase). Unchanged when no crash point fired, or when the plan scripted them.
+pub fn with_crash_point_crashes(
+    mut plan: FaultPlan,
+    applied: &[simulation::AppliedFault],
+) -> FaultPlan {
+    use simulation::FaultEvent;
+    if plan
+        .faults
+        .iter()
+        .any(|fault| matches!(fault.action, FaultAction::CrashAt { .. }))
+    {
+        return plan; // scripted: the plan says it already
+    }
+    let mut armed = Vec::new();
+    let mut restarts = Vec::new();
+    for (index, fault) in applied.iter().enumerate() {
+        let FaultEvent::CrashAtPoint {
+            node,
+            point,
+            nth,
+            lose_unsynced,
+            ..
+        } = fault.what
+        else {
+            continue;
+        };
+        armed.push(TimedFault {
+            at: Instant::ZERO,
+            action: FaultAction::CrashAt {
+                node,
+                point: point.to_string(),
+                nth: u32::try_from(nth).unwrap_or(u32::MAX),
+                lose_unsynced,
+            },
+        });
+        let restart = applied[index + 1..]
+            .iter()
+            .find_map(|later| match later.what {
+                FaultEvent::Action(FaultAction::Restart { node: restarted })
+                    if restarted == node =>
+                {
+                    Some(later.at)
+                }
+                FaultEvent::RecoveryBegins => Some(Instant::MAX),
+                _ => None,
+            });
+        if let Some(at) = restart.filter(|&at| at != Instant::MAX) {
+            let planned = plan
+                .faults
+                .iter()
+                .any(|fault| fault.at == at && fault.action == FaultAction::Restart { node });
+            if !planned {
+                restarts.push(TimedFault {
+                    at,
+                    action: FaultAction::Restart { node },
+                });
+            }
+        }
+    }
+    if armed.is_empty() {
+        return plan;
+    }
+    armed.append(&mut plan.faults);
+    armed.append(&mut restarts);
+    // Stable: the armed crashes stay first among the actions at time zero.
+    armed.sort_by_key(|fault| fault.at);
+    plan.faults = armed;
+    plan
 }
 
 fn base_report(

@@ -15,9 +15,10 @@
 //! Everything is integers: durations are [`Duration`] nanoseconds, probabilities [`Ratio`] ppm.
 
 use crate::file::{
-    ActionFile, AppFile, BugName, Chosen, ClientsFile, DiskFile, DurationText, Entry, ExpectFile,
-    FaultKindFile, FaultsFile, LimitsFile, NetworkFile, OpKindFile, ProtocolFile, RatioText,
-    ScenarioFile, ScriptedOpFile, ShapeFile, SignedDurationText, TimedActionFile, WorkloadFile,
+    ActionFile, AppFile, BugName, Chosen, ClientsFile, CrashPointsFile, DiskFile, DurationText,
+    Entry, ExpectFile, FaultKindFile, FaultsFile, LimitsFile, NetworkFile, OpKindFile,
+    ProtocolFile, RatioText, ScenarioFile, ScriptedOpFile, ShapeFile, SignedDurationText,
+    TimedActionFile, WorkloadFile,
 };
 use protocols::apps::kv::KEYS_MAX;
 use protocols::mutation::{Bug, BugSet};
@@ -25,7 +26,7 @@ use protocols::params::{check_kinds, ParamError, ParamValue, Params};
 use protocols::registry::{self, App, Protocol, ScenarioContext};
 use sim_core::disk::DiskConfig;
 use sim_core::faults::{
-    FaultAction, FaultKind, FaultPlan, PartitionShape, RandomFaults, TimedFault,
+    CrashPoints, FaultAction, FaultKind, FaultPlan, PartitionShape, RandomFaults, TimedFault,
 };
 use sim_core::history::{Function, Value};
 use sim_core::id::NodeId;
@@ -81,6 +82,9 @@ pub struct Scenario {
     pub limits: Limits,
     /// The verdict a directed scenario expects, if it states one.
     pub expect: Option<Expectation>,
+    /// Swarm testing over the configuration: each seed draws its own network, protocol
+    /// timeouts and clients within the scenario's ranges (`runner::swarm_draw`). Default off.
+    pub swarm: bool,
     /// Where the scenario was read from (not part of equality).
     source: Option<PathBuf>,
 }
@@ -105,6 +109,7 @@ impl PartialEq for Scenario {
             bugs,
             limits,
             expect,
+            swarm,
             source: _,
         } = self;
         *name == other.name
@@ -122,6 +127,7 @@ impl PartialEq for Scenario {
             && *bugs == other.bugs
             && *limits == other.limits
             && *expect == other.expect
+            && *swarm == other.swarm
     }
 }
 
@@ -606,6 +612,7 @@ impl Scenario {
                 )),
                 kinds: Some(random.kinds.iter().map(fault_kind_file).collect()),
                 swarm: Some(random.swarm),
+                crash_points: random.crash_points.as_ref().map(crash_points_file),
             }),
             FaultSpec::Script(plan) => Some(FaultsFile::Script(
                 plan.faults.iter().map(timed_fault_file).collect(),
@@ -713,6 +720,7 @@ impl Scenario {
                 Expectation::Violation => ExpectFile::Violation,
                 Expectation::LivenessFailure => ExpectFile::LivenessFailure,
             }),
+            swarm: self.swarm.then_some(true),
         }
     }
 }
@@ -1027,10 +1035,20 @@ fn validate(file: ScenarioFile, default_name: &str) -> Result<Scenario, Invalid>
             every,
             kinds,
             swarm,
-        }) => FaultSpec::Random(validate_random(every, kinds, swarm, node_count)?),
-        Some(FaultsFile::Script(steps)) => {
-            FaultSpec::Script(validate_script(&steps, node_count, Duration(end))?)
+            crash_points,
+        }) => {
+            let mut random = validate_random(every, kinds, swarm, node_count)?;
+            random.crash_points = crash_points
+                .map(|file| validate_crash_points(file, protocol.protocol.crash_points()))
+                .transpose()?;
+            FaultSpec::Random(random)
         }
+        Some(FaultsFile::Script(steps)) => FaultSpec::Script(validate_script(
+            &steps,
+            node_count,
+            Duration(end),
+            protocol.protocol.crash_points(),
+        )?),
     };
 
     let mut bugs = BugSet::NONE;
@@ -1066,6 +1084,7 @@ fn validate(file: ScenarioFile, default_name: &str) -> Result<Scenario, Invalid>
         bugs,
         limits,
         expect,
+        swarm: file.swarm.unwrap_or(false),
         source: None,
     })
 }
@@ -1625,13 +1644,82 @@ fn validate_random(
         every_max,
         kinds: resolved,
         swarm: swarm.unwrap_or(false),
+        crash_points: None,
     })
+}
+
+/// A crash point's name, checked against the protocol's declared ones.
+fn crash_point_name(path: &str, name: &str, declared: &[&str]) -> Result<String, Invalid> {
+    if declared.contains(&name) {
+        return Ok(name.to_string());
+    }
+    let expected = if declared.is_empty() {
+        "this protocol declares no crash points".to_string()
+    } else {
+        format!("expected one of {}", quoted_list(declared))
+    };
+    Err(invalid(
+        path,
+        format!("unknown crash point \"{name}\": {expected}"),
+    ))
+}
+
+fn validate_crash_points(file: CrashPointsFile, declared: &[&str]) -> Result<CrashPoints, Invalid> {
+    let base = "faults.Random.crash_points";
+    let chance = file.chance.map_or(Ratio::from_percent(1), |ratio| ratio.0);
+    if chance == Ratio::ZERO {
+        return Err(invalid(
+            format!("{base}.chance"),
+            "a chance of 0%: expected a positive ratio, or leave `crash_points` out",
+        ));
+    }
+    if declared.is_empty() {
+        return Err(invalid(base, "this protocol declares no crash points"));
+    }
+    let (restart_after_min, restart_after_max) = range(
+        &format!("{base}.restart_after"),
+        file.restart_after,
+        (Duration::from_millis(1), Duration::from_millis(100)),
+    )?;
+    let mut only = Vec::new();
+    for (index, name) in file.only.unwrap_or_default().iter().enumerate() {
+        let name = crash_point_name(&format!("{base}.only[{index}]"), name, declared)?;
+        if only.contains(&name) {
+            return Err(invalid(
+                format!("{base}.only[{index}]"),
+                format!("crash point \"{name}\" is listed twice"),
+            ));
+        }
+        only.push(name);
+    }
+    Ok(CrashPoints {
+        chance,
+        power_loss: file
+            .power_loss
+            .map_or(Ratio::from_percent(50), |ratio| ratio.0),
+        restart_after_min,
+        restart_after_max,
+        only,
+    })
+}
+
+fn crash_points_file(points: &CrashPoints) -> CrashPointsFile {
+    CrashPointsFile {
+        chance: Some(RatioText(points.chance)),
+        power_loss: Some(RatioText(points.power_loss)),
+        restart_after: Some((
+            DurationText(points.restart_after_min),
+            DurationText(points.restart_after_max),
+        )),
+        only: (!points.only.is_empty()).then(|| points.only.clone()),
+    }
 }
 
 fn validate_script(
     steps: &[TimedActionFile],
     node_count: u32,
     end: Duration,
+    crash_points: &[&str],
 ) -> Result<FaultPlan, Invalid> {
     let mut faults = Vec::with_capacity(steps.len());
     for (index, step) in steps.iter().enumerate() {
@@ -1717,6 +1805,28 @@ fn validate_script(
                 loss: Some(ratio.0),
             },
             ActionFile::ResetLoss => FaultAction::SetLoss { loss: None },
+            ActionFile::CrashAt(n, point, nth) | ActionFile::PowerLossAt(n, point, nth) => {
+                let lose_unsynced = matches!(step.action, ActionFile::PowerLossAt(..));
+                let variant = if lose_unsynced {
+                    "PowerLossAt"
+                } else {
+                    "CrashAt"
+                };
+                let node = node(&path(variant, "node"), *n, node_count)?;
+                let point = crash_point_name(&path(variant, "point"), point, crash_points)?;
+                if *nth == 0 {
+                    return Err(invalid(
+                        path(variant, "nth"),
+                        "passage 0: passages count from 1 (the next one)",
+                    ));
+                }
+                FaultAction::CrashAt {
+                    node,
+                    point,
+                    nth: *nth,
+                    lose_unsynced,
+                }
+            }
         };
         faults.push(TimedFault {
             at: Instant(step.at.0.as_nanos()),
@@ -1827,6 +1937,18 @@ fn timed_fault_file(fault: &TimedFault) -> TimedActionFile {
         FaultAction::Unclog { from, to } => ActionFile::Unclog(from.0, to.0),
         FaultAction::SetLoss { loss: Some(loss) } => ActionFile::SetLoss(RatioText(*loss)),
         FaultAction::SetLoss { loss: None } => ActionFile::ResetLoss,
+        FaultAction::CrashAt {
+            node,
+            point,
+            nth,
+            lose_unsynced: false,
+        } => ActionFile::CrashAt(node.0, point.clone(), *nth),
+        FaultAction::CrashAt {
+            node,
+            point,
+            nth,
+            lose_unsynced: true,
+        } => ActionFile::PowerLossAt(node.0, point.clone(), *nth),
     };
     TimedActionFile {
         at: DurationText(Duration(fault.at.as_nanos())),

@@ -98,6 +98,45 @@ pub enum FaultAction {
         /// The temporary loss ratio.
         loss: Option<Ratio>,
     },
+    /// Arm a crash at a protocol's crash point: from now on, the `nth` time `node` passes
+    /// `point` (`ctx.crash_point("paxos.after_promise")`, counting from 1) it crashes right
+    /// there, after the effects it recorded before the point and before any it records after.
+    /// It stays down until a later `Restart` (or the recovery phase). A shrunk scenario
+    /// scripts a crash-point crash with it.
+    CrashAt {
+        /// The node.
+        node: NodeId,
+        /// The crash point's name, as the protocol declares it.
+        point: String,
+        /// Which passage crashes it (1 = the next one).
+        nth: u32,
+        /// Power-loss semantics for unsynced writes, as for [`FaultAction::Crash`].
+        lose_unsynced: bool,
+    },
+}
+
+/// How often nodes crash at their protocol's crash points (generated from the seed, on a
+/// stream of its own, so turning them on shifts no other draw and leaving them off draws
+/// nothing).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct CrashPoints {
+    /// The chance that one passage of a crash point crashes the node.
+    pub chance: Ratio,
+    /// Of those crashes, the share that also loses unsynced writes (power loss).
+    pub power_loss: Ratio,
+    /// Smallest downtime before the kernel restarts a node crashed at a crash point.
+    pub restart_after_min: Duration,
+    /// Largest downtime.
+    pub restart_after_max: Duration,
+    /// Only these crash points fire (empty: every one the protocol declares).
+    pub only: Vec<String>,
+}
+
+impl CrashPoints {
+    /// Does a passage of `point` roll the dice?
+    pub fn covers(&self, point: &str) -> bool {
+        self.only.is_empty() || self.only.iter().any(|name| name == point)
+    }
 }
 
 /// A fault action at a point in simulated time.
@@ -148,6 +187,8 @@ pub struct RandomFaults {
     pub kinds: Vec<FaultKind>,
     /// Swarm testing: each seed enables a random non-empty subset of `kinds`.
     pub swarm: bool,
+    /// Crashes aimed at the protocol's crash points, on top of the timed plan (`None`: off).
+    pub crash_points: Option<CrashPoints>,
 }
 
 /// Generates a fault plan for a run of `duration` over `node_count` nodes.
@@ -303,6 +344,7 @@ mod tests {
             every_max: Duration::from_secs(1),
             kinds,
             swarm,
+            crash_points: None,
         }
     }
 

@@ -209,10 +209,18 @@ pub enum Effect<N: Node> {
         /// The mark's name, `protocol.what_happened`.
         name: &'static str,
     },
+    /// The node passes a crash point; the kernel may crash it right here (recorded only when
+    /// the run has crash points on).
+    CrashPoint {
+        /// The crash point's name, `protocol.moment`.
+        name: &'static str,
+    },
 }
 
 /// The context a handler receives: reads of the node's world, and a recorder of effects.
 pub struct Ctx<'a, N: Node> {
+    /// Does this run crash nodes at crash points? Off, [`Ctx::crash_point`] records nothing.
+    pub(crate) crash_points_on: bool,
     pub(crate) id: NodeId,
     pub(crate) node_count: u32,
     pub(crate) local_now: Instant,
@@ -240,6 +248,7 @@ impl<'a, N: Node> Ctx<'a, N> {
             "node {id} outside a cluster of {node_count}"
         );
         Ctx {
+            crash_points_on: false,
             id,
             node_count,
             local_now,
@@ -262,6 +271,13 @@ impl<'a, N: Node> Ctx<'a, N> {
     /// into the next context.
     pub fn last_sync_token(&self) -> SyncToken {
         self.last_sync_token
+    }
+
+    /// Records crash points in a hand-driven context (off by default), so a harness can see
+    /// [`Effect::CrashPoint`]s.
+    pub fn with_crash_points(mut self) -> Self {
+        self.crash_points_on = true;
+        self
     }
 
     /// Sets the monotonic reading for a hand-driven context (by default it equals `local_now`).
@@ -378,6 +394,19 @@ impl<'a, N: Node> Ctx<'a, N> {
     /// Count a rarely taken path (`"raft.truncate"`); sweeps report which marks were hit.
     pub fn mark(&mut self, name: &'static str) {
         self.effects.push(Effect::Mark { name });
+    }
+
+    /// A moment where a crash is most interesting (`"paxos.after_promise"`: after a durable
+    /// write, after sending a vote, between a decision and its broadcast, during recovery).
+    /// With crash points on, the kernel may crash the node right here: the effects recorded
+    /// before this call happen (sends leave, appends reach the disk's cache), the ones after it
+    /// never do. Off (the default), it records nothing and draws nothing, so declaring a crash
+    /// point changes no run. Every name must be in the protocol's declared crash points.
+    #[inline]
+    pub fn crash_point(&mut self, name: &'static str) {
+        if self.crash_points_on {
+            self.effects.push(Effect::CrashPoint { name });
+        }
     }
 }
 

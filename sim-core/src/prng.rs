@@ -30,6 +30,11 @@ pub enum Stream {
     /// Write and sync latencies of the disks (its own stream, so slow disks shift no other
     /// draw).
     DiskLatency,
+    /// Crashes at the protocols' crash points (its own stream, drawn only when they are on).
+    CrashPoints,
+    /// Per-seed configuration draws of swarm testing over the whole scenario (latency
+    /// spread, loss, duplication, timeouts, client count, think time), drawn only when on.
+    SwarmConfig,
     /// A node's own stream, handed to its handlers through `Ctx::rng`.
     Node(u32),
     /// A client slot's own stream.
@@ -48,6 +53,8 @@ impl Stream {
             Stream::Swarm => 5,
             Stream::Disk => 6,
             Stream::DiskLatency => 7,
+            Stream::CrashPoints => 8,
+            Stream::SwarmConfig => 9,
             Stream::Node(i) => (1 << 32) | u64::from(i),
             Stream::Client(i) => (2 << 32) | u64::from(i),
             Stream::Custom(i) => (3 << 32) | u64::from(i),

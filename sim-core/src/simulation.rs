@@ -21,7 +21,7 @@
 use crate::client::{ClientConfig, Pacing, Workload};
 use crate::clock::Clock;
 use crate::disk::{Disk, DiskConfig};
-use crate::faults::{FaultAction, FaultPlan, PartitionShape, TimedFault};
+use crate::faults::{CrashPoints, FaultAction, FaultPlan, PartitionShape, TimedFault};
 use crate::history::{EventType, Function, History};
 use crate::id::{ClientId, NodeId, ProcessId, RequestId, TimerId};
 use crate::network::{resolve_partition, Fate, Network, NetworkConfig};
@@ -83,6 +83,9 @@ pub struct SimConfig {
     /// [`SimReport::observations`] (the node lanes of a run's report). Off in sweeps: reading
     /// them costs time no verdict needs.
     pub record_observations: bool,
+    /// Random crashes at the protocol's crash points (`None`: off, and the nodes' crash
+    /// points cost nothing and draw nothing).
+    pub crash_points: Option<CrashPoints>,
 }
 
 impl SimConfig {
@@ -100,6 +103,7 @@ impl SimConfig {
             disk: DiskConfig::default(),
             trace: false,
             record_observations: false,
+            crash_points: None,
         }
     }
 }
@@ -219,6 +223,22 @@ pub enum FaultEvent {
         /// Unsynced records lost.
         lost: usize,
     },
+    /// A crash at a protocol's crash point (random, or scripted with `CrashAt`): the node
+    /// passed `point` for the `nth` time since the run began.
+    CrashAtPoint {
+        /// The node.
+        node: NodeId,
+        /// The crash point.
+        point: &'static str,
+        /// Which passage of `point` on `node` it was, counting from 1 over the whole run.
+        nth: u64,
+        /// Power-loss semantics.
+        lose_unsynced: bool,
+        /// Disk records that survived.
+        kept: usize,
+        /// Unsynced records lost.
+        lost: usize,
+    },
     /// A paused node resumed with `queued` inputs waiting.
     Resume {
         /// The node.
@@ -272,6 +292,26 @@ impl FaultEvent {
                     *lost as u64,
                 ],
             ),
+            FaultEvent::CrashAtPoint {
+                node,
+                point,
+                nth,
+                lose_unsynced,
+                kept,
+                lost,
+            } => {
+                words(
+                    13,
+                    &[
+                        u64::from(node.0),
+                        *nth,
+                        u64::from(*lose_unsynced),
+                        *kept as u64,
+                        *lost as u64,
+                    ],
+                );
+                point.bytes().for_each(|byte| digest.word(u64::from(byte)));
+            }
             FaultEvent::Resume { node, queued } => words(3, &[u64::from(node.0), *queued as u64]),
             FaultEvent::RecoveryBegins => words(4, &[]),
             FaultEvent::Action(action) => match *action {
@@ -288,6 +328,18 @@ impl FaultEvent {
                 FaultAction::Unclog { from, to } => words(11, &[pair(from, to)]),
                 FaultAction::SetLoss { loss } => {
                     words(12, &[loss.map_or(u64::MAX, |ratio| u64::from(ratio.ppm))])
+                }
+                FaultAction::CrashAt {
+                    node,
+                    ref point,
+                    nth,
+                    lose_unsynced,
+                } => {
+                    words(
+                        14,
+                        &[u64::from(node.0), u64::from(nth), u64::from(lose_unsynced)],
+                    );
+                    point.bytes().for_each(|byte| digest.word(u64::from(byte)));
                 }
                 FaultAction::Partition(_)
                 | FaultAction::Crash { .. }
@@ -329,6 +381,24 @@ impl fmt::Display for FaultEvent {
                     "{kind} {node}: {kept} records kept, {lost} unsynced lost"
                 )
             }
+            FaultEvent::CrashAtPoint {
+                node,
+                point,
+                nth,
+                lose_unsynced,
+                kept,
+                lost,
+            } => {
+                let kind = if *lose_unsynced {
+                    "crash (power loss)"
+                } else {
+                    "crash"
+                };
+                write!(
+                    f,
+                    "{kind} {node} at {point} (passage {nth}): {kept} records kept, {lost} unsynced lost"
+                )
+            }
             FaultEvent::Resume { node, queued } => {
                 write!(f, "resume {node} ({queued} queued inputs)")
             }
@@ -347,6 +417,19 @@ impl fmt::Display for FaultEvent {
                 FaultAction::Unclog { from, to } => write!(f, "unclog {from}->{to}"),
                 FaultAction::SetLoss { loss: Some(ratio) } => write!(f, "loss burst {ratio}"),
                 FaultAction::SetLoss { loss: None } => write!(f, "loss burst ends"),
+                FaultAction::CrashAt {
+                    node,
+                    point,
+                    nth,
+                    lose_unsynced,
+                } => {
+                    let kind = if *lose_unsynced {
+                        "power loss"
+                    } else {
+                        "crash"
+                    };
+                    write!(f, "arm {kind} of {node} at passage {nth} of {point}")
+                }
                 FaultAction::Partition(_)
                 | FaultAction::Crash { .. }
                 | FaultAction::Resume { .. } => {
@@ -376,6 +459,9 @@ pub struct SimReport {
     pub marks: BTreeMap<&'static str, u64>,
     /// What the invariant checker measured ([`Invariants::figures`]).
     pub figures: BTreeMap<&'static str, u64>,
+    /// How often each crash point was passed (counted only when crash points are on: random
+    /// ones in [`SimConfig::crash_points`] or a scripted `CrashAt`).
+    pub crash_points: BTreeMap<&'static str, u64>,
     /// The client history.
     pub history: History,
     /// The faults as they were applied.
@@ -430,6 +516,11 @@ enum EventKind<M> {
     ClientWake {
         client: ClientId,
         token: u64,
+    },
+    /// Restart a node crashed at a crash point, unless it restarted (or crashed again) since.
+    CrashPointRestart {
+        node: NodeId,
+        incarnation: u64,
     },
     /// The node's sync in flight (`token`) completes: the records it covers are durable.
     /// Stale when the node crashed since (`incarnation` moved on). How many records it covers
@@ -564,6 +655,8 @@ struct NodeSlot<N: Node> {
     written_until: Instant,
     /// Inputs that arrived while paused, handled in order on resume.
     paused_inbox: Vec<EventKind<N::Msg>>,
+    /// Passages of each crash point so far (counted only when crash points are on).
+    crash_point_passages: BTreeMap<&'static str, u64>,
 }
 
 struct OpenOperation {
@@ -622,6 +715,15 @@ pub struct Simulation<N: Node> {
     digest: Digest,
     stats: SimStats,
     marks: BTreeMap<&'static str, u64>,
+    /// Crash points: on at all (random ones configured, or a `CrashAt` in the plan)? Off, a
+    /// node's `ctx.crash_point` records nothing.
+    crash_points_on: bool,
+    /// The random crash points' own stream (only with [`SimConfig::crash_points`]).
+    crash_point_rng: Option<Prng>,
+    /// Scripted `CrashAt`s applied and not yet fired: (node, point, passages left, power loss).
+    armed_crashes: Vec<(NodeId, String, u32, bool)>,
+    /// How often each crash point was passed, over all nodes.
+    crash_point_counts: BTreeMap<&'static str, u64>,
     /// The effect buffer every handler call borrows and returns, so no call allocates. Calls
     /// never nest (an instant sync's `on_synced` runs after the buffer is back), and one that
     /// did would only allocate a fresh buffer.
@@ -695,6 +797,7 @@ impl<N: Node> Simulation<N> {
                     sync_waiting: None,
                     written_until: Instant::ZERO,
                     paused_inbox: Vec::new(),
+                    crash_point_passages: BTreeMap::new(),
                 }
             })
             .collect();
@@ -717,7 +820,19 @@ impl<N: Node> Simulation<N> {
         let mut plan = plan;
         plan.faults.sort_by_key(|fault| fault.at);
         let network = Network::new(config.network.clone(), config.node_count);
+        let crash_points_on = config.crash_points.is_some()
+            || plan
+                .faults
+                .iter()
+                .any(|fault| matches!(fault.action, FaultAction::CrashAt { .. }));
         Simulation {
+            crash_points_on,
+            crash_point_rng: config
+                .crash_points
+                .as_ref()
+                .map(|_| Prng::new(seed, Stream::CrashPoints)),
+            armed_crashes: Vec::new(),
+            crash_point_counts: BTreeMap::new(),
             network_rng: Prng::new(seed, Stream::Network),
             disk_rng: Prng::new(seed, Stream::Disk),
             disk_latency_rng: Prng::new(seed, Stream::DiskLatency),
@@ -820,6 +935,7 @@ impl<N: Node> Simulation<N> {
             stats: self.stats,
             marks: self.marks,
             figures: self.invariants.figures().into_iter().collect(),
+            crash_points: self.crash_point_counts,
             history: self.history,
             faults_applied: self.faults_applied,
             trace: self.trace,
@@ -883,6 +999,16 @@ impl<N: Node> Simulation<N> {
                 self.apply_fault(&fault);
             }
             EventKind::ClientWake { client, token } => self.on_client_wake(client, token),
+            EventKind::CrashPointRestart { node, incarnation } => {
+                let slot = &self.nodes[node.index()];
+                if slot.status == Status::Crashed
+                    && slot.incarnation == incarnation
+                    && self.phase == Phase::Faults
+                {
+                    self.record_fault(FaultEvent::Action(FaultAction::Restart { node }));
+                    self.boot(node);
+                }
+            }
             EventKind::SyncDone { .. } => unreachable!("handled above"),
             EventKind::BeginRecovery => self.begin_recovery(),
             EventKind::End => unreachable!("handled in run"),
@@ -924,6 +1050,7 @@ impl<N: Node> Simulation<N> {
         let state = slot.state.as_mut().expect("a live node has state");
         let last_sync_token = {
             let mut ctx = Ctx {
+                crash_points_on: self.crash_points_on,
                 id: node,
                 node_count,
                 local_now,
@@ -1051,9 +1178,84 @@ impl<N: Node> Simulation<N> {
                 Effect::Mark { name } => {
                     *self.marks.entry(name).or_insert(0) += 1;
                 }
+                Effect::CrashPoint { name } => {
+                    if self.pass_crash_point(node, name) {
+                        // The node is gone: what it recorded after the point never happens.
+                        break;
+                    }
+                }
             }
         }
         effects.clear();
+    }
+
+    /// `node` passes crash point `point`: counts the passage and crashes the node right here if
+    /// a scripted `CrashAt` names this passage or the crash-point stream says so. True if the
+    /// node crashed. Only in phase 1: recovery is for finishing, not for new faults.
+    fn pass_crash_point(&mut self, node: NodeId, point: &'static str) -> bool {
+        let nth = {
+            let passages = self.nodes[node.index()]
+                .crash_point_passages
+                .entry(point)
+                .or_insert(0);
+            *passages += 1;
+            *passages
+        };
+        *self.crash_point_counts.entry(point).or_insert(0) += 1;
+        if self.phase != Phase::Faults {
+            return false;
+        }
+        let mut power_loss = None;
+        for (armed, name, left, lose_unsynced) in &mut self.armed_crashes {
+            if *armed == node && name == point {
+                *left -= 1;
+                if *left == 0 {
+                    power_loss = Some(power_loss.unwrap_or(false) || *lose_unsynced);
+                }
+            }
+        }
+        if power_loss.is_some() {
+            self.armed_crashes.retain(|(_, _, left, _)| *left > 0);
+        }
+        let mut restart_after = None;
+        if power_loss.is_none() {
+            let (Some(options), Some(rng)) = (&self.config.crash_points, &mut self.crash_point_rng)
+            else {
+                return false;
+            };
+            if !options.covers(point) {
+                return false;
+            }
+            // As generated plans do: at most a minority of the nodes down at once (one of a
+            // single server), so a correct protocol can still make progress.
+            let minority = (self.config.node_count.saturating_sub(1) / 2).max(1) as usize;
+            let down = self
+                .nodes
+                .iter()
+                .filter(|slot| slot.status == Status::Crashed)
+                .count();
+            if down >= minority || !rng.chance(options.chance) {
+                return false;
+            }
+            power_loss = Some(rng.chance(options.power_loss));
+            restart_after = Some(Duration(
+                rng.range_inclusive(options.restart_after_min.0, options.restart_after_max.0),
+            ));
+        }
+        let lose_unsynced = power_loss.expect("decided above");
+        self.crash_as(node, lose_unsynced, Some((point, nth)));
+        if matches!(self.instant_synced, Some((synced, _)) if synced == node) {
+            // Its instant sync made the records durable, but the node is not there to hear it.
+            self.instant_synced = None;
+        }
+        if let Some(after) = restart_after {
+            let incarnation = self.nodes[node.index()].incarnation;
+            self.schedule(
+                self.now + after,
+                EventKind::CrashPointRestart { node, incarnation },
+            );
+        }
+        true
     }
 
     /// Queues a wakeup for the node's earliest timer unless one already comes at or before it.
@@ -1450,10 +1652,30 @@ impl<N: Node> Simulation<N> {
                 self.network.set_loss_override(loss);
                 self.record_fault(FaultEvent::Action(FaultAction::SetLoss { loss }));
             }
+            FaultAction::CrashAt {
+                node,
+                point,
+                nth,
+                lose_unsynced,
+            } => {
+                self.armed_crashes
+                    .push((*node, point.clone(), (*nth).max(1), *lose_unsynced));
+                self.record_fault(FaultEvent::Action(fault.action.clone()));
+            }
         }
     }
 
     fn crash(&mut self, node: NodeId, lose_unsynced: bool) {
+        self.crash_as(node, lose_unsynced, None);
+    }
+
+    /// Crashes `node`; `at_point` names the crash point (and its passage) it crashed at.
+    fn crash_as(
+        &mut self,
+        node: NodeId,
+        lose_unsynced: bool,
+        at_point: Option<(&'static str, u64)>,
+    ) {
         let slot = &mut self.nodes[node.index()];
         if slot.status == Status::Crashed {
             return;
@@ -1481,11 +1703,21 @@ impl<N: Node> Simulation<N> {
         self.stats.unsynced_records_lost += loss.lost_count as u64;
         self.nodes[node.index()].lost_writes = loss.lost_count > 0;
         self.invariants.on_crash(self.now, node);
-        self.record_fault(FaultEvent::Crash {
-            node,
-            lose_unsynced,
-            kept: loss.kept_count,
-            lost: loss.lost_count,
+        self.record_fault(match at_point {
+            None => FaultEvent::Crash {
+                node,
+                lose_unsynced,
+                kept: loss.kept_count,
+                lost: loss.lost_count,
+            },
+            Some((point, nth)) => FaultEvent::CrashAtPoint {
+                node,
+                point,
+                nth,
+                lose_unsynced,
+                kept: loss.kept_count,
+                lost: loss.lost_count,
+            },
         });
     }
 
@@ -1818,7 +2050,8 @@ fn validate_fault(action: &FaultAction, node_count: u32) {
         | FaultAction::Pause { node }
         | FaultAction::Resume { node }
         | FaultAction::ClockStep { node, .. }
-        | FaultAction::ClockDrift { node, .. } => check(*node),
+        | FaultAction::ClockDrift { node, .. }
+        | FaultAction::CrashAt { node, .. } => check(*node),
         FaultAction::Clog { from, to } | FaultAction::Unclog { from, to } => {
             check(*from);
             check(*to);

@@ -34,6 +34,10 @@ pub struct Config<A> {
     /// The largest rate error of any replica's clock, in parts per million (default 1,000,
     /// that is 0.1%): the bound the lease's drift margin covers (see [`Config::lease_margin`]).
     pub max_clock_drift_ppm: u32,
+    /// BUGGIFY (default off): legal but unusual timing now and then (one chance in four at
+    /// each place): a proposer that waits before phase 2, an acceptor that answers an accept
+    /// late, a leader that proposes a slot twice. Each is a `paxos.buggify_*` mark.
+    pub buggify: bool,
     /// Switched-on mutations (default none: the correct protocol).
     pub bugs: BugSet,
     /// The application's initial state; every replica starts from a clone.
@@ -49,6 +53,7 @@ impl<A> Config<A> {
             heartbeat: Duration::from_millis(50),
             read_mode: ReadMode::Log,
             max_clock_drift_ppm: 1_000,
+            buggify: false,
             bugs: BugSet::NONE,
             app,
         }

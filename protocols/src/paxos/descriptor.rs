@@ -45,6 +45,12 @@ const PARAMS: &[Param] = &[
         ParamValue::Ratio(Ratio::from_ppm(1_000)),
         "largest clock rate error the lease's drift margin covers (below 50%)",
     ),
+    Param::new(
+        "buggify",
+        ParamKind::Bool,
+        ParamValue::Bool(false),
+        "unusual-but-legal timing now and then: a proposer waits before phase 2, an acceptor answers late, a leader proposes a slot twice",
+    ),
 ];
 
 /// How the registry and scenario files name it.
@@ -74,6 +80,10 @@ impl Protocol for PaxosProtocol {
 
     fn marks(&self) -> &'static [&'static str] {
         MARKS
+    }
+
+    fn crash_points(&self) -> &'static [&'static str] {
+        super::CRASH_POINTS
     }
 
     fn bugs(&self) -> &'static [Bug] {
@@ -118,6 +128,7 @@ impl Protocol for PaxosProtocol {
             _ => ReadMode::Log,
         };
         config.max_clock_drift_ppm = params.ratio("max_clock_drift").ppm;
+        config.buggify = params.bool("buggify");
         config.bugs = bugs;
         inputs.simulate::<PaxosNode<AnyApp>>(config, Box::new(PaxosInvariants::new()))
     }
@@ -142,5 +153,6 @@ mod tests {
         );
         assert_eq!(config.read_mode, ReadMode::Log);
         assert_eq!(params.choice("read"), "Log");
+        assert_eq!(params.bool("buggify"), config.buggify);
     }
 }

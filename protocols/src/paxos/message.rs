@@ -208,6 +208,19 @@ pub enum Timer {
         /// The arming generation.
         generation: u64,
     },
+    /// BUGGIFY: a candidate with a majority of promises waited; now it starts phase 2 (if
+    /// it is still the candidate of `ballot`).
+    Phase2 {
+        /// The candidate's ballot.
+        ballot: Ballot,
+    },
+    /// BUGGIFY: an acceptor's answer it held back; it leaves now (once durable).
+    LateAnswer {
+        /// The proposer.
+        to: NodeId,
+        /// The held answer.
+        msg: Box<Message>,
+    },
 }
 
 /// A record of the acceptor's append-only disk. Its durable state (Paxos Made Simple §2.3:
@@ -301,6 +314,8 @@ impl fmt::Display for Timer {
         match self {
             Timer::LeaderTimeout { .. } => write!(f, "leader timeout"),
             Timer::Heartbeat { .. } => write!(f, "heartbeat timeout"),
+            Timer::Phase2 { ballot } => write!(f, "phase 2 of {ballot} after a wait (buggify)"),
+            Timer::LateAnswer { to, msg } => write!(f, "late answer to {to}: {msg:?} (buggify)"),
         }
     }
 }

@@ -95,6 +95,17 @@
 //! - A replica's lease grant names one leader: a heartbeat of a newer leader replaces it
 //!   (that leader completed phase 1, so the older lease has run out already).
 
+/// Every crash point its nodes pass (`ctx.crash_point`): after a promise or an acceptance is
+/// logged (and, on an instant disk, sent), after a sync released the answers that waited for
+/// it, between a leader's choice of a value and its Accept broadcast, and during recovery.
+pub const CRASH_POINTS: &[&str] = &[
+    "paxos.after_promise",
+    "paxos.after_accept",
+    "paxos.after_sync",
+    "paxos.before_accept_broadcast",
+    "paxos.recovering",
+];
+
 /// Every mark this protocol's nodes may emit (mutation marks aside), so that a sweep can say
 /// which rare paths its seeds never reached (FoundationDB's code-probe coverage). A test keeps
 /// it equal to the marks in the source.
@@ -102,6 +113,9 @@ pub const MARKS: &[&str] = &[
     "paxos.accept_refused",
     "paxos.accept_resent",
     "paxos.adopted_accepted_value",
+    "paxos.buggify_late_accepted",
+    "paxos.buggify_phase_2_waited",
+    "paxos.buggify_reproposed",
     "paxos.catch_up",
     "paxos.duplicate_answered_from_session",
     "paxos.duplicate_not_applied",

@@ -85,6 +85,8 @@ pub struct PaxosNode<A: Application> {
     own_promise_unsynced: Option<(Ballot, SyncToken)>,
     /// As leader: its own acceptances, counted towards a majority once durable.
     own_accepts_unsynced: Vec<(SyncToken, Ballot, Slot)>,
+    /// BUGGIFY: the ballot whose phase 2 waits for a `Phase2` timer.
+    phase_2_waiting: Option<Ballot>,
 }
 
 impl<A: Application> PaxosNode<A> {
@@ -145,6 +147,28 @@ impl<A: Application> PaxosNode<A> {
         ctx.majority() as usize
     }
 
+    /// BUGGIFY's coin: true for one call in four when `config.buggify` is on (and no draw
+    /// at all when it is off, so runs without it are unchanged).
+    fn buggify(&self, ctx: &mut Ctx<'_, Self>) -> bool {
+        self.config.buggify && ctx.rng().below(4) == 0
+    }
+
+    /// A majority promised `ballot`: phase 2 starts, at once or (BUGGIFY) after a while, as
+    /// a slow proposer would: the promises stay valid until a higher ballot comes.
+    fn on_promise_quorum(&mut self, ctx: &mut Ctx<'_, Self>, ballot: Ballot) {
+        if self.phase_2_waiting == Some(ballot) {
+            return; // waiting already; the timer starts phase 2
+        }
+        if self.buggify(ctx) {
+            ctx.mark("paxos.buggify_phase_2_waited");
+            self.phase_2_waiting = Some(ballot);
+            let wait = self.config.heartbeat;
+            ctx.set_timer(wait, Timer::Phase2 { ballot });
+            return;
+        }
+        self.become_leader(ctx);
+    }
+
     // ----- persistence ----------------------------------------------------------------------
 
     /// Appends `records` and asks for them to be synced. Every answer that depends on
@@ -192,7 +216,7 @@ impl<A: Application> PaxosNode<A> {
         let first_unchosen = candidate.first_unchosen;
         candidate.add_promise(self.id, self.acceptor.accepted_from(first_unchosen));
         if candidate.promised_by.len() >= Self::majority(ctx) {
-            self.become_leader(ctx);
+            self.on_promise_quorum(ctx, ballot);
         }
     }
 
@@ -345,6 +369,8 @@ impl<A: Application> PaxosNode<A> {
                 }
                 let accepted = self.acceptor.accepted_from(first_unchosen);
                 self.send_when_durable(ctx, from, Message::Promise { ballot, accepted });
+                // The promise is in the disk's cache (and left, on an instant disk).
+                ctx.crash_point("paxos.after_promise");
             }
         }
     }
@@ -364,7 +390,7 @@ impl<A: Application> PaxosNode<A> {
         }
         candidate.add_promise(from, accepted);
         if candidate.promised_by.len() >= Self::majority(ctx) {
-            self.become_leader(ctx);
+            self.on_promise_quorum(ctx, ballot);
         }
     }
 
@@ -372,6 +398,7 @@ impl<A: Application> PaxosNode<A> {
     /// other slot up to the highest one reported: the value of the highest-ballot proposal
     /// reported there (P2c), or a no-op where nothing was (§3's gap filling).
     fn become_leader(&mut self, ctx: &mut Ctx<'_, Self>) {
+        self.phase_2_waiting = None;
         let candidate = self.candidate.take().expect("a candidate becomes leader");
         assert!(
             candidate.promised_by.len() >= Self::majority(ctx),
@@ -463,6 +490,20 @@ impl<A: Application> PaxosNode<A> {
                 proposed_in_round: round,
             },
         );
+        // The leader chose what to propose here and logged its own acceptance; nobody has
+        // heard of it yet.
+        ctx.crash_point("paxos.before_accept_broadcast");
+        if self.buggify(ctx) {
+            // The same proposal twice, as a leader that re-proposes a slot after a timeout
+            // would: acceptors must treat the repeat as the same proposal.
+            ctx.mark("paxos.buggify_reproposed");
+            ctx.broadcast(Message::Accept {
+                ballot,
+                slot,
+                value: value.clone(),
+                first_unchosen: self.first_unchosen(),
+            });
+        }
         ctx.broadcast(Message::Accept {
             ballot,
             slot,
@@ -518,7 +559,16 @@ impl<A: Application> PaxosNode<A> {
         self.note_ballot(ctx, ballot);
         self.follow(ctx, ballot);
         self.learn_from_leader(ctx, ballot, first_unchosen);
-        self.send_when_durable(ctx, from, Message::Accepted { ballot, slot });
+        if self.buggify(ctx) {
+            // A slow acceptor: the answer leaves a heartbeat later (and still only once
+            // durable); the proposer may resend, preempt or give up meanwhile.
+            ctx.mark("paxos.buggify_late_accepted");
+            let msg = Box::new(Message::Accepted { ballot, slot });
+            ctx.set_timer(self.config.heartbeat, Timer::LateAnswer { to: from, msg });
+        } else {
+            self.send_when_durable(ctx, from, Message::Accepted { ballot, slot });
+        }
+        ctx.crash_point("paxos.after_accept");
     }
 
     fn on_accepted(&mut self, ctx: &mut Ctx<'_, Self>, from: NodeId, ballot: Ballot, slot: Slot) {
@@ -801,6 +851,7 @@ impl<A: Application> Node for PaxosNode<A> {
             leader_timer: None,
             leader_timer_generation: 0,
             heartbeat_generation: 0,
+            phase_2_waiting: None,
             lease_grant: None,
             unsynced: None,
             durable_answers: Vec::new(),
@@ -822,6 +873,8 @@ impl<A: Application> Node for PaxosNode<A> {
                 DurableAnswer::Observe(observation) => ctx.observe(observation),
             }
         }
+        // Promises and Accepted messages that waited for this sync have left.
+        ctx.crash_point("paxos.after_sync");
         if let Some((ballot, promise_token)) = self.own_promise_unsynced {
             if promise_token <= token {
                 self.own_promise_unsynced = None;
@@ -850,6 +903,7 @@ impl<A: Application> Node for PaxosNode<A> {
         });
         if self.recovered {
             ctx.mark("paxos.recovered");
+            ctx.crash_point("paxos.recovering");
         }
         if self.config.read_mode == ReadMode::Lease {
             // The node may have granted a lease just before it crashed, and does not
@@ -912,6 +966,19 @@ impl<A: Application> Node for PaxosNode<A> {
             {
                 self.on_heartbeat_timer(ctx);
             }
+            Timer::Phase2 { ballot } => {
+                let still_candidate = self
+                    .candidate
+                    .as_ref()
+                    .is_some_and(|candidate| candidate.ballot == ballot);
+                if self.phase_2_waiting == Some(ballot) && still_candidate {
+                    self.become_leader(ctx);
+                } else if self.phase_2_waiting == Some(ballot) {
+                    // Preempted while it waited: its phase 1 is void.
+                    self.phase_2_waiting = None;
+                }
+            }
+            Timer::LateAnswer { to, msg } => self.send_when_durable(ctx, to, *msg),
             // Superseded (re-armed or disarmed after it was set), or from an earlier
             // leadership: ignored on purpose.
             Timer::LeaderTimeout { .. } | Timer::Heartbeat { .. } => {}

@@ -82,6 +82,10 @@ impl Protocol for PrimaryBackupProtocol {
         MARKS
     }
 
+    fn crash_points(&self) -> &'static [&'static str] {
+        super::CRASH_POINTS
+    }
+
     fn validate(&self, params: &mut Params, _context: &ScenarioContext) -> Result<(), ParamError> {
         let heartbeat = positive(params, "heartbeat")?;
         let failover_timeout = params.duration("failover_timeout");

@@ -71,6 +71,14 @@
 
 mod message;
 
+/// Every crash point its nodes pass (`ctx.crash_point`): after the primary acknowledged a write and before it ships it,
+/// after a backup applied and logged shipped entries, and after a promotion logged its epoch.
+pub const CRASH_POINTS: &[&str] = &[
+    "primary_backup.after_ack",
+    "primary_backup.after_backup_apply",
+    "primary_backup.after_promote",
+];
+
 /// Every mark this protocol's nodes may emit (mutation marks aside), so that a sweep can say
 /// which rare paths its seeds never reached (FoundationDB's code-probe coverage). A test keeps
 /// it equal to the marks in the source.

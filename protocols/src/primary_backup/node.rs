@@ -531,6 +531,7 @@ impl<A: Application> PrimaryBackup<A> {
         }
         if applied_any {
             self.sync(ctx);
+            ctx.crash_point("primary_backup.after_backup_apply");
         }
     }
 
@@ -634,6 +635,7 @@ impl<A: Application> PrimaryBackup<A> {
         // reused, even across a crash, or two streams would share one epoch.
         ctx.append(Record::Epoch { epoch });
         let token = ctx.sync();
+        ctx.crash_point("primary_backup.after_promote");
         self.become_primary_of(epoch);
         // Nothing of the new stream is answered before this sync: the epoch is on disk first.
         self.syncs
@@ -887,6 +889,8 @@ impl<A: Application> Node for PrimaryBackup<A> {
         if self.is_primary() {
             // Answers first, then the stream: the order of an answer given in the handler.
             self.release_held(ctx);
+            // Answered, not yet streamed to any backup: what a failover can lose.
+            ctx.crash_point("primary_backup.after_ack");
             self.ship_durable(ctx);
         } else if self.config.replication == Replication::Sync {
             self.send_ack(ctx);

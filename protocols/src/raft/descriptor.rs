@@ -87,6 +87,10 @@ impl Protocol for RaftProtocol {
         MARKS
     }
 
+    fn crash_points(&self) -> &'static [&'static str] {
+        super::CRASH_POINTS
+    }
+
     fn bugs(&self) -> &'static [Bug] {
         bugs::ALL
     }

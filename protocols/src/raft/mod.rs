@@ -118,6 +118,19 @@
 //!   Entries of abandoned sessions are never expired.
 //! - Unreachable or down peers are retried on every heartbeat with no backoff.
 
+/// Every crash point its nodes pass (`ctx.crash_point`): after a candidate logged its new
+/// term and its own vote, after a vote or an AppendEntries success is logged (sent at once on
+/// an instant disk), after a sync released the answers that waited for it, between commit and
+/// apply, and during recovery with a log.
+pub const CRASH_POINTS: &[&str] = &[
+    "raft.after_candidacy",
+    "raft.after_vote",
+    "raft.after_append_entries",
+    "raft.after_sync",
+    "raft.after_commit",
+    "raft.recovering",
+];
+
 /// Every mark this protocol's nodes may emit (mutation marks aside), so that a sweep can say
 /// which rare paths its seeds never reached (FoundationDB's code-probe coverage). A test keeps
 /// it equal to the marks in the source.

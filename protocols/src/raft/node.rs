@@ -342,6 +342,8 @@ impl<A: Application> RaftNode<A> {
         self.votes.clear();
         self.voters_answered.clear();
         self.persist_hard_state(ctx);
+        // The new term and the vote for itself are in the disk's cache; nobody knows yet.
+        ctx.crash_point("raft.after_candidacy");
         match self.unsynced.last() {
             // Its own vote counts once it is durable (see `on_synced`).
             Some(&(token, _)) => self.own_vote_unsynced = Some((self.current_term, token)),
@@ -662,6 +664,8 @@ impl<A: Application> RaftNode<A> {
             });
         }
         self.commit_index = new_commit;
+        // Committed, not yet applied nor answered.
+        ctx.crash_point("raft.after_commit");
         self.apply_committed(ctx);
     }
 
@@ -857,6 +861,8 @@ impl<A: Application> RaftNode<A> {
         };
         if vote_granted {
             self.send_when_durable(ctx, from, response);
+            // The vote is logged (and, on an instant disk, sent).
+            ctx.crash_point("raft.after_vote");
         } else {
             ctx.send(from, response);
         }
@@ -1118,6 +1124,7 @@ impl<A: Application> RaftNode<A> {
             // towards a majority.
             self.send_when_durable(ctx, from, response);
         }
+        ctx.crash_point("raft.after_append_entries");
     }
 
     #[allow(clippy::too_many_arguments)] // The fields of Figure 2's AppendEntries response.
@@ -1284,6 +1291,7 @@ impl<A: Application> Node for RaftNode<A> {
     fn on_start(&mut self, ctx: &mut Ctx<'_, Self>) {
         if self.recovered_with_log {
             ctx.mark("raft.recovered_with_log");
+            ctx.crash_point("raft.recovering");
         }
         self.reset_election_timer(ctx);
     }
@@ -1407,6 +1415,8 @@ impl<A: Application> Node for RaftNode<A> {
         for (_, to, msg) in self.durable_answers.drain(..due) {
             ctx.send(to, msg);
         }
+        // Votes and acknowledgements that waited for this sync have left.
+        ctx.crash_point("raft.after_sync");
         if let Some((term, vote_token)) = self.own_vote_unsynced {
             if vote_token <= token {
                 self.own_vote_unsynced = None;

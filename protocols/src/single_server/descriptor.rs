@@ -36,6 +36,10 @@ impl Protocol for SingleServerProtocol {
         MARKS
     }
 
+    fn crash_points(&self) -> &'static [&'static str] {
+        super::CRASH_POINTS
+    }
+
     fn simulate(
         &self,
         _params: &crate::params::Params,

@@ -44,6 +44,14 @@
 //!
 //! [`Application::query`]: crate::apps::Application::query
 
+/// Every crash point its nodes pass (`ctx.crash_point`): after a command is logged (its reply waits for the sync), after the
+/// replies a sync released, and during recovery from disk.
+pub const CRASH_POINTS: &[&str] = &[
+    "single_server.after_append",
+    "single_server.after_durable_reply",
+    "single_server.recovering",
+];
+
 /// Every mark this protocol's nodes may emit (mutation marks aside), so that a sweep can say
 /// which rare paths its seeds never reached (FoundationDB's code-probe coverage). A test keeps
 /// it equal to the marks in the source.

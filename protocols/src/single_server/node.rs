@@ -87,6 +87,7 @@ impl<A: Application> SingleServer<A> {
             // client never sees an answer for a command a crash could still lose.
             ctx.append(Record { index, command });
             self.unsynced = Some(ctx.sync());
+            ctx.crash_point("single_server.after_append");
         }
         ctx.observe(Observation::Applied { index, request });
     }
@@ -153,6 +154,7 @@ impl<A: Application> Node for SingleServer<A> {
     fn on_start(&mut self, ctx: &mut Ctx<'_, Self>) {
         if self.applied_count > 0 {
             ctx.mark("single_server.recovered_from_disk");
+            ctx.crash_point("single_server.recovering");
         }
     }
 
@@ -205,6 +207,7 @@ impl<A: Application> Node for SingleServer<A> {
         for (_, client, id, outcome) in self.unsynced_replies.drain(..due) {
             ctx.reply(client, id, outcome);
         }
+        ctx.crash_point("single_server.after_durable_reply");
     }
 }
 

@@ -127,6 +127,7 @@ impl Coordinator {
     pub fn on_start<N: Speaks>(&mut self, ctx: NodeCtx<'_, '_, N>, config: &Config) {
         if !self.active.is_empty() {
             ctx.mark("two_phase_commit.recovered_undelivered_commit");
+            ctx.crash_point("2pc.coordinator_recovering");
         }
         self.resend(ctx);
         ctx.set_timer(config.resend_interval, Timer::Resend);
@@ -309,6 +310,8 @@ impl Coordinator {
             client: active.client,
             reply,
         });
+        // Decided commit, the record in the disk's cache, not yet forced.
+        ctx.crash_point("2pc.after_commit_decision");
         if config.bugs.contains(bugs::DECISION_NOT_LOGGED_BEFORE_SEND) {
             // T4: send first, sync later. Wrong: a power loss before the flush forgets the
             // commit, and presumed abort then tells the others to abort.
@@ -350,7 +353,11 @@ impl Coordinator {
                 token: None,
             },
         );
-        for &participant in &active.participants {
+        for (sent, &participant) in active.participants.iter().enumerate() {
+            if sent == 1 {
+                // COMMIT reached one participant, not yet the others.
+                ctx.crash_point("2pc.mid_commit_broadcast");
+            }
             ctx.send(participant, Message::Commit { txn });
         }
         self.running.remove(&active.request);

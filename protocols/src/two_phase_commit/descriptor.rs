@@ -96,6 +96,10 @@ impl Protocol for TwoPhaseCommitProtocol {
         MARKS
     }
 
+    fn crash_points(&self) -> &'static [&'static str] {
+        super::CRASH_POINTS
+    }
+
     fn bugs(&self) -> &'static [Bug] {
         bugs::ALL
     }

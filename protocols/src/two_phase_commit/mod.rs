@@ -100,6 +100,17 @@ pub use invariants::TwoPhaseCommitInvariants;
 pub use message::{Message, Observation, Record, Timer};
 pub use node::TwoPhaseCommitNode;
 
+/// Every crash point its nodes pass (`ctx.crash_point`): the coordinator between its commit
+/// decision and the forced record, and between the first COMMIT sent and the others; a
+/// participant after its YES vote left; either during recovery with unfinished work.
+pub const CRASH_POINTS: &[&str] = &[
+    "2pc.after_commit_decision",
+    "2pc.mid_commit_broadcast",
+    "2pc.after_vote_yes",
+    "2pc.coordinator_recovering",
+    "2pc.participant_recovering",
+];
+
 /// Every mark this protocol's nodes may emit, so that a sweep can say which paths its seeds
 /// never reached. A test keeps it equal to the marks in the source.
 pub const MARKS: &[&str] = &[

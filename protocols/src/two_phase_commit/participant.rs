@@ -129,6 +129,7 @@ impl Participant {
         }
         if !self.prepared.is_empty() {
             ctx.mark("two_phase_commit.recovered_in_doubt");
+            ctx.crash_point("2pc.participant_recovering");
         }
         ctx.observe(Observation::Recovered {
             balances: self.balances.iter().map(|(&a, &b)| (a, b)).collect(),
@@ -320,6 +321,8 @@ impl Participant {
                 prepared.voted = true;
                 ctx.observe(Observation::Voted { txn, yes: true });
                 self.send_yes(ctx, txn);
+                // Prepared durably and voted YES: now in doubt.
+                ctx.crash_point("2pc.after_vote_yes");
             }
             Answer::Ack(txn) => ctx.send(COORDINATOR, Message::Ack { txn }),
             Answer::PromisedAbort { txn, to } => ctx.send(to, Message::Abort { txn }),

@@ -90,6 +90,10 @@ impl Protocol for ZabProtocol {
         MARKS
     }
 
+    fn crash_points(&self) -> &'static [&'static str] {
+        super::CRASH_POINTS
+    }
+
     fn bugs(&self) -> &'static [Bug] {
         bugs::ALL
     }

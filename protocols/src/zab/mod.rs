@@ -88,6 +88,17 @@
 //!   followers syncing after establishment the same way).
 //! - Election notifications are resent every tick rather than with exponential backoff.
 
+/// Every crash point its servers pass (`ctx.crash_point`): after a follower sent ACKEPOCH,
+/// ACK of NEWLEADER or ACK of a proposal (each once its records are durable), between the
+/// leader's commit decision and its COMMIT broadcast, and during recovery with a history.
+pub const CRASH_POINTS: &[&str] = &[
+    "zab.after_ack_epoch",
+    "zab.after_ack_newleader",
+    "zab.after_ack",
+    "zab.before_commit_broadcast",
+    "zab.recovering",
+];
+
 /// Every mark this protocol's servers may emit (mutation marks aside); a test keeps it equal
 /// to the marks in `node.rs`.
 pub const MARKS: &[&str] = &[

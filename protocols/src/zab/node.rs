@@ -378,12 +378,16 @@ impl<A: Application> ZabNode<A> {
                         last_zxid,
                     },
                 );
+                ctx.crash_point("zab.after_ack_epoch");
             }
             Durable::AckNewLeader { conn: on, last } if conn == Some(on) => {
                 self.send_to_leader(ctx, LearnerPacket::AckNewLeader { last });
+                // The synchronized history is acknowledged (and durable, unless Z2 is on).
+                ctx.crash_point("zab.after_ack_newleader");
             }
             Durable::Ack { conn: on, zxid } if conn == Some(on) => {
                 self.send_to_leader(ctx, LearnerPacket::Ack { zxid });
+                ctx.crash_point("zab.after_ack");
             }
             Durable::LeaderEpoch { epoch: of } if epoch == Some(of) => {
                 let id = self.id;
@@ -1154,6 +1158,8 @@ impl<A: Application> ZabNode<A> {
             return;
         }
         self.committed = committed;
+        // A quorum acknowledged: committed at the leader, no follower told yet.
+        ctx.crash_point("zab.before_commit_broadcast");
         let forwarding: Vec<NodeId> = leading
             .learners
             .iter()
@@ -1427,6 +1433,7 @@ impl<A: Application> Node for ZabNode<A> {
     fn on_start(&mut self, ctx: &mut Ctx<'_, Self>) {
         if self.recovered_with_history {
             ctx.mark("zab.recovered_with_history");
+            ctx.crash_point("zab.recovering");
         }
         // Servers tick out of phase with one another.
         let first = ctx.rng().below(self.config.tick_time.as_nanos()) + 1;

@@ -103,6 +103,7 @@ fn protocols() -> Value {
             "summary": protocol.identity().summary,
             "capabilities": protocol.capabilities().names(),
             "invariants": protocol.invariants(),
+            "crash_points": protocol.crash_points(),
             "bugs": bugs,
             "parameters": parameters(protocol.params()),
         })
@@ -243,6 +244,14 @@ const SCRIPT_ACTIONS: &[(&str, &str)] = &[
     ("Unclog(0, 1)", "release the link 0 -> 1"),
     ("SetLoss(\"10%\")", "override the loss ratio (a loss burst)"),
     ("ResetLoss", "restore the configured loss ratio"),
+    (
+        "CrashAt(1, \"raft.after_vote\", 1)",
+        "crash node 1 the 1st time from now on it passes that crash point (see `crash points` above)",
+    ),
+    (
+        "PowerLossAt(1, \"raft.after_vote\", 1)",
+        "the same with power loss: unsynced writes may be lost",
+    ),
 ];
 
 /// `disk: (...)`: how long every node's disk takes. Both default to `("0ms", "0ms")`, an
@@ -424,6 +433,17 @@ fn human(listing: &Value) -> String {
                 "  {:<16} invariants: {}",
                 "",
                 invariants.join(", ")
+            ));
+        }
+        let crash_points: Vec<String> = items(&protocol, "crash_points")
+            .iter()
+            .map(|name| name.as_str().unwrap_or_default().to_string())
+            .collect();
+        if !crash_points.is_empty() {
+            line(format!(
+                "  {:<16} crash points: {}",
+                "",
+                crash_points.join(", ")
             ));
         }
         for p in items(&protocol, "parameters") {

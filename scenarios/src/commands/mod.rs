@@ -7,6 +7,7 @@ pub mod bench_checker;
 pub mod bench_scenario;
 pub mod check;
 pub mod compare;
+pub mod explore;
 pub mod list;
 pub mod output;
 pub mod replay;

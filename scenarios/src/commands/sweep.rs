@@ -86,6 +86,12 @@ pub struct Args {
     /// With `--out`: how many failing seeds (per scenario) get a full run directory.
     #[arg(long, default_value_t = 5)]
     pub out_runs: usize,
+    /// Steer by coverage: run the first half of the seeds, keep those that hit rare marks and
+    /// crash points, and spend the other half mutating their fault plans (see README).
+    /// Failing mutants are written as scripted scenarios (under `--out DIR/explore/`, else
+    /// `faultline-explore/`) with a replay line each. Human output only.
+    #[arg(long, conflicts_with_all = ["check_determinism", "junit", "shard"])]
+    pub explore: bool,
 }
 
 pub(crate) fn parse_range(text: &str) -> Result<(u64, u64), String> {
@@ -320,6 +326,17 @@ pub fn execute(args: Args) -> anyhow::Result<u8> {
         prepare_parent(junit)?;
     }
     let (jobs, pool) = seed_pool(args.jobs)?;
+    if args.explore {
+        return super::explore::execute(
+            &scenarios,
+            seeds,
+            &pool,
+            jobs,
+            args.fail_fast,
+            &args.bugs,
+            args.out.as_deref(),
+        );
+    }
 
     let human = args.format == Format::Human;
     let total = seeds.clone().count() as u64 * scenarios.len() as u64;

@@ -136,6 +136,20 @@ pub fn describe(action: &FaultAction, node_count: u32) -> String {
             node,
             lose_unsynced: true,
         } => format!("power loss on {node}: unsynced writes may be lost"),
+        FaultAction::CrashAt {
+            node,
+            point,
+            nth,
+            lose_unsynced,
+        } => format!(
+            "{} {node} the {} time it passes crash point {point}",
+            if *lose_unsynced {
+                "power loss on"
+            } else {
+                "crash"
+            },
+            ordinal(*nth)
+        ),
         FaultAction::Restart { node } => format!("restart {node} from its durable records"),
         FaultAction::Pause { node } => format!("pause {node} (its inputs queue up)"),
         FaultAction::Resume { node } => format!("resume {node}"),
@@ -254,7 +268,10 @@ pub fn units(plan: &FaultPlan) -> Vec<Vec<usize>> {
     };
     for (index, fault) in plan.faults.iter().enumerate() {
         let (opens, closes) = match fault.action {
-            FaultAction::Crash { node, .. } => (Some(Open::Down(node.0)), None),
+            // An armed crash at a crash point opens the node's downtime like a crash.
+            FaultAction::Crash { node, .. } | FaultAction::CrashAt { node, .. } => {
+                (Some(Open::Down(node.0)), None)
+            }
             FaultAction::Restart { node } => (None, Some(Open::Down(node.0))),
             FaultAction::Pause { node } => (Some(Open::Paused(node.0)), None),
             FaultAction::Resume { node } => (None, Some(Open::Paused(node.0))),
@@ -308,6 +325,18 @@ pub fn without(plan: &FaultPlan, indices: &[usize]) -> FaultPlan {
             .map(|(_, fault)| fault.clone())
             .collect(),
     }
+}
+
+/// `1st`, `2nd`, `3rd`, `4th`, ..., `11th`, `21st`.
+fn ordinal(n: u32) -> String {
+    let suffix = match (n % 10, n % 100) {
+        (_, 11..=13) => "th",
+        (1, _) => "st",
+        (2, _) => "nd",
+        (3, _) => "rd",
+        _ => "th",
+    };
+    format!("{n}{suffix}")
 }
 
 #[cfg(test)]
