@@ -328,6 +328,11 @@ pub struct Limits {
     pub max_in_flight_messages: u64,
     /// History events (invokes and completions). Default 2,000,000.
     pub max_history_events: u64,
+    /// The run's memory budget in MiB: the simulation stops (limit hit) when its estimate of
+    /// what grows with the run (history, messages in flight, disk records, trace) passes it,
+    /// and the checker's search may hold half of it. Default 1,024: eight workers per core of
+    /// a 2-core machine stay within 24 GB.
+    pub max_memory_mib: u64,
 }
 
 impl Default for Limits {
@@ -336,6 +341,7 @@ impl Default for Limits {
             max_events: 200_000_000,
             max_in_flight_messages: 1_000_000,
             max_history_events: 2_000_000,
+            max_memory_mib: 1024,
         }
     }
 }
@@ -693,6 +699,7 @@ impl Scenario {
                 max_events: Some(self.limits.max_events),
                 max_in_flight_messages: Some(self.limits.max_in_flight_messages),
                 max_history_events: Some(self.limits.max_history_events),
+                max_memory_mib: Some(self.limits.max_memory_mib),
             }),
             expect: self.expect.map(|expect| match expect {
                 Expectation::Pass => ExpectFile::Pass,
@@ -1616,6 +1623,11 @@ fn validate_limits(limits: LimitsFile) -> Result<Limits, Invalid> {
             "max_history_events",
             limits.max_history_events,
             defaults.max_history_events,
+        )?,
+        max_memory_mib: check(
+            "max_memory_mib",
+            limits.max_memory_mib,
+            defaults.max_memory_mib,
         )?,
     })
 }

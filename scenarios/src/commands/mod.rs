@@ -42,6 +42,9 @@ pub fn load_scenario(path: &Path, bugs: &[String]) -> anyhow::Result<Scenario> {
         scenario.bugs.insert(bug);
     }
     crate::runner::supported(&scenario)?;
+    for warning in crate::budget::size_warnings(&scenario) {
+        output::errln!("warning: {}: {warning}", path.display());
+    }
     Ok(scenario)
 }
 
