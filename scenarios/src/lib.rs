@@ -9,6 +9,7 @@
 pub mod budget;
 pub mod commands;
 pub mod exit;
+pub mod expectation;
 pub mod file;
 pub mod locate;
 pub mod runner;

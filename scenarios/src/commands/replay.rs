@@ -48,5 +48,10 @@ pub fn execute(args: Args) -> anyhow::Result<u8> {
         outln!("run directory: {}", out.display());
     }
     super::run::print_summary(&report, &replay);
-    Ok(report.outcome.exit_code())
+    let expect = crate::expectation::in_force(&scenario, &args.bugs);
+    let (code, unmet) = crate::expectation::for_run(expect, &report.outcome);
+    if let Some(line) = unmet {
+        outln!("{line}");
+    }
+    Ok(code)
 }

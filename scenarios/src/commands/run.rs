@@ -66,7 +66,12 @@ pub fn execute(args: Args) -> anyhow::Result<u8> {
         std::fs::write(path, text).with_context(|| format!("writing {}", path.display()))?;
         outln!("script: {}", path.display());
     }
-    Ok(report.outcome.exit_code())
+    let expect = crate::expectation::in_force(&scenario, &args.bugs);
+    let (code, unmet) = crate::expectation::for_run(expect, &report.outcome);
+    if let Some(line) = unmet {
+        outln!("{line}");
+    }
+    Ok(code)
 }
 
 /// How to run a seed whose run directory will be written: observations kept for the node

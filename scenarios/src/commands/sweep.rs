@@ -555,13 +555,25 @@ fn summarise(
             .filter(|mark| !marks.contains_key(*mark))
             .collect()
     };
+    let outcome_text: Vec<String> = counts.iter().map(|(k, v)| format!("{k} {v}")).collect();
+    let expect = crate::expectation::in_force(scenario, &args.bugs).filter(|_| ran > 0);
+    let expect_met = expect.map(|expect| {
+        let outcomes = results.iter().map(|r| &r.report.outcome);
+        crate::expectation::is_met_by_sweep(expect, outcomes)
+    });
+    if expect_met == Some(false) {
+        exit = crate::expectation::exit_code(false, exit);
+    }
     if human {
-        let outcome_text: Vec<String> = counts.iter().map(|(k, v)| format!("{k} {v}")).collect();
         outln!(
             "{} ({path}): {ran} seeds: {}",
             scenario.name,
             outcome_text.join(", ")
         );
+        if let (Some(expect), Some(false)) = (expect, expect_met) {
+            let got = outcome_text.join(", ");
+            outln!("  {}", crate::expectation::unmet_line(expect, &got));
+        }
         if let Some(Outcome::SafetyViolation { source, message }) = results
             .iter()
             .map(|r| &r.report.outcome)
@@ -595,6 +607,8 @@ fn summarise(
             "seed_wall_ms_total": wall_ms,
             "marks": marks,
             "marks_not_hit": not_hit,
+            "expect": expect.map(crate::expectation::name),
+            "expect_met": expect_met,
             "exit_code": exit,
         });
         if !human {
