@@ -19,6 +19,9 @@ pub struct Args {
     /// Write a run directory here.
     #[arg(long)]
     pub out: Option<PathBuf>,
+    /// Write into a non-empty `--out` directory (files of the same name are replaced).
+    #[arg(long)]
+    pub force: bool,
     /// Switch on a classic bug; repeatable.
     #[arg(long = "bug")]
     pub bugs: Vec<String>,
@@ -27,6 +30,9 @@ pub struct Args {
 /// Runs the command.
 pub fn execute(args: Args) -> anyhow::Result<u8> {
     let scenario = super::load_scenario(&args.scenario, &args.bugs)?;
+    if let Some(out) = &args.out {
+        super::check_out_directory(out, args.force)?;
+    }
     // Observations are kept only when a run directory (with its report) is written.
     let options = match &args.out {
         Some(_) => super::run::report_options(args.trace),

@@ -28,6 +28,9 @@ pub struct Args {
     /// The run directory (default `store/<scenario>/<timestamp>-s<seed>/`, plus a `latest` link).
     #[arg(long)]
     pub out: Option<PathBuf>,
+    /// Write into a non-empty `--out` directory (files of the same name are replaced).
+    #[arg(long)]
+    pub force: bool,
     /// Switch on a classic bug (see `faultline list`); repeatable.
     #[arg(long = "bug")]
     pub bugs: Vec<String>,
@@ -40,6 +43,9 @@ pub struct Args {
 /// Runs the command.
 pub fn execute(args: Args) -> anyhow::Result<u8> {
     let scenario = super::load_scenario(&args.scenario, &args.bugs)?;
+    if let Some(out) = &args.out {
+        super::check_out_directory(out, args.force)?;
+    }
     let report = run(&scenario, args.seed, &report_options(false))?;
     let replay = replay_line(&args.scenario.display().to_string(), args.seed, &args.bugs);
     let default_directory = args.out.is_none();

@@ -83,6 +83,9 @@ pub struct Args {
     /// directories (`runs/`) for the first failing seeds.
     #[arg(long)]
     pub out: Option<PathBuf>,
+    /// Write into a non-empty `--out` directory (files of the same name are replaced).
+    #[arg(long)]
+    pub force: bool,
     /// With `--out`: how many failing seeds (per scenario) get a full run directory.
     #[arg(long, default_value_t = 5)]
     pub out_runs: usize,
@@ -290,6 +293,9 @@ pub fn execute(args: Args) -> anyhow::Result<u8> {
             ))
         })
         .collect::<anyhow::Result<_>>()?;
+    if let Some(out) = &args.out {
+        super::check_out_directory(out, args.force)?;
+    }
     let (start, end) = match args.seeds {
         Some(range) => range,
         None => {
