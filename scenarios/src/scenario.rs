@@ -749,10 +749,29 @@ fn parse_file(text: &str, origin: &str) -> Result<ScenarioFile, ScenarioError> {
         .from_str::<ScenarioFile>(text)
         .map_err(|error| {
             let position = error.span.start;
+            let at = byte_offset(text, position.line.max(1), position.col.max(1));
+            if let Some(open) = crate::locate::string_across_lines(text, at.unwrap_or(text.len())) {
+                return unterminated_string(text, origin, open);
+            }
             let (line, column) = skip_whitespace(text, position.line.max(1), position.col.max(1));
             let context = ErrorContext::at(text, line, column);
             syntax(line, column, describe_ron_error(&error.code, &context))
         })
+}
+
+/// A string that runs over a line end, reported at its opening quote rather than where RON
+/// noticed (lines later, at the next quote).
+fn unterminated_string(text: &str, origin: &str, open: usize) -> ScenarioError {
+    let (line, column) = crate::locate::line_column(text, open);
+    let line_end = text[open..].find('\n').map_or(text.len(), |n| open + n);
+    ScenarioError::Syntax {
+        origin: origin.to_string(),
+        line,
+        column,
+        message: "unterminated string: the string opened here has no closing `\"` on its line"
+            .to_string(),
+        snippet: crate::locate::snippet(text, origin, open..line_end, "this string is not closed"),
+    }
 }
 
 /// Moves a 1-based `line:column` (columns in characters) forward over whitespace, so that an
