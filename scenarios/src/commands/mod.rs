@@ -9,6 +9,7 @@ pub mod check;
 pub mod compare;
 pub mod list;
 pub mod output;
+pub mod progress;
 pub mod replay;
 pub mod report;
 pub mod rss;

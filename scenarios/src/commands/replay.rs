@@ -41,7 +41,8 @@ pub fn execute(args: Args) -> anyhow::Result<u8> {
             ..RunOptions::default()
         },
     };
-    let report = run(&scenario, args.seed, &options)?;
+    let label = format!("{} seed {}", scenario.name, args.seed);
+    let report = super::progress::while_running(label, || run(&scenario, args.seed, &options))?;
     let replay = replay_line(&args.scenario.display().to_string(), args.seed, &args.bugs);
     if args.trace {
         for line in &report.trace {

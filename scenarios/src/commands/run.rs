@@ -46,7 +46,10 @@ pub fn execute(args: Args) -> anyhow::Result<u8> {
     if let Some(out) = &args.out {
         super::check_out_directory(out, args.force)?;
     }
-    let report = run(&scenario, args.seed, &report_options(false))?;
+    let label = format!("{} seed {}", scenario.name, args.seed);
+    let report = super::progress::while_running(label, || {
+        run(&scenario, args.seed, &report_options(false))
+    })?;
     let replay = replay_line(&args.scenario.display().to_string(), args.seed, &args.bugs);
     let default_directory = args.out.is_none();
     let directory = match args.out {
