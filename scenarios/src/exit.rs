@@ -12,8 +12,8 @@ pub const EXIT_INCONCLUSIVE: u8 = 3;
 pub const EXIT_LIVENESS: u8 = 4;
 /// The determinism check failed.
 pub const EXIT_NONDETERMINISM: u8 = 5;
-/// The outcome differs from the scenario's `expect:` and is not itself a failure (a pass, or an
-/// inconclusive end, where a violation or a liveness failure was expected).
+/// The outcome differs from the scenario's `expect:` and is not itself a failure (a pass where
+/// a violation or a liveness failure was expected).
 pub const EXIT_EXPECTATION: u8 = 6;
 
 /// Combines exit codes across seeds: the worst wins, in the order 1 > 6 > 5 > 4 > 3 > 0

@@ -1,8 +1,8 @@
 //! A scenario's `expect:` enforced. A file states what its runs should find (`Pass`,
 //! `Violation`, `LivenessFailure`); when a run or a sweep ends otherwise the command says so
-//! and exits non-zero: with the outcome's own code when the outcome is a failure (a violation
-//! where a pass was expected is still exit 1), or with [`EXIT_EXPECTATION`] when it passed
-//! where a failure was expected.
+//! and exits non-zero: with the outcome's own code when that is not 0 (a violation where a
+//! pass was expected is still exit 1, a limit hit 3), or with [`EXIT_EXPECTATION`] when it
+//! passed where a failure was expected.
 //!
 //! For `run` and `replay` the expectation is the run's. For a sweep, `Pass` asks every seed to
 //! pass and `Violation` / `LivenessFailure` ask at least one seed to end so: the catalogue's
@@ -56,14 +56,14 @@ pub fn is_met_by_sweep<'a>(
     }
 }
 
-/// The exit code once the expectation is checked: `code` when it is met or already a
-/// failure's, [`EXIT_EXPECTATION`] when a pass (or an inconclusive end) replaced the failure
-/// the file expects.
+/// The exit code once the expectation is checked: `code` when it is met or already non-zero
+/// (a violation, a liveness failure, a limit hit say so themselves), [`EXIT_EXPECTATION`] when
+/// a pass replaced the failure the file expects.
 pub fn exit_code(met: bool, code: u8) -> u8 {
-    if met || code == crate::exit::EXIT_VIOLATION || code == crate::exit::EXIT_LIVENESS {
+    if met || code != crate::exit::EXIT_PASS {
         code
     } else {
-        crate::exit::worst_exit_code(code, EXIT_EXPECTATION)
+        EXIT_EXPECTATION
     }
 }
 
@@ -131,7 +131,7 @@ mod tests {
     #[test]
     fn a_pass_where_a_violation_was_expected_exits_6() {
         assert_eq!(exit_code(false, 0), EXIT_EXPECTATION);
-        assert_eq!(exit_code(false, 3), EXIT_EXPECTATION);
+        assert_eq!(exit_code(false, 3), 3);
         assert_eq!(exit_code(false, 1), 1);
         assert_eq!(exit_code(false, 4), 4);
         assert_eq!(exit_code(true, 1), 1);
