@@ -618,6 +618,9 @@ pub struct LimitsFile {
     /// History events (invokes and completions).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub max_history_events: Option<u64>,
+    /// The run's memory budget in MiB (the simulation's estimate; the checker gets half).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub max_memory_mib: Option<u64>,
 }
 
 /// The verdict a directed scenario expects.

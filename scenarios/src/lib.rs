@@ -6,8 +6,10 @@
 
 #![forbid(unsafe_code)]
 
+pub mod budget;
 pub mod commands;
 pub mod exit;
+pub mod expectation;
 pub mod file;
 pub mod locate;
 pub mod runner;

@@ -295,9 +295,55 @@ pub fn snippet(text: &str, origin: &str, span: Range<usize>, label: &str) -> Str
         .map_or(String::new(), |(_, rest)| rest.to_string())
 }
 
+/// The byte offset of the opening quote of the first string literal that starts before
+/// `before` and runs over a line end. Scenario strings (durations, ratios, names) are one line,
+/// so such a string lost its closing quote: RON reads on to the next quote and reports an error
+/// lines later, where nothing is wrong. Comments (`//`, `/* */`) are skipped.
+pub fn string_across_lines(text: &str, before: usize) -> Option<usize> {
+    let bytes = text.as_bytes();
+    let mut index = 0;
+    while index < bytes.len() && index <= before {
+        match bytes[index] {
+            b'/' if bytes.get(index + 1) == Some(&b'/') => {
+                index = text[index..].find('\n').map_or(bytes.len(), |n| index + n);
+            }
+            b'/' if bytes.get(index + 1) == Some(&b'*') => {
+                index = text[index + 2..]
+                    .find("*/")
+                    .map_or(bytes.len(), |n| index + 2 + n + 2);
+            }
+            b'"' => {
+                let open = index;
+                index += 1;
+                while index < bytes.len() && bytes[index] != b'"' {
+                    match bytes[index] {
+                        b'\\' => index += 2,
+                        b'\n' => return Some(open),
+                        _ => index += 1,
+                    }
+                }
+                index += 1;
+            }
+            _ => index += 1,
+        }
+    }
+    None
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_string_across_lines_is_found_at_its_opening_quote() {
+        let text = "Scenario(\n  name: \"abc,\n  duration: \"10s\",\n)";
+        assert_eq!(string_across_lines(text, text.len()), Some(18));
+        // Closed strings, escaped quotes and quotes in comments are not.
+        let fine = "// a \"quote\n(name: \"a\\\"b\", /* \" */ d: \"1s\")";
+        assert_eq!(string_across_lines(fine, fine.len()), None);
+        // Only strings that open before the error count.
+        assert_eq!(string_across_lines(text, 10), None);
+    }
 
     const TEXT: &str = r#"// a comment with Raft( in it
 Scenario(

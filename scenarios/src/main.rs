@@ -32,7 +32,7 @@ enum Command {
     Check(commands::check::Args),
     /// Parse and validate scenario files only.
     Validate(commands::validate::Args),
-    /// List protocols, applications, fault kinds and bugs.
+    /// List protocols, applications, fault kinds, defaults, bugs and checker models.
     List(commands::list::Args),
     /// Built-in benchmarks.
     Bench(commands::bench::Args),

@@ -10,7 +10,7 @@
 //! explicit cuts, so `scenario.resolved.ron` (the plan written back as a `Script`) re-runs the
 //! same faults for any seed.
 
-use crate::scenario::{AppSpec, FaultSpec, ProtocolSpec, Scenario};
+use crate::scenario::{AppSpec, FaultSpec, Limits, ProtocolSpec, Scenario};
 use protocols::params::ParamValue;
 use protocols::registry::ScenarioContext;
 use protocols::registry::SimulationInputs;
@@ -23,7 +23,7 @@ use sim_core::id::ClientId;
 use sim_core::network::{resolve_partition, NetworkConfig};
 use sim_core::prng::Ratio;
 use sim_core::prng::{Prng, Stream};
-use sim_core::simulation::{self, SimConfig, SimReport, StopReason};
+use sim_core::simulation::{self, Limit, SimConfig, SimReport, StopReason};
 use sim_core::time::{Duration, Instant};
 use std::collections::BTreeMap;
 use std::panic::{catch_unwind, AssertUnwindSafe};
@@ -298,6 +298,7 @@ fn sim_config(scenario: &Scenario, seed: u64, options: &RunOptions) -> SimConfig
             max_events: scenario.limits.max_events,
             max_in_flight_messages: scenario.limits.max_in_flight_messages,
             max_history_events: scenario.limits.max_history_events,
+            max_memory_bytes: scenario.limits.max_memory_mib.saturating_mul(1 << 20),
         },
         clock_offset_max: scenario.clock_offset_max,
         disk: scenario.disk,
@@ -431,7 +432,10 @@ pub fn run(scenario: &Scenario, seed: u64, options: &RunOptions) -> Result<RunRe
         }
     };
     let history = report.history.into_events();
-    let (check_model, check_options) = check_setup(&scenario.app);
+    let (check_model, mut check_options) = check_setup(&scenario.app);
+    // The checker's search may hold half the run's budget (512 MiB by default, its own
+    // default): the history it reads was bounded by the other half.
+    check_options.memory_bytes_max = scenario.limits.max_memory_mib.saturating_mul(1 << 19);
     let protocol = &scenario.protocol;
     // A protocol that does not promise linearizability (CRDT replicas) judges its histories
     // itself; one without isolation (sagas) answers audits that may see work in flight, so
@@ -474,6 +478,7 @@ pub fn run(scenario: &Scenario, seed: u64, options: &RunOptions) -> Result<RunRe
     };
     let outcome = decide(
         &report.stop,
+        &scenario.limits,
         report.liveness_failure.as_deref(),
         audit,
         check.as_ref(),
@@ -624,8 +629,36 @@ fn base_report(
     }
 }
 
+/// Which limit ended the run, when, and what to change: the field to raise, or the scenario to
+/// shorten.
+fn limit_message(limit: Limit, time: Instant, limits: &Limits) -> String {
+    let (field, value, what) = match limit {
+        Limit::Events => ("max_events", limits.max_events, "events processed"),
+        Limit::InFlightMessages => (
+            "max_in_flight_messages",
+            limits.max_in_flight_messages,
+            "messages in flight at once",
+        ),
+        Limit::HistoryEvents => (
+            "max_history_events",
+            limits.max_history_events,
+            "history events recorded",
+        ),
+        Limit::Memory => (
+            "max_memory_mib",
+            limits.max_memory_mib,
+            "MiB held by the history, messages in flight, disk records and trace (estimated)",
+        ),
+    };
+    format!(
+        "limits.{field} = {value} ({what}) reached at {time}: shorten `duration`, or raise \
+         `limits: ({field}: ...)` if the machine has the memory"
+    )
+}
+
 fn decide(
     stop: &StopReason,
+    limits: &Limits,
     liveness_failure: Option<&str>,
     audit: Result<(), (&'static str, String)>,
     check: Option<&CheckResult>,
@@ -672,7 +705,7 @@ fn decide(
     }
     if let StopReason::LimitHit { limit, time } = stop {
         return Outcome::LimitHit {
-            message: format!("{limit:?} limit hit at {time}"),
+            message: limit_message(*limit, *time, limits),
         };
     }
     if let Some(failure) = liveness_failure {

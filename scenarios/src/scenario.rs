@@ -337,6 +337,11 @@ pub struct Limits {
     pub max_in_flight_messages: u64,
     /// History events (invokes and completions). Default 2,000,000.
     pub max_history_events: u64,
+    /// The run's memory budget in MiB: the simulation stops (limit hit) when its estimate of
+    /// what grows with the run (history, messages in flight, disk records, trace) passes it,
+    /// and the checker's search may hold half of it. Default 1,024: eight workers per core of
+    /// a 2-core machine stay within 24 GB.
+    pub max_memory_mib: u64,
 }
 
 impl Default for Limits {
@@ -345,6 +350,7 @@ impl Default for Limits {
             max_events: 200_000_000,
             max_in_flight_messages: 1_000_000,
             max_history_events: 2_000_000,
+            max_memory_mib: 1024,
         }
     }
 }
@@ -714,6 +720,7 @@ impl Scenario {
                 max_events: Some(self.limits.max_events),
                 max_in_flight_messages: Some(self.limits.max_in_flight_messages),
                 max_history_events: Some(self.limits.max_history_events),
+                max_memory_mib: Some(self.limits.max_memory_mib),
             }),
             expect: self.expect.map(|expect| match expect {
                 Expectation::Pass => ExpectFile::Pass,
@@ -764,10 +771,29 @@ fn parse_file(text: &str, origin: &str) -> Result<ScenarioFile, ScenarioError> {
         .from_str::<ScenarioFile>(text)
         .map_err(|error| {
             let position = error.span.start;
+            let at = byte_offset(text, position.line.max(1), position.col.max(1));
+            if let Some(open) = crate::locate::string_across_lines(text, at.unwrap_or(text.len())) {
+                return unterminated_string(text, origin, open);
+            }
             let (line, column) = skip_whitespace(text, position.line.max(1), position.col.max(1));
             let context = ErrorContext::at(text, line, column);
             syntax(line, column, describe_ron_error(&error.code, &context))
         })
+}
+
+/// A string that runs over a line end, reported at its opening quote rather than where RON
+/// noticed (lines later, at the next quote).
+fn unterminated_string(text: &str, origin: &str, open: usize) -> ScenarioError {
+    let (line, column) = crate::locate::line_column(text, open);
+    let line_end = text[open..].find('\n').map_or(text.len(), |n| open + n);
+    ScenarioError::Syntax {
+        origin: origin.to_string(),
+        line,
+        column,
+        message: "unterminated string: the string opened here has no closing `\"` on its line"
+            .to_string(),
+        snippet: crate::locate::snippet(text, origin, open..line_end, "this string is not closed"),
+    }
 }
 
 /// Moves a 1-based `line:column` (columns in characters) forward over whitespace, so that an
@@ -1861,6 +1887,11 @@ fn validate_limits(limits: LimitsFile) -> Result<Limits, Invalid> {
             "max_history_events",
             limits.max_history_events,
             defaults.max_history_events,
+        )?,
+        max_memory_mib: check(
+            "max_memory_mib",
+            limits.max_memory_mib,
+            defaults.max_memory_mib,
         )?,
     })
 }

@@ -68,9 +68,10 @@ fn every_command_keeps_its_exit_code_when_stdout_is_closed() {
     let run_directory = directory.join("run");
     let run_out = run_directory.to_str().unwrap();
     let failover = "catalog/primary-backup-kv-failover.ron";
-    // A passing and a failing run, so the exit code kept is not just 0.
-    assert_quiet_on_a_closed_pipe(&["run", CALM, "--seed", "1", "--out", run_out]);
-    assert_quiet_on_a_closed_pipe(&["run", failover, "--seed", "3", "--out", run_out]);
+    // A passing and a failing run, so the exit code kept is not just 0. Each command runs
+    // twice, into the same directory: a non-empty `--out` needs `--force`.
+    assert_quiet_on_a_closed_pipe(&["run", CALM, "--seed", "1", "--out", run_out, "--force"]);
+    assert_quiet_on_a_closed_pipe(&["run", failover, "--seed", "3", "--out", run_out, "--force"]);
     assert_quiet_on_a_closed_pipe(&["replay", failover, "--seed", "3"]);
     assert_quiet_on_a_closed_pipe(&["replay", CALM, "--seed", "1", "--trace"]);
     let history = run_directory.join("history.jsonl");

@@ -126,3 +126,25 @@ fn no_arguments_is_a_usage_error() {
         text(&output.stderr)
     );
 }
+
+#[test]
+fn an_unterminated_string_is_reported_on_its_own_line() {
+    let path = broken("unterminated-string.ron");
+    let output = faultline(&[&path]);
+    assert_eq!(output.status.code(), Some(2));
+    let stderr = text(&output.stderr);
+    let mut lines = stderr.lines();
+    assert_eq!(
+        lines.next().unwrap_or_default(),
+        format!(
+            "{}:4:11: unterminated string: the string opened here has no closing `\"` on its line",
+            path.display()
+        )
+    );
+    assert!(
+        stderr.contains(
+            "4 |     name: \"raft-kv-typo,\n  |           ^^^^^^^^^^^^^^ this string is not closed"
+        ),
+        "{stderr}"
+    );
+}

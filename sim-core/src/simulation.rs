@@ -44,6 +44,11 @@ pub struct Limits {
     pub max_in_flight_messages: u64,
     /// History events recorded.
     pub max_history_events: u64,
+    /// Bytes the run may hold in what grows with its length: the history, the messages in
+    /// flight, the disks' records (and the nodes' copies of them) and the trace. An estimate
+    /// from counts and type sizes, never a reading of the process's memory, so the limit is
+    /// hit at the same event on every machine and with any number of threads.
+    pub max_memory_bytes: u64,
 }
 
 impl Default for Limits {
@@ -52,9 +57,16 @@ impl Default for Limits {
             max_events: 200_000_000,
             max_in_flight_messages: 1_000_000,
             max_history_events: 2_000_000,
+            max_memory_bytes: 1 << 30,
         }
     }
 }
+
+/// Counted events between two looks at the memory estimate.
+const MEMORY_CHECK_EVENTS: u64 = 1024;
+
+/// A history event's bytes: the event itself and its key's text.
+const HISTORY_EVENT_BYTES: u64 = std::mem::size_of::<crate::history::HistoryEvent>() as u64 + 24;
 
 /// Everything a run needs besides the node code, the workload and the invariant checker.
 #[derive(Clone, Debug)]
@@ -117,6 +129,8 @@ pub enum Limit {
     InFlightMessages,
     /// `max_history_events`.
     HistoryEvents,
+    /// `max_memory_bytes`.
+    Memory,
 }
 
 /// Why a run ended.
@@ -736,6 +750,8 @@ pub struct Simulation<N: Node> {
     stop: Option<StopReason>,
     faults_applied: Vec<AppliedFault>,
     trace: Vec<String>,
+    /// Bytes held by `trace`'s lines (for the memory estimate).
+    trace_bytes: u64,
     observations: Option<ObservationLog<N::Observation>>,
 }
 
@@ -863,6 +879,7 @@ impl<N: Node> Simulation<N> {
             stop: None,
             faults_applied: Vec::new(),
             trace: Vec::new(),
+            trace_bytes: 0,
             // Lanes are drawn about a thousand pixels wide: read numbers once per pixel.
             observations: config.record_observations.then(|| {
                 let horizon = (config.duration + config.recovery).as_nanos();
@@ -882,7 +899,9 @@ impl<N: Node> Simulation<N> {
     fn tracing(&mut self, line: impl FnOnce() -> String) {
         if self.config.trace {
             let text = line();
-            self.trace.push(format!("{} {}", self.now, text));
+            let line = format!("{} {}", self.now, text);
+            self.trace_bytes += (line.capacity() + std::mem::size_of::<String>()) as u64;
+            self.trace.push(line);
         }
     }
 
@@ -970,7 +989,32 @@ impl<N: Node> Simulation<N> {
             });
             return false;
         }
+        // Every 1,024 events: the estimate moves little between two looks, and summing the
+        // disks on every event would cost a loop per event.
+        if self.stats.events % MEMORY_CHECK_EVENTS == 0
+            && self.memory_estimate_bytes() > self.config.limits.max_memory_bytes
+        {
+            self.stop = Some(StopReason::LimitHit {
+                limit: Limit::Memory,
+                time: self.now,
+            });
+            return false;
+        }
         true
+    }
+
+    /// The bytes this run holds in what grows with its length (see
+    /// [`Limits::max_memory_bytes`]): history events, messages in flight, disk records counted
+    /// twice (the disk keeps them and a node keeps its own copy, a Raft log beside its disk)
+    /// and trace lines. Heap parts of messages and records are not seen: a type's size stands
+    /// for each.
+    fn memory_estimate_bytes(&self) -> u64 {
+        let history = self.history.len() as u64 * HISTORY_EVENT_BYTES;
+        let message_bytes = std::mem::size_of::<(Instant, u64, EventKind<N::Msg>)>() as u64;
+        let in_flight = self.in_flight * message_bytes;
+        let records: u64 = self.nodes.iter().map(|slot| slot.disk.len() as u64).sum();
+        let disks = 2 * records * std::mem::size_of::<N::Record>() as u64;
+        history + in_flight + disks + self.trace_bytes
     }
 
     fn dispatch(&mut self, kind: EventKind<N::Msg>) {

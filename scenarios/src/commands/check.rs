@@ -22,9 +22,9 @@ use std::path::PathBuf;
 pub struct Args {
     /// The history file.
     pub history: PathBuf,
-    /// The model: register, cas-register, kv, kv-append, counter, mutex, multi-register
-    /// (default: inferred from the format and the operations).
-    #[arg(long)]
+    /// The model (default: inferred from the format and the operations).
+    // The possible values come from the checker's model plug-ins, never a hand-written list.
+    #[arg(long, value_parser = clap::builder::PossibleValuesParser::new(Model::ALL.map(Model::name)))]
     pub model: Option<String>,
     /// The file format: native, porcupine-etcd, porcupine-kv, edn (default: guessed from the
     /// file name and contents).

@@ -35,6 +35,9 @@ pub struct Args {
     /// Write `compare.md` and `index.html` here.
     #[arg(long)]
     pub out: Option<PathBuf>,
+    /// Write into a non-empty `--out` directory (files of the same name are replaced).
+    #[arg(long)]
+    pub force: bool,
 }
 
 /// One scenario's figures over the seeds.
@@ -82,6 +85,9 @@ pub fn execute(args: Args) -> anyhow::Result<u8> {
         .iter()
         .map(|path| Ok((path.display().to_string(), super::load_scenario(path, &[])?)))
         .collect::<anyhow::Result<_>>()?;
+    if let Some(out) = &args.out {
+        super::check_out_directory(out, args.force)?;
+    }
     let (first_path, first) = &scenarios[0];
     for (path, scenario) in &scenarios[1..] {
         if let Err(why) = same_plan(first, scenario) {

@@ -3,6 +3,7 @@
 //! Prints the protocols (with their parameters and the defaults stage two of scenario parsing
 //! fills in), the applications (and which of them the runner can run today), the fault kinds a
 //! `Random` plan draws from, the actions a `Script` may take, the partition shapes, every
+//! top-level field's default (read from a scenario that names only its protocol), every
 //! switchable bug, the checker's models and the scenario catalogue. With `--json` the same
 //! content is one JSON object on one line. Exit code 0.
 //!
@@ -373,6 +374,119 @@ fn catalog(directory: &Path) -> Option<Value> {
     Some(json!({"directory": directory.display().to_string(), "scenarios": scenarios}))
 }
 
+/// A scenario of `protocol` with every other field defaulted.
+fn defaulted(protocol: &str) -> Scenario {
+    Scenario::from_str(&format!("Scenario(protocol: {protocol})"), "defaults.ron")
+        .expect("a scenario naming only its protocol is valid")
+}
+
+/// The operation as a `workload: (mix: [...])` entry names it: `read` -> `Read`.
+fn op_syntax(function: &str) -> String {
+    let mut chars = function.chars();
+    chars
+        .next()
+        .map(|first| first.to_ascii_uppercase().to_string() + chars.as_str())
+        .unwrap_or_default()
+}
+
+/// Every top-level field's default, read from a scenario that names only its protocol (so the
+/// listing shows what validation fills in): `(field, syntax, meaning)` rows.
+fn defaults() -> Value {
+    let scenario = defaulted("Raft()");
+    let clients = &scenario.clients;
+    let network = &scenario.network;
+    let disk = &scenario.disk;
+    let limits = &scenario.limits;
+    let mix: Vec<String> = scenario
+        .workload
+        .mix
+        .iter()
+        .map(|op| format!("({}, {})", op_syntax(op.function.as_str()), op.weight))
+        .collect();
+    let rows = [
+        ("name", "\"<file name>\"".to_string(), "for reports: the file's name without `.ron`"),
+        ("app", "Kv(keys: 4)".to_string(), "see APPLICATIONS"),
+        ("nodes", "per protocol".to_string(), "see PROTOCOLS (`[nodes: ...]`)"),
+        (
+            "clients",
+            format!(
+                "(count: {}, think: (\"{}\", \"{}\"), timeout: \"{}\", retry_after: \"{}\", redirect_backoff: \"{}\")",
+                clients.count,
+                clients.think_min,
+                clients.think_max,
+                clients.timeout,
+                clients.retry_after,
+                clients.redirect_backoff
+            ),
+            "client slots, pause between operations, when an operation becomes `info`, re-send and redirect waits",
+        ),
+        (
+            "workload",
+            format!("(mix: [{}])", mix.join(", ")),
+            "integer weights; this is kv's and register's mix (counter: Add and Read; lock and bank: fixed)",
+        ),
+        (
+            "network",
+            format!(
+                "(latency: (\"{}\", \"{}\"), loss: \"{}\", duplicate: \"{}\", reorder: \"{}\")",
+                network.latency_min,
+                network.latency_max,
+                network.loss,
+                network.duplicate,
+                network.reorder
+            ),
+            "one-way latency drawn per message, and loss, duplication and reordering ratios",
+        ),
+        (
+            "clock_offset_max",
+            format!("\"{}\"", scenario.clock_offset_max),
+            "largest initial clock offset of a node",
+        ),
+        (
+            "disk",
+            format!(
+                "(write_latency: (\"{}\", \"{}\"), sync_latency: (\"{}\", \"{}\"))",
+                disk.write_latency_min,
+                disk.write_latency_max,
+                disk.sync_latency_min,
+                disk.sync_latency_max
+            ),
+            "an instant disk; see DISK",
+        ),
+        ("faults", "none".to_string(), "no faults unless `Random(...)` or `Script([...])`"),
+        (
+            "duration",
+            format!("\"{}\"", scenario.duration),
+            "phase 1: workload and faults",
+        ),
+        (
+            "recovery",
+            format!("\"{}\"", scenario.recovery),
+            "phase 2: faults healed, every operation must complete",
+        ),
+        ("bugs", "[]".to_string(), "see BUGS"),
+        (
+            "limits",
+            format!(
+                "(max_events: {}, max_in_flight_messages: {}, max_history_events: {}, max_memory_mib: {})",
+                limits.max_events,
+                limits.max_in_flight_messages,
+                limits.max_history_events,
+                limits.max_memory_mib
+            ),
+            "reaching one ends the run as limit-hit (exit 3)",
+        ),
+        ("expect", "none".to_string(), "Pass | Violation | LivenessFailure: enforced by run, replay and sweep"),
+    ];
+    Value::Array(
+        rows.iter()
+            .map(|(field, syntax, meaning)| {
+                json!({"field": field, "default": syntax, "meaning": meaning})
+            })
+            .collect(),
+    )
+}
+
 /// Everything, as one JSON value (the `--json` output; the text output renders it).
 fn listing(catalog_dir: &Path) -> Value {
     let mut listing = json!({
@@ -382,6 +496,7 @@ fn listing(catalog_dir: &Path) -> Value {
         "script_actions": syntax_table(SCRIPT_ACTIONS),
         "partition_shapes": syntax_table(PARTITION_SHAPES),
         "disk": syntax_table(DISK_FIELDS),
+        "defaults": defaults(),
         "bugs": bugs(),
         "models": models(),
     });
@@ -525,6 +640,17 @@ fn human(listing: &Value) -> String {
     );
 
     line(String::new());
+    line("DEFAULTS  (every top-level field but `protocol` may be left out)".to_string());
+    for row in items(listing, "defaults") {
+        line(format!(
+            "  {:<17}{}",
+            text(&row, "field"),
+            text(&row, "default")
+        ));
+        line(format!("  {:<17}{}", "", text(&row, "meaning")));
+    }
+    line(String::new());
+
     line(
         "BUGS  (scenario `bugs: [\"name\"]`, or `--bug NAME`; a protocol's bugs need that protocol, an application's bugs that application on a protocol with what they require)"
             .to_string(),
@@ -633,6 +759,29 @@ mod tests {
                 text(app, "syntax")
             ));
         }
+    }
+
+    #[test]
+    fn every_listed_default_is_the_default() {
+        let plain = defaulted("Raft()");
+        let mut checked = 0;
+        for row in defaults().as_array().unwrap() {
+            let (field, default) = (text(row, "field"), text(row, "default"));
+            if ["name", "nodes", "faults", "expect"].contains(&field.as_str()) {
+                continue;
+            }
+            let text = format!("Scenario(protocol: Raft(), {field}: {default})");
+            let given = Scenario::from_str(&text, "defaults.ron")
+                .unwrap_or_else(|error| panic!("{text}: {error}"));
+            assert_eq!(given, plain, "{field}: {default}");
+            checked += 1;
+        }
+        assert_eq!(checked, 10);
+        let human = human(&listing(Path::new(CATALOG_DIR)));
+        for field in ["duration", "recovery", "clients", "network", "limits"] {
+            assert!(human.contains(&format!("\n  {field:<17}")), "{field}");
+        }
+        assert!(human.contains("max_memory_mib: 1024"));
     }
 
     #[test]

@@ -10,6 +10,7 @@ pub mod compare;
 pub mod explore;
 pub mod list;
 pub mod output;
+pub mod progress;
 pub mod replay;
 pub mod report;
 pub mod rss;
@@ -43,7 +44,31 @@ pub fn load_scenario(path: &Path, bugs: &[String]) -> anyhow::Result<Scenario> {
         scenario.bugs.insert(bug);
     }
     crate::runner::supported(&scenario)?;
+    for warning in crate::budget::size_warnings(&scenario) {
+        output::errln!("warning: {}: {warning}", path.display());
+    }
     Ok(scenario)
+}
+
+/// Refuses an `--out` directory that already holds files (an earlier run's report would mix
+/// with this one's) unless `force`; a missing or empty directory is fine. Called before the
+/// work starts, so a refusal costs nothing.
+///
+/// # Errors
+/// The directory is not empty (without `force`), or the path is a file.
+pub fn check_out_directory(out: &Path, force: bool) -> anyhow::Result<()> {
+    if out.is_file() {
+        anyhow::bail!("--out {}: is a file; expected a directory", out.display());
+    }
+    let not_empty = std::fs::read_dir(out).is_ok_and(|mut entries| entries.next().is_some());
+    if not_empty && !force {
+        anyhow::bail!(
+            "--out {}: the directory is not empty; give a new directory, or --force to write \
+             into it (files of the same name are replaced, others stay)",
+            out.display()
+        );
+    }
+    Ok(())
 }
 
 pub use crate::exit::{

@@ -19,6 +19,9 @@ pub struct Args {
     /// Write a run directory here.
     #[arg(long)]
     pub out: Option<PathBuf>,
+    /// Write into a non-empty `--out` directory (files of the same name are replaced).
+    #[arg(long)]
+    pub force: bool,
     /// Switch on a classic bug; repeatable.
     #[arg(long = "bug")]
     pub bugs: Vec<String>,
@@ -27,6 +30,9 @@ pub struct Args {
 /// Runs the command.
 pub fn execute(args: Args) -> anyhow::Result<u8> {
     let scenario = super::load_scenario(&args.scenario, &args.bugs)?;
+    if let Some(out) = &args.out {
+        super::check_out_directory(out, args.force)?;
+    }
     // Observations are kept only when a run directory (with its report) is written.
     let options = match &args.out {
         Some(_) => super::run::report_options(args.trace),
@@ -35,7 +41,8 @@ pub fn execute(args: Args) -> anyhow::Result<u8> {
             ..RunOptions::default()
         },
     };
-    let report = run(&scenario, args.seed, &options)?;
+    let label = format!("{} seed {}", scenario.name, args.seed);
+    let report = super::progress::while_running(label, || run(&scenario, args.seed, &options))?;
     let replay = replay_line(&args.scenario.display().to_string(), args.seed, &args.bugs);
     if args.trace {
         for line in &report.trace {
@@ -48,5 +55,10 @@ pub fn execute(args: Args) -> anyhow::Result<u8> {
         outln!("run directory: {}", out.display());
     }
     super::run::print_summary(&report, &replay);
-    Ok(report.outcome.exit_code())
+    let expect = crate::expectation::in_force(&scenario, &args.bugs);
+    let (code, unmet) = crate::expectation::for_run(expect, &report.outcome);
+    if let Some(line) = unmet {
+        outln!("{line}");
+    }
+    Ok(code)
 }

@@ -32,6 +32,9 @@ pub struct MergeArgs {
     /// Where to write the merged report.
     #[arg(long)]
     pub out: PathBuf,
+    /// Write into a non-empty `--out` directory (files of the same name are replaced).
+    #[arg(long)]
+    pub force: bool,
 }
 
 /// Runs the command.
@@ -42,6 +45,7 @@ pub fn execute(args: Args) -> anyhow::Result<u8> {
 }
 
 fn merge(args: MergeArgs) -> anyhow::Result<u8> {
+    super::check_out_directory(&args.out, args.force)?;
     let mut records = Vec::new();
     let mut jsonl = String::new();
     let mut links = BTreeMap::new();

@@ -28,6 +28,9 @@ pub struct Args {
     /// The run directory (default `store/<scenario>/<timestamp>-s<seed>/`, plus a `latest` link).
     #[arg(long)]
     pub out: Option<PathBuf>,
+    /// Write into a non-empty `--out` directory (files of the same name are replaced).
+    #[arg(long)]
+    pub force: bool,
     /// Switch on a classic bug (see `faultline list`); repeatable.
     #[arg(long = "bug")]
     pub bugs: Vec<String>,
@@ -40,7 +43,13 @@ pub struct Args {
 /// Runs the command.
 pub fn execute(args: Args) -> anyhow::Result<u8> {
     let scenario = super::load_scenario(&args.scenario, &args.bugs)?;
-    let report = run(&scenario, args.seed, &report_options(false))?;
+    if let Some(out) = &args.out {
+        super::check_out_directory(out, args.force)?;
+    }
+    let label = format!("{} seed {}", scenario.name, args.seed);
+    let report = super::progress::while_running(label, || {
+        run(&scenario, args.seed, &report_options(false))
+    })?;
     let replay = replay_line(&args.scenario.display().to_string(), args.seed, &args.bugs);
     let default_directory = args.out.is_none();
     let directory = match args.out {
@@ -66,7 +75,12 @@ pub fn execute(args: Args) -> anyhow::Result<u8> {
         std::fs::write(path, text).with_context(|| format!("writing {}", path.display()))?;
         outln!("script: {}", path.display());
     }
-    Ok(report.outcome.exit_code())
+    let expect = crate::expectation::in_force(&scenario, &args.bugs);
+    let (code, unmet) = crate::expectation::for_run(expect, &report.outcome);
+    if let Some(line) = unmet {
+        outln!("{line}");
+    }
+    Ok(code)
 }
 
 /// How to run a seed whose run directory will be written: observations kept for the node

@@ -83,6 +83,9 @@ pub struct Args {
     /// directories (`runs/`) for the first failing seeds.
     #[arg(long)]
     pub out: Option<PathBuf>,
+    /// Write into a non-empty `--out` directory (files of the same name are replaced).
+    #[arg(long)]
+    pub force: bool,
     /// With `--out`: how many failing seeds (per scenario) get a full run directory.
     #[arg(long, default_value_t = 5)]
     pub out_runs: usize,
@@ -306,6 +309,9 @@ pub fn execute(args: Args) -> anyhow::Result<u8> {
             ))
         })
         .collect::<anyhow::Result<_>>()?;
+    if let Some(out) = &args.out {
+        super::check_out_directory(out, args.force)?;
+    }
     let (start, end) = match args.seeds {
         Some(range) => range,
         None => {
@@ -590,13 +596,25 @@ fn summarise(
             .filter(|mark| !marks.contains_key(*mark))
             .collect()
     };
+    let outcome_text: Vec<String> = counts.iter().map(|(k, v)| format!("{k} {v}")).collect();
+    let expect = crate::expectation::in_force(scenario, &args.bugs).filter(|_| ran > 0);
+    let expect_met = expect.map(|expect| {
+        let outcomes = results.iter().map(|r| &r.report.outcome);
+        crate::expectation::is_met_by_sweep(expect, outcomes)
+    });
+    if expect_met == Some(false) {
+        exit = crate::expectation::exit_code(false, exit);
+    }
     if human {
-        let outcome_text: Vec<String> = counts.iter().map(|(k, v)| format!("{k} {v}")).collect();
         outln!(
             "{} ({path}): {ran} seeds: {}",
             scenario.name,
             outcome_text.join(", ")
         );
+        if let (Some(expect), Some(false)) = (expect, expect_met) {
+            let got = outcome_text.join(", ");
+            outln!("  {}", crate::expectation::unmet_line(expect, &got));
+        }
         if let Some(Outcome::SafetyViolation { source, message }) = results
             .iter()
             .map(|r| &r.report.outcome)
@@ -644,6 +662,8 @@ fn summarise(
             "marks": marks,
             "marks_not_hit": not_hit,
             "figures": figures,
+            "expect": expect.map(crate::expectation::name),
+            "expect_met": expect_met,
             "exit_code": exit,
         });
         let mut summary = summary;

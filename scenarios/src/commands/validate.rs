@@ -26,7 +26,12 @@ pub fn execute(args: Args) -> anyhow::Result<u8> {
     let mut code = EXIT_PASS;
     for path in &args.scenarios {
         match Scenario::from_file(path) {
-            Ok(_) => outln!("ok {}", path.display()),
+            Ok(scenario) => {
+                outln!("ok {}", path.display());
+                for warning in crate::budget::size_warnings(&scenario) {
+                    errln!("warning: {}: {warning}", path.display());
+                }
+            }
             Err(error) => {
                 code = EXIT_INPUT_ERROR;
                 errln!("{error}");
