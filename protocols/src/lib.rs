@@ -16,6 +16,7 @@ pub mod paxos;
 pub mod primary_backup;
 pub mod raft;
 pub mod registry;
+pub mod sharded;
 pub mod single_server;
 pub mod two_phase_commit;
 pub mod zab;
