@@ -17,6 +17,7 @@ pub use crate::describe::{
 };
 use crate::mutation::Bug;
 use crate::{apps, paxos, primary_backup, raft, single_server, two_phase_commit, zab};
+use crate::sharded;
 
 /// Every protocol, in the order listings show them.
 pub static PROTOCOLS: &[&dyn Protocol] = &[
@@ -26,6 +27,7 @@ pub static PROTOCOLS: &[&dyn Protocol] = &[
     &paxos::PAXOS,
     &zab::ZAB,
     &two_phase_commit::TWO_PHASE_COMMIT,
+    &sharded::SHARDED,
 ];
 
 /// Every application, in the order listings show them.

@@ -79,7 +79,11 @@ impl Ring {
 
     /// The shard that owns `key`: the first point at or after the key's position, wrapping.
     pub fn owner(&self, key: u32) -> u32 {
-        let position = key_position(key);
+        self.owner_at(key_position(key))
+    }
+
+    /// The shard that owns `position`.
+    pub fn owner_at(&self, position: u64) -> u32 {
         let at = self.points.partition_point(|&(p, _)| p < position);
         self.points[at % self.points.len()].1
     }
@@ -93,6 +97,24 @@ impl Ring {
     pub fn vnodes(&self) -> u32 {
         self.vnodes
     }
+}
+
+/// Which shards hand part of the circle to which between two rings: every (from, to), from
+/// != to, such that some position is owned by `from` on `before` and by `to` on `after`. Both
+/// sides of a handoff compute it from the two configurations alone, so the old owner knows whom
+/// it owes a snapshot (possibly empty) and the new owner whom it waits for.
+///
+/// The union of both rings' points cuts the circle into arcs `(u, w]` with no point strictly
+/// inside; on each arc each ring's owner is the owner of `w`, so the union's points are the
+/// only positions to look at.
+pub fn handoffs(before: &Ring, after: &Ring) -> BTreeSet<(u32, u32)> {
+    before
+        .points
+        .iter()
+        .chain(after.points.iter())
+        .map(|&(position, _)| (before.owner_at(position), after.owner_at(position)))
+        .filter(|(from, to)| from != to)
+        .collect()
 }
 
 /// Keys per shard over keys `0..keys`: (mean, max / mean as thousandths), integers only.
@@ -152,6 +174,20 @@ mod tests {
         for key in 0..10_000 {
             if before.owner(key) != after.owner(key) {
                 assert_eq!(after.owner(key), 4, "key {key} moved between old shards");
+            }
+        }
+        assert_eq!(
+            handoffs(&before, &after),
+            (0..4).map(|from| (from, 4)).collect::<BTreeSet<_>>()
+        );
+        assert_eq!(
+            handoffs(&after, &before),
+            (0..4).map(|to| (4, to)).collect::<BTreeSet<_>>()
+        );
+        for key in 0..10_000 {
+            let (from, to) = (before.owner(key), after.owner(key));
+            if from != to {
+                assert!(handoffs(&before, &after).contains(&(from, to)));
             }
         }
         // Removing shard 4 is the same change backwards: only its keys move.
