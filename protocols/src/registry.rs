@@ -16,8 +16,8 @@ pub use crate::describe::{
     App, AuditResult, Capabilities, Identity, NodeRule, Protocol, ScenarioContext, SimulationInputs,
 };
 use crate::mutation::Bug;
-use crate::{apps, paxos, primary_backup, raft, single_server, two_phase_commit, zab};
 use crate::sharded;
+use crate::{apps, paxos, primary_backup, raft, single_server, two_phase_commit, zab};
 
 /// Every protocol, in the order listings show them.
 pub static PROTOCOLS: &[&dyn Protocol] = &[

@@ -48,7 +48,10 @@ impl fmt::Debug for ShardObservation {
                 shard,
                 key,
                 version,
-            } => write!(f, "Served {{ shard: {shard}, key: {key}, version: {version} }}"),
+            } => write!(
+                f,
+                "Served {{ shard: {shard}, key: {key}, version: {version} }}"
+            ),
         }
     }
 }

@@ -1,6 +1,6 @@
 //! What the nodes of the sharded store send each other, and their timers.
 
-use super::state::Version;
+use super::state::{Snapshot, Version};
 use crate::raft;
 use sim_core::id::TimerId;
 use std::collections::BTreeSet;
@@ -29,8 +29,8 @@ pub enum Message {
         version: Version,
         /// The handing shard.
         from: u32,
-        /// Every written key handed over, with its value.
-        entries: Vec<(u32, i64)>,
+        /// The keys and sessions handed over.
+        snapshot: Snapshot,
     },
     /// The receiving shard installed the snapshot of `version` (it is in its applied state).
     SnapshotInstalled {

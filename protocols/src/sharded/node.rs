@@ -11,7 +11,9 @@
 use super::config::{Config, Rebalance};
 use super::invariants::ShardObservation;
 use super::message::{Message, Timer};
-use super::state::{Configurations, Control, GroupApp, ShardState, Version, KEYLESS, WRONG_SHARD};
+use super::state::{
+    Configurations, Control, GroupApp, ShardState, Snapshot, Version, KEYLESS, WRONG_SHARD,
+};
 use crate::raft::{self, RaftNode};
 use sim_core::history::Function;
 use sim_core::id::{ClientId, NodeId, ProcessId, RequestId, TimerId};
@@ -22,6 +24,9 @@ use std::collections::{BTreeMap, BTreeSet};
 const CONTROL_CLIENT_BASE: u32 = u32::MAX - 1024;
 /// Control request ids live far above any client's.
 const CONTROL_REQUEST_BASE: u64 = 1 << 62;
+
+/// The most client requests a node remembers handing to Raft.
+const IN_FLIGHT_MAX: usize = 4096;
 
 /// The control stream of configuration changes (on the configuration service).
 const STREAM_CHANGE: u32 = 0;
@@ -46,7 +51,6 @@ pub struct ShardedNode {
     acknowledged: BTreeSet<(Version, u32)>,
     /// Round robin over the configuration service's nodes.
     poll_turn: u32,
-    /// Changes this configuration node proposed (volatile; the applied count decides).
     /// Keys of the client requests handed to Raft, by request id, for read claims and hints.
     in_flight: BTreeMap<RequestId, (u32, Function)>,
     /// The last (key -> version) claims reported to the invariant checker.
@@ -215,7 +219,13 @@ impl ShardedNode {
     }
 
     /// Hands a control command to this node's Raft (which proposes it if it leads).
-    fn propose(&mut self, ctx: &mut Ctx<'_, Self>, stream: u32, version: Version, control: Control) {
+    fn propose(
+        &mut self,
+        ctx: &mut Ctx<'_, Self>,
+        stream: u32,
+        version: Version,
+        control: Control,
+    ) {
         let request = Request {
             id: RequestId(CONTROL_REQUEST_BASE | (u64::from(stream) << 40) | version),
             client: ClientId(CONTROL_CLIENT_BASE + stream),
@@ -237,11 +247,11 @@ impl ShardedNode {
             return;
         }
         let (version, settled) = (state.version(), state.is_settled());
-        let owed: Vec<((Version, u32), Vec<(u32, i64)>)> = state
+        let owed: Vec<((Version, u32), Snapshot)> = state
             .outgoing()
             .iter()
             .filter(|(handoff, _)| !self.acknowledged.contains(handoff))
-            .map(|(&handoff, entries)| (handoff, entries.clone()))
+            .map(|(&handoff, snapshot)| (handoff, snapshot.clone()))
             .collect();
         let shard = state.shard();
         match self.next_configuration.take() {
@@ -265,7 +275,7 @@ impl ShardedNode {
                 ctx.send(to, Message::FetchConfiguration { known: version });
             }
         }
-        for ((handoff_version, to), entries) in owed {
+        for ((handoff_version, to), snapshot) in owed {
             let group = ShardedNode::group_of_shard(to);
             for replica in 0..self.replicas() {
                 ctx.send(
@@ -273,7 +283,7 @@ impl ShardedNode {
                     Message::Snapshot {
                         version: handoff_version,
                         from: shard,
-                        entries: entries.clone(),
+                        snapshot: snapshot.clone(),
                     },
                 );
             }
@@ -283,7 +293,10 @@ impl ShardedNode {
     /// The configuration service's leader, every rebalance interval: propose the next
     /// membership change, up to the scenario's number of changes.
     fn on_rebalance(&mut self, ctx: &mut Ctx<'_, Self>) {
-        let (min, max) = (self.config.rebalance_every_min, self.config.rebalance_every_max);
+        let (min, max) = (
+            self.config.rebalance_every_min,
+            self.config.rebalance_every_max,
+        );
         let after = sim_core::time::Duration::from_nanos(
             ctx.rng().range_inclusive(min.as_nanos(), max.as_nanos()),
         );
@@ -340,7 +353,7 @@ impl ShardedNode {
         from_node: NodeId,
         version: Version,
         from: u32,
-        entries: Vec<(u32, i64)>,
+        snapshot: Snapshot,
     ) {
         let Some(state) = self.shard_state() else {
             return;
@@ -362,7 +375,7 @@ impl ShardedNode {
             Control::Install {
                 version,
                 from,
-                entries,
+                snapshot,
             },
         );
     }
@@ -413,7 +426,9 @@ impl Node for ShardedNode {
                     return; // Raft messages never cross groups.
                 }
                 let inner_from = NodeId(from.0 % self.replicas());
-                self.drive(ctx, |raft, inner| raft.on_message(inner, inner_from, inner_msg));
+                self.drive(ctx, |raft, inner| {
+                    raft.on_message(inner, inner_from, inner_msg)
+                });
             }
             Message::FetchConfiguration { known } => {
                 // Any replica answers from its applied (hence committed) list: a lagging one
@@ -443,8 +458,8 @@ impl Node for ShardedNode {
             Message::Snapshot {
                 version,
                 from: shard,
-                entries,
-            } => self.on_snapshot(ctx, from, version, shard, entries),
+                snapshot,
+            } => self.on_snapshot(ctx, from, version, shard, snapshot),
             Message::SnapshotInstalled { version, shard } => {
                 self.acknowledged.insert((version, shard));
             }
@@ -472,24 +487,36 @@ impl Node for ShardedNode {
         // would otherwise send the client to the other at once.
         let attempt = request.attempt;
         let patient = attempt % 3 == 2;
-        let owned_here = match self.raft.app() {
-            GroupApp::Shard(state) => state.ring().owner(key) == state.shard(),
-            GroupApp::Configurations(_) => false,
+        let (serves, owns) = match self.raft.app() {
+            GroupApp::Shard(state) => (state.serves(key), state.ring().owner(key) == state.shard()),
+            GroupApp::Configurations(_) => (false, false),
         };
-        if !owned_here {
+        if !serves && owns {
+            // Ours from this version on, but its snapshot is not installed yet.
+            ctx.mark("shard.awaiting_snapshot");
+            ctx.reply(
+                request.client,
+                request.id,
+                Outcome::Redirect { leader: None },
+            );
+            return;
+        }
+        if !serves {
             ctx.mark("shard.redirect_wrong_shard");
-            let leader = if patient { None } else { self.hint(key, attempt) };
+            let leader = if patient {
+                None
+            } else {
+                self.hint(key, attempt)
+            };
             ctx.reply(request.client, request.id, Outcome::Redirect { leader });
             return;
         }
-        let state = self.shard_state().expect("owned keys are on shard groups");
-        if !state.serves(key) {
-            // Ours from this version on, but its snapshot is not installed yet.
-            ctx.mark("shard.awaiting_snapshot");
-            ctx.reply(request.client, request.id, Outcome::Redirect { leader: None });
-            return;
+        if self.in_flight.len() >= IN_FLIGHT_MAX {
+            // Requests whose leader lost office are never answered by Raft: forget the oldest.
+            self.in_flight.pop_first();
         }
-        self.in_flight.insert(request.id, (key, request.operation.f));
+        self.in_flight
+            .insert(request.id, (key, request.operation.f));
         self.drive(ctx, |raft, inner| raft.on_request(inner, request));
     }
 

@@ -25,6 +25,50 @@ pub const WRONG_SHARD: NodeId = NodeId(u32::MAX);
 /// A configuration version: 1 is the initial configuration, each change adds one.
 pub type Version = u64;
 
+/// What an old owner hands a new owner at a handoff: the written keys of the ranges that move,
+/// and its whole client-session table (thesis §6.3), so that a request applied by the old owner
+/// and retried at the new one is answered from the table instead of being applied twice.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Snapshot {
+    /// Written keys and their values.
+    pub entries: Vec<(u32, i64)>,
+    /// For each client slot, its last applied request and that request's answer.
+    pub sessions: Vec<(u32, u64, Outcome)>,
+}
+
+/// The words of a session's answer: (kind, value).
+fn outcome_words(outcome: &Outcome) -> [i64; 2] {
+    match outcome {
+        Outcome::Ok {
+            value: Value::Null,
+            token: None,
+        } => [0, 0],
+        Outcome::Ok {
+            value: Value::Int(v),
+            token: None,
+        } => [1, *v],
+        Outcome::Fail => [2, 0],
+        Outcome::Unknown => [3, 0],
+        other => panic!("a kv session never caches {other:?}"),
+    }
+}
+
+fn outcome_of_words(kind: i64, value: i64) -> Outcome {
+    match kind {
+        0 => Outcome::Ok {
+            value: Value::Null,
+            token: None,
+        },
+        1 => Outcome::Ok {
+            value: Value::Int(value),
+            token: None,
+        },
+        2 => Outcome::Fail,
+        3 => Outcome::Unknown,
+        other => panic!("unknown session outcome kind {other}"),
+    }
+}
+
 /// A control command of the sharded store.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Control {
@@ -49,8 +93,8 @@ pub enum Control {
         version: Version,
         /// The shard that handed the keys over.
         from: u32,
-        /// Every written key of the arcs handed over, with its value.
-        entries: Vec<(u32, i64)>,
+        /// The keys and sessions handed over.
+        snapshot: Snapshot,
     },
 }
 
@@ -75,11 +119,20 @@ impl Control {
             Control::Install {
                 version,
                 from,
-                entries,
+                snapshot,
             } => {
-                words.extend([INSTALL, *version as i64, i64::from(*from)]);
-                for &(key, value) in entries {
+                words.extend([
+                    INSTALL,
+                    *version as i64,
+                    i64::from(*from),
+                    snapshot.entries.len() as i64,
+                ]);
+                for &(key, value) in &snapshot.entries {
                     words.extend([i64::from(key), value]);
+                }
+                for (client, request, outcome) in &snapshot.sessions {
+                    words.extend([i64::from(*client), *request as i64]);
+                    words.extend(outcome_words(outcome));
                 }
             }
         }
@@ -114,14 +167,30 @@ impl Control {
                 version,
                 members: members(),
             },
-            INSTALL => Control::Install {
-                version,
-                from: rest[1] as u32,
-                entries: rest[2..]
-                    .chunks(2)
-                    .map(|pair| (pair[0] as u32, pair[1]))
-                    .collect(),
-            },
+            INSTALL => {
+                let count = rest[2] as usize;
+                let (entries, sessions) = rest[3..].split_at(2 * count);
+                Control::Install {
+                    version,
+                    from: rest[1] as u32,
+                    snapshot: Snapshot {
+                        entries: entries
+                            .chunks(2)
+                            .map(|pair| (pair[0] as u32, pair[1]))
+                            .collect(),
+                        sessions: sessions
+                            .chunks(4)
+                            .map(|quad| {
+                                (
+                                    quad[0] as u32,
+                                    quad[1] as u64,
+                                    outcome_of_words(quad[2], quad[3]),
+                                )
+                            })
+                            .collect(),
+                    },
+                }
+            }
             other => panic!("unknown control tag {other}"),
         })
     }
@@ -181,8 +250,13 @@ pub struct ShardState {
     /// The shards whose snapshot for `version` has not been installed yet.
     pending: BTreeSet<u32>,
     values: BTreeMap<u32, i64>,
-    /// The snapshots taken at each handoff: (version, to shard) -> written keys and values.
-    outgoing: BTreeMap<(Version, u32), Vec<(u32, i64)>>,
+    /// The snapshots taken at each handoff: (version, to shard) -> snapshot.
+    outgoing: BTreeMap<(Version, u32), Snapshot>,
+    /// The client-session table of this group's key operations (thesis §6.3), which moves
+    /// with the keys: client slot -> (last applied request, its answer). Raft's own table sits
+    /// in front of it and answers retries within the group; this one answers retries that
+    /// followed a key to its new group.
+    sessions: BTreeMap<u32, (u64, Outcome)>,
     /// For each key this group served, the last version it served it at.
     last_served: BTreeMap<u32, Version>,
 }
@@ -207,6 +281,7 @@ impl ShardState {
             pending: BTreeSet::new(),
             values: BTreeMap::new(),
             outgoing: BTreeMap::new(),
+            sessions: BTreeMap::new(),
             last_served: BTreeMap::new(),
         }
     }
@@ -243,7 +318,7 @@ impl ShardState {
     }
 
     /// The snapshots this group handed over, by (version, receiving shard).
-    pub fn outgoing(&self) -> &BTreeMap<(Version, u32), Vec<(u32, i64)>> {
+    pub fn outgoing(&self) -> &BTreeMap<(Version, u32), Snapshot> {
         &self.outgoing
     }
 
@@ -293,7 +368,13 @@ impl ShardState {
                         self.values.remove(key);
                     }
                 }
-                self.outgoing.insert((version, to), entries);
+                let sessions = self
+                    .sessions
+                    .iter()
+                    .map(|(&client, (request, outcome))| (client, *request, outcome.clone()))
+                    .collect();
+                self.outgoing
+                    .insert((version, to), Snapshot { entries, sessions });
             }
             if to == self.shard {
                 self.pending.insert(from);
@@ -303,25 +384,55 @@ impl ShardState {
         self.version = version;
     }
 
-    fn install(&mut self, version: Version, from: u32, entries: &[(u32, i64)]) {
+    fn install(&mut self, version: Version, from: u32, snapshot: &Snapshot) {
         if !self.awaits(version, from) {
             return; // Installed already (a retried proposal).
         }
-        for &(key, value) in entries {
-            assert_eq!(self.ring.owner(key), self.shard, "snapshot key {key} not ours");
+        for (client, request, outcome) in &snapshot.sessions {
+            // A slot's requests grow: the later of the two tables' entries is its last.
+            let newer = self
+                .sessions
+                .get(client)
+                .is_none_or(|(known, _)| known < request);
+            if newer {
+                self.sessions.insert(*client, (*request, outcome.clone()));
+            }
+        }
+        for &(key, value) in &snapshot.entries {
+            assert_eq!(
+                self.ring.owner(key),
+                self.shard,
+                "snapshot key {key} not ours"
+            );
             self.values.insert(key, value);
         }
         self.pending.remove(&from);
     }
 
-    fn serve(&mut self, operation: &Operation) -> Outcome {
+    fn serve(&mut self, command: &Command) -> Outcome {
+        let operation = &command.operation;
         let key = operation.key.unwrap_or(KEYLESS);
         if !self.serves(key) {
             return Outcome::Redirect {
                 leader: Some(WRONG_SHARD),
             };
         }
+        if let Some((request, outcome)) = self.sessions.get(&command.client.0) {
+            if command.request.0 == *request {
+                return outcome.clone(); // Applied by this group or by the key's old owner.
+            }
+            if command.request.0 < *request {
+                return Outcome::Unknown; // The slot has moved on (session.rs, rule 3).
+            }
+        }
         self.last_served.insert(key, self.version);
+        let outcome = self.apply_operation(key, operation);
+        self.sessions
+            .insert(command.client.0, (command.request.0, outcome.clone()));
+        outcome
+    }
+
+    fn apply_operation(&mut self, key: u32, operation: &Operation) -> Outcome {
         let ok_null = Outcome::Ok {
             value: Value::Null,
             token: None,
@@ -347,7 +458,10 @@ impl ShardState {
     }
 
     fn read(&self, key: u32) -> Outcome {
-        let value = self.values.get(&key).map_or(Value::Null, |&v| Value::Int(v));
+        let value = self
+            .values
+            .get(&key)
+            .map_or(Value::Null, |&v| Value::Int(v));
         Outcome::Ok { value, token: None }
     }
 
@@ -363,10 +477,14 @@ impl ShardState {
             digest.word(u64::from(key));
             digest.word(value as u64);
         }
-        for (&(version, to), entries) in &self.outgoing {
+        for (&(version, to), snapshot) in &self.outgoing {
             digest.word(version);
             digest.word(u64::from(to));
-            digest.word(entries.len() as u64);
+            digest.word(snapshot.entries.len() as u64);
+        }
+        for (&client, (request, _)) in &self.sessions {
+            digest.word(u64::from(client));
+            digest.word(*request);
         }
     }
 }
@@ -387,7 +505,10 @@ impl Application for GroupApp {
             token: None,
         };
         match (self, Control::from_operation(&command.operation)) {
-            (GroupApp::Configurations(configurations), Some(Control::Change { version, members })) => {
+            (
+                GroupApp::Configurations(configurations),
+                Some(Control::Change { version, members }),
+            ) => {
                 if version == configurations.version() + 1 {
                     configurations.ring = Ring::new(&members, configurations.vnodes);
                     configurations.history.push(members);
@@ -403,13 +524,13 @@ impl Application for GroupApp {
                 Some(Control::Install {
                     version,
                     from,
-                    entries,
+                    snapshot,
                 }),
             ) => {
-                shard.install(version, from, &entries);
+                shard.install(version, from, &snapshot);
                 ok_null
             }
-            (GroupApp::Shard(shard), None) => shard.serve(&command.operation),
+            (GroupApp::Shard(shard), None) => shard.serve(command),
             (GroupApp::Configurations(_), None) => Outcome::Redirect {
                 leader: Some(WRONG_SHARD),
             },
@@ -494,7 +615,10 @@ mod tests {
             Control::Install {
                 version: 7,
                 from: 2,
-                entries: vec![(5, -1), (9, 1_000_000)],
+                snapshot: Snapshot {
+                    entries: vec![(5, -1), (9, 1_000_000)],
+                    sessions: vec![(3, 17, Outcome::Fail), (4, 2, Outcome::Unknown)],
+                },
             },
         ];
         for control in commands {
@@ -532,13 +656,14 @@ mod tests {
         let GroupApp::Shard(old_state) = &old else {
             unreachable!()
         };
-        let entries = old_state.outgoing()[&(2, 1)].clone();
-        assert_eq!(entries, vec![(key, 42)]);
+        let snapshot = old_state.outgoing()[&(2, 1)].clone();
+        assert_eq!(snapshot.entries, vec![(key, 42)]);
+        assert_eq!(snapshot.sessions.len(), 1, "the write's session moves too");
         new.apply(&command(
             Control::Install {
                 version: 2,
                 from: 0,
-                entries,
+                snapshot,
             }
             .to_operation(),
         ));
