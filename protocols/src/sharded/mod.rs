@@ -70,4 +70,8 @@ pub const MARKS: &[&str] = &[
     "shard.redirect_wrong_shard",
     "shard.refused_after_handoff",
     "shard.remove_shard",
+    "shard.unavailable_100ms_to_500ms",
+    "shard.unavailable_20ms_to_100ms",
+    "shard.unavailable_500ms_or_more",
+    "shard.unavailable_under_20ms",
 ];

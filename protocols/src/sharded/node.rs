@@ -18,6 +18,7 @@ use crate::raft::{self, RaftNode};
 use sim_core::history::Function;
 use sim_core::id::{ClientId, NodeId, ProcessId, RequestId, TimerId};
 use sim_core::node::{Ctx, Effect, Node, Outcome, Request, SyncToken};
+use sim_core::time::{Duration, Instant};
 use std::collections::{BTreeMap, BTreeSet};
 
 /// Client slots at or above this are a node's own control streams into its group's log.
@@ -55,6 +56,21 @@ pub struct ShardedNode {
     in_flight: BTreeMap<RequestId, (u32, Function)>,
     /// The last (key -> version) claims reported to the invariant checker.
     claimed: BTreeMap<u32, Version>,
+    /// When (monotonic clock) this node first saw its group wait for each (version, from)
+    /// snapshot: the start of the range's unavailability window.
+    pending_since: BTreeMap<(Version, u32), Instant>,
+}
+
+/// The unavailability window of a migrated range, as a mark: from the new owner adopting the
+/// version to its installing the snapshot, measured by its leader on its monotonic clock.
+fn window_mark(window: Duration) -> &'static str {
+    let millis = window.as_nanos() / 1_000_000;
+    match millis {
+        0..20 => "shard.unavailable_under_20ms",
+        20..100 => "shard.unavailable_20ms_to_100ms",
+        100..500 => "shard.unavailable_100ms_to_500ms",
+        _ => "shard.unavailable_500ms_or_more",
+    }
 }
 
 impl ShardedNode {
@@ -194,6 +210,24 @@ impl ShardedNode {
             return;
         };
         let shard = state.shard();
+        let now = ctx.monotonic_now();
+        for &from in state.pending() {
+            self.pending_since
+                .entry((state.version(), from))
+                .or_insert(now);
+        }
+        let installed: Vec<(Version, u32)> = self
+            .pending_since
+            .keys()
+            .filter(|&&(version, from)| state.has_installed(version, from))
+            .copied()
+            .collect();
+        for handoff in installed {
+            let since = self.pending_since.remove(&handoff).expect("listed");
+            if self.raft.is_leader() {
+                ctx.mark(window_mark(now.saturating_since(since)));
+            }
+        }
         for (&key, &version) in state.last_served() {
             if self.claimed.get(&key) != Some(&version) {
                 self.claimed.insert(key, version);
@@ -297,9 +331,7 @@ impl ShardedNode {
             self.config.rebalance_every_min,
             self.config.rebalance_every_max,
         );
-        let after = sim_core::time::Duration::from_nanos(
-            ctx.rng().range_inclusive(min.as_nanos(), max.as_nanos()),
-        );
+        let after = Duration::from_nanos(ctx.rng().range_inclusive(min.as_nanos(), max.as_nanos()));
         ctx.set_timer(after, Timer::Rebalance);
         let Some(configurations) = self.configurations() else {
             return;
@@ -323,18 +355,20 @@ impl ShardedNode {
             Rebalance::Random => ctx.rng().below(2) == 0,
         };
         let mut next = members.clone();
-        if grow && spare.is_some() {
-            next.insert(spare.expect("checked"));
-            ctx.mark("shard.add_shard");
-        } else if members.len() > 1 && (!grow || spare.is_none()) {
-            let leaving = *members
-                .iter()
-                .nth(ctx.rng().below(members.len() as u64) as usize)
-                .expect("in range");
-            next.remove(&leaving);
-            ctx.mark("shard.remove_shard");
-        } else {
-            return;
+        match spare {
+            Some(shard) if grow => {
+                next.insert(shard);
+                ctx.mark("shard.add_shard");
+            }
+            _ if members.len() > 1 => {
+                let leaving = *members
+                    .iter()
+                    .nth(ctx.rng().below(members.len() as u64) as usize)
+                    .expect("in range");
+                next.remove(&leaving);
+                ctx.mark("shard.remove_shard");
+            }
+            _ => return,
         }
         self.propose(
             ctx,
@@ -405,6 +439,7 @@ impl Node for ShardedNode {
             poll_turn: id.0,
             in_flight: BTreeMap::new(),
             claimed: BTreeMap::new(),
+            pending_since: BTreeMap::new(),
         }
     }
 

@@ -307,6 +307,11 @@ impl ShardState {
         self.pending.is_empty()
     }
 
+    /// The shards whose snapshot for the adopted version is not installed yet.
+    pub fn pending(&self) -> &BTreeSet<u32> {
+        &self.pending
+    }
+
     /// Is the snapshot `from` took at `version` installed here?
     pub fn has_installed(&self, version: Version, from: u32) -> bool {
         version < self.version || (version == self.version && !self.pending.contains(&from))
