@@ -506,6 +506,7 @@ fn application_bugs_apply_to_their_application_on_either_consensus_protocol() {
             "Paxos()",
             "Zab()",
             "TwoPhaseCommit()",
+            "Sharded()",
         ] {
             for app in ["Kv()", "Register", "Counter()", "Lock()", "Bank()"] {
                 let text =
@@ -555,7 +556,7 @@ fn unknown_field_lists_the_expected_fields() {
 fn misspelt_variant_lists_the_variants() {
     assert_eq!(
         syntax_error("Scenario(\n    protocol: Raftt(),\n)", 2, 15),
-        "unknown variant `Raftt` in `Protocol`: expected one of `SingleServer`, `PrimaryBackup`, `Raft`, `Paxos`, `Zab`, `TwoPhaseCommit`"
+        "unknown variant `Raftt` in `Protocol`: expected one of `SingleServer`, `PrimaryBackup`, `Raft`, `Paxos`, `Zab`, `TwoPhaseCommit`, `Sharded`"
     );
     assert_eq!(
         syntax_error("Scenario(protocol: Raft(), faults: Random(kinds: [Partition(Halfs)]))", 1, 61),
