@@ -19,6 +19,7 @@ pub mod raft;
 pub mod redlock;
 pub mod registry;
 pub mod saga;
+pub mod sharded;
 pub mod single_server;
 pub mod two_phase_commit;
 pub mod zab;

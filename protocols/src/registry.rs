@@ -19,6 +19,7 @@ pub use crate::describe::{
 use crate::mutation::Bug;
 use crate::saga;
 use crate::redlock;
+use crate::sharded;
 use crate::{apps, paxos, primary_backup, raft, single_server, two_phase_commit, zab};
 
 /// Every protocol, in the order listings show them.
@@ -32,6 +33,7 @@ pub static PROTOCOLS: &[&dyn Protocol] = &[
     &saga::SAGA,
     &redlock::REDLOCK,
     &crdt::CRDT,
+    &sharded::SHARDED,
 ];
 
 /// Every application, in the order listings show them.

@@ -514,6 +514,7 @@ fn application_bugs_apply_to_their_application_on_either_consensus_protocol() {
             "TwoPhaseCommit()",
             "Saga()",
             "Crdt()",
+            "Sharded()",
         ] {
             for app in ["Kv()", "Register", "Counter()", "Lock()", "Bank()"] {
                 let text =

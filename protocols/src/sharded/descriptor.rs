@@ -1,0 +1,209 @@
+//! The sharded store's registry entry: its parameters and how a run builds its nodes.
+
+use super::config::{Config, Rebalance};
+use super::invariants::ShardInvariants;
+use super::node::ShardedNode;
+use super::ring::VNODES_MAX;
+use super::{bugs, MARKS};
+use crate::apps::{AnyApp, Application};
+use crate::describe::{Identity, NodeRule, Protocol, ScenarioContext, SimulationInputs};
+use crate::mutation::{Bug, BugSet};
+use crate::params::{leader_timing, positive, Param, ParamError, ParamKind, ParamValue, Params};
+use crate::raft;
+use sim_core::history::{Function, Value};
+use sim_core::node::{Operation, Outcome};
+use sim_core::simulation::SimReport;
+use sim_core::time::Duration;
+
+/// The sharded store in the registry.
+pub struct ShardedProtocol;
+
+/// The registry's value for the sharded store.
+pub static SHARDED: ShardedProtocol = ShardedProtocol;
+
+const REBALANCE: &[&str] = &["Grow", "Shrink", "Random"];
+
+/// The most shard groups (and replicas per group).
+pub const SHARDS_MAX: u32 = 16;
+
+const PARAMS: &[Param] = &[
+    Param::new(
+        "replicas",
+        ParamKind::Count { min: 1, max: 7 },
+        ParamValue::Count(3),
+        "Raft replicas per group (the configuration service's and every shard's)",
+    ),
+    Param::new(
+        "shards",
+        ParamKind::Count {
+            min: 1,
+            max: SHARDS_MAX,
+        },
+        ParamValue::Count(3),
+        "shards on the ring at the start (at most shards_max)",
+    ),
+    Param::new(
+        "shards_max",
+        ParamKind::Count {
+            min: 1,
+            max: SHARDS_MAX,
+        },
+        ParamValue::Count(5),
+        "shard groups that exist; the ones not on the ring are spares a change can add",
+    ),
+    Param::new(
+        "vnodes",
+        ParamKind::Count {
+            min: 1,
+            max: VNODES_MAX,
+        },
+        ParamValue::Count(16),
+        "virtual nodes per shard on the consistent-hash ring",
+    ),
+    Param::new(
+        "rebalance",
+        ParamKind::Choice(REBALANCE),
+        ParamValue::Choice("Grow"),
+        "membership changes: Grow (add spares), Shrink (remove shards), Random (either)",
+    ),
+    Param::new(
+        "rebalances",
+        ParamKind::Count { min: 0, max: 64 },
+        ParamValue::Count(2),
+        "how many membership changes the configuration service makes",
+    ),
+    Param::new(
+        "rebalance_every",
+        ParamKind::DurationRange,
+        ParamValue::DurationRange(Duration::from_secs(1), Duration::from_secs(3)),
+        "gap between membership changes, drawn per change",
+    ),
+    Param::new(
+        "poll_interval",
+        ParamKind::Duration,
+        ParamValue::Duration(Duration::from_millis(50)),
+        "how often a shard leader asks for the next configuration and resends snapshots",
+    ),
+    Param::new(
+        "election_timeout",
+        ParamKind::DurationRange,
+        ParamValue::DurationRange(Duration::from_millis(150), Duration::from_millis(300)),
+        "every group's Raft election timeout range (min above heartbeat)",
+    ),
+    Param::new(
+        "heartbeat",
+        ParamKind::Duration,
+        ParamValue::Duration(Duration::from_millis(50)),
+        "every group's Raft heartbeat interval",
+    ),
+];
+
+const IDENTITY: Identity = Identity {
+    name: "shard",
+    variant: "Sharded",
+    summary: "kv store sharded on a consistent-hash ring over Raft groups, with live rebalancing",
+    params: PARAMS,
+    bare: false,
+};
+
+impl Protocol for ShardedProtocol {
+    fn identity(&self) -> &'static Identity {
+        &IDENTITY
+    }
+
+    fn nodes(&self) -> NodeRule {
+        NodeRule::exactly(18)
+    }
+
+    fn nodes_for(&self, params: &Params) -> NodeRule {
+        NodeRule::exactly(params.count("replicas") * (1 + params.count("shards_max")))
+    }
+
+    fn marks(&self) -> &'static [&'static str] {
+        MARKS
+    }
+
+    fn bugs(&self) -> &'static [Bug] {
+        bugs::ALL
+    }
+
+    fn invariants(&self) -> &'static [&'static str] {
+        &[
+            "election-safety",
+            "log-matching",
+            "leader-completeness",
+            "state-machine-safety",
+            "one-owner-per-version",
+        ]
+    }
+
+    fn validate(&self, params: &mut Params, _context: &ScenarioContext) -> Result<(), ParamError> {
+        leader_timing(
+            params,
+            "election_timeout",
+            "followers would start elections under a healthy leader",
+        )?;
+        positive(params, "poll_interval")?;
+        if params.count("shards") > params.count("shards_max") {
+            return Err(ParamError::new(
+                "shards",
+                format!(
+                    "{} shards on the ring but only shards_max {} groups",
+                    params.count("shards"),
+                    params.count("shards_max")
+                ),
+            ));
+        }
+        Ok(())
+    }
+
+    fn simulate(
+        &self,
+        params: &Params,
+        app: AnyApp,
+        bugs: BugSet,
+        inputs: SimulationInputs,
+    ) -> SimReport {
+        // The shard groups keep their keys themselves (a migration moves values key by key);
+        // the application must be the kv store or the register, whose reads answer Null.
+        let probe = Operation {
+            f: Function::Read,
+            key: Some(0),
+            value: Value::Null,
+        };
+        assert_eq!(
+            app.query(&probe),
+            Some(Outcome::Ok {
+                value: Value::Null,
+                token: None
+            }),
+            "the sharded store runs Kv(...) or Register only"
+        );
+        let mut raft_config = raft::Config::new(());
+        (
+            raft_config.election_timeout_min,
+            raft_config.election_timeout_max,
+        ) = params.duration_range("election_timeout");
+        raft_config.heartbeat = params.duration("heartbeat");
+        let (rebalance_every_min, rebalance_every_max) = params.duration_range("rebalance_every");
+        let config = Config {
+            replicas: params.count("replicas"),
+            shards: params.count("shards"),
+            shards_max: params.count("shards_max"),
+            vnodes: params.count("vnodes"),
+            rebalance: match params.choice("rebalance") {
+                "Shrink" => Rebalance::Shrink,
+                "Random" => Rebalance::Random,
+                _ => Rebalance::Grow,
+            },
+            rebalances: params.count("rebalances"),
+            rebalance_every_min,
+            rebalance_every_max,
+            poll_interval: params.duration("poll_interval"),
+            raft: raft_config,
+            bugs,
+        };
+        let invariants = ShardInvariants::new(1 + config.shards_max, config.replicas);
+        inputs.simulate::<ShardedNode>(config, Box::new(invariants))
+    }
+}

@@ -1,0 +1,77 @@
+//! A sharded kv store: keys placed on a consistent-hash ring of shards, each shard a Raft
+//! group, the ring's configuration held by a configuration service that is itself a Raft
+//! group, and shards added and removed while clients write and the network misbehaves.
+//!
+//! ## The design
+//!
+//! - **Groups inside one cluster.** Node ids are cut into groups of `replicas`: group 0 is the
+//!   configuration service, group `1 + s` is shard `s` (`shards_max` groups exist; `shards` of
+//!   them are on the ring at first, the others are spares). Every node runs an unmodified
+//!   [`RaftNode`](crate::raft::RaftNode) as a member of its own group's cluster, behind a
+//!   translating context ([`node`]).
+//! - **Placement** ([`ring`]): a key belongs to the shard of the first virtual node at or after
+//!   its position on a ring of 2^64 positions (a pinned SplitMix64 hash).
+//! - **Configuration service.** Its Raft log holds the list of configurations (version 1, 2, …,
+//!   each a set of shards). Its leader proposes the next change every `rebalance_every`, up to
+//!   `rebalances` changes: `Grow` adds the lowest spare shard (a 3-shard store grows to 5),
+//!   `Shrink` removes one, `Random` flips a coin.
+//! - **Adopting a version (the fence).** Each shard group's leader polls the service for the
+//!   version after its own and proposes `Reconfigure { version }` into its group's log, but
+//!   only once its current version is *settled* (every snapshot it waits for is installed), so
+//!   versions are adopted one at a time, in order, by every group. Applying `Reconfigure`
+//!   is the handoff: every key range that moves away stops being served at that log entry,
+//!   and its written keys and values become a snapshot in the replicated state; every range
+//!   that moves in is *pending* until the old owner's snapshot is installed.
+//! - **Snapshot transfer.** The old owner's leader sends each snapshot to every replica of the
+//!   new owner, every `poll_interval`, until one of them answers that it installed it; the new
+//!   owner's leader proposes `Install { version, from, entries }`, and applying it serves the
+//!   range. Both snapshot and pending set are replicated state, so a new leader on either side
+//!   after a crash or a partition carries the handoff on.
+//! - **Clients** send to any node; a node that does not own the key by its group's adopted
+//!   configuration redirects to the owner group's replicas in turn (the client caches the
+//!   hint), the owner's followers redirect to their leader, and a pending range answers a
+//!   redirect without a hint (the client backs off).
+//!
+//! ## Invariants
+//!
+//! Every group's Raft invariants, and one-owner-per-version (no key served by two shards at
+//! one configuration version), from observations ([`invariants`]); per-key linearizability of
+//! the whole history, across every migration, by the checker.
+//!
+//! ## Deliberate simplifications
+//!
+//! - Raft groups only (the other consensus protocols would need the same translating context).
+//! - Membership changes are made by the configuration service on its own schedule (parameters),
+//!   not by scenario events.
+//! - Snapshots travel whole in one message; a handed-over range is dropped from the old owner
+//!   at once, and snapshots are never garbage-collected (a few per change).
+//! - The key a keyless `Register` uses is placed as key `u32::MAX`.
+
+pub mod bugs;
+pub mod config;
+mod descriptor;
+pub mod invariants;
+pub mod message;
+pub mod node;
+pub mod ring;
+pub mod state;
+
+pub use config::{Config, Rebalance};
+pub use descriptor::{ShardedProtocol, SHARDED};
+pub use invariants::{ShardInvariants, ShardObservation};
+pub use node::ShardedNode;
+
+/// Every mark the sharded store's nodes may emit besides Raft's.
+pub const MARKS: &[&str] = &[
+    "shard.add_shard",
+    "shard.awaiting_snapshot",
+    "shard.install_proposed",
+    "shard.reconfigure_proposed",
+    "shard.redirect_wrong_shard",
+    "shard.refused_after_handoff",
+    "shard.remove_shard",
+    "shard.unavailable_100ms_to_500ms",
+    "shard.unavailable_20ms_to_100ms",
+    "shard.unavailable_500ms_or_more",
+    "shard.unavailable_under_20ms",
+];

@@ -1,0 +1,561 @@
+//! A node of the sharded store: one replica of one Raft group, plus the routing and migration
+//! duties of its group.
+//!
+//! The cluster's node ids are cut into groups of `replicas`: group 0 is the configuration
+//! service, group `1 + s` replicates shard `s`. Each node runs an unmodified [`RaftNode`] as
+//! the member `id % replicas` of a cluster of `replicas`, driven through a [`Ctx`] of its own:
+//! the inner Raft sees node ids `0..replicas`, and its effects are translated (group-local ids
+//! to cluster ids, its timers to ours, its broadcast to its group only) before they reach the
+//! simulator. The sync tokens line up one to one: a node's disk holds only its Raft's records.
+
+use super::config::{Config, Rebalance};
+use super::invariants::ShardObservation;
+use super::message::{Message, Timer};
+use super::state::{
+    Configurations, Control, GroupApp, ShardState, Snapshot, Version, KEYLESS, WRONG_SHARD,
+};
+use crate::raft::{self, RaftNode};
+use sim_core::history::Function;
+use sim_core::id::{ClientId, NodeId, ProcessId, RequestId, TimerId};
+use sim_core::node::{Ctx, Effect, Node, Outcome, Request, SyncToken};
+use sim_core::time::{Duration, Instant};
+use std::collections::{BTreeMap, BTreeSet};
+
+/// Client slots at or above this are a node's own control streams into its group's log.
+const CONTROL_CLIENT_BASE: u32 = u32::MAX - 1024;
+/// Control request ids live far above any client's.
+const CONTROL_REQUEST_BASE: u64 = 1 << 62;
+
+/// The most client requests a node remembers handing to Raft.
+const IN_FLIGHT_MAX: usize = 4096;
+
+/// The control stream of configuration changes (on the configuration service).
+const STREAM_CHANGE: u32 = 0;
+/// The control stream of reconfigurations (on a shard group).
+const STREAM_RECONFIGURE: u32 = 1;
+/// The control streams of installations, one per sending shard: `STREAM_INSTALL + from`.
+const STREAM_INSTALL: u32 = 2;
+
+/// A node of the sharded store.
+#[derive(Debug)]
+pub struct ShardedNode {
+    config: Config,
+    id: NodeId,
+    group: u32,
+    raft: RaftNode<GroupApp>,
+    /// The inner Raft's timer ids to ours.
+    timers: BTreeMap<TimerId, TimerId>,
+    inner_next_timer: u64,
+    /// The next configuration, as learned from the configuration service.
+    next_configuration: Option<(Version, BTreeSet<u32>)>,
+    /// Snapshots whose receiver confirmed the installation.
+    acknowledged: BTreeSet<(Version, u32)>,
+    /// Round robin over the configuration service's nodes.
+    poll_turn: u32,
+    /// Keys of the client requests handed to Raft, by request id, for read claims and hints.
+    in_flight: BTreeMap<RequestId, (u32, Function)>,
+    /// The last (key -> version) claims reported to the invariant checker.
+    claimed: BTreeMap<u32, Version>,
+    /// When (monotonic clock) this node first saw its group wait for each (version, from)
+    /// snapshot: the start of the range's unavailability window.
+    pending_since: BTreeMap<(Version, u32), Instant>,
+}
+
+/// The unavailability window of a migrated range, as a mark: from the new owner adopting the
+/// version to its installing the snapshot, measured by its leader on its monotonic clock.
+fn window_mark(window: Duration) -> &'static str {
+    let millis = window.as_nanos() / 1_000_000;
+    match millis {
+        0..20 => "shard.unavailable_under_20ms",
+        20..100 => "shard.unavailable_20ms_to_100ms",
+        100..500 => "shard.unavailable_100ms_to_500ms",
+        _ => "shard.unavailable_500ms_or_more",
+    }
+}
+
+impl ShardedNode {
+    fn replicas(&self) -> u32 {
+        self.config.replicas
+    }
+
+    fn inner_id(&self) -> NodeId {
+        NodeId(self.id.0 % self.replicas())
+    }
+
+    fn cluster_id(&self, inner: NodeId) -> NodeId {
+        NodeId(self.group * self.replicas() + inner.0)
+    }
+
+    /// The group of shard `shard`.
+    fn group_of_shard(shard: u32) -> u32 {
+        shard + 1
+    }
+
+    fn shard_state(&self) -> Option<&ShardState> {
+        match self.raft.app() {
+            GroupApp::Shard(state) => Some(state),
+            GroupApp::Configurations(_) => None,
+        }
+    }
+
+    fn configurations(&self) -> Option<&Configurations> {
+        match self.raft.app() {
+            GroupApp::Configurations(configurations) => Some(configurations),
+            GroupApp::Shard(_) => None,
+        }
+    }
+
+    /// Runs one handler of the inner Raft and applies its effects as ours.
+    fn drive(
+        &mut self,
+        ctx: &mut Ctx<'_, Self>,
+        handler: impl FnOnce(&mut RaftNode<GroupApp>, &mut Ctx<'_, RaftNode<GroupApp>>),
+    ) {
+        let mut effects: Vec<Effect<RaftNode<GroupApp>>> = Vec::new();
+        let inner = self.inner_id();
+        let (now, monotonic, last_sync) = (ctx.now(), ctx.monotonic_now(), ctx.last_sync_token());
+        {
+            let mut inner_ctx = Ctx::new(
+                inner,
+                self.replicas(),
+                now,
+                ctx.rng(),
+                &mut effects,
+                &mut self.inner_next_timer,
+            )
+            .with_monotonic_now(monotonic)
+            .with_last_sync_token(last_sync);
+            handler(&mut self.raft, &mut inner_ctx);
+        }
+        for effect in effects {
+            match effect {
+                Effect::Send { to, msg } => ctx.send(self.cluster_id(to), Message::Raft(msg)),
+                Effect::Broadcast { msg } => {
+                    for peer in (0..self.replicas()).map(NodeId).filter(|&p| p != inner) {
+                        ctx.send(self.cluster_id(peer), Message::Raft(msg.clone()));
+                    }
+                }
+                Effect::SetTimer { id, after, timer } => {
+                    let ours = ctx.set_timer(after, Timer::Raft { id, timer });
+                    self.timers.insert(id, ours);
+                }
+                Effect::CancelTimer { id } => {
+                    if let Some(ours) = self.timers.remove(&id) {
+                        ctx.cancel_timer(ours);
+                    }
+                }
+                Effect::Append { record } => ctx.append(record),
+                Effect::Sync { token } => {
+                    let ours = ctx.sync();
+                    assert_eq!(ours, token, "{}: sync tokens out of step", self.id);
+                }
+                Effect::Reply { client, reply } => {
+                    if client.0 >= CONTROL_CLIENT_BASE {
+                        continue; // Our own control command: progress shows in the state.
+                    }
+                    let outcome = self.client_outcome(ctx, reply.id, reply.outcome);
+                    ctx.reply(client, reply.id, outcome);
+                }
+                Effect::Observe { observation } => ctx.observe(ShardObservation::Raft {
+                    group: self.group,
+                    observation,
+                }),
+                Effect::Mark { name } => ctx.mark(name),
+            }
+        }
+        self.report_claims(ctx);
+    }
+
+    /// The client's view of a Raft answer: group-local leader hints become cluster ids, and
+    /// "not this shard's key" becomes a hint at the owner by this node's configuration.
+    fn client_outcome(
+        &mut self,
+        ctx: &mut Ctx<'_, Self>,
+        request: RequestId,
+        outcome: Outcome,
+    ) -> Outcome {
+        let in_flight = self.in_flight.remove(&request);
+        match outcome {
+            Outcome::Redirect {
+                leader: Some(WRONG_SHARD),
+            } => {
+                ctx.mark("shard.refused_after_handoff");
+                let leader = in_flight.map(|(key, _)| self.hint(key, 0)).unwrap_or(None);
+                Outcome::Redirect { leader }
+            }
+            Outcome::Redirect { leader } => Outcome::Redirect {
+                leader: leader.map(|inner| self.cluster_id(inner)),
+            },
+            Outcome::Ok { value, token } => {
+                if let (Some((key, Function::Read)), Some(state)) = (in_flight, self.shard_state())
+                {
+                    // A read answered from the state as it is now: claim its version.
+                    if state.serves(key) {
+                        ctx.observe(ShardObservation::Served {
+                            shard: state.shard(),
+                            key,
+                            version: state.version(),
+                        });
+                    }
+                }
+                Outcome::Ok { value, token }
+            }
+            other => other,
+        }
+    }
+
+    /// Reports the keys this group's state machine served at a version not yet reported.
+    fn report_claims(&mut self, ctx: &mut Ctx<'_, Self>) {
+        let GroupApp::Shard(state) = self.raft.app() else {
+            return;
+        };
+        let shard = state.shard();
+        let now = ctx.monotonic_now();
+        for &from in state.pending() {
+            self.pending_since
+                .entry((state.version(), from))
+                .or_insert(now);
+        }
+        let installed: Vec<(Version, u32)> = self
+            .pending_since
+            .keys()
+            .filter(|&&(version, from)| state.has_installed(version, from))
+            .copied()
+            .collect();
+        for handoff in installed {
+            let since = self.pending_since.remove(&handoff).expect("listed");
+            if self.raft.is_leader() {
+                ctx.mark(window_mark(now.saturating_since(since)));
+            }
+        }
+        for (&key, &version) in state.last_served() {
+            if self.claimed.get(&key) != Some(&version) {
+                self.claimed.insert(key, version);
+                ctx.observe(ShardObservation::Served {
+                    shard,
+                    key,
+                    version,
+                });
+            }
+        }
+    }
+
+    /// A node of the group that owns `key` by this node's configuration (another group's
+    /// node, or `None` when the key is this group's own or unknown). The replica is rotated
+    /// by the attempt so a client tries each in turn.
+    fn hint(&self, key: u32, attempt: u32) -> Option<NodeId> {
+        let ring = match self.raft.app() {
+            GroupApp::Shard(state) => state.ring(),
+            GroupApp::Configurations(configurations) => configurations.ring(),
+        };
+        let group = ShardedNode::group_of_shard(ring.owner(key));
+        (group != self.group).then(|| NodeId(group * self.replicas() + attempt % self.replicas()))
+    }
+
+    /// Hands a control command to this node's Raft (which proposes it if it leads).
+    fn propose(
+        &mut self,
+        ctx: &mut Ctx<'_, Self>,
+        stream: u32,
+        version: Version,
+        control: Control,
+    ) {
+        let request = Request {
+            id: RequestId(CONTROL_REQUEST_BASE | (u64::from(stream) << 40) | version),
+            client: ClientId(CONTROL_CLIENT_BASE + stream),
+            process: ProcessId(u64::from(CONTROL_CLIENT_BASE + stream)),
+            operation: control.to_operation(),
+            attempt: 0,
+        };
+        self.drive(ctx, |raft, inner| raft.on_request(inner, request));
+    }
+
+    /// A shard group's leader, every poll interval: adopt the next configuration once settled
+    /// (or ask the configuration service for it), and resend every snapshot not yet
+    /// acknowledged.
+    fn on_poll(&mut self, ctx: &mut Ctx<'_, Self>) {
+        let Some(state) = self.shard_state() else {
+            return;
+        };
+        if !self.raft.is_leader() {
+            return;
+        }
+        let (version, settled) = (state.version(), state.is_settled());
+        let owed: Vec<((Version, u32), Snapshot)> = state
+            .outgoing()
+            .iter()
+            .filter(|(handoff, _)| !self.acknowledged.contains(handoff))
+            .map(|(&handoff, snapshot)| (handoff, snapshot.clone()))
+            .collect();
+        let shard = state.shard();
+        match self.next_configuration.take() {
+            Some((next, members)) if next == version + 1 && settled => {
+                ctx.mark("shard.reconfigure_proposed");
+                self.propose(
+                    ctx,
+                    STREAM_RECONFIGURE,
+                    next,
+                    Control::Reconfigure {
+                        version: next,
+                        members: members.clone(),
+                    },
+                );
+                self.next_configuration = Some((next, members));
+            }
+            Some(known) if known.0 > version => self.next_configuration = Some(known),
+            _ => {
+                let to = NodeId(self.poll_turn % self.replicas());
+                self.poll_turn = self.poll_turn.wrapping_add(1);
+                ctx.send(to, Message::FetchConfiguration { known: version });
+            }
+        }
+        for ((handoff_version, to), snapshot) in owed {
+            let group = ShardedNode::group_of_shard(to);
+            for replica in 0..self.replicas() {
+                ctx.send(
+                    NodeId(group * self.replicas() + replica),
+                    Message::Snapshot {
+                        version: handoff_version,
+                        from: shard,
+                        snapshot: snapshot.clone(),
+                    },
+                );
+            }
+        }
+    }
+
+    /// The configuration service's leader, every rebalance interval: propose the next
+    /// membership change, up to the scenario's number of changes.
+    fn on_rebalance(&mut self, ctx: &mut Ctx<'_, Self>) {
+        let (min, max) = (
+            self.config.rebalance_every_min,
+            self.config.rebalance_every_max,
+        );
+        let after = Duration::from_nanos(ctx.rng().range_inclusive(min.as_nanos(), max.as_nanos()));
+        ctx.set_timer(after, Timer::Rebalance);
+        let Some(configurations) = self.configurations() else {
+            return;
+        };
+        if !self.raft.is_leader() {
+            return;
+        }
+        let version = configurations.version();
+        let changes = u32::try_from(version - 1).expect("few changes");
+        if changes >= self.config.rebalances {
+            return;
+        }
+        let members = configurations
+            .members(version)
+            .expect("the latest version exists")
+            .clone();
+        let spare = (0..self.config.shards_max).find(|s| !members.contains(s));
+        let grow = match self.config.rebalance {
+            Rebalance::Grow => true,
+            Rebalance::Shrink => false,
+            Rebalance::Random => ctx.rng().below(2) == 0,
+        };
+        let mut next = members.clone();
+        match spare {
+            Some(shard) if grow => {
+                next.insert(shard);
+                ctx.mark("shard.add_shard");
+            }
+            _ if members.len() > 1 => {
+                let leaving = *members
+                    .iter()
+                    .nth(ctx.rng().below(members.len() as u64) as usize)
+                    .expect("in range");
+                next.remove(&leaving);
+                ctx.mark("shard.remove_shard");
+            }
+            _ => return,
+        }
+        self.propose(
+            ctx,
+            STREAM_CHANGE,
+            version + 1,
+            Control::Change {
+                version: version + 1,
+                members: next,
+            },
+        );
+    }
+
+    fn on_snapshot(
+        &mut self,
+        ctx: &mut Ctx<'_, Self>,
+        from_node: NodeId,
+        version: Version,
+        from: u32,
+        snapshot: Snapshot,
+    ) {
+        let Some(state) = self.shard_state() else {
+            return;
+        };
+        if state.has_installed(version, from) {
+            let shard = state.shard();
+            ctx.send(from_node, Message::SnapshotInstalled { version, shard });
+            return;
+        }
+        if !state.awaits(version, from) || !self.raft.is_leader() {
+            // Not adopted that version yet, or not the leader: the sender retries.
+            return;
+        }
+        ctx.mark("shard.install_proposed");
+        self.propose(
+            ctx,
+            STREAM_INSTALL + from,
+            version,
+            Control::Install {
+                version,
+                from,
+                snapshot,
+            },
+        );
+    }
+}
+
+impl Node for ShardedNode {
+    type Config = Config;
+    type Msg = Message;
+    type Timer = Timer;
+    type Record = raft::Record;
+    type Observation = ShardObservation;
+
+    fn recover(config: &Config, id: NodeId, durable: &[raft::Record]) -> Self {
+        let group = id.0 / config.replicas;
+        assert!(group <= config.shards_max, "{id} outside every group");
+        let raft_config = config.raft_for_group(group);
+        let inner = NodeId(id.0 % config.replicas);
+        ShardedNode {
+            config: config.clone(),
+            id,
+            group,
+            raft: RaftNode::recover(&raft_config, inner, durable),
+            timers: BTreeMap::new(),
+            inner_next_timer: 0,
+            next_configuration: None,
+            acknowledged: BTreeSet::new(),
+            poll_turn: id.0,
+            in_flight: BTreeMap::new(),
+            claimed: BTreeMap::new(),
+            pending_since: BTreeMap::new(),
+        }
+    }
+
+    fn on_start(&mut self, ctx: &mut Ctx<'_, Self>) {
+        self.drive(ctx, |raft, inner| raft.on_start(inner));
+        if self.group == 0 {
+            if self.config.rebalances > 0 {
+                self.on_rebalance(ctx);
+            }
+        } else {
+            ctx.set_timer(self.config.poll_interval, Timer::Poll);
+        }
+    }
+
+    fn on_message(&mut self, ctx: &mut Ctx<'_, Self>, from: NodeId, msg: Message) {
+        match msg {
+            Message::Raft(inner_msg) => {
+                if from.0 / self.replicas() != self.group {
+                    return; // Raft messages never cross groups.
+                }
+                let inner_from = NodeId(from.0 % self.replicas());
+                self.drive(ctx, |raft, inner| {
+                    raft.on_message(inner, inner_from, inner_msg)
+                });
+            }
+            Message::FetchConfiguration { known } => {
+                // Any replica answers from its applied (hence committed) list: a lagging one
+                // answers nothing new, and versions only grow.
+                let Some(configurations) = self.configurations() else {
+                    return;
+                };
+                if let Some(members) = configurations.members(known + 1) {
+                    let members = members.clone();
+                    ctx.send(
+                        from,
+                        Message::Configuration {
+                            version: known + 1,
+                            members,
+                        },
+                    );
+                }
+            }
+            Message::Configuration { version, members } => {
+                let Some(state) = self.shard_state() else {
+                    return;
+                };
+                if version == state.version() + 1 {
+                    self.next_configuration = Some((version, members));
+                }
+            }
+            Message::Snapshot {
+                version,
+                from: shard,
+                snapshot,
+            } => self.on_snapshot(ctx, from, version, shard, snapshot),
+            Message::SnapshotInstalled { version, shard } => {
+                self.acknowledged.insert((version, shard));
+            }
+        }
+    }
+
+    fn on_timer(&mut self, ctx: &mut Ctx<'_, Self>, timer: Timer) {
+        match timer {
+            Timer::Raft { id, timer } => {
+                self.timers.remove(&id);
+                self.drive(ctx, |raft, inner| raft.on_timer(inner, timer));
+            }
+            Timer::Poll => {
+                ctx.set_timer(self.config.poll_interval, Timer::Poll);
+                self.on_poll(ctx);
+            }
+            Timer::Rebalance => self.on_rebalance(ctx),
+        }
+    }
+
+    fn on_request(&mut self, ctx: &mut Ctx<'_, Self>, request: Request) {
+        let key = request.operation.key.unwrap_or(KEYLESS);
+        // Every third attempt of a bounced request waits (the client backs off on a redirect
+        // without a hint): while two groups disagree on a key's owner during a handoff, each
+        // would otherwise send the client to the other at once.
+        let attempt = request.attempt;
+        let patient = attempt % 3 == 2;
+        let (serves, owns) = match self.raft.app() {
+            GroupApp::Shard(state) => (state.serves(key), state.ring().owner(key) == state.shard()),
+            GroupApp::Configurations(_) => (false, false),
+        };
+        if !serves && owns {
+            // Ours from this version on, but its snapshot is not installed yet.
+            ctx.mark("shard.awaiting_snapshot");
+            ctx.reply(
+                request.client,
+                request.id,
+                Outcome::Redirect { leader: None },
+            );
+            return;
+        }
+        if !serves {
+            ctx.mark("shard.redirect_wrong_shard");
+            let leader = if patient {
+                None
+            } else {
+                self.hint(key, attempt)
+            };
+            ctx.reply(request.client, request.id, Outcome::Redirect { leader });
+            return;
+        }
+        if self.in_flight.len() >= IN_FLIGHT_MAX {
+            // Requests whose leader lost office are never answered by Raft: forget the oldest.
+            self.in_flight.pop_first();
+        }
+        self.in_flight
+            .insert(request.id, (key, request.operation.f));
+        self.drive(ctx, |raft, inner| raft.on_request(inner, request));
+    }
+
+    fn on_synced(&mut self, ctx: &mut Ctx<'_, Self>, token: SyncToken) {
+        self.drive(ctx, |raft, inner| raft.on_synced(inner, token));
+    }
+}
