@@ -17,8 +17,8 @@ pub use crate::describe::{
     App, AuditResult, Capabilities, Identity, NodeRule, Protocol, ScenarioContext, SimulationInputs,
 };
 use crate::mutation::Bug;
-use crate::saga;
 use crate::redlock;
+use crate::saga;
 use crate::sharded;
 use crate::{apps, paxos, primary_backup, raft, single_server, two_phase_commit, zab};
 

@@ -858,6 +858,8 @@ mod tests {
             lease_ttl: TTL,
             drift_margin: Duration::from_millis(5),
             bugs,
+            tokens: Default::default(),
+            safety: Default::default(),
         };
         Config {
             instances: 3,

@@ -161,6 +161,8 @@ impl ShardedNode {
                     observation,
                 }),
                 Effect::Mark { name } => ctx.mark(name),
+                // The inner context has crash points off; passed on should that change.
+                Effect::CrashPoint { name } => ctx.crash_point(name),
             }
         }
         self.report_claims(ctx);

@@ -818,13 +818,27 @@ mod tests {
         let everywhere = ["single-server", "primary-backup", "raft", "paxos", "zab"];
         // The sharded store accepts any state-machine application, though it runs kv only (a
         // counter panics at the start of its run): the matrix lacks a "kv" capability.
-        let with_shard: Vec<&str> = everywhere.iter().copied().chain(["shard"]).collect();
+        // Redlock's storage service runs any application like a single server; CRDT replicas
+        // run the counter only.
+        let kv: Vec<&str> = everywhere
+            .iter()
+            .copied()
+            .chain(["redlock", "shard"])
+            .collect();
+        let counter: Vec<&str> = everywhere
+            .iter()
+            .copied()
+            .chain(["redlock", "crdt", "shard"])
+            .collect();
         assert_eq!(listing["apps"][0]["name"], "kv");
-        assert_eq!(runs_on(0), with_shard);
+        assert_eq!(runs_on(0), kv);
         assert_eq!(listing["apps"][2]["name"], "counter");
-        assert_eq!(runs_on(2), with_shard);
+        assert_eq!(runs_on(2), counter);
         assert_eq!(listing["apps"][3]["name"], "lock");
-        assert_eq!(runs_on(3), ["primary-backup", "raft", "paxos", "zab"]);
+        assert_eq!(
+            runs_on(3),
+            ["primary-backup", "raft", "paxos", "zab", "redlock"]
+        );
         assert_eq!(listing["apps"][3]["parameters"][1]["default"], "1s");
         let paxos = &listing["protocols"][3];
         assert_eq!(paxos["name"], "paxos");
