@@ -130,51 +130,9 @@ pub mod bugs {
     ];
 }
 
-/// The lock application's parameters, shared by the table, the workload and the audit.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub struct LockConfig {
-    /// How many locks the workload contends for (keys `0..locks`).
-    pub locks: u32,
-    /// How long a grant or renewal lasts on the table's clock.
-    pub lease_ttl: Duration,
-    /// How much earlier than `lease_ttl` a client stops trusting its lease (clock drift and
-    /// request delay). Must be below `lease_ttl`.
-    pub drift_margin: Duration,
-    /// Switched-on mutations (only the `lock-*` ones matter here).
-    pub bugs: BugSet,
-    /// Where fencing tokens come from.
-    pub tokens: TokenSource,
-    /// What the history must show.
-    pub safety: Safety,
-}
-
-/// Where a lock's fencing tokens come from (the `tokens` parameter).
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
-pub enum TokenSource {
-    /// One above the last token of the lock, kept in the replicated table: a Redis `INCR`
-    /// next to the lock key. A replica that never saw the last grants hands its tokens out again.
-    #[default]
-    Counter,
-    /// The proposer's epoch in the high bits and a count within the epoch below
-    /// (`epoch · 2^24 + n`, like ZooKeeper's zxid): a new primary's or leader's tokens exceed
-    /// every token of the epochs before it, whatever of them it saw. A lease does not outlive
-    /// its epoch: the first command of a higher epoch frees every lock, so a holder renews
-    /// into a fresh grant with a token of the new epoch.
-    Epoch,
-}
-
-/// What a lock scenario claims (the `safety` parameter).
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
-pub enum Safety {
-    /// Mutual exclusion: no two processes believe they hold a lock at the same instant (the
-    /// `mutual-exclusion` audit), and the `lease-lock` model holds.
-    #[default]
-    Holders,
-    /// Only what fencing promises (Kleppmann 2016): the resource never accepts a token below
-    /// one it accepted, and tokens grow (the `lease-lock` model). Two processes may believe
-    /// they hold a lock at once; the storage, not the lock service, keeps the stale one out.
-    Resource,
-}
+// The lock's configuration types live in `apps/mod.rs`, beside `Application::lock_config`
+// (which Redlock reads), so that module needs nothing from this one.
+pub use super::{LockConfig, Safety, TokenSource};
 
 /// The bits of an [`TokenSource::Epoch`] token below the epoch: grants per epoch and lock.
 pub const EPOCH_TOKEN_SHIFT: u32 = 24;

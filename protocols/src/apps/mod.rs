@@ -17,9 +17,10 @@
 //! Every application is deterministic: the same commands in the same order give the same
 //! outcomes and the same [`Application::state_digest`] on every replica and every machine.
 
+use crate::mutation::BugSet;
 use sim_core::id::{ClientId, ProcessId, RequestId};
 use sim_core::node::{Ctx, Node, Operation, Outcome, Request};
-use sim_core::time::Instant;
+use sim_core::time::{Duration, Instant};
 use std::fmt;
 
 pub mod bank;
@@ -177,7 +178,7 @@ pub trait Application: Clone + fmt::Debug + 'static {
     /// The lease configuration of a lease lock table, `None` for every other application.
     /// Redlock holds locks outside any replicated state machine: its instances set keys with
     /// the lock's lease as TTL, and its clients need the lease to compute validity.
-    fn lock_config(&self) -> Option<lock::LockConfig> {
+    fn lock_config(&self) -> Option<LockConfig> {
         None
     }
 }
@@ -223,7 +224,7 @@ impl Application for AnyApp {
         self.0.prepare_proposal(operation)
     }
 
-    fn lock_config(&self) -> Option<lock::LockConfig> {
+    fn lock_config(&self) -> Option<LockConfig> {
         self.0.lock_config()
     }
 }
@@ -234,7 +235,7 @@ trait DynApplication: fmt::Debug {
     fn query(&self, operation: &Operation) -> Option<Outcome>;
     fn state_digest(&self) -> u64;
     fn prepare_proposal(&self, operation: &Operation) -> Operation;
-    fn lock_config(&self) -> Option<lock::LockConfig>;
+    fn lock_config(&self) -> Option<LockConfig>;
     fn clone_box(&self) -> Box<dyn DynApplication>;
 }
 
@@ -255,7 +256,7 @@ impl<A: Application> DynApplication for A {
         Application::prepare_proposal(self, operation)
     }
 
-    fn lock_config(&self) -> Option<lock::LockConfig> {
+    fn lock_config(&self) -> Option<LockConfig> {
         Application::lock_config(self)
     }
 
@@ -339,4 +340,50 @@ pub(crate) fn digest_outcome(digest: &mut sim_core::trace::Digest, outcome: &Out
         }
         Outcome::Unknown => digest.word(3),
     }
+}
+
+/// The lock application's parameters, shared by the table, the workload and the audit.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct LockConfig {
+    /// How many locks the workload contends for (keys `0..locks`).
+    pub locks: u32,
+    /// How long a grant or renewal lasts on the table's clock.
+    pub lease_ttl: Duration,
+    /// How much earlier than `lease_ttl` a client stops trusting its lease (clock drift and
+    /// request delay). Must be below `lease_ttl`.
+    pub drift_margin: Duration,
+    /// Switched-on mutations (only the `lock-*` ones matter here).
+    pub bugs: BugSet,
+    /// Where fencing tokens come from.
+    pub tokens: TokenSource,
+    /// What the history must show.
+    pub safety: Safety,
+}
+
+/// Where a lock's fencing tokens come from (the `tokens` parameter).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum TokenSource {
+    /// One above the last token of the lock, kept in the replicated table: a Redis `INCR`
+    /// next to the lock key. A replica that never saw the last grants hands its tokens out again.
+    #[default]
+    Counter,
+    /// The proposer's epoch in the high bits and a count within the epoch below
+    /// (`epoch · 2^24 + n`, like ZooKeeper's zxid): a new primary's or leader's tokens exceed
+    /// every token of the epochs before it, whatever of them it saw. A lease does not outlive
+    /// its epoch: the first command of a higher epoch frees every lock, so a holder renews
+    /// into a fresh grant with a token of the new epoch.
+    Epoch,
+}
+
+/// What a lock scenario claims (the `safety` parameter).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum Safety {
+    /// Mutual exclusion: no two processes believe they hold a lock at the same instant (the
+    /// `mutual-exclusion` audit), and the `lease-lock` model holds.
+    #[default]
+    Holders,
+    /// Only what fencing promises (Kleppmann 2016): the resource never accepts a token below
+    /// one it accepted, and tokens grow (the `lease-lock` model). Two processes may believe
+    /// they hold a lock at once; the storage, not the lock service, keeps the stale one out.
+    Resource,
 }
