@@ -26,7 +26,7 @@ use crate::params::{Param, ParamKind, ParamValue, Params};
 use sim_core::check::Model;
 use sim_core::client::Workload;
 use sim_core::history::{EventType, Function, HistoryEvent, Value};
-use sim_core::id::ClientId;
+use sim_core::id::{ClientId, NodeId};
 use sim_core::node::{Operation, Outcome};
 use sim_core::prng::{Prng, Ratio};
 use sim_core::time::Instant;
@@ -291,6 +291,29 @@ impl App for BankApp {
         let total = i64::from(accounts) * i64::from(params.count("initial_balance"));
         audit(history, accounts, total).map_err(|message| ("conservation", message))
     }
+}
+
+/// The accounts participant `node` owns when nodes `1..=participants` split `accounts` into
+/// contiguous ranges, the `node - 1`-th range each; node 0 (2PC's coordinator, the sagas'
+/// orchestrator) owns none. Shared by every protocol that runs the bank.
+pub fn account_range(accounts: u32, participants: u32, node: NodeId) -> std::ops::Range<u32> {
+    if node.0 == 0 || node.0 > participants {
+        return 0..0;
+    }
+    let (accounts, count) = (u64::from(accounts), u64::from(participants));
+    let index = u64::from(node.0 - 1);
+    (index * accounts / count) as u32..((index + 1) * accounts / count) as u32
+}
+
+/// The participant owning `account` (see [`account_range`]).
+///
+/// # Panics
+/// If the bank has no such account.
+pub fn account_owner(accounts: u32, participants: u32, account: u32) -> NodeId {
+    (1..=participants)
+        .map(NodeId)
+        .find(|&node| account_range(accounts, participants, node).contains(&account))
+        .unwrap_or_else(|| panic!("account {account} outside a bank of {accounts}"))
 }
 
 #[cfg(test)]

@@ -208,12 +208,8 @@ impl Config {
     /// The accounts participant `node` owns: the `node - 1`-th of `participants` contiguous
     /// ranges (empty for the coordinator).
     pub fn range(&self, node: NodeId) -> std::ops::Range<u32> {
-        if node == COORDINATOR || node.0 > self.participants {
-            return 0..0;
-        }
-        let (accounts, count) = (u64::from(self.accounts()), u64::from(self.participants));
-        let index = u64::from(node.0 - 1);
-        (index * accounts / count) as u32..((index + 1) * accounts / count) as u32
+        debug_assert_eq!(COORDINATOR, NodeId(0), "node 0 owns no accounts");
+        crate::apps::bank::account_range(self.accounts(), self.participants, node)
     }
 
     /// The participant owning `account`.
@@ -221,10 +217,7 @@ impl Config {
     /// # Panics
     /// If the bank has no such account.
     pub fn owner(&self, account: u32) -> NodeId {
-        (1..=self.participants)
-            .map(NodeId)
-            .find(|&node| self.range(node).contains(&account))
-            .unwrap_or_else(|| panic!("account {account} outside a bank of {}", self.accounts()))
+        crate::apps::bank::account_owner(self.accounts(), self.participants, account)
     }
 
     /// The sum of every initial balance.
