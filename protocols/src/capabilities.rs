@@ -33,14 +33,21 @@ impl Capabilities {
     /// The replicas hold a state-based CRDT and merge each other's states; there is no order
     /// of commands (the `crdt` counters): the counter runs there, with weaker reads.
     pub const STATE_MERGE: Capabilities = Capabilities(1 << 5);
+    /// The leader gives each txn its zxid
+    /// ([`Application::prepare_txn`](crate::apps::Application::prepare_txn)) and proposes the
+    /// session expiries the applied state names
+    /// ([`Application::expired_sessions`](crate::apps::Application::expired_sessions)): ZAB,
+    /// for ZooKeeper's lock recipe.
+    pub const SESSION_TRACKER: Capabilities = Capabilities(1 << 6);
 
-    const NAMES: [(Capabilities, &'static str); 6] = [
+    const NAMES: [(Capabilities, &'static str); 7] = [
         (Capabilities::STAMPED_COMMANDS, "stamped-commands"),
         (Capabilities::PROPOSAL_HOOK, "proposal-hook"),
         (Capabilities::SESSION_SWITCH, "session-switch"),
         (Capabilities::STATE_MACHINE, "state-machine"),
         (Capabilities::TRANSACTIONS, "transactions"),
         (Capabilities::STATE_MERGE, "state-merge"),
+        (Capabilities::SESSION_TRACKER, "session-tracker"),
     ];
 
     /// Both sets.

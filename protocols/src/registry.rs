@@ -42,6 +42,7 @@ pub static APPS: &[&dyn App] = &[
     &apps::kv::REGISTER,
     &apps::counter::COUNTER,
     &apps::lock::LOCK,
+    &apps::zk_lock::ZK_LOCK,
     &apps::bank::BANK,
 ];
 

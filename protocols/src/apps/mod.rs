@@ -28,6 +28,7 @@ pub mod counter;
 pub mod kv;
 pub mod lock;
 pub mod session;
+pub mod zk_lock;
 
 /// When and under whom a command was proposed: the proposer stamps every command with its
 /// leadership epoch and its clock readings, so that time-dependent applications (lease expiry in
@@ -181,6 +182,19 @@ pub trait Application: Clone + fmt::Debug + 'static {
     fn lock_config(&self) -> Option<LockConfig> {
         None
     }
+
+    /// The operation a leader proposes as the txn numbered `zxid` (ZAB's zxid as one word,
+    /// `epoch · 2^32 + counter`): [`Application::prepare_proposal`] unless the application
+    /// records where its txn sits (a ZooKeeper create's czxid).
+    fn prepare_txn(&self, operation: &Operation, _zxid: u64) -> Operation {
+        self.prepare_proposal(operation)
+    }
+
+    /// The sessions a leader's session tracker must close at `now` (ZooKeeper's session
+    /// expiry): the leader proposes a close for each. None for applications without sessions.
+    fn expired_sessions(&self, _now: &Stamp) -> Vec<ProcessId> {
+        Vec::new()
+    }
 }
 
 /// Any application behind one type, so that a protocol is compiled once for every
@@ -227,6 +241,14 @@ impl Application for AnyApp {
     fn lock_config(&self) -> Option<LockConfig> {
         self.0.lock_config()
     }
+
+    fn prepare_txn(&self, operation: &Operation, zxid: u64) -> Operation {
+        self.0.prepare_txn(operation, zxid)
+    }
+
+    fn expired_sessions(&self, now: &Stamp) -> Vec<ProcessId> {
+        self.0.expired_sessions(now)
+    }
 }
 
 /// [`Application`] without `Clone` in its bounds, so that it can be boxed.
@@ -236,6 +258,8 @@ trait DynApplication: fmt::Debug {
     fn state_digest(&self) -> u64;
     fn prepare_proposal(&self, operation: &Operation) -> Operation;
     fn lock_config(&self) -> Option<LockConfig>;
+    fn prepare_txn(&self, operation: &Operation, zxid: u64) -> Operation;
+    fn expired_sessions(&self, now: &Stamp) -> Vec<ProcessId>;
     fn clone_box(&self) -> Box<dyn DynApplication>;
 }
 
@@ -258,6 +282,14 @@ impl<A: Application> DynApplication for A {
 
     fn lock_config(&self) -> Option<LockConfig> {
         Application::lock_config(self)
+    }
+
+    fn prepare_txn(&self, operation: &Operation, zxid: u64) -> Operation {
+        Application::prepare_txn(self, operation, zxid)
+    }
+
+    fn expired_sessions(&self, now: &Stamp) -> Vec<ProcessId> {
+        Application::expired_sessions(self, now)
     }
 
     fn clone_box(&self) -> Box<dyn DynApplication> {

@@ -84,6 +84,7 @@ impl Protocol for ZabProtocol {
             .with(Capabilities::PROPOSAL_HOOK)
             .with(Capabilities::SESSION_SWITCH)
             .with(Capabilities::STATE_MACHINE)
+            .with(Capabilities::SESSION_TRACKER)
     }
 
     fn marks(&self) -> &'static [&'static str] {

@@ -73,6 +73,13 @@
 //!   server answers from its replica: sequentially consistent only, a lagging follower serves
 //!   stale values (the checker catches it; see `zab-kv-local-reads`).
 //!
+//! - **Sessions** (ZooKeeper's session tracker, for applications that have sessions: the
+//!   `zk-lock` recipe). The established leader asks its applied state at each tick which
+//!   sessions have not been touched for their timeout and proposes a closeSession txn for
+//!   each (from the tracker's own client, [`node::SESSION_TRACKER`]); every replica ends the
+//!   session where the txn sits in the history. Each proposal also hands the application its
+//!   zxid, so that a create records its czxid.
+//!
 //! ## BUGGIFY
 //!
 //! With `Config::buggify` (on for generated fault plans) a leader now and then holds one
@@ -119,6 +126,7 @@ pub const MARKS: &[&str] = &[
     "zab.notification_of_older_round",
     "zab.recovered_with_history",
     "zab.retry_in_flight",
+    "zab.session_closed",
     "zab.snap_sent",
     "zab.stale_epoch_packet_ignored",
     "zab.stale_retry_not_applied",

@@ -235,6 +235,10 @@ enum Durable {
     LeaderProposal { zxid: Zxid },
 }
 
+/// The client slot of the leader's session tracker: its closeSession txns are nobody's
+/// request, and no client waits for their answers.
+pub const SESSION_TRACKER: ClientId = ClientId(u32::MAX);
+
 /// One ZAB server replicating the application `A`.
 #[derive(Debug)]
 pub struct ZabNode<A: Application> {
@@ -1104,14 +1108,23 @@ impl<A: Application> ZabNode<A> {
             ctx.mark("zab.retry_in_flight");
             return;
         }
+        let leading = self.leading.as_ref().expect("leading");
+        let epoch = leading.new_epoch.expect("established");
+        let command = Command::from_request(request, Stamp::now(epoch, ctx));
+        self.propose_command(ctx, command);
+    }
+
+    /// PROPOSAL of `command` as the next txn of the epoch.
+    fn propose_command(&mut self, ctx: &mut Ctx<'_, Self>, mut command: Command) {
         let leading = self.leading.as_mut().expect("leading");
         let epoch = leading.new_epoch.expect("established");
         leading.counter += 1;
         let zxid = Zxid::new(epoch, leading.counter);
-        let mut command = Command::from_request(request, Stamp::now(epoch, ctx));
         // The hook through which an application (or its mutation) rewrites a fresh command
-        // from the leader's applied state; the identity for every correct application.
-        command.operation = self.app.app().prepare_proposal(&command.operation);
+        // from the leader's applied state (the identity for every correct application but one
+        // that records its txn's zxid).
+        let word = (zxid.epoch << 32) | zxid.counter;
+        command.operation = self.app.app().prepare_txn(&command.operation, word);
         let txn = Txn {
             zxid,
             command: ProposedCommand::new(command),
@@ -1133,6 +1146,40 @@ impl<A: Application> ZabNode<A> {
             self.send_to_learner(ctx, learner, LeaderPacket::Proposal(txn.clone()));
         }
         self.after_durable(ctx, Durable::LeaderProposal { zxid });
+    }
+
+    /// ZooKeeper's session tracker: a closeSession txn for each session the applied state
+    /// finds expired now, unless one is already proposed and not yet delivered.
+    fn expire_sessions(&mut self, ctx: &mut Ctx<'_, Self>) {
+        let Some(epoch) = self
+            .leading
+            .as_ref()
+            .filter(|l| l.established)
+            .and_then(|l| l.new_epoch)
+        else {
+            return;
+        };
+        let stamp = Stamp::now(epoch, ctx);
+        for process in self.app.app().expired_sessions(&stamp) {
+            let pending = self.history[self.delivered..]
+                .iter()
+                .any(|txn| txn.command.client == SESSION_TRACKER && txn.command.process == process);
+            if pending {
+                continue;
+            }
+            ctx.mark("zab.session_closed");
+            let counter = self.leading_ref().counter + 1;
+            let command = Command {
+                // Above every client's request ids, growing with the zxid: the session table
+                // applies each close once.
+                request: RequestId(1 << 63 | (epoch << 32) | counter),
+                client: SESSION_TRACKER,
+                process,
+                operation: crate::apps::zk_lock::close_session(),
+                stamp,
+            };
+            self.propose_command(ctx, command);
+        }
     }
 
     /// COMMIT every txn of this epoch that a quorum holds durably, in zxid order.
@@ -1328,6 +1375,7 @@ impl<A: Application> ZabNode<A> {
             }
             self.send_to_learner(ctx, learner, LeaderPacket::Ping { ack });
         }
+        self.expire_sessions(ctx);
     }
 
     /// Sends again, in order, every packet of connection `conn` from position `from` on.
