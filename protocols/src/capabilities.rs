@@ -33,14 +33,19 @@ impl Capabilities {
     /// The replicas hold a state-based CRDT and merge each other's states; there is no order
     /// of commands (the `crdt` counters): the counter runs there, with weaker reads.
     pub const STATE_MERGE: Capabilities = Capabilities(1 << 5);
+    /// The protocol keeps per-key values itself and moves them between groups (the sharded
+    /// store): it runs only applications that are a per-key read/write/cas store (`Kv`,
+    /// `Register`), and it is not a general replicated state machine.
+    pub const KEYED_STORE: Capabilities = Capabilities(1 << 6);
 
-    const NAMES: [(Capabilities, &'static str); 6] = [
+    const NAMES: [(Capabilities, &'static str); 7] = [
         (Capabilities::STAMPED_COMMANDS, "stamped-commands"),
         (Capabilities::PROPOSAL_HOOK, "proposal-hook"),
         (Capabilities::SESSION_SWITCH, "session-switch"),
         (Capabilities::STATE_MACHINE, "state-machine"),
         (Capabilities::TRANSACTIONS, "transactions"),
         (Capabilities::STATE_MERGE, "state-merge"),
+        (Capabilities::KEYED_STORE, "keyed-store"),
     ];
 
     /// Both sets.

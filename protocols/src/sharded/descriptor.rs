@@ -6,7 +6,9 @@ use super::node::ShardedNode;
 use super::ring::VNODES_MAX;
 use super::{bugs, MARKS};
 use crate::apps::{AnyApp, Application};
-use crate::describe::{Identity, NodeRule, Protocol, ScenarioContext, SimulationInputs};
+use crate::describe::{
+    Capabilities, Identity, NodeRule, Protocol, ScenarioContext, SimulationInputs,
+};
 use crate::mutation::{Bug, BugSet};
 use crate::params::{leader_timing, positive, Param, ParamError, ParamKind, ParamValue, Params};
 use crate::raft;
@@ -119,6 +121,12 @@ impl Protocol for ShardedProtocol {
         NodeRule::exactly(params.count("replicas") * (1 + params.count("shards_max")))
     }
 
+    fn capabilities(&self) -> Capabilities {
+        // The shard groups keep the keys themselves (a migration moves values key by key): the
+        // store runs `Kv(...)` and `Register`, no other application (validation refuses them).
+        Capabilities::KEYED_STORE
+    }
+
     fn marks(&self) -> &'static [&'static str] {
         MARKS
     }
@@ -164,8 +172,8 @@ impl Protocol for ShardedProtocol {
         bugs: BugSet,
         inputs: SimulationInputs,
     ) -> SimReport {
-        // The shard groups keep their keys themselves (a migration moves values key by key);
-        // the application must be the kv store or the register, whose reads answer Null.
+        // Validation let only the kv store or the register through (`KEYED_STORE`), whose
+        // reads of an unwritten key answer Null.
         let probe = Operation {
             f: Function::Read,
             key: Some(0),

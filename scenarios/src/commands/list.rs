@@ -816,8 +816,8 @@ mod tests {
                 .collect()
         };
         let everywhere = ["single-server", "primary-backup", "raft", "paxos", "zab"];
-        // The sharded store accepts any state-machine application, though it runs kv only (a
-        // counter panics at the start of its run): the matrix lacks a "kv" capability.
+        // The sharded store keeps the keys itself (`keyed-store`): it runs kv and the register
+        // only, never the counter.
         // Redlock's storage service runs any application like a single server; CRDT replicas
         // run the counter only.
         let kv: Vec<&str> = everywhere
@@ -828,7 +828,7 @@ mod tests {
         let counter: Vec<&str> = everywhere
             .iter()
             .copied()
-            .chain(["redlock", "crdt", "shard"])
+            .chain(["redlock", "crdt"])
             .collect();
         assert_eq!(listing["apps"][0]["name"], "kv");
         assert_eq!(runs_on(0), kv);
