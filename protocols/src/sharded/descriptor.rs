@@ -12,6 +12,7 @@ use crate::describe::{
 use crate::mutation::{Bug, BugSet};
 use crate::params::{leader_timing, positive, Param, ParamError, ParamKind, ParamValue, Params};
 use crate::raft;
+use sim_core::faults::FaultAction;
 use sim_core::history::{Function, Value};
 use sim_core::node::{Operation, Outcome};
 use sim_core::simulation::SimReport;
@@ -135,6 +136,15 @@ impl Protocol for ShardedProtocol {
         bugs::ALL
     }
 
+    fn crash_points(&self) -> &'static [&'static str] {
+        super::CRASH_POINTS
+    }
+
+    fn members(&self, params: &Params) -> Option<u32> {
+        // `AddShard(s)` / `RemoveShard(s)` name a shard group: 0 to shards_max - 1.
+        Some(params.count("shards_max"))
+    }
+
     fn invariants(&self) -> &'static [&'static str] {
         &[
             "election-safety",
@@ -210,6 +220,11 @@ impl Protocol for ShardedProtocol {
             poll_interval: params.duration("poll_interval"),
             raft: raft_config,
             bugs,
+            membership_changes: inputs
+                .plan
+                .faults
+                .iter()
+                .any(|fault| matches!(fault.action, FaultAction::Membership(_))),
         };
         let invariants = ShardInvariants::new(1 + config.shards_max, config.replicas);
         inputs.simulate::<ShardedNode>(config, Box::new(invariants))

@@ -61,11 +61,23 @@ pub use descriptor::{ShardedProtocol, SHARDED};
 pub use invariants::{ShardInvariants, ShardObservation};
 pub use node::ShardedNode;
 
+/// Every crash point its nodes pass (`ctx.crash_point`), the handoff's moments, each right
+/// after a group member applied the log entry (and sent what the handler sent): after an old
+/// owner froze the ranges it hands over (a `Reconfigure` that took snapshots), after a new
+/// owner installed a snapshot (an `Install`), and after a configuration service member applied
+/// a new configuration (a `Change`). The inner Raft's own crash points stay off.
+pub const CRASH_POINTS: &[&str] = &[
+    "shard.after_freeze",
+    "shard.after_install",
+    "shard.after_config_commit",
+];
+
 /// Every mark the sharded store's nodes may emit besides Raft's.
 pub const MARKS: &[&str] = &[
     "shard.add_shard",
     "shard.awaiting_snapshot",
     "shard.install_proposed",
+    "shard.membership_unchanged",
     "shard.reconfigure_proposed",
     "shard.redirect_wrong_shard",
     "shard.refused_after_handoff",

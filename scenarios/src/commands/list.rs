@@ -216,6 +216,14 @@ const FAULT_KINDS: &[(&str, &str)] = &[
         "LossBurst(\"50%\")",
         "raise the message loss ratio to this for a while",
     ),
+    (
+        "AddShard",
+        "Sharded only: ask the configuration service to add a spare shard (a stream of its own)",
+    ),
+    (
+        "RemoveShard",
+        "Sharded only: ask the configuration service to remove a random shard (likewise)",
+    ),
 ];
 
 /// `faults: Script([(at: "2s", do: ACTION), ...])`: scripted actions (nodes numbered from 0).
@@ -252,6 +260,14 @@ const SCRIPT_ACTIONS: &[(&str, &str)] = &[
     (
         "PowerLossAt(1, \"raft.after_vote\", 1)",
         "the same with power loss: unsynced writes may be lost",
+    ),
+    (
+        "AddShard(3)",
+        "Sharded only: add shard 3 to the ring (AddShard(None): the lowest spare)",
+    ),
+    (
+        "RemoveShard(0)",
+        "Sharded only: remove shard 0 from the ring (RemoveShard(None): a random one)",
     ),
 ];
 
@@ -731,17 +747,27 @@ mod tests {
                 "Scenario(protocol: Raft(), faults: Random(kinds: [Partition({shape})]))"
             ));
         }
+        // Membership changes run on the sharded store only.
+        let protocol = |syntax: &str| {
+            if syntax.contains("Shard") {
+                "Sharded"
+            } else {
+                "Raft"
+            }
+        };
         for (kind, _) in FAULT_KINDS {
             let kind = kind.replace("SHAPE", "Halves");
             let scenario = parses(&format!(
-                "Scenario(protocol: Raft(), faults: Random(kinds: [{kind}]))"
+                "Scenario(protocol: {}(), faults: Random(kinds: [{kind}]))",
+                protocol(&kind)
             ));
             assert!(matches!(scenario.faults, FaultSpec::Random(_)));
         }
         for (action, _) in SCRIPT_ACTIONS {
             let action = action.replace("SHAPE", "Halves");
             let scenario = parses(&format!(
-                "Scenario(protocol: Raft(), faults: Script([(at: \"1s\", do: {action})]))"
+                "Scenario(protocol: {}(), faults: Script([(at: \"1s\", do: {action})]))",
+                protocol(&action)
             ));
             assert!(matches!(scenario.faults, FaultSpec::Script(_)));
         }
