@@ -80,6 +80,7 @@ pub const MARKS: &[&str] = &[
     "shard.membership_unchanged",
     "shard.reconfigure_proposed",
     "shard.redirect_wrong_shard",
+    "shard.refusal_answered_unknown",
     "shard.refused_after_handoff",
     "shard.remove_shard",
     "shard.unavailable_100ms_to_500ms",

@@ -210,6 +210,17 @@ impl ShardedNode {
             Outcome::Redirect {
                 leader: Some(WRONG_SHARD),
             } => {
+                if let (Some((key, _)), Some(state)) = (in_flight, self.shard_state()) {
+                    if state.serves(key) {
+                        // Refused when the group did not serve the key, and cached so by
+                        // Raft's session table, which answers every retry of this request id
+                        // the same way, though the key is ours again (removed and re-added):
+                        // the request was never applied, so "unknown" is a safe answer, and
+                        // the client's next request is fresh.
+                        ctx.mark("shard.refusal_answered_unknown");
+                        return Outcome::Unknown;
+                    }
+                }
                 ctx.mark("shard.refused_after_handoff");
                 let leader = in_flight.map(|(key, _)| self.hint(key, 0)).unwrap_or(None);
                 Outcome::Redirect { leader }
