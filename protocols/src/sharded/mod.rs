@@ -41,8 +41,9 @@
 //! ## Deliberate simplifications
 //!
 //! - Raft groups only (the other consensus protocols would need the same translating context).
-//! - Membership changes are made by the configuration service on its own schedule (parameters),
-//!   not by scenario events.
+//! - Membership changes come from the configuration service's own schedule (parameters) or
+//!   from the scenario (`AddShard`/`RemoveShard`, handed to every running node by the kernel:
+//!   a request that reaches only crashed or paused configuration nodes is lost).
 //! - Snapshots travel whole in one message; a handed-over range is dropped from the old owner
 //!   at once, and snapshots are never garbage-collected (a few per change).
 //! - The key a keyless `Register` uses is placed as key `u32::MAX`.
