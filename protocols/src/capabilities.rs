@@ -39,8 +39,12 @@ impl Capabilities {
     /// ([`Application::expired_sessions`](crate::apps::Application::expired_sessions)): ZAB,
     /// for ZooKeeper's lock recipe.
     pub const SESSION_TRACKER: Capabilities = Capabilities(1 << 6);
+    /// The protocol keeps per-key values itself and moves them between groups (the sharded
+    /// store): it runs only applications that are a per-key read/write/cas store (`Kv`,
+    /// `Register`), and it is not a general replicated state machine.
+    pub const KEYED_STORE: Capabilities = Capabilities(1 << 7);
 
-    const NAMES: [(Capabilities, &'static str); 7] = [
+    const NAMES: [(Capabilities, &'static str); 8] = [
         (Capabilities::STAMPED_COMMANDS, "stamped-commands"),
         (Capabilities::PROPOSAL_HOOK, "proposal-hook"),
         (Capabilities::SESSION_SWITCH, "session-switch"),
@@ -48,6 +52,7 @@ impl Capabilities {
         (Capabilities::TRANSACTIONS, "transactions"),
         (Capabilities::STATE_MERGE, "state-merge"),
         (Capabilities::SESSION_TRACKER, "session-tracker"),
+        (Capabilities::KEYED_STORE, "keyed-store"),
     ];
 
     /// Both sets.

@@ -155,6 +155,13 @@ pub trait Protocol: Sync {
         &[]
     }
 
+    /// How many members a membership change (`AddShard`/`RemoveShard`) may name, with these
+    /// parameters; `None` (the default): the protocol has no members to change, and validation
+    /// refuses such changes.
+    fn members(&self, _params: &Params) -> Option<u32> {
+        None
+    }
+
     /// The names of the invariants its checker enforces at every step (listings).
     fn invariants(&self) -> &'static [&'static str] {
         &[]

@@ -3,7 +3,7 @@
 //! observations. Everything here is integers (nanoseconds, counts); floats appear only when a
 //! chart places a point.
 
-use sim_core::faults::FaultAction;
+use sim_core::faults::{FaultAction, Membership};
 use sim_core::history::{EventType, Function, HistoryEvent, Value};
 use sim_core::id::NodeId;
 use sim_core::observed::{observed_number, role_of};
@@ -146,6 +146,8 @@ pub enum FaultKind {
     Loss,
     /// A clock step or drift (an instant: drawn as a tick).
     Clock,
+    /// A membership change asked of the protocol (an instant: drawn as a tick).
+    Membership,
 }
 
 impl FaultKind {
@@ -158,6 +160,7 @@ impl FaultKind {
             FaultKind::Clog => "clog",
             FaultKind::Loss => "loss",
             FaultKind::Clock => "clock",
+            FaultKind::Membership => "membership",
         }
     }
 }
@@ -361,6 +364,18 @@ pub fn fault_spans(faults: &[AppliedFault], node_count: u32, end_nanos: u64) -> 
                 FaultAction::SetLoss { loss: None } => {
                     stop(&mut spans, &mut open, (FaultKind::Loss, 0), at);
                 }
+                FaultAction::Membership(change) => spans.push(FaultSpan {
+                    kind: FaultKind::Membership,
+                    node: None,
+                    start_nanos: at,
+                    end_nanos: at,
+                    label: match change {
+                        Membership::Add(Some(member)) => format!("add shard {member}"),
+                        Membership::Add(None) => "add a shard".to_string(),
+                        Membership::Remove(Some(member)) => format!("remove shard {member}"),
+                        Membership::Remove(None) => "remove a shard".to_string(),
+                    },
+                }),
                 // Only armed here; the crash itself is a `CrashAtPoint` when it happens.
                 FaultAction::CrashAt { .. } => {}
                 FaultAction::Partition(_)

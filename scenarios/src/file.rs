@@ -535,6 +535,10 @@ pub enum FaultKindFile {
     Clog,
     /// A burst of this loss ratio.
     LossBurst(RatioText),
+    /// Ask the sharded store to add a shard (drawn on a stream of its own).
+    AddShard,
+    /// Ask the sharded store to remove a shard (drawn on a stream of its own).
+    RemoveShard,
 }
 
 /// A partition shape.
@@ -603,6 +607,12 @@ pub enum ActionFile {
     CrashAt(u32, String, u32),
     /// The same with power loss: unsynced writes may be lost.
     PowerLossAt(u32, String, u32),
+    /// Ask the sharded store to add shard `n` (`AddShard(3)`), or the lowest spare
+    /// (`AddShard(None)`).
+    AddShard(Option<u32>),
+    /// Ask the sharded store to remove shard `n` (`RemoveShard(1)`), or one at random
+    /// (`RemoveShard(None)`).
+    RemoveShard(Option<u32>),
 }
 
 /// Resource limits: hitting one is a reported outcome.

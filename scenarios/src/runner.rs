@@ -17,7 +17,10 @@ use protocols::registry::SimulationInputs;
 use serde::Serialize;
 use sim_core::check::{check_events, CheckOptions, CheckResult, Model, Verdict};
 use sim_core::client::{ClientConfig, ScriptedWorkload};
-use sim_core::faults::{generate, FaultAction, FaultPlan, PartitionShape, TimedFault};
+use sim_core::faults::{
+    generate, generate_membership, FaultAction, FaultPlan, PartitionShape, TimedFault,
+    MEMBERSHIP_STREAM,
+};
 use sim_core::history::HistoryEvent;
 use sim_core::id::ClientId;
 use sim_core::network::{resolve_partition, NetworkConfig};
@@ -195,7 +198,15 @@ pub fn fault_plan(scenario: &Scenario, seed: u64) -> FaultPlan {
         FaultSpec::None => FaultPlan::default(),
         FaultSpec::Script(plan) => plan.clone(),
         FaultSpec::Random(options) => {
-            generate(options, scenario.node_count, scenario.duration, &mut rng)
+            let mut plan = generate(options, scenario.node_count, scenario.duration, &mut rng);
+            // Membership changes on a stream of their own: listing them moves no other fault.
+            let mut membership = Prng::new(seed, MEMBERSHIP_STREAM);
+            let changes = generate_membership(options, scenario.duration, &mut membership);
+            if !changes.is_empty() {
+                plan.faults.extend(changes);
+                plan.faults.sort_by_key(|fault| fault.at);
+            }
+            plan
         }
     };
     for fault in &mut plan.faults {

@@ -9,7 +9,7 @@
 //! partitions are expressible. The named shapes are Jepsen's.
 
 use crate::id::NodeId;
-use crate::prng::{Prng, Ratio};
+use crate::prng::{Prng, Ratio, Stream};
 use crate::time::{Duration, Instant};
 
 /// A partition shape, resolved to concrete cuts with the fault stream at the time it is applied.
@@ -113,6 +113,21 @@ pub enum FaultAction {
         /// Power-loss semantics for unsynced writes, as for [`FaultAction::Crash`].
         lose_unsynced: bool,
     },
+    /// Ask the protocol to change its membership (scripted `AddShard(..)`/`RemoveShard(..)`).
+    Membership(Membership),
+}
+
+/// A change of the cluster's membership asked of the protocol: the sharded store adds or
+/// removes a shard group. The kernel knows no members: it hands the change to every running
+/// node ([`Node::on_membership`](crate::node::Node::on_membership)); validation refuses it for
+/// a protocol without members. `None` lets the protocol choose (the sharded store: the lowest
+/// spare shard to add, a random one to remove).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Membership {
+    /// Add a member (this one, or the protocol's choice).
+    Add(Option<u32>),
+    /// Remove a member (this one, or the protocol's choice).
+    Remove(Option<u32>),
 }
 
 /// How often nodes crash at their protocol's crash points (generated from the seed, on a
@@ -174,6 +189,64 @@ pub enum FaultKind {
     Clog,
     /// A burst of the given loss ratio.
     LossBurst(Ratio),
+    /// A membership change asking to add a member (`AddShard`), drawn on a stream of its own
+    /// by [`generate_membership`], never by [`generate`].
+    AddMember,
+    /// A membership change asking to remove a member (`RemoveShard`), likewise.
+    RemoveMember,
+}
+
+impl FaultKind {
+    /// Is this a membership change ([`generate_membership`]'s, not [`generate`]'s)?
+    pub fn is_membership(&self) -> bool {
+        matches!(self, FaultKind::AddMember | FaultKind::RemoveMember)
+    }
+}
+
+/// The stream membership changes are drawn on: adding `AddShard`/`RemoveShard` to a scenario's
+/// kinds moves none of its other faults.
+pub const MEMBERSHIP_STREAM: Stream = Stream::Custom(0x6d65_6d62);
+
+/// The membership changes of a generated plan, on their own stream (`rng`: seeded with
+/// [`MEMBERSHIP_STREAM`]): with the membership kinds of `options.kinds` (with `swarm`, a
+/// random non-empty subset of them), one change at every gap drawn from `[every_min,
+/// every_max]`, each asking the protocol to choose the member. Empty without such kinds.
+pub fn generate_membership(
+    options: &RandomFaults,
+    duration: Duration,
+    rng: &mut Prng,
+) -> Vec<TimedFault> {
+    let mut kinds: Vec<&FaultKind> = options.kinds.iter().filter(|k| k.is_membership()).collect();
+    if kinds.is_empty() {
+        return Vec::new();
+    }
+    if options.swarm {
+        let all = kinds.clone();
+        kinds = loop {
+            let chosen: Vec<&FaultKind> =
+                all.iter().copied().filter(|_| rng.below(2) == 0).collect();
+            if !chosen.is_empty() {
+                break chosen;
+            }
+        };
+    }
+    let end = Instant::ZERO + duration;
+    let mut changes = Vec::new();
+    let mut at = Instant::ZERO;
+    loop {
+        at += Duration(rng.range_inclusive(options.every_min.0, options.every_max.0));
+        if at >= end {
+            break changes;
+        }
+        let change = match kinds[rng.index(kinds.len())] {
+            FaultKind::AddMember => Membership::Add(None),
+            _ => Membership::Remove(None),
+        };
+        changes.push(TimedFault {
+            at,
+            action: FaultAction::Membership(change),
+        });
+    }
 }
 
 /// How to generate a fault plan from the seed.
@@ -218,10 +291,20 @@ pub fn generate(
         "every_min above every_max"
     );
     assert!(!options.kinds.is_empty(), "no fault kinds to draw from");
+    // Membership changes are drawn apart (`generate_membership`), so listing them moves no
+    // other fault; with nothing else listed there is nothing to draw here.
+    let timed: Vec<FaultKind> = options
+        .kinds
+        .iter()
+        .filter(|kind| !kind.is_membership())
+        .cloned()
+        .collect();
+    if timed.is_empty() {
+        return FaultPlan::default();
+    }
     let kinds: Vec<FaultKind> = if options.swarm {
         loop {
-            let chosen: Vec<FaultKind> = options
-                .kinds
+            let chosen: Vec<FaultKind> = timed
                 .iter()
                 .filter(|_| rng.below(2) == 0)
                 .cloned()
@@ -231,7 +314,7 @@ pub fn generate(
             }
         }
     } else {
-        options.kinds.clone()
+        timed
     };
     let draw_span =
         |rng: &mut Prng| Duration(rng.range_inclusive(options.every_min.0, options.every_max.0));
@@ -324,6 +407,7 @@ pub fn generate(
                 push(at, FaultAction::SetLoss { loss: Some(*loss) });
                 push(until, FaultAction::SetLoss { loss: None });
             }
+            FaultKind::AddMember | FaultKind::RemoveMember => unreachable!("filtered out above"),
         }
         at += draw_span(rng);
     }

@@ -151,6 +151,20 @@ pub trait Node: Sized + 'static {
     /// completion means it never comes. The default does nothing, for nodes that answer
     /// nothing that depends on durable state.
     fn on_synced(&mut self, _ctx: &mut Ctx<'_, Self>, _token: SyncToken) {}
+
+    /// The scenario asks for a membership change ([`FaultAction::Membership`]): the
+    /// `request`-th of the run (from 1, the same number on every node), handed to every node
+    /// that is up (a crashed or paused node misses it). The default ignores it, for protocols
+    /// without members.
+    ///
+    /// [`FaultAction::Membership`]: crate::faults::FaultAction::Membership
+    fn on_membership(
+        &mut self,
+        _ctx: &mut Ctx<'_, Self>,
+        _request: u64,
+        _change: crate::faults::Membership,
+    ) {
+    }
 }
 
 /// An effect recorded by a handler, applied by the simulator after the handler returns.

@@ -21,7 +21,7 @@
 use crate::client::{ClientConfig, Pacing, Workload};
 use crate::clock::Clock;
 use crate::disk::{Disk, DiskConfig};
-use crate::faults::{CrashPoints, FaultAction, FaultPlan, PartitionShape, TimedFault};
+use crate::faults::{CrashPoints, FaultAction, FaultPlan, Membership, PartitionShape, TimedFault};
 use crate::history::{EventType, Function, History};
 use crate::id::{ClientId, NodeId, ProcessId, RequestId, TimerId};
 use crate::network::{resolve_partition, Fate, Network, NetworkConfig};
@@ -343,6 +343,13 @@ impl FaultEvent {
                 FaultAction::SetLoss { loss } => {
                     words(12, &[loss.map_or(u64::MAX, |ratio| u64::from(ratio.ppm))])
                 }
+                FaultAction::Membership(change) => {
+                    let (kind, member) = match change {
+                        Membership::Add(member) => (0, member),
+                        Membership::Remove(member) => (1, member),
+                    };
+                    words(40, &[kind, member.map_or(u64::MAX, u64::from)])
+                }
                 FaultAction::CrashAt {
                     node,
                     ref point,
@@ -431,6 +438,16 @@ impl fmt::Display for FaultEvent {
                 FaultAction::Unclog { from, to } => write!(f, "unclog {from}->{to}"),
                 FaultAction::SetLoss { loss: Some(ratio) } => write!(f, "loss burst {ratio}"),
                 FaultAction::SetLoss { loss: None } => write!(f, "loss burst ends"),
+                FaultAction::Membership(change) => {
+                    let (verb, member) = match change {
+                        Membership::Add(member) => ("add", member),
+                        Membership::Remove(member) => ("remove", member),
+                    };
+                    match member {
+                        Some(member) => write!(f, "membership: {verb} member {member}"),
+                        None => write!(f, "membership: {verb} a member (the protocol's choice)"),
+                    }
+                }
                 FaultAction::CrashAt {
                     node,
                     point,
@@ -738,6 +755,8 @@ pub struct Simulation<N: Node> {
     armed_crashes: Vec<(NodeId, String, u32, bool)>,
     /// How often each crash point was passed, over all nodes.
     crash_point_counts: BTreeMap<&'static str, u64>,
+    /// Membership changes applied so far (each node's `on_membership` gets the count).
+    membership_requests: u64,
     /// The effect buffer every handler call borrows and returns, so no call allocates. Calls
     /// never nest (an instant sync's `on_synced` runs after the buffer is back), and one that
     /// did would only allocate a fresh buffer.
@@ -849,6 +868,7 @@ impl<N: Node> Simulation<N> {
                 .map(|_| Prng::new(seed, Stream::CrashPoints)),
             armed_crashes: Vec::new(),
             crash_point_counts: BTreeMap::new(),
+            membership_requests: 0,
             network_rng: Prng::new(seed, Stream::Network),
             disk_rng: Prng::new(seed, Stream::Disk),
             disk_latency_rng: Prng::new(seed, Stream::DiskLatency),
@@ -1696,6 +1716,19 @@ impl<N: Node> Simulation<N> {
                 self.network.set_loss_override(loss);
                 self.record_fault(FaultEvent::Action(FaultAction::SetLoss { loss }));
             }
+            &FaultAction::Membership(change) => {
+                self.record_fault(FaultEvent::Action(FaultAction::Membership(change)));
+                self.membership_requests += 1;
+                let request = self.membership_requests;
+                for index in 0..self.config.node_count {
+                    let node = NodeId(index);
+                    if self.nodes[node.index()].status == Status::Up {
+                        self.with_node(node, |state, ctx| {
+                            state.on_membership(ctx, request, change);
+                        });
+                    }
+                }
+            }
             FaultAction::CrashAt {
                 node,
                 point,
@@ -2100,6 +2133,9 @@ fn validate_fault(action: &FaultAction, node_count: u32) {
             check(*from);
             check(*to);
         }
-        FaultAction::Partition(_) | FaultAction::Heal | FaultAction::SetLoss { .. } => {}
+        FaultAction::Partition(_)
+        | FaultAction::Heal
+        | FaultAction::SetLoss { .. }
+        | FaultAction::Membership(_) => {}
     }
 }

@@ -184,6 +184,13 @@ impl crate::describe::App for KvApp {
         self.identity
     }
 
+    fn runs_on(&self, capabilities: crate::describe::Capabilities) -> bool {
+        // A per-key read/write/cas store: it runs on a replicated state machine, and on a
+        // protocol that keeps the keys itself (the sharded store).
+        capabilities.covers(self.requires())
+            || capabilities.covers(crate::describe::Capabilities::KEYED_STORE)
+    }
+
     fn functions(&self) -> &'static [Function] {
         &[Function::Read, Function::Write, Function::Cas]
     }

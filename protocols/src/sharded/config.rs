@@ -43,6 +43,9 @@ pub struct Config {
     pub raft: raft::Config<()>,
     /// Switched-on mutations.
     pub bugs: BugSet,
+    /// Does the scenario ask for membership changes (`AddShard`/`RemoveShard`)? Then the
+    /// configuration service's nodes poll their queue of requests every `poll_interval`.
+    pub membership_changes: bool,
 }
 
 impl Config {

@@ -6,10 +6,13 @@ use super::node::ShardedNode;
 use super::ring::VNODES_MAX;
 use super::{bugs, MARKS};
 use crate::apps::{AnyApp, Application};
-use crate::describe::{Identity, NodeRule, Protocol, ScenarioContext, SimulationInputs};
+use crate::describe::{
+    Capabilities, Identity, NodeRule, Protocol, ScenarioContext, SimulationInputs,
+};
 use crate::mutation::{Bug, BugSet};
 use crate::params::{leader_timing, positive, Param, ParamError, ParamKind, ParamValue, Params};
 use crate::raft;
+use sim_core::faults::FaultAction;
 use sim_core::history::{Function, Value};
 use sim_core::node::{Operation, Outcome};
 use sim_core::simulation::SimReport;
@@ -119,12 +122,27 @@ impl Protocol for ShardedProtocol {
         NodeRule::exactly(params.count("replicas") * (1 + params.count("shards_max")))
     }
 
+    fn capabilities(&self) -> Capabilities {
+        // The shard groups keep the keys themselves (a migration moves values key by key): the
+        // store runs `Kv(...)` and `Register`, no other application (validation refuses them).
+        Capabilities::KEYED_STORE
+    }
+
     fn marks(&self) -> &'static [&'static str] {
         MARKS
     }
 
     fn bugs(&self) -> &'static [Bug] {
         bugs::ALL
+    }
+
+    fn crash_points(&self) -> &'static [&'static str] {
+        super::CRASH_POINTS
+    }
+
+    fn members(&self, params: &Params) -> Option<u32> {
+        // `AddShard(s)` / `RemoveShard(s)` name a shard group: 0 to shards_max - 1.
+        Some(params.count("shards_max"))
     }
 
     fn invariants(&self) -> &'static [&'static str] {
@@ -164,8 +182,8 @@ impl Protocol for ShardedProtocol {
         bugs: BugSet,
         inputs: SimulationInputs,
     ) -> SimReport {
-        // The shard groups keep their keys themselves (a migration moves values key by key);
-        // the application must be the kv store or the register, whose reads answer Null.
+        // Validation let only the kv store or the register through (`KEYED_STORE`), whose
+        // reads of an unwritten key answer Null.
         let probe = Operation {
             f: Function::Read,
             key: Some(0),
@@ -202,6 +220,11 @@ impl Protocol for ShardedProtocol {
             poll_interval: params.duration("poll_interval"),
             raft: raft_config,
             bugs,
+            membership_changes: inputs
+                .plan
+                .faults
+                .iter()
+                .any(|fault| matches!(fault.action, FaultAction::Membership(_))),
         };
         let invariants = ShardInvariants::new(1 + config.shards_max, config.replicas);
         inputs.simulate::<ShardedNode>(config, Box::new(invariants))

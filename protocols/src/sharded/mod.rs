@@ -41,8 +41,9 @@
 //! ## Deliberate simplifications
 //!
 //! - Raft groups only (the other consensus protocols would need the same translating context).
-//! - Membership changes are made by the configuration service on its own schedule (parameters),
-//!   not by scenario events.
+//! - Membership changes come from the configuration service's own schedule (parameters) or
+//!   from the scenario (`AddShard`/`RemoveShard`, handed to every running node by the kernel:
+//!   a request that reaches only crashed or paused configuration nodes is lost).
 //! - Snapshots travel whole in one message; a handed-over range is dropped from the old owner
 //!   at once, and snapshots are never garbage-collected (a few per change).
 //! - The key a keyless `Register` uses is placed as key `u32::MAX`.
@@ -61,13 +62,26 @@ pub use descriptor::{ShardedProtocol, SHARDED};
 pub use invariants::{ShardInvariants, ShardObservation};
 pub use node::ShardedNode;
 
+/// Every crash point its nodes pass (`ctx.crash_point`), the handoff's moments, each right
+/// after a group member applied the log entry (and sent what the handler sent): after an old
+/// owner froze the ranges it hands over (a `Reconfigure` that took snapshots), after a new
+/// owner installed a snapshot (an `Install`), and after a configuration service member applied
+/// a new configuration (a `Change`). The inner Raft's own crash points stay off.
+pub const CRASH_POINTS: &[&str] = &[
+    "shard.after_freeze",
+    "shard.after_install",
+    "shard.after_config_commit",
+];
+
 /// Every mark the sharded store's nodes may emit besides Raft's.
 pub const MARKS: &[&str] = &[
     "shard.add_shard",
     "shard.awaiting_snapshot",
     "shard.install_proposed",
+    "shard.membership_unchanged",
     "shard.reconfigure_proposed",
     "shard.redirect_wrong_shard",
+    "shard.refusal_answered_unknown",
     "shard.refused_after_handoff",
     "shard.remove_shard",
     "shard.unavailable_100ms_to_500ms",

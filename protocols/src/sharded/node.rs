@@ -15,6 +15,7 @@ use super::state::{
     Configurations, Control, GroupApp, ShardState, Snapshot, Version, KEYLESS, WRONG_SHARD,
 };
 use crate::raft::{self, RaftNode};
+use sim_core::faults::Membership;
 use sim_core::history::Function;
 use sim_core::id::{ClientId, NodeId, ProcessId, RequestId, TimerId};
 use sim_core::node::{Ctx, Effect, Node, Outcome, Request, SyncToken};
@@ -35,6 +36,9 @@ const STREAM_CHANGE: u32 = 0;
 const STREAM_RECONFIGURE: u32 = 1;
 /// The control streams of installations, one per sending shard: `STREAM_INSTALL + from`.
 const STREAM_INSTALL: u32 = 2;
+/// The control stream of the scenario's membership requests (on the configuration service),
+/// above every installation stream.
+const STREAM_REQUESTED: u32 = STREAM_INSTALL + super::descriptor::SHARDS_MAX;
 
 /// A node of the sharded store.
 #[derive(Debug)]
@@ -59,6 +63,9 @@ pub struct ShardedNode {
     /// When (monotonic clock) this node first saw its group wait for each (version, from)
     /// snapshot: the start of the range's unavailability window.
     pending_since: BTreeMap<(Version, u32), Instant>,
+    /// The scenario's membership requests this configuration node heard of and has not seen
+    /// done, by number (lost with a crash; the other replicas heard them too).
+    requested: BTreeMap<u64, Membership>,
 }
 
 /// The unavailability window of a migrated range, as a mark: from the new owner adopting the
@@ -112,6 +119,7 @@ impl ShardedNode {
         handler: impl FnOnce(&mut RaftNode<GroupApp>, &mut Ctx<'_, RaftNode<GroupApp>>),
     ) {
         let mut effects: Vec<Effect<RaftNode<GroupApp>>> = Vec::new();
+        let before = self.handoff_moments();
         let inner = self.inner_id();
         let (now, monotonic, last_sync) = (ctx.now(), ctx.monotonic_now(), ctx.last_sync_token());
         {
@@ -166,6 +174,27 @@ impl ShardedNode {
             }
         }
         self.report_claims(ctx);
+        // The handoff's crash points, once the handler's entries are applied and its effects
+        // recorded: a crash here loses nothing the log does not bring back.
+        let after = self.handoff_moments();
+        if after.0 > before.0 {
+            ctx.crash_point("shard.after_freeze");
+        }
+        if after.1 > before.1 {
+            ctx.crash_point("shard.after_install");
+        }
+        if after.2 > before.2 {
+            ctx.crash_point("shard.after_config_commit");
+        }
+    }
+
+    /// Counters of the handoff's moments in the applied state: snapshots taken (frozen
+    /// ranges), snapshots installed, configurations committed.
+    fn handoff_moments(&self) -> (usize, u64, Version) {
+        match self.raft.app() {
+            GroupApp::Shard(state) => (state.outgoing().len(), state.installs(), 0),
+            GroupApp::Configurations(configurations) => (0, 0, configurations.version()),
+        }
     }
 
     /// The client's view of a Raft answer: group-local leader hints become cluster ids, and
@@ -181,6 +210,17 @@ impl ShardedNode {
             Outcome::Redirect {
                 leader: Some(WRONG_SHARD),
             } => {
+                if let (Some((key, _)), Some(state)) = (in_flight, self.shard_state()) {
+                    if state.serves(key) {
+                        // Refused when the group did not serve the key, and cached so by
+                        // Raft's session table, which answers every retry of this request id
+                        // the same way, though the key is ours again (removed and re-added):
+                        // the request was never applied, so "unknown" is a safe answer, and
+                        // the client's next request is fresh.
+                        ctx.mark("shard.refusal_answered_unknown");
+                        return Outcome::Unknown;
+                    }
+                }
                 ctx.mark("shard.refused_after_handoff");
                 let leader = in_flight.map(|(key, _)| self.hint(key, 0)).unwrap_or(None);
                 Outcome::Redirect { leader }
@@ -383,6 +423,68 @@ impl ShardedNode {
         );
     }
 
+    /// The configuration service's leader, every poll interval: propose the oldest membership
+    /// request not yet done, resolved against the latest configuration.
+    fn propose_requested(&mut self, ctx: &mut Ctx<'_, Self>) {
+        let Some(done) = self.configurations().map(Configurations::requests_applied) else {
+            return;
+        };
+        self.requested = self.requested.split_off(&(done + 1));
+        let Some(configurations) = self.configurations() else {
+            return;
+        };
+        if !self.raft.is_leader() {
+            return;
+        }
+        let Some((&request, &change)) = self.requested.first_key_value() else {
+            return;
+        };
+        let version = configurations.version();
+        let members = configurations
+            .members(version)
+            .expect("the latest version exists")
+            .clone();
+        let mut next = members.clone();
+        let shards_max = self.config.shards_max;
+        match change {
+            Membership::Add(shard) => {
+                let spare = shard.or_else(|| (0..shards_max).find(|s| !members.contains(s)));
+                if let Some(shard) = spare.filter(|s| *s < shards_max) {
+                    next.insert(shard);
+                }
+            }
+            Membership::Remove(shard) if members.len() > 1 => {
+                let leaving = shard.unwrap_or_else(|| {
+                    *members
+                        .iter()
+                        .nth(ctx.rng().below(members.len() as u64) as usize)
+                        .expect("in range")
+                });
+                next.remove(&leaving);
+            }
+            Membership::Remove(_) => {} // The last shard stays.
+        }
+        ctx.mark(if next == members {
+            "shard.membership_unchanged"
+        } else if next.len() > members.len() {
+            "shard.add_shard"
+        } else {
+            "shard.remove_shard"
+        });
+        // Request ids grow with (request, version), as a client slot's must.
+        let id = (request << 20) | version;
+        self.propose(
+            ctx,
+            STREAM_REQUESTED,
+            id,
+            Control::Requested {
+                version: version + 1,
+                request,
+                members: next,
+            },
+        );
+    }
+
     fn on_snapshot(
         &mut self,
         ctx: &mut Ctx<'_, Self>,
@@ -442,6 +544,7 @@ impl Node for ShardedNode {
             in_flight: BTreeMap::new(),
             claimed: BTreeMap::new(),
             pending_since: BTreeMap::new(),
+            requested: BTreeMap::new(),
         }
     }
 
@@ -450,6 +553,9 @@ impl Node for ShardedNode {
         if self.group == 0 {
             if self.config.rebalances > 0 {
                 self.on_rebalance(ctx);
+            }
+            if self.config.membership_changes {
+                ctx.set_timer(self.config.poll_interval, Timer::Poll);
             }
         } else {
             ctx.set_timer(self.config.poll_interval, Timer::Poll);
@@ -511,7 +617,11 @@ impl Node for ShardedNode {
             }
             Timer::Poll => {
                 ctx.set_timer(self.config.poll_interval, Timer::Poll);
-                self.on_poll(ctx);
+                if self.group == 0 {
+                    self.propose_requested(ctx);
+                } else {
+                    self.on_poll(ctx);
+                }
             }
             Timer::Rebalance => self.on_rebalance(ctx),
         }
@@ -559,5 +669,14 @@ impl Node for ShardedNode {
 
     fn on_synced(&mut self, ctx: &mut Ctx<'_, Self>, token: SyncToken) {
         self.drive(ctx, |raft, inner| raft.on_synced(inner, token));
+    }
+
+    fn on_membership(&mut self, ctx: &mut Ctx<'_, Self>, request: u64, change: Membership) {
+        // Every configuration node queues it; whichever leads proposes it, at once if this one
+        // does, else at its next poll.
+        if self.group == 0 {
+            self.requested.insert(request, change);
+            self.propose_requested(ctx);
+        }
     }
 }

@@ -87,6 +87,18 @@ pub enum Control {
         /// Its shards.
         members: BTreeSet<u32>,
     },
+    /// On the configuration service: the scenario's `request`-th membership change
+    /// (`AddShard`/`RemoveShard`), resolved by the proposing leader to the configuration
+    /// `members` as `version`; with `members` equal to the latest configuration (nothing to
+    /// add or remove) it only marks the request done.
+    Requested {
+        /// The version the change creates (the current one plus one).
+        version: Version,
+        /// The scenario's number for the request (from 1).
+        request: u64,
+        /// The shards on the ring from then on.
+        members: BTreeSet<u32>,
+    },
     /// On a shard group: install the snapshot shard `from` took when it adopted `version`.
     Install {
         /// The configuration version of the handoff.
@@ -101,6 +113,7 @@ pub enum Control {
 const CHANGE: i64 = 0;
 const RECONFIGURE: i64 = 1;
 const INSTALL: i64 = 2;
+const REQUESTED: i64 = 3;
 
 impl Control {
     /// The operation that carries this command through a Raft log.
@@ -114,6 +127,14 @@ impl Control {
                     RECONFIGURE
                 };
                 words.extend([tag, *version as i64]);
+                words.extend(members.iter().map(|&s| i64::from(s)));
+            }
+            Control::Requested {
+                version,
+                request,
+                members,
+            } => {
+                words.extend([REQUESTED, *version as i64, *request as i64]);
                 words.extend(members.iter().map(|&s| i64::from(s)));
             }
             Control::Install {
@@ -167,6 +188,11 @@ impl Control {
                 version,
                 members: members(),
             },
+            REQUESTED => Control::Requested {
+                version,
+                request: rest[1] as u64,
+                members: rest[2..].iter().map(|&s| s as u32).collect(),
+            },
             INSTALL => {
                 let count = rest[2] as usize;
                 let (entries, sessions) = rest[3..].split_at(2 * count);
@@ -200,6 +226,8 @@ impl Control {
 #[derive(Clone, Debug)]
 pub struct Configurations {
     history: Vec<BTreeSet<u32>>,
+    /// The scenario's membership requests done so far (the last one's number).
+    requests_applied: u64,
     vnodes: u32,
     /// The ring of the latest configuration (derived state, not digested).
     ring: Ring,
@@ -211,6 +239,7 @@ impl Configurations {
         let ring = Ring::new(&initial, vnodes);
         Configurations {
             history: vec![initial],
+            requests_applied: 0,
             vnodes,
             ring,
         }
@@ -230,6 +259,24 @@ impl Configurations {
     /// The ring of the latest configuration.
     pub fn ring(&self) -> &Ring {
         &self.ring
+    }
+
+    /// The number of the last membership request done (0: none).
+    pub fn requests_applied(&self) -> u64 {
+        self.requests_applied
+    }
+
+    /// Applies the scenario's `request`-th membership change, once, if `version` is next (a
+    /// proposal made at an older version is refused; its leader proposes it again).
+    fn apply_request(&mut self, version: Version, request: u64, members: BTreeSet<u32>) {
+        if request <= self.requests_applied || version != self.version() + 1 {
+            return;
+        }
+        self.requests_applied = request;
+        if self.history.last() != Some(&members) {
+            self.ring = Ring::new(&members, self.vnodes);
+            self.history.push(members);
+        }
     }
 }
 
@@ -259,6 +306,9 @@ pub struct ShardState {
     sessions: BTreeMap<u32, (u64, Outcome)>,
     /// For each key this group served, the last version it served it at.
     last_served: BTreeMap<u32, Version>,
+    /// Snapshots installed so far (where the node passes `shard.after_install`; derived from
+    /// the log, not digested).
+    installs: u64,
 }
 
 impl ShardState {
@@ -283,7 +333,13 @@ impl ShardState {
             outgoing: BTreeMap::new(),
             sessions: BTreeMap::new(),
             last_served: BTreeMap::new(),
+            installs: 0,
         }
+    }
+
+    /// How many snapshots this group has installed.
+    pub fn installs(&self) -> u64 {
+        self.installs
     }
 
     /// The configuration version this group has adopted.
@@ -412,6 +468,7 @@ impl ShardState {
             self.values.insert(key, value);
         }
         self.pending.remove(&from);
+        self.installs += 1;
     }
 
     fn serve(&mut self, command: &Command) -> Outcome {
@@ -520,6 +577,17 @@ impl Application for GroupApp {
                 }
                 ok_null
             }
+            (
+                GroupApp::Configurations(configurations),
+                Some(Control::Requested {
+                    version,
+                    request,
+                    members,
+                }),
+            ) => {
+                configurations.apply_request(version, request, members);
+                ok_null
+            }
             (GroupApp::Shard(shard), Some(Control::Reconfigure { version, members })) => {
                 shard.adopt(version, &members);
                 ok_null
@@ -569,6 +637,9 @@ impl Application for GroupApp {
         match self {
             GroupApp::Configurations(configurations) => {
                 digest.str("configurations");
+                if configurations.requests_applied > 0 {
+                    digest.word(configurations.requests_applied);
+                }
                 for members in &configurations.history {
                     digest.word(members.len() as u64);
                     for &shard in members {
@@ -616,6 +687,11 @@ mod tests {
             Control::Reconfigure {
                 version: 2,
                 members: [1].into(),
+            },
+            Control::Requested {
+                version: 4,
+                request: 9,
+                members: [0, 1].into(),
             },
             Control::Install {
                 version: 7,

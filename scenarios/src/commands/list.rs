@@ -216,6 +216,14 @@ const FAULT_KINDS: &[(&str, &str)] = &[
         "LossBurst(\"50%\")",
         "raise the message loss ratio to this for a while",
     ),
+    (
+        "AddShard",
+        "Sharded only: ask the configuration service to add a spare shard (a stream of its own)",
+    ),
+    (
+        "RemoveShard",
+        "Sharded only: ask the configuration service to remove a random shard (likewise)",
+    ),
 ];
 
 /// `faults: Script([(at: "2s", do: ACTION), ...])`: scripted actions (nodes numbered from 0).
@@ -252,6 +260,14 @@ const SCRIPT_ACTIONS: &[(&str, &str)] = &[
     (
         "PowerLossAt(1, \"raft.after_vote\", 1)",
         "the same with power loss: unsynced writes may be lost",
+    ),
+    (
+        "AddShard(3)",
+        "Sharded only: add shard 3 to the ring (AddShard(None): the lowest spare)",
+    ),
+    (
+        "RemoveShard(0)",
+        "Sharded only: remove shard 0 from the ring (RemoveShard(None): a random one)",
     ),
 ];
 
@@ -731,17 +747,27 @@ mod tests {
                 "Scenario(protocol: Raft(), faults: Random(kinds: [Partition({shape})]))"
             ));
         }
+        // Membership changes run on the sharded store only.
+        let protocol = |syntax: &str| {
+            if syntax.contains("Shard") {
+                "Sharded"
+            } else {
+                "Raft"
+            }
+        };
         for (kind, _) in FAULT_KINDS {
             let kind = kind.replace("SHAPE", "Halves");
             let scenario = parses(&format!(
-                "Scenario(protocol: Raft(), faults: Random(kinds: [{kind}]))"
+                "Scenario(protocol: {}(), faults: Random(kinds: [{kind}]))",
+                protocol(&kind)
             ));
             assert!(matches!(scenario.faults, FaultSpec::Random(_)));
         }
         for (action, _) in SCRIPT_ACTIONS {
             let action = action.replace("SHAPE", "Halves");
             let scenario = parses(&format!(
-                "Scenario(protocol: Raft(), faults: Script([(at: \"1s\", do: {action})]))"
+                "Scenario(protocol: {}(), faults: Script([(at: \"1s\", do: {action})]))",
+                protocol(&action)
             ));
             assert!(matches!(scenario.faults, FaultSpec::Script(_)));
         }
@@ -816,8 +842,8 @@ mod tests {
                 .collect()
         };
         let everywhere = ["single-server", "primary-backup", "raft", "paxos", "zab"];
-        // The sharded store accepts any state-machine application, though it runs kv only (a
-        // counter panics at the start of its run): the matrix lacks a "kv" capability.
+        // The sharded store keeps the keys itself (`keyed-store`): it runs kv and the register
+        // only, never the counter.
         // Redlock's storage service runs any application like a single server; CRDT replicas
         // run the counter only.
         let kv: Vec<&str> = everywhere
@@ -828,7 +854,7 @@ mod tests {
         let counter: Vec<&str> = everywhere
             .iter()
             .copied()
-            .chain(["redlock", "crdt", "shard"])
+            .chain(["redlock", "crdt"])
             .collect();
         assert_eq!(listing["apps"][0]["name"], "kv");
         assert_eq!(runs_on(0), kv);

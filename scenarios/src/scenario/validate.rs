@@ -112,18 +112,40 @@ pub(super) fn validate(file: ScenarioFile, default_name: &str) -> Result<Scenari
             swarm,
             crash_points,
         }) => {
+            for (index, kind) in kinds.iter().flatten().enumerate() {
+                let variant = match kind {
+                    FaultKindFile::AddShard => "AddShard",
+                    FaultKindFile::RemoveShard => "RemoveShard",
+                    _ => continue,
+                };
+                membership_applies(&protocol, None).map_err(|message| {
+                    invalid(format!("faults.Random.kinds[{index}].{variant}"), message)
+                })?;
+            }
             let mut random = validate_random(every, kinds, swarm, node_count)?;
             random.crash_points = crash_points
                 .map(|file| validate_crash_points(file, protocol.protocol.crash_points()))
                 .transpose()?;
             FaultSpec::Random(random)
         }
-        Some(FaultsFile::Script(steps)) => FaultSpec::Script(validate_script(
-            &steps,
-            node_count,
-            Duration(end),
-            protocol.protocol.crash_points(),
-        )?),
+        Some(FaultsFile::Script(steps)) => FaultSpec::Script({
+            for (index, step) in steps.iter().enumerate() {
+                let (variant, member) = match step.action {
+                    ActionFile::AddShard(member) => ("AddShard", member),
+                    ActionFile::RemoveShard(member) => ("RemoveShard", member),
+                    _ => continue,
+                };
+                membership_applies(&protocol, member).map_err(|message| {
+                    invalid(format!("faults.Script[{index}].do.{variant}"), message)
+                })?;
+            }
+            validate_script(
+                &steps,
+                node_count,
+                Duration(end),
+                protocol.protocol.crash_points(),
+            )?
+        }),
     };
 
     let mut bugs = BugSet::NONE;
@@ -645,6 +667,29 @@ pub(super) fn validate_shape(
     })
 }
 
+/// Does the scenario's protocol take a membership change (naming `member`, if it does)?
+fn membership_applies(protocol: &ProtocolSpec, member: Option<u32>) -> Result<(), String> {
+    let Some(members) = protocol.protocol.members(&protocol.params) else {
+        let takers: Vec<&str> = registry::PROTOCOLS
+            .iter()
+            .filter(|other| other.members(&Params::defaults(other.params())).is_some())
+            .map(|other| other.name())
+            .collect();
+        return Err(format!(
+            "{} has no members to add or remove: membership changes run on {} only",
+            protocol.name(),
+            takers.join(", ")
+        ));
+    };
+    match member {
+        Some(member) if member >= members => Err(format!(
+            "shard {member} does not exist: expected 0 to {} (shards_max {members}), or None for the protocol's choice",
+            members - 1
+        )),
+        _ => Ok(()),
+    }
+}
+
 pub(super) fn validate_random(
     every: Option<(DurationText, DurationText)>,
     kinds: Option<Vec<FaultKindFile>>,
@@ -715,6 +760,8 @@ pub(super) fn validate_random(
                 }
                 FaultKind::LossBurst(ratio.0)
             }
+            FaultKindFile::AddShard => FaultKind::AddMember,
+            FaultKindFile::RemoveShard => FaultKind::RemoveMember,
         });
     }
     Ok(RandomFaults {
@@ -912,6 +959,8 @@ pub(super) fn validate_script(
                     lose_unsynced,
                 }
             }
+            ActionFile::AddShard(member) => FaultAction::Membership(Membership::Add(*member)),
+            ActionFile::RemoveShard(member) => FaultAction::Membership(Membership::Remove(*member)),
         };
         faults.push(TimedFault {
             at: Instant(step.at.0.as_nanos()),
@@ -1001,6 +1050,8 @@ pub(super) fn fault_kind_file(kind: &FaultKind) -> FaultKindFile {
         FaultKind::ClockDrift(ppm) => FaultKindFile::ClockDrift(*ppm),
         FaultKind::Clog => FaultKindFile::Clog,
         FaultKind::LossBurst(ratio) => FaultKindFile::LossBurst(RatioText(*ratio)),
+        FaultKind::AddMember => FaultKindFile::AddShard,
+        FaultKind::RemoveMember => FaultKindFile::RemoveShard,
     }
 }
 
@@ -1039,6 +1090,8 @@ pub(super) fn timed_fault_file(fault: &TimedFault) -> TimedActionFile {
             nth,
             lose_unsynced: true,
         } => ActionFile::PowerLossAt(node.0, point.clone(), *nth),
+        FaultAction::Membership(Membership::Add(member)) => ActionFile::AddShard(*member),
+        FaultAction::Membership(Membership::Remove(member)) => ActionFile::RemoveShard(*member),
     };
     TimedActionFile {
         at: DurationText(Duration(fault.at.as_nanos())),

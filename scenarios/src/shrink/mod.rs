@@ -632,9 +632,10 @@ fn on_nodes(plan: &FaultPlan, count: u32) -> FaultPlan {
                     }
                     FaultAction::Partition(PartitionShape::Cuts(cuts))
                 }
-                FaultAction::Partition(_) | FaultAction::Heal | FaultAction::SetLoss { .. } => {
-                    fault.action.clone()
-                }
+                FaultAction::Partition(_)
+                | FaultAction::Heal
+                | FaultAction::SetLoss { .. }
+                | FaultAction::Membership(_) => fault.action.clone(),
                 FaultAction::Crash { node, .. }
                 | FaultAction::Restart { node }
                 | FaultAction::Pause { node }

@@ -6,7 +6,7 @@
 //! what is read back; this module only adds comments, which the parser ignores.
 
 use crate::scenario::Scenario;
-use sim_core::faults::{FaultAction, FaultPlan, PartitionShape, TimedFault};
+use sim_core::faults::{FaultAction, FaultPlan, Membership, PartitionShape, TimedFault};
 use sim_core::id::NodeId;
 use sim_core::time::{Duration, Instant};
 use std::collections::BTreeSet;
@@ -172,6 +172,12 @@ pub fn describe(action: &FaultAction, node_count: u32) -> String {
         }
         FaultAction::SetLoss { loss: Some(loss) } => format!("loss burst: {loss} of messages lost"),
         FaultAction::SetLoss { loss: None } => "loss back to the scenario's ratio".into(),
+        FaultAction::Membership(change) => match change {
+            Membership::Add(Some(member)) => format!("add shard {member} to the ring"),
+            Membership::Add(None) => "add a spare shard to the ring".into(),
+            Membership::Remove(Some(member)) => format!("remove shard {member} from the ring"),
+            Membership::Remove(None) => "remove a shard from the ring".into(),
+        },
     }
 }
 
@@ -295,6 +301,7 @@ pub fn units(plan: &FaultPlan) -> Vec<Vec<usize>> {
                 (Some(Open::Partition), None)
             }
             FaultAction::Heal => (None, Some(Open::Partition)),
+            FaultAction::Membership(_) => (None, None),
         };
         if let Some(key) = closes {
             if let Some(unit) = close(&mut open, key) {
