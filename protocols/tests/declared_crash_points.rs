@@ -27,6 +27,12 @@ fn sources(protocol: &str) -> &'static str {
         "zab" => include_str!("../src/zab/node.rs"),
         "primary-backup" => include_str!("../src/primary_backup/node.rs"),
         "single-server" => include_str!("../src/single_server/node.rs"),
+        "saga" => concat!(
+            include_str!("../src/saga/orchestrator.rs"),
+            include_str!("../src/saga/participant.rs")
+        ),
+        "crdt" => include_str!("../src/crdt/node.rs"),
+        "redlock" => include_str!("../src/redlock/node.rs"),
         "2pc" => concat!(
             include_str!("../src/two_phase_commit/coordinator.rs"),
             include_str!("../src/two_phase_commit/participant.rs")
@@ -68,8 +74,8 @@ fn every_protocols_declared_crash_points_are_the_ones_its_code_passes() {
         checked += 1;
     }
     assert_eq!(
-        checked, 6,
-        "raft, paxos, zab, primary-backup, single-server, 2pc"
+        checked, 9,
+        "raft, paxos, zab, primary-backup, single-server, 2pc, saga, crdt, redlock"
     );
 }
 

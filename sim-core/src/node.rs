@@ -240,6 +240,8 @@ pub struct Ctx<'a, N: Node> {
     pub(crate) local_now: Instant,
     pub(crate) monotonic_now: Instant,
     pub(crate) rng: &'a mut Prng,
+    /// The node's BUGGIFY stream (`None` in a hand-driven context: the node's own stream).
+    pub(crate) buggify_rng: Option<&'a mut Prng>,
     pub(crate) effects: &'a mut Vec<Effect<N>>,
     pub(crate) next_timer: &'a mut u64,
     /// The last token handed out (the kernel numbers the `Sync` effects the same way).
@@ -268,6 +270,7 @@ impl<'a, N: Node> Ctx<'a, N> {
             local_now,
             monotonic_now: local_now,
             rng,
+            buggify_rng: None,
             effects,
             next_timer,
             last_sync_token: SyncToken(0),
@@ -342,6 +345,23 @@ impl<'a, N: Node> Ctx<'a, N> {
     #[inline]
     pub fn rng(&mut self) -> &mut Prng {
         self.rng
+    }
+
+    /// BUGGIFY's coin (FoundationDB): true one call in `one_in`, for a legal but unusual path
+    /// (an answer sent late, a step sent twice) that a protocol switches on with its own
+    /// `buggify` option and marks when taken. The draws come from the node's BUGGIFY stream
+    /// ([`crate::prng::Stream::Buggify`]), never from [`Ctx::rng`], so a protocol that asks only
+    /// when its option is on keeps every run without it unchanged, and a run with it draws
+    /// everything else as before. A hand-driven context draws from the node's own stream.
+    ///
+    /// # Panics
+    /// If `one_in` is 0.
+    pub fn buggify(&mut self, one_in: u64) -> bool {
+        assert!(one_in > 0, "a BUGGIFY coin needs one_in > 0");
+        match &mut self.buggify_rng {
+            Some(rng) => rng.below(one_in) == 0,
+            None => self.rng.below(one_in) == 0,
+        }
     }
 
     /// Send `msg` to `to`.

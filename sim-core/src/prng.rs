@@ -41,6 +41,9 @@ pub enum Stream {
     Client(u32),
     /// A stream for tools outside the simulation (benchmarks, tests), by number.
     Custom(u32),
+    /// A node's BUGGIFY coins ([`crate::node::Ctx::buggify`]): its own stream, so a protocol
+    /// that switches BUGGIFY on shifts none of the node's other draws.
+    Buggify(u32),
 }
 
 impl Stream {
@@ -58,6 +61,7 @@ impl Stream {
             Stream::Node(i) => (1 << 32) | u64::from(i),
             Stream::Client(i) => (2 << 32) | u64::from(i),
             Stream::Custom(i) => (3 << 32) | u64::from(i),
+            Stream::Buggify(i) => (4 << 32) | u64::from(i),
         }
     }
 }

@@ -688,6 +688,8 @@ struct NodeSlot<N: Node> {
     paused_inbox: Vec<EventKind<N::Msg>>,
     /// Passages of each crash point so far (counted only when crash points are on).
     crash_point_passages: BTreeMap<&'static str, u64>,
+    /// The node's BUGGIFY coins (`Ctx::buggify`), drawn only by protocols that ask.
+    buggify_rng: Prng,
 }
 
 struct OpenOperation {
@@ -833,6 +835,7 @@ impl<N: Node> Simulation<N> {
                     written_until: Instant::ZERO,
                     paused_inbox: Vec::new(),
                     crash_point_passages: BTreeMap::new(),
+                    buggify_rng: Prng::new(seed, Stream::Buggify(i)),
                 }
             })
             .collect();
@@ -1120,6 +1123,7 @@ impl<N: Node> Simulation<N> {
                 local_now,
                 monotonic_now,
                 rng: &mut slot.rng,
+                buggify_rng: Some(&mut slot.buggify_rng),
                 effects: &mut effects,
                 next_timer: &mut slot.next_timer,
                 last_sync_token: slot.last_sync_token,

@@ -1,6 +1,6 @@
 //! The CRDT counters' registry entry: `Crdt(counter: G | PN, gossip_interval, gossip_fanout)`.
 
-use super::{history, Config, CounterKind, CrdtInvariants, CrdtReplica, MARKS};
+use super::{history, Config, CounterKind, CrdtInvariants, CrdtReplica, CRASH_POINTS, MARKS};
 use crate::apps::AnyApp;
 use crate::describe::{
     AuditResult, Capabilities, Identity, NodeRule, Protocol, ScenarioContext, SimulationInputs,
@@ -38,6 +38,12 @@ const PARAMS: &[Param] = &[
         ParamValue::Count(1),
         "peers a replica sends its whole state to per round (capped at the other replicas)",
     ),
+    Param::new(
+        "buggify",
+        ParamKind::Bool,
+        ParamValue::Bool(false),
+        "now and then a legal but unusual path: a gossip round skipped, a gossip sent twice",
+    ),
 ];
 
 /// How the registry and scenario files name it.
@@ -64,6 +70,10 @@ impl Protocol for CrdtProtocol {
 
     fn marks(&self) -> &'static [&'static str] {
         MARKS
+    }
+
+    fn crash_points(&self) -> &'static [&'static str] {
+        CRASH_POINTS
     }
 
     fn invariants(&self) -> &'static [&'static str] {
@@ -112,6 +122,7 @@ impl Protocol for CrdtProtocol {
             gossip_interval: params.duration("gossip_interval"),
             gossip_fanout: params.count("gossip_fanout"),
             bugs,
+            buggify: params.bool("buggify"),
         };
         inputs.simulate::<CrdtReplica>(
             config,

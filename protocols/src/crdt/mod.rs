@@ -64,11 +64,20 @@
 /// Every mark this protocol's nodes may emit, so that a sweep can say which rare paths its
 /// seeds never reached. A test keeps it equal to the marks in the source.
 pub const MARKS: &[&str] = &[
+    "crdt.buggify_gossip_repeated",
+    "crdt.buggify_gossip_skipped",
     "crdt.decrement_refused",
     "crdt.duplicate_add",
     "crdt.recovered_from_disk",
     "crdt.retry_refused",
     "crdt.stale_add",
+];
+
+/// Every crash point a replica passes (`ctx.crash_point`); a test keeps it equal to the calls.
+pub const CRASH_POINTS: &[&str] = &[
+    "crdt.after_add_acknowledged",
+    "crdt.after_gossip",
+    "crdt.recovering",
 ];
 
 mod descriptor;
@@ -106,6 +115,8 @@ pub struct Config {
     pub gossip_fanout: u32,
     /// Switched-on mutations (only `gcounter-merge-sum` changes anything).
     pub bugs: BugSet,
+    /// BUGGIFY: now and then a gossip round skipped or a gossip sent twice.
+    pub buggify: bool,
 }
 
 #[cfg(test)]
@@ -122,6 +133,9 @@ mod tests {
             let end = after.find('"').expect("a terminated literal");
             emitted.insert(&after[..end]);
             rest = &after[end + 1..];
+        }
+        for point in super::CRASH_POINTS {
+            assert!(emitted.remove(point), "crash point {point} is never passed");
         }
         let declared: BTreeSet<&str> = super::MARKS.iter().copied().collect();
         assert_eq!(declared.len(), super::MARKS.len(), "a mark is listed twice");

@@ -229,6 +229,17 @@ impl CrdtReplica {
         self.next_peer = Some((next + fanout) % peers.len());
         for step in 0..fanout {
             let peer = peers[(next + step) % peers.len()];
+            if self.config.buggify && ctx.buggify(4) {
+                // BUGGIFY: the same state sent twice, as a network that duplicates would;
+                // merge is idempotent, so the peer's state must not change the second time.
+                ctx.mark("crdt.buggify_gossip_repeated");
+                ctx.send(
+                    peer,
+                    Message::Gossip {
+                        state: self.state.clone(),
+                    },
+                );
+            }
             ctx.send(
                 peer,
                 Message::Gossip {
@@ -236,6 +247,7 @@ impl CrdtReplica {
                 },
             );
         }
+        ctx.crash_point("crdt.after_gossip");
     }
 }
 
@@ -303,6 +315,7 @@ impl Node for CrdtReplica {
     fn on_start(&mut self, ctx: &mut Ctx<'_, Self>) {
         if self.state != PnCounter::new(self.state.replica_count()) {
             ctx.mark("crdt.recovered_from_disk");
+            ctx.crash_point("crdt.recovering");
         }
         ctx.observe(Observation::Started {
             state: self.state.clone(),
@@ -341,7 +354,13 @@ impl Node for CrdtReplica {
     fn on_timer(&mut self, ctx: &mut Ctx<'_, Self>, timer: Timer) {
         match timer {
             Timer::Gossip => {
-                self.gossip(ctx);
+                if self.config.buggify && ctx.buggify(4) {
+                    // BUGGIFY: a round skipped, as a busy replica would: convergence waits a
+                    // round longer.
+                    ctx.mark("crdt.buggify_gossip_skipped");
+                } else {
+                    self.gossip(ctx);
+                }
                 ctx.set_timer(self.config.gossip_interval, Timer::Gossip);
             }
         }
@@ -383,6 +402,9 @@ impl Node for CrdtReplica {
             if let Some((delta, client, id)) = staged.add {
                 ctx.observe(Observation::Added { delta });
                 ctx.reply(client, id, ok(Value::Null));
+                // Acknowledged and durable, not yet gossiped: a crash here keeps the add only
+                // on this replica's disk.
+                ctx.crash_point("crdt.after_add_acknowledged");
             }
         }
         ctx.observe(Observation::State {
@@ -411,6 +433,7 @@ mod tests {
             gossip_interval: Duration::from_millis(100),
             gossip_fanout: 1,
             bugs: BugSet::NONE,
+            buggify: false,
         }
     }
 

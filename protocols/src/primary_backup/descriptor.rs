@@ -51,6 +51,12 @@ const PARAMS: &[Param] = &[
         ParamValue::Duration(Duration::from_millis(500)),
         "a backup promotes itself after hearing nothing for this long (above heartbeat)",
     ),
+    Param::new(
+        "buggify",
+        ParamKind::Bool,
+        ParamValue::Bool(false),
+        "now and then a legal but unusual path: a write shipped a heartbeat late, a backup's acknowledgement a heartbeat late",
+    ),
 ];
 
 /// How the registry and scenario files name it.
@@ -119,6 +125,7 @@ impl Protocol for PrimaryBackupProtocol {
                 _ => Replication::Async,
             },
             app,
+            buggify: params.bool("buggify"),
         };
         inputs.simulate::<PrimaryBackup<AnyApp>>(config, Box::new(NoInvariants))
     }

@@ -83,6 +83,8 @@ pub const CRASH_POINTS: &[&str] = &[
 /// which rare paths its seeds never reached (FoundationDB's code-probe coverage). A test keeps
 /// it equal to the marks in the source.
 pub const MARKS: &[&str] = &[
+    "primary_backup.buggify_late_ack",
+    "primary_backup.buggify_ship_delayed",
     "primary_backup.duplicate_request",
     "primary_backup.epoch_adopted",
     "primary_backup.full_resync",
@@ -130,6 +132,9 @@ pub struct Config<A = crate::apps::kv::Kv> {
     pub replication: Replication,
     /// The application's initial state.
     pub app: A,
+    /// BUGGIFY: now and then a write shipped a heartbeat late, a backup's acknowledgement
+    /// sent a heartbeat late. Default `false`.
+    pub buggify: bool,
 }
 
 /// When the primary answers a client (the `replication` parameter).
@@ -156,6 +161,7 @@ impl<A: Default> Default for Config<A> {
             resend_batch_max: 64,
             replication_delay: Duration::ZERO,
             replication: Replication::Async,
+            buggify: false,
         }
     }
 }

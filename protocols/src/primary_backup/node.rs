@@ -370,7 +370,9 @@ impl<A: Application> PrimaryBackup<A> {
         if durable <= self.shipped {
             return;
         }
-        if self.config.replication_delay == Duration::ZERO {
+        let delayed = self.config.replication_delay > Duration::ZERO
+            || (self.config.buggify && self.ship_armed != Some(self.epoch) && ctx.buggify(4));
+        if !delayed {
             let commands: Vec<Command> = self
                 .log
                 .range(self.shipped.next()..=durable)
@@ -389,12 +391,16 @@ impl<A: Application> PrimaryBackup<A> {
             self.shipped = durable;
         } else if self.ship_armed != Some(self.epoch) {
             // The first write held back: it and every write until the timer fires leave
-            // together, `replication_delay` after this one.
+            // together, `replication_delay` after this one (BUGGIFY: a heartbeat after it,
+            // as a primary busy elsewhere would).
+            let delay = if self.config.replication_delay == Duration::ZERO {
+                ctx.mark("primary_backup.buggify_ship_delayed");
+                self.config.heartbeat
+            } else {
+                self.config.replication_delay
+            };
             self.ship_armed = Some(self.epoch);
-            ctx.set_timer(
-                self.config.replication_delay,
-                Timer::Ship { epoch: self.epoch },
-            );
+            ctx.set_timer(delay, Timer::Ship { epoch: self.epoch });
         }
     }
 
@@ -893,7 +899,13 @@ impl<A: Application> Node for PrimaryBackup<A> {
             ctx.crash_point("primary_backup.after_ack");
             self.ship_durable(ctx);
         } else if self.config.replication == Replication::Sync {
-            self.send_ack(ctx);
+            if self.config.buggify && ctx.buggify(4) {
+                // BUGGIFY: the acknowledgement waits for the next tick's repeat, a heartbeat
+                // late; the primary holds its answers that much longer.
+                ctx.mark("primary_backup.buggify_late_ack");
+            } else {
+                self.send_ack(ctx);
+            }
         }
     }
 }

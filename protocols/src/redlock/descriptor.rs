@@ -1,7 +1,7 @@
 //! Redlock's registry entry: its parameters as a scenario file writes them, and how a run
 //! builds its nodes.
 
-use super::{Config, Persistence, RedlockNode, INSTANCES_MAX, MARKS};
+use super::{Config, Persistence, RedlockNode, CRASH_POINTS, INSTANCES_MAX, MARKS};
 use crate::apps::{AnyApp, Application};
 use crate::describe::SimulationInputs;
 use crate::describe::{Capabilities, Identity, NodeRule, Protocol, ScenarioContext};
@@ -54,6 +54,12 @@ const PARAMS: &[Param] = &[
         ParamValue::Duration(Duration::from_millis(50)),
         "how long a client waits for the instances' answers in each round (small against the lease)",
     ),
+    Param::new(
+        "buggify",
+        ParamKind::Bool,
+        ParamValue::Bool(false),
+        "now and then a legal but unusual path: a holder's DEL sent twice",
+    ),
 ];
 
 const IDENTITY: Identity = Identity {
@@ -91,6 +97,10 @@ impl Protocol for RedlockProtocol {
         MARKS
     }
 
+    fn crash_points(&self) -> &'static [&'static str] {
+        CRASH_POINTS
+    }
+
     fn validate(&self, params: &mut Params, _context: &ScenarioContext) -> Result<(), ParamError> {
         positive(params, "instance_timeout")?;
         if params.ratio("clock_drift_factor").ppm >= Ratio::SCALE as u32 / 2 {
@@ -121,6 +131,7 @@ impl Protocol for RedlockProtocol {
             lock: app.lock_config(),
             app,
             bugs,
+            buggify: params.bool("buggify"),
         };
         inputs.simulate::<RedlockNode>(config, Box::new(NoInvariants))
     }

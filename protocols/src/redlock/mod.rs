@@ -97,6 +97,16 @@ pub const MARKS: &[&str] = &[
     "redlock.restarted_empty",
     "redlock.restart_delayed",
     "redlock.release_without_majority",
+    "redlock.buggify_del_resent",
+];
+
+/// Every crash point a Redlock node passes (`ctx.crash_point`): an instance right after a SET
+/// (answered or parked for its sync) and while restarting, a proxy right after it granted a
+/// lock.
+pub const CRASH_POINTS: &[&str] = &[
+    "redlock.after_set",
+    "redlock.after_majority_acquired",
+    "redlock.recovering",
 ];
 
 /// The fixed part of the drift bound: Redis's reference clients add 2 ms to `ttl · factor`,
@@ -137,6 +147,8 @@ pub struct Config {
     pub lock: Option<LockConfig>,
     /// Switched-on mutations (the lock's `lock-lease-no-drift-margin` drops the drift bound).
     pub bugs: BugSet,
+    /// BUGGIFY: now and then a proxy's DEL leaves twice (`redlock.buggify_del_resent`).
+    pub buggify: bool,
 }
 
 impl Config {

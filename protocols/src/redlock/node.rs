@@ -217,6 +217,9 @@ impl RedlockNode {
             token: Some(token),
         };
         self.persist_then_send(ctx, record, from, reply);
+        // The key is set (and answered, without persistence): a crash here forgets it at once
+        // without persistence, or loses it with the unsynced AOF on a power loss.
+        ctx.crash_point("redlock.after_set");
     }
 
     fn on_del(
@@ -359,15 +362,19 @@ impl RedlockNode {
         token: u64,
     ) {
         for instance in self.instances() {
-            ctx.send(
-                instance,
-                Message::Del {
-                    request,
-                    lock,
-                    owner,
-                    token,
-                },
-            );
+            let del = Message::Del {
+                request,
+                lock,
+                owner,
+                token,
+            };
+            if self.config.buggify && ctx.buggify(4) {
+                // BUGGIFY: the holder's DEL leaves twice (a release re-sent): the second
+                // deletes only a key that still holds this owner's value.
+                ctx.mark("redlock.buggify_del_resent");
+                ctx.send(instance, del.clone());
+            }
+            ctx.send(instance, del);
         }
     }
 
@@ -442,6 +449,7 @@ impl RedlockNode {
                     token: Some(best),
                 };
                 self.finish(ctx, request, outcome);
+                ctx.crash_point("redlock.after_majority_acquired");
             } else {
                 ctx.mark("redlock.validity_expired");
                 self.abandon(ctx, request, fresh);
@@ -755,6 +763,7 @@ impl Node for RedlockNode {
             return;
         };
         if instance.restarted {
+            ctx.crash_point("redlock.recovering");
             if persistence == Persistence::Off {
                 ctx.mark("redlock.restarted_empty");
             }
@@ -870,6 +879,7 @@ mod tests {
             app: AnyApp::new(LockTable::new(&lock)),
             lock: Some(lock),
             bugs,
+            buggify: false,
         }
     }
 

@@ -1,7 +1,7 @@
 //! The saga's registry entry: its parameters as a scenario file writes them, and how a run
 //! builds its nodes.
 
-use super::{bugs, Config, SagaInvariants, SagaNode, MARKS};
+use super::{bugs, Config, SagaInvariants, SagaNode, CRASH_POINTS, MARKS};
 use crate::apps::bank::Bank;
 use crate::apps::{AnyApp, Application};
 use crate::describe::ScenarioContext;
@@ -54,6 +54,12 @@ const PARAMS: &[Param] = &[
         ParamValue::Choice("Measured"),
         "audits that see money in flight are counted (Measured) or fail the run (Fatal, which also checks the history's serializability)",
     ),
+    Param::new(
+        "buggify",
+        ParamKind::Bool,
+        ParamValue::Bool(false),
+        "now and then a legal but unusual path: the orchestrator sends a step twice",
+    ),
 ];
 
 const IDENTITY: Identity = Identity {
@@ -91,6 +97,10 @@ impl Protocol for SagaProtocol {
 
     fn bugs(&self) -> &'static [Bug] {
         bugs::ALL
+    }
+
+    fn crash_points(&self) -> &'static [&'static str] {
+        CRASH_POINTS
     }
 
     fn invariants(&self) -> &'static [&'static str] {
@@ -136,6 +146,7 @@ impl Protocol for SagaProtocol {
         config.balance_max = i64::from(params.count("balance_max"));
         config.anomalies_fatal = self.isolated(params);
         config.bugs = bugs;
+        config.buggify = params.bool("buggify");
         // A saga in flight when the faults heal finishes within a few re-sends; one still in
         // flight a second after that is a liveness failure.
         let grace = Duration::from_nanos(
@@ -158,6 +169,7 @@ mod tests {
         assert_eq!(params.duration("step_timeout"), config.step_timeout);
         assert_eq!(i64::from(params.count("balance_max")), config.balance_max);
         assert!(!SAGA.isolated(&params));
+        assert_eq!(params.bool("buggify"), config.buggify);
         assert_eq!(SAGA.nodes_for(&params), NodeRule::exactly(4));
     }
 }

@@ -82,9 +82,17 @@ pub use invariants::SagaInvariants;
 pub use message::{Ending, Message, Observation, Record, Timer};
 pub use node::SagaNode;
 
+/// Every crash point a saga node passes (`ctx.crash_point`); a test keeps it equal to the calls.
+pub const CRASH_POINTS: &[&str] = &[
+    "saga.after_step_sent",
+    "saga.after_step_answered",
+    "saga.orchestrator_recovering",
+];
+
 /// Every mark this protocol's nodes may emit. A test keeps it equal to the marks in the source.
 pub const MARKS: &[&str] = &[
     "saga.audit_reread",
+    "saga.buggify_step_resent",
     "saga.compensating",
     "saga.credit_refused",
     "saga.debit_refused",
@@ -145,6 +153,8 @@ pub struct Config {
     pub anomalies_fatal: bool,
     /// Switched-on mutations.
     pub bugs: BugSet,
+    /// BUGGIFY: now and then a step is sent twice (`saga.buggify_step_resent`).
+    pub buggify: bool,
 }
 
 impl Config {
@@ -158,6 +168,7 @@ impl Config {
             balance_max: 0,
             anomalies_fatal: false,
             bugs: BugSet::NONE,
+            buggify: false,
         }
     }
 

@@ -167,6 +167,7 @@ impl Orchestrator {
             });
             self.send_step(ctx, config, saga, step);
         }
+        ctx.crash_point("saga.orchestrator_recovering");
         ctx.set_timer(config.step_timeout, Timer::Resend);
     }
 
@@ -258,16 +259,23 @@ impl Orchestrator {
         s.attempt = attempt;
         s.sent_at = now;
         let account = if step == Step::Credit { s.to } else { s.from };
-        ctx.send(
-            config.owner(account),
-            Message::Run {
-                saga,
-                step,
-                account,
-                amount: s.amount,
-                attempt,
-            },
-        );
+        let run = Message::Run {
+            saga,
+            step,
+            account,
+            amount: s.amount,
+            attempt,
+        };
+        if config.buggify && ctx.buggify(4) {
+            // BUGGIFY: the step leaves twice, as a re-send crossing the first would; the
+            // participant runs it once and answers both.
+            ctx.mark("saga.buggify_step_resent");
+            ctx.send(config.owner(account), run.clone());
+        }
+        ctx.send(config.owner(account), run);
+        // A crash here leaves the step running with only the log's word for where the saga
+        // stands (the refund of S1 leaves before its COMPENSATING record is durable).
+        ctx.crash_point("saga.after_step_sent");
     }
 
     /// A participant's answer to a step.

@@ -157,6 +157,7 @@ impl Participant {
                     applied: true,
                 },
             );
+            ctx.crash_point("saga.after_step_answered");
         }
     }
 }

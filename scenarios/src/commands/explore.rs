@@ -17,10 +17,16 @@
 //! scripted scenario (to `--out DIR/explore/`, or `faultline-explore/`) and printed as one
 //! `faultline replay FILE --seed N` line that replays it. `--fail-fast` stops at the first
 //! failure in phase 1's seed order, then in phase 2's mutant order.
+//!
+//! Output: human (the default); `--format jsonl`, one record per run (`"type": "seed"` for
+//! phase 1, `"mutant"` for phase 2) and a `"summary"` per scenario; `--junit FILE`, one suite
+//! per scenario (an aggregate `explore` testcase, then one testcase per failing run carrying
+//! its replay line). `--shard M/N` explores block M of N of the seed range on its own.
 
 use super::output::{errln, outln};
 use crate::runner::{replay_line, run, RunOptions};
 use crate::scenario::Scenario;
+use quick_junit::{NonSuccessKind, Property, Report, TestCase, TestCaseStatus, TestSuite};
 use rayon::prelude::*;
 use sim_core::faults::{FaultAction, FaultPlan, TimedFault};
 use sim_core::id::NodeId;
@@ -50,10 +56,21 @@ struct Found {
     scenario: Option<Scenario>,
 }
 
+/// Where an exploration reports, beside its exit code.
+pub struct Reporting<'a> {
+    /// One JSON record per run and a summary per scenario instead of human lines.
+    pub jsonl: bool,
+    /// A JUnit XML report to write.
+    pub junit: Option<&'a Path>,
+    /// The shard `M/N` whose block of the seed range this is (for the reports).
+    pub shard: Option<(u64, u64)>,
+}
+
 /// Runs `--explore` over `scenarios` and returns the exit code.
 ///
 /// # Errors
-/// Writing a failing mutant's scenario file.
+/// Writing a failing mutant's scenario file or the JUnit report.
+#[allow(clippy::too_many_arguments)]
 pub fn execute(
     scenarios: &[(String, Scenario)],
     seeds: std::ops::Range<u64>,
@@ -62,8 +79,13 @@ pub fn execute(
     fail_fast: bool,
     bugs: &[String],
     out: Option<&Path>,
+    reporting: &Reporting<'_>,
 ) -> anyhow::Result<u8> {
+    // The JUnit report's wall time (a report figure, never a simulation input).
+    #[allow(clippy::disallowed_methods)]
+    let started = std::time::Instant::now();
     let mut exit = super::EXIT_PASS;
+    let mut suites: Vec<TestSuite> = Vec::new();
     for (path, scenario) in scenarios {
         let budget = seeds.end.saturating_sub(seeds.start);
         let phase_1_end = seeds.start + budget.div_ceil(2);
@@ -90,14 +112,26 @@ pub fn execute(
         let rare = rare_marks(&phase_1);
         let corpus = corpus(&phase_1, &rare);
         let mut failures: Vec<String> = Vec::new();
+        // (testcase name, outcome, message, replay line) of each failing run, for JUnit.
+        let mut failing_runs: Vec<(String, &'static str, String, String)> = Vec::new();
         let mut worst = super::EXIT_PASS;
-        for found in phase_1.iter().filter(|found| found.failed) {
+        for found in &phase_1 {
+            let replay = replay_line(path, found.seed, bugs);
+            if reporting.jsonl {
+                outln!("{}", run_record(path, scenario, found, &replay));
+            }
+            if !found.failed {
+                continue;
+            }
             failures.push(format!(
                 "FAIL {} seed {}: {}\n  {}",
-                scenario.name,
-                found.seed,
+                scenario.name, found.seed, found.outcome_name, replay
+            ));
+            failing_runs.push((
+                format!("seed {}", found.seed),
                 found.outcome_name,
-                replay_line(path, found.seed, bugs)
+                found.message.clone(),
+                replay,
             ));
             worst = worst.max(1);
         }
@@ -162,10 +196,17 @@ pub fn execute(
                 }
             }
             if !found.failed {
+                if reporting.jsonl {
+                    outln!("{}", run_record(path, scenario, found, ""));
+                }
                 continue;
             }
             let mutated = found.scenario.as_ref().expect("phase 2 keeps its scenario");
             let file = write_mutant(out, mutated)?;
+            let replay = replay_line(&file.display().to_string(), found.seed, &[]);
+            if reporting.jsonl {
+                outln!("{}", run_record(path, scenario, found, &replay));
+            }
             failures.push(format!(
                 "FAIL {} (mutant {} of seed {}): {}: {}\n  {}",
                 scenario.name,
@@ -173,9 +214,52 @@ pub fn execute(
                 found.seed,
                 found.outcome_name,
                 found.message,
-                replay_line(&file.display().to_string(), found.seed, &[])
+                replay
+            ));
+            failing_runs.push((
+                format!(
+                    "mutant {} of seed {}",
+                    found.mutant.unwrap_or(0),
+                    found.seed
+                ),
+                found.outcome_name,
+                found.message.clone(),
+                replay,
             ));
             worst = worst.max(1);
+        }
+        let failed_runs = failures.len();
+        let total_runs = phase_1.len() + phase_2.len();
+        if reporting.junit.is_some() {
+            suites.push(junit_suite(
+                path,
+                scenario,
+                &seeds,
+                reporting.shard,
+                total_runs,
+                &failing_runs,
+            ));
+        }
+        if reporting.jsonl {
+            let summary = serde_json::json!({
+                "type": "summary",
+                "version": 1,
+                "scenario": scenario.name,
+                "path": path,
+                "seeds": phase_1.len(),
+                "mutants": phase_2.len(),
+                "corpus": corpus,
+                "rare_marks": rare,
+                "marks_only_mutants": new_marks,
+                "failing": failed_runs,
+                "exit_code": worst,
+            });
+            outln!("{summary}");
+            exit = exit.max(worst);
+            if fail_fast && failed_runs > 0 {
+                break;
+            }
+            continue;
         }
         outln!(
             "{} ({path}): explore: {} seeds, then {} mutants of seeds {:?}",
@@ -197,12 +281,7 @@ pub fn execute(
             let text: Vec<String> = new_marks.iter().map(|(k, v)| format!("{k}×{v}")).collect();
             outln!("  marks only mutants hit: {}", text.join(" "));
         }
-        let failed_runs = failures.len();
-        outln!(
-            "  failing: {} of {} runs",
-            failed_runs,
-            phase_1.len() + phase_2.len()
-        );
+        outln!("  failing: {} of {} runs", failed_runs, total_runs);
         for line in &failures {
             errln!("{line}");
         }
@@ -211,7 +290,92 @@ pub fn execute(
             break;
         }
     }
+    if let Some(junit) = reporting.junit {
+        let mut report = Report::new(match reporting.shard {
+            Some((m, n)) => format!("faultline sweep --explore (shard {m}/{n})"),
+            None => "faultline sweep --explore".to_string(),
+        });
+        report.set_time(started.elapsed());
+        report.add_test_suites(suites);
+        let xml = report
+            .to_string()
+            .map_err(|error| anyhow::anyhow!("serialising the JUnit report: {error}"))?;
+        super::sweep::write_atomically(junit, xml.as_bytes())?;
+        if !reporting.jsonl {
+            outln!("JUnit report: {}", junit.display());
+        }
+    }
     Ok(exit)
+}
+
+/// One run's JSONL record: a phase-1 seed (`"type": "seed"`) or a phase-2 mutant
+/// (`"type": "mutant"`, with its index and parent seed); `replay` is empty for a passing
+/// mutant (no file is written for it).
+fn run_record(path: &str, scenario: &Scenario, found: &Found, replay: &str) -> serde_json::Value {
+    serde_json::json!({
+        "type": if found.mutant.is_some() { "mutant" } else { "seed" },
+        "version": 1,
+        "scenario": scenario.name,
+        "path": path,
+        "seed": found.seed,
+        "mutant": found.mutant,
+        "outcome": found.outcome_name,
+        "message": if found.message.is_empty() { None } else { Some(&found.message) },
+        "replay": if replay.is_empty() { None } else { Some(replay) },
+        "marks": found.marks,
+    })
+}
+
+/// The JUnit suite of one explored scenario: an aggregate `explore` testcase, then one
+/// testcase per failing run with its replay line.
+fn junit_suite(
+    path: &str,
+    scenario: &Scenario,
+    seeds: &std::ops::Range<u64>,
+    shard: Option<(u64, u64)>,
+    total_runs: usize,
+    failing: &[(String, &'static str, String, String)],
+) -> TestSuite {
+    let mut suite = TestSuite::new(scenario.name.as_str());
+    suite.add_property(Property::new("path", path));
+    suite.add_property(Property::new(
+        "seeds",
+        format!("{}..{}", seeds.start, seeds.end),
+    ));
+    if let Some((m, n)) = shard {
+        suite.add_property(Property::new("shard", format!("{m}/{n}")));
+    }
+    let summary = format!("{} of {} runs failed", failing.len(), total_runs);
+    let mut aggregate = match failing.first() {
+        None => TestCase::new("explore", TestCaseStatus::success()),
+        Some((_, _, _, replay)) => {
+            let mut status = TestCaseStatus::non_success(NonSuccessKind::Failure);
+            status
+                .set_message(format!("{summary}; first: {replay}"))
+                .set_type("exit 1");
+            TestCase::new("explore", status)
+        }
+    };
+    aggregate
+        .set_classname(scenario.name.as_str())
+        .set_system_out(summary);
+    suite.add_test_case(aggregate);
+    for (name, kind, message, replay) in failing {
+        let non_success = if *kind == "panic" {
+            NonSuccessKind::Error
+        } else {
+            NonSuccessKind::Failure
+        };
+        let mut status = TestCaseStatus::non_success(non_success);
+        status
+            .set_message(format!("{kind}: {replay}"))
+            .set_type(*kind)
+            .set_description(format!("{replay}\n\n{message}"));
+        let mut case = TestCase::new(name.as_str(), status);
+        case.set_classname(scenario.name.as_str());
+        suite.add_test_case(case);
+    }
+    suite
 }
 
 /// Runs `items` in chunks of `CHUNK_PER_JOB x jobs` on `pool`, results in item order; with

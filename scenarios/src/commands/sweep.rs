@@ -92,8 +92,9 @@ pub struct Args {
     /// Steer by coverage: run the first half of the seeds, keep those that hit rare marks and
     /// crash points, and spend the other half mutating their fault plans (see README).
     /// Failing mutants are written as scripted scenarios (under `--out DIR/explore/`, else
-    /// `faultline-explore/`) with a replay line each. Human output only.
-    #[arg(long, conflicts_with_all = ["check_determinism", "junit", "shard"])]
+    /// `faultline-explore/`) with a replay line each. `--format jsonl`, `--junit` and
+    /// `--shard M/N` (exploring that block of the seeds) work as for a sweep.
+    #[arg(long, conflicts_with_all = ["check_determinism"])]
     pub explore: bool,
 }
 
@@ -341,6 +342,11 @@ pub fn execute(args: Args) -> anyhow::Result<u8> {
             args.fail_fast,
             &args.bugs,
             args.out.as_deref(),
+            &super::explore::Reporting {
+                jsonl: args.format == Format::Jsonl,
+                junit: args.junit.as_deref(),
+                shard: args.shard,
+            },
         );
     }
 
@@ -927,7 +933,7 @@ fn prepare_parent(file: &Path) -> anyhow::Result<()> {
 
 /// Writes `contents` to a temporary sibling of `file`, then renames it over `file`, so a
 /// reader (a CI job collecting reports) never sees a half-written file.
-fn write_atomically(file: &Path, contents: &[u8]) -> anyhow::Result<()> {
+pub(super) fn write_atomically(file: &Path, contents: &[u8]) -> anyhow::Result<()> {
     use anyhow::Context;
     let leaf = file
         .file_name()
