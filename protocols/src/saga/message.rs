@@ -16,8 +16,10 @@ pub enum Message {
         account: u32,
         /// How much it moves (always positive; the step says which way).
         amount: i64,
-        /// The orchestrator's draw naming this attempt: only the latest attempt's answer counts.
-        attempt: u64,
+        /// The orchestrator's incarnation that decided to run the step (its durable log's
+        /// length when it recovered). With `saga` and `step` it is the step's id: every
+        /// re-send carries the same one, and a participant decides a step once per id.
+        epoch: u64,
     },
     /// Participant → orchestrator: the step ran (its record is durable) or was refused.
     Ran {
@@ -25,8 +27,8 @@ pub enum Message {
         saga: SagaId,
         /// The step.
         step: Step,
-        /// The attempt answered.
-        attempt: u64,
+        /// The incarnation whose request this answers.
+        epoch: u64,
         /// Applied (now or earlier), or refused (nothing changed).
         applied: bool,
     },
@@ -101,6 +103,16 @@ pub enum Record {
         account: u32,
         /// The signed change.
         delta: i64,
+    },
+    /// A participant refused a step asked by incarnation `epoch` (forced before answering):
+    /// copies of that request, however late, are answered from it, never decided again.
+    Refused {
+        /// The saga.
+        saga: SagaId,
+        /// The step.
+        step: Step,
+        /// The orchestrator incarnation that asked.
+        epoch: u64,
     },
 }
 

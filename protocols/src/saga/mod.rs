@@ -17,14 +17,25 @@
 //! Either T1 T2 run, or T1 C1 run, or T1 is refused and nothing runs (the paper's guarantee,
 //! *semantic atomicity*). Each step is a local transaction at its participant, which applies
 //! it, forces an APPLIED record and only then answers; a step runs at most once per saga (a
-//! re-sent step is answered from the record). A refused step leaves no trace: asked again,
-//! the participant decides again, from its balance then.
+//! re-sent step is answered from the record). A refusal is forced too (a REFUSED record with
+//! the orchestrator's epoch) before it is answered, so every copy of one request gets the same
+//! answer, however late or duplicated.
+//!
+//! A step's id is `(saga, step, epoch)`, the epoch being the orchestrator's incarnation (its
+//! durable saga log's length when it recovered: it never goes down). Re-sends carry the same
+//! id; a participant answers a refused id from its record, decides again only for a later
+//! epoch (the orchestrator's forward recovery after a crash, which is allowed to decide the
+//! credit again because it sent no refund yet), and ignores a request from an earlier epoch
+//! than its latest refusal: a late copy nobody waits for. The orchestrator takes any answer
+//! of its own epoch for the step in flight. So the saga is order-tolerant: a late copy of a
+//! refused credit cannot be credited after the refund, nor one of a refused debit be debited
+//! after the saga ended (both happened before session 9 under duplication and reordering:
+//! `saga-bank-lossy`).
 //!
 //! The orchestrator's saga log: it **forces BEGIN before sending the debit**, **DEBITED before
 //! sending the credit**, **COMPENSATING before sending the refund** and **END before answering
 //! the client** (Ok for a completed saga, Fail otherwise). Steps left unanswered are re-sent
-//! every `step_timeout`, each attempt named by a fresh draw; only the answer to the latest
-//! attempt counts. **Recovery** replays the log: a saga with END is answered from it (a
+//! every `step_timeout` under the same id. **Recovery** replays the log: a saga with END is answered from it (a
 //! retried request); one with COMPENSATING re-sends the refund; one with DEBITED re-sends the
 //! credit (forward recovery: the credit is decided again); one with only BEGIN re-sends the
 //! debit.
@@ -58,10 +69,6 @@
 //! ## Deliberate simplifications
 //!
 //! - One orchestrator, not replicated; sagas wait for it while it is down (no lock waits).
-//! - A step refused once is decided again when re-sent: correct only because attempts of one
-//!   step reach a participant in the order they were sent. The saga scenarios use no
-//!   duplication and no reordering (a duplicate of a refused credit arriving after the refund
-//!   would be credited).
 //! - Logs grow without bound (no checkpoints); saga ids are random 64-bit draws.
 
 use crate::mutation::BugSet;
@@ -100,6 +107,8 @@ pub const MARKS: &[&str] = &[
     "saga.recovered_compensating",
     "saga.recovered_in_flight",
     "saga.stale_answer",
+    "saga.step_late_copy_ignored",
+    "saga.step_refusal_answered",
     "saga.step_rerun_answered",
     "saga.step_resent",
 ];

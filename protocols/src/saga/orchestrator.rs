@@ -36,8 +36,7 @@ struct Saga {
     to: u32,
     amount: i64,
     phase: Phase,
-    /// The latest attempt of the step in flight, and when it left (local time).
-    attempt: u64,
+    /// When the step in flight last left (local time).
     sent_at: Instant,
 }
 
@@ -62,6 +61,11 @@ struct Audit {
 /// The orchestrator's state.
 #[derive(Debug)]
 pub struct Orchestrator {
+    /// This incarnation: its durable log's length when it recovered. It never decreases from
+    /// one incarnation to the next, and grows once one made a record durable, so a
+    /// participant tells a re-sent step (same epoch) and a step the orchestrator decides to
+    /// run again after recovery (a later epoch) from a late copy of an old request.
+    epoch: u64,
     sagas: BTreeMap<SagaId, Saga>,
     /// Requests with a saga under way (a retry waits for it).
     running: BTreeMap<RequestId, SagaId>,
@@ -85,6 +89,7 @@ impl Orchestrator {
     /// Rebuilds the orchestrator from its saga log.
     pub fn recover(durable: &[Record]) -> Orchestrator {
         let mut orchestrator = Orchestrator {
+            epoch: durable.len() as u64,
             sagas: BTreeMap::new(),
             running: BTreeMap::new(),
             answered: BTreeMap::new(),
@@ -109,7 +114,6 @@ impl Orchestrator {
                         to: *to,
                         amount: *amount,
                         phase: Phase::Debiting,
-                        attempt: 0,
                         sent_at: Instant::ZERO,
                     };
                     assert!(
@@ -131,7 +135,9 @@ impl Orchestrator {
                         .answered
                         .insert(ended.request, outcome_of(*ending));
                 }
-                Record::Applied { .. } => panic!("the orchestrator found a participant's record"),
+                Record::Applied { .. } | Record::Refused { .. } => {
+                    panic!("the orchestrator found a participant's record")
+                }
             }
         }
         orchestrator
@@ -224,7 +230,6 @@ impl Orchestrator {
                 to,
                 amount,
                 phase: Phase::Forcing,
-                attempt: 0,
                 sent_at: ctx.now(),
             },
         );
@@ -248,7 +253,6 @@ impl Orchestrator {
         saga: SagaId,
         step: Step,
     ) {
-        let attempt = ctx.rng().next_u64();
         let now = ctx.now();
         let s = self.sagas.get_mut(&saga).expect("an active saga");
         s.phase = match step {
@@ -256,7 +260,6 @@ impl Orchestrator {
             Step::Credit => Phase::Crediting,
             Step::Refund => Phase::Compensating,
         };
-        s.attempt = attempt;
         s.sent_at = now;
         let account = if step == Step::Credit { s.to } else { s.from };
         let run = Message::Run {
@@ -264,7 +267,7 @@ impl Orchestrator {
             step,
             account,
             amount: s.amount,
-            attempt,
+            epoch: self.epoch,
         };
         if config.buggify && ctx.buggify(4) {
             // BUGGIFY: the step leaves twice, as a re-send crossing the first would; the
@@ -286,7 +289,7 @@ impl Orchestrator {
         config: &Config,
         saga: SagaId,
         step: Step,
-        attempt: u64,
+        epoch: u64,
         applied: bool,
     ) {
         let Some(s) = self.sagas.get_mut(&saga) else {
@@ -298,7 +301,9 @@ impl Orchestrator {
             Phase::Compensating => Step::Refund,
             Phase::Forcing => return, // decided already, its record on the way to the disk
         };
-        if step != expected || attempt != s.attempt {
+        // Every copy of this incarnation's request is answered alike (the participant keeps its
+        // decision), so any of them counts; an earlier incarnation's answer may not agree.
+        if step != expected || epoch != self.epoch {
             ctx.mark("saga.stale_answer");
             return;
         }

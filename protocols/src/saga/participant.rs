@@ -1,6 +1,7 @@
 //! A participant: its accounts and the steps it has run. Every step is a local transaction:
-//! applied, its APPLIED record forced, then answered. See the module documentation of
-//! [`saga`](super).
+//! applied, its APPLIED record forced, then answered; a refusal too is forced (a REFUSED
+//! record) before it is answered, so that a duplicate or late copy of the request is answered
+//! from the record and never decided again. See the module documentation of [`saga`](super).
 
 use super::message::{Message, Observation, Record, Speaks};
 use super::{Config, SagaId, Step, ORCHESTRATOR};
@@ -11,8 +12,8 @@ use std::collections::{BTreeMap, BTreeSet};
 
 type NodeCtx<'a, 'b, N> = &'a mut Ctx<'b, N>;
 
-/// An answer that waits for its APPLIED record: `(saga, step, attempt)`.
-type Answer = (SagaId, Step, u64);
+/// An answer that waits for its APPLIED or REFUSED record: `(saga, step, epoch, applied)`.
+type Answer = (SagaId, Step, u64, bool);
 
 /// A participant's state.
 #[derive(Debug)]
@@ -21,6 +22,8 @@ pub struct Participant {
     balances: BTreeMap<u32, i64>,
     /// Every step run here (at most once per saga and step).
     applied: BTreeSet<(SagaId, Step)>,
+    /// Steps refused here and not run since: the latest orchestrator incarnation that asked.
+    refused: BTreeMap<(SagaId, Step), u64>,
     log: ForcedLog<Answer>,
 }
 
@@ -34,17 +37,24 @@ impl Participant {
                 .map(|account| (account, config.initial_balances[account as usize]))
                 .collect(),
             applied: BTreeSet::new(),
+            refused: BTreeMap::new(),
             log: ForcedLog::default(),
         };
         for record in durable {
-            let Record::Applied {
-                saga,
-                step,
-                account,
-                delta,
-            } = record
-            else {
-                panic!("participant {id} found an orchestrator record");
+            let (saga, step, account, delta) = match record {
+                Record::Applied {
+                    saga,
+                    step,
+                    account,
+                    delta,
+                } => (saga, step, account, delta),
+                Record::Refused { saga, step, epoch } => {
+                    // Pair of the append in `on_run`: only a later incarnation decides again.
+                    let latest = participant.refused.entry((*saga, *step)).or_insert(*epoch);
+                    *latest = (*latest).max(*epoch);
+                    continue;
+                }
+                _ => panic!("participant {id} found an orchestrator record"),
             };
             // Pair of the append in `on_run`: once per saga and step.
             assert!(
@@ -52,6 +62,7 @@ impl Participant {
                 "{saga}: {step:?} recorded twice"
             );
             *participant.balances.get_mut(account).expect("owned") += delta;
+            participant.refused.remove(&(*saga, *step));
         }
         participant
     }
@@ -64,7 +75,11 @@ impl Participant {
         });
     }
 
-    /// Runs `step` of `saga` on `account` (or answers from the record if it ran already).
+    /// Runs `step` of `saga` on `account` for orchestrator incarnation `epoch`, or answers from
+    /// the record: a step that ran is answered "applied" to any incarnation; a refusal is
+    /// answered again to the incarnation it was given to, decided again for a later one (the
+    /// orchestrator's forward recovery), and a request from an earlier one than the latest
+    /// refusal is a late copy, left unanswered (nobody waits for it).
     #[allow(clippy::too_many_arguments)]
     pub fn on_run<N: Speaks>(
         &mut self,
@@ -74,7 +89,7 @@ impl Participant {
         step: Step,
         account: u32,
         amount: i64,
-        attempt: u64,
+        epoch: u64,
     ) {
         let balance = *self.balances.get(&account).unwrap_or_else(|| {
             panic!(
@@ -87,8 +102,21 @@ impl Participant {
             // A re-sent step: it ran once; answer once its record is durable (it may still be
             // on its way to the disk).
             ctx.mark("saga.step_rerun_answered");
-            self.log.force(ctx, (saga, step, attempt));
+            self.log.force(ctx, (saga, step, epoch, true));
             return;
+        }
+        match self.refused.get(&(saga, step)) {
+            Some(&latest) if epoch < latest => {
+                ctx.mark("saga.step_late_copy_ignored");
+                return;
+            }
+            Some(&latest) if epoch == latest => {
+                // Its REFUSED record may still be on its way to the disk.
+                ctx.mark("saga.step_refusal_answered");
+                self.log.force(ctx, (saga, step, epoch, false));
+                return;
+            }
+            _ => {}
         }
         let refused = match step {
             Step::Debit => balance < amount,
@@ -97,16 +125,13 @@ impl Participant {
             Step::Refund => false,
         };
         if refused {
-            // A local transaction that aborted: nothing to record.
-            ctx.send(
-                ORCHESTRATOR,
-                Message::Ran {
-                    saga,
-                    step,
-                    attempt,
-                    applied: false,
-                },
-            );
+            // A local transaction that aborted: it changes nothing, but its answer is final for
+            // this incarnation, so it is recorded before it leaves. Undecided, a late copy of a
+            // refused credit could be accepted after the refund, or one of a refused debit
+            // after the saga ended.
+            self.refused.insert((saga, step), epoch);
+            ctx.append(Record::Refused { saga, step, epoch });
+            self.log.force(ctx, (saga, step, epoch, false));
             return;
         }
         if step == Step::Refund {
@@ -119,6 +144,7 @@ impl Participant {
         let delta = step.delta(amount);
         *self.balances.get_mut(&account).expect("owned") += delta;
         self.applied.insert((saga, step));
+        self.refused.remove(&(saga, step));
         ctx.observe(Observation::Applied {
             saga,
             step,
@@ -131,7 +157,7 @@ impl Participant {
             account,
             delta,
         });
-        self.log.force(ctx, (saga, step, attempt));
+        self.log.force(ctx, (saga, step, epoch, true));
     }
 
     /// An audit's read: every balance, now, with no lock.
@@ -145,16 +171,16 @@ impl Participant {
         );
     }
 
-    /// A sync completed: answer the steps it made durable.
+    /// A sync completed: answer the steps it made durable (run or refused).
     pub fn on_synced<N: Speaks>(&mut self, ctx: NodeCtx<'_, '_, N>, token: SyncToken) {
-        for (saga, step, attempt) in self.log.on_synced(token) {
+        for (saga, step, epoch, applied) in self.log.on_synced(token) {
             ctx.send(
                 ORCHESTRATOR,
                 Message::Ran {
                     saga,
                     step,
-                    attempt,
-                    applied: true,
+                    epoch,
+                    applied,
                 },
             );
             ctx.crash_point("saga.after_step_answered");
