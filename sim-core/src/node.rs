@@ -151,6 +151,14 @@ pub trait Node: Sized + 'static {
     /// completion means it never comes. The default does nothing, for nodes that answer
     /// nothing that depends on durable state.
     fn on_synced(&mut self, _ctx: &mut Ctx<'_, Self>, _token: SyncToken) {}
+
+    /// What `observation` of `node` changes in the node's lane on a run page (the role it
+    /// starts, the term/ballot/epoch it shows). Asked only when a report is written, and never
+    /// feeds back into the run. The default reads the observation's `Debug` text by the naming
+    /// convention of [`crate::observed`]; a protocol with leaders says it here, typed.
+    fn lane(_observation: &Self::Observation, _node: NodeId) -> crate::observed::Lane {
+        crate::observed::Lane::FromDebugText
+    }
 }
 
 /// An effect recorded by a handler, applied by the simulator after the handler returns.
