@@ -210,13 +210,20 @@ pub struct FaultSpan {
 /// The groups a set of directed cuts leaves: nodes joined when neither direction between
 /// them is cut; `(one-way)` when some cut has no reverse.
 fn partition_label(cuts: &[(NodeId, NodeId)], node_count: u32) -> String {
-    let cut = |a: u32, b: u32| cuts.contains(&(NodeId(a), NodeId(b)));
-    let mut group: Vec<u32> = (0..node_count).collect();
-    for a in 0..node_count {
-        for b in (a + 1)..node_count {
-            if !cut(a, b) && !cut(b, a) {
-                let (ga, gb) = (group[a as usize], group[b as usize]);
-                let (keep, drop) = (ga.min(gb), ga.max(gb));
+    let n = node_count as usize;
+    // cut[a * n + b]: the link a -> b is cut (a fault plan has a handful of nodes).
+    let mut cut = vec![false; n * n];
+    for &(a, b) in cuts {
+        if (a.0 as usize) < n && (b.0 as usize) < n {
+            cut[a.0 as usize * n + b.0 as usize] = true;
+        }
+    }
+    // Each node's group: the smallest node it is joined to, transitively.
+    let mut group: Vec<usize> = (0..n).collect();
+    for a in 0..n {
+        for b in (a + 1)..n {
+            if !cut[a * n + b] && !cut[b * n + a] {
+                let (keep, drop) = (group[a].min(group[b]), group[a].max(group[b]));
                 group
                     .iter_mut()
                     .filter(|g| **g == drop)
@@ -224,16 +231,24 @@ fn partition_label(cuts: &[(NodeId, NodeId)], node_count: u32) -> String {
             }
         }
     }
-    let mut groups: BTreeMap<u32, Vec<u32>> = BTreeMap::new();
-    for (node, g) in group.iter().enumerate() {
-        groups.entry(*g).or_default().push(node as u32);
+    let mut label = String::with_capacity(16 + 4 * n);
+    label.push_str("partition");
+    for leader in 0..n {
+        if group[leader] != leader {
+            continue;
+        }
+        label.push_str(" {");
+        for (node, _) in group.iter().enumerate().filter(|(_, g)| **g == leader) {
+            if node != leader {
+                label.push(' ');
+            }
+            label.push('n');
+            crate::svg::push_u64(&mut label, node as u64);
+        }
+        label.push('}');
     }
-    let mut label = String::from("partition");
-    for members in groups.values() {
-        let names: Vec<String> = members.iter().map(|n| format!("n{n}")).collect();
-        label.push_str(&format!(" {{{}}}", names.join(" ")));
-    }
-    if cuts.iter().any(|&(a, b)| !cuts.contains(&(b, a))) {
+    let one_way = (0..n).any(|a| (0..n).any(|b| cut[a * n + b] && !cut[b * n + a]));
+    if one_way {
         label.push_str(" (one-way)");
     }
     label

@@ -283,7 +283,7 @@ pub fn run_page(run: &RunPage<'_>) -> String {
     }
     out.push_str("</ul>\n<h2>Scenario (resolved)</h2>\n<details><summary>the scenario with the fault plan that ran, as a script</summary>");
     out.push_str("<pre>");
-    crate::svg::push_escaped(&mut out, run.scenario_ron);
+    crate::svg::push_escaped_text(&mut out, run.scenario_ron);
     out.push_str("</pre></details>\n");
     // The one script: bring the violation into view once the page is laid out.
     out.push_str("<script>window.addEventListener('load',function(){var v=document.getElementById('violation');if(v){v.scrollIntoView({block:'center'});}});</script>\n");

@@ -6,19 +6,37 @@
 
 use crate::charts::layout::{LEFT, PLOT_WIDTH};
 
-/// Appends `value` in decimal.
+/// Two decimal digits of each value below 100.
+const DIGIT_PAIRS: &[u8; 200] = b"0001020304050607080910111213141516171819\
+2021222324252627282930313233343536373839\
+4041424344454647484950515253545556575859\
+6061626364656667686970717273747576777879\
+8081828384858687888990919293949596979899";
+
+/// Appends `value` in decimal: two digits per division, one copy (a page and a history are
+/// mostly numbers, and `write!` costs several times this).
 pub fn push_u64(out: &mut String, mut value: u64) {
+    if value < 10 {
+        out.push(char::from(b'0' + value as u8));
+        return;
+    }
     let mut digits = [0u8; 20];
     let mut at = digits.len();
-    loop {
-        at -= 1;
-        digits[at] = b'0' + (value % 10) as u8;
-        value /= 10;
-        if value == 0 {
-            break;
-        }
+    while value >= 100 {
+        let pair = (value % 100) as usize * 2;
+        value /= 100;
+        at -= 2;
+        digits[at..at + 2].copy_from_slice(&DIGIT_PAIRS[pair..pair + 2]);
     }
-    // ASCII digits.
+    if value >= 10 {
+        let pair = value as usize * 2;
+        at -= 2;
+        digits[at..at + 2].copy_from_slice(&DIGIT_PAIRS[pair..pair + 2]);
+    } else {
+        at -= 1;
+        digits[at] = b'0' + value as u8;
+    }
+    // ASCII digits: always valid.
     out.push_str(std::str::from_utf8(&digits[at..]).unwrap_or("0"));
 }
 
@@ -74,6 +92,16 @@ pub fn push_escaped(out: &mut String, text: &str) {
         copied = at + 1;
     }
     out.push_str(&text[copied..]);
+}
+
+/// Appends `text` as HTML element content (a `<pre>`): only `<`, `>` and `&` need escaping
+/// there, and text without them (most scenario files) is copied after three fast scans.
+pub fn push_escaped_text(out: &mut String, text: &str) {
+    if text.contains('<') || text.contains('>') || text.contains('&') {
+        push_escaped(out, text);
+    } else {
+        out.push_str(text);
+    }
 }
 
 /// Maps nanoseconds in `[start, end]` to the shared plotting area, in tenths of a pixel.
@@ -168,6 +196,10 @@ mod tests {
         push_u64(&mut out, 0);
         out.push(' ');
         push_u64(&mut out, u64::MAX);
+        for value in [7, 10, 99, 100, 101, 1_000_000_007] {
+            out.push(' ');
+            push_u64(&mut out, value);
+        }
         out.push(' ');
         push_i64(&mut out, -42);
         out.push(' ');
@@ -180,10 +212,17 @@ mod tests {
         push_seconds(&mut out, 1_234_567_890);
         out.push(' ');
         push_seconds(&mut out, 7_000_000);
-        assert_eq!(out, "0 18446744073709551615 -42 123.4 123 -0.5 1.234 0.007");
+        assert_eq!(
+            out,
+            "0 18446744073709551615 7 10 99 100 101 1000000007 -42 123.4 123 -0.5 1.234 0.007"
+        );
         let mut text = String::new();
         push_escaped(&mut text, "a<b & 'c' \"d\" é>");
         assert_eq!(text, "a&lt;b &amp; &#39;c&#39; &quot;d&quot; é&gt;");
+        let mut content = String::new();
+        push_escaped_text(&mut content, "(at: \"5ms\")");
+        push_escaped_text(&mut content, " a<b");
+        assert_eq!(content, "(at: \"5ms\") a&lt;b");
         let axis = Axis { start: 0, end: 100 };
         assert_eq!(axis.x(0), i64::from(LEFT) * 10);
         assert_eq!(axis.x(100), i64::from(LEFT + PLOT_WIDTH) * 10);
