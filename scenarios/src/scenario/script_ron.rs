@@ -4,7 +4,7 @@
 //! and ron's pretty printer they cost about a tenth of the run itself.
 
 use crate::file::{format_signed_duration, ActionFile, ShapeFile, TimedActionFile};
-use std::fmt::Write;
+use reports::svg::{push_i64, push_u64};
 
 /// What `to_ron` writes for an empty script, replaced by the script's lines.
 pub(super) const EMPTY_SCRIPT: &str = "    faults: Script([]),\n";
@@ -39,7 +39,7 @@ fn shape(out: &mut String, shape: &ShapeFile) {
                     if j > 0 {
                         out.push_str(", ");
                     }
-                    let _ = write!(out, "{node}");
+                    push_u64(out, u64::from(*node));
                 }
                 out.push(']');
             }
@@ -51,51 +51,91 @@ fn shape(out: &mut String, shape: &ShapeFile) {
                 if i > 0 {
                     out.push_str(", ");
                 }
-                let _ = write!(out, "({from}, {to})");
+                out.push('(');
+                push_u64(out, u64::from(*from));
+                out.push_str(", ");
+                push_u64(out, u64::from(*to));
+                out.push(')');
             }
             out.push_str("])");
         }
     }
 }
 
+/// `Name(a)` or `Name(a, b)` for node numbers and counts.
+fn call(out: &mut String, name: &str, first: u64, second: Option<i64>) {
+    out.push_str(name);
+    out.push('(');
+    push_u64(out, first);
+    if let Some(second) = second {
+        out.push_str(", ");
+        push_i64(out, second);
+    }
+    out.push(')');
+}
+
 fn action(out: &mut String, action: &ActionFile) {
-    let _ = match action {
+    match action {
         ActionFile::Partition(s) => {
             out.push_str("Partition(");
             shape(out, s);
             out.push(')');
-            Ok(())
         }
-        ActionFile::Heal => write!(out, "Heal"),
-        ActionFile::Crash(n) => write!(out, "Crash({n})"),
-        ActionFile::LoseUnsynced(n) => write!(out, "LoseUnsynced({n})"),
-        ActionFile::Restart(n) => write!(out, "Restart({n})"),
-        ActionFile::Pause(n) => write!(out, "Pause({n})"),
-        ActionFile::Resume(n) => write!(out, "Resume({n})"),
+        ActionFile::Heal => out.push_str("Heal"),
+        ActionFile::Crash(n) => call(out, "Crash", u64::from(*n), None),
+        ActionFile::LoseUnsynced(n) => call(out, "LoseUnsynced", u64::from(*n), None),
+        ActionFile::Restart(n) => call(out, "Restart", u64::from(*n), None),
+        ActionFile::Pause(n) => call(out, "Pause", u64::from(*n), None),
+        ActionFile::Resume(n) => call(out, "Resume", u64::from(*n), None),
         ActionFile::ClockStep(n, delta) => {
-            let _ = write!(out, "ClockStep({n}, ");
+            out.push_str("ClockStep(");
+            push_u64(out, u64::from(*n));
+            out.push_str(", ");
             string(out, &format_signed_duration(delta.0));
-            write!(out, ")")
+            out.push(')');
         }
-        ActionFile::ClockDrift(n, ppm) => write!(out, "ClockDrift({n}, {ppm})"),
-        ActionFile::Clog(a, b) => write!(out, "Clog({a}, {b})"),
-        ActionFile::Unclog(a, b) => write!(out, "Unclog({a}, {b})"),
+        ActionFile::ClockDrift(n, ppm) => {
+            call(out, "ClockDrift", u64::from(*n), Some(i64::from(*ppm)));
+        }
+        ActionFile::Clog(a, b) => call(out, "Clog", u64::from(*a), Some(i64::from(*b))),
+        ActionFile::Unclog(a, b) => call(out, "Unclog", u64::from(*a), Some(i64::from(*b))),
         ActionFile::SetLoss(ratio) => {
             out.push_str("SetLoss(");
             string(out, &ratio.0.to_string());
-            write!(out, ")")
+            out.push(')');
         }
-        ActionFile::ResetLoss => write!(out, "ResetLoss"),
+        ActionFile::ResetLoss => out.push_str("ResetLoss"),
         ActionFile::CrashAt(n, point, nth) | ActionFile::PowerLossAt(n, point, nth) => {
-            let name = match action {
-                ActionFile::CrashAt(..) => "CrashAt",
-                _ => "PowerLossAt",
-            };
-            let _ = write!(out, "{name}({n}, ");
+            out.push_str(match action {
+                ActionFile::CrashAt(..) => "CrashAt(",
+                _ => "PowerLossAt(",
+            });
+            push_u64(out, u64::from(*n));
+            out.push_str(", ");
             string(out, point);
-            write!(out, ", {nth})")
+            out.push_str(", ");
+            push_u64(out, u64::from(*nth));
+            out.push(')');
         }
-    };
+    }
+}
+
+/// A duration as its `Display` text: the largest unit that divides it (`150ms`, `2s`,
+/// `1500us`, `7ns`).
+fn duration(out: &mut String, nanos: u64) {
+    if nanos == 0 {
+        out.push_str("0s");
+        return;
+    }
+    for (unit, size) in [("s", 1_000_000_000u64), ("ms", 1_000_000), ("us", 1_000)] {
+        if nanos % size == 0 {
+            push_u64(out, nanos / size);
+            out.push_str(unit);
+            return;
+        }
+    }
+    push_u64(out, nanos);
+    out.push_str("ns");
 }
 
 /// The script's part of the scenario text: `    faults: Script([` and a line per action.
@@ -106,7 +146,9 @@ pub(super) fn script(faults: &[TimedActionFile]) -> String {
     let mut out = String::with_capacity(32 + faults.len() * 64);
     out.push_str("    faults: Script([\n");
     for fault in faults {
-        let _ = write!(out, "        (at: \"{}\", do: ", fault.at.0);
+        out.push_str("        (at: \"");
+        duration(&mut out, fault.at.0 .0);
+        out.push_str("\", do: ");
         action(&mut out, &fault.action);
         out.push_str("),\n");
     }
@@ -198,7 +240,9 @@ mod tests {
                 .into_iter()
                 .enumerate()
                 .map(|(i, action)| TimedFault {
-                    at: Instant::ZERO + Duration(1_000_000 * i as u64 + 7),
+                    // Every unit of a duration's text: ns, us, ms, s.
+                    at: Instant::ZERO
+                        + Duration([7, 3_000, 2_000_000, 1_000_000_000][i % 4] * (i as u64 + 1)),
                     action,
                 })
                 .collect(),
