@@ -6,7 +6,6 @@
 use sim_core::faults::{FaultAction, Membership};
 use sim_core::history::{EventType, Function, HistoryEvent, Value};
 use sim_core::id::NodeId;
-use sim_core::observed::{observed_number, role_of};
 use sim_core::simulation::{AppliedFault, FaultEvent, ObservationRecord};
 use std::collections::BTreeMap;
 
@@ -85,6 +84,37 @@ impl Op {
             self.argument,
             self.outcome.name()
         )
+    }
+}
+
+/// Appends `value` as its `Display` text, escaped for HTML (integers without formatting).
+fn push_value_escaped(out: &mut String, value: &Value) {
+    match value {
+        Value::Null => out.push_str("null"),
+        Value::Int(v) => crate::svg::push_i64(out, *v),
+        Value::Str(_) | Value::List(_) => crate::svg::push_escaped(out, &value.to_string()),
+    }
+}
+
+impl Op {
+    /// [`Op::describe`], escaped for HTML and appended to `out` (a tooltip per operation).
+    pub fn describe_into(&self, out: &mut String) {
+        out.push('p');
+        crate::svg::push_u64(out, self.process);
+        out.push(' ');
+        out.push_str(self.f.as_str());
+        if let Some(key) = &self.key {
+            out.push_str(" key=");
+            crate::svg::push_escaped(out, key);
+        }
+        out.push(' ');
+        push_value_escaped(out, &self.argument);
+        if self.outcome == OpOutcome::Ok && self.result != self.argument {
+            out.push_str(" = ");
+            push_value_escaped(out, &self.result);
+        }
+        out.push_str(" -&gt; ");
+        out.push_str(self.outcome.name());
     }
 }
 
@@ -183,13 +213,20 @@ pub struct FaultSpan {
 /// The groups a set of directed cuts leaves: nodes joined when neither direction between
 /// them is cut; `(one-way)` when some cut has no reverse.
 fn partition_label(cuts: &[(NodeId, NodeId)], node_count: u32) -> String {
-    let cut = |a: u32, b: u32| cuts.contains(&(NodeId(a), NodeId(b)));
-    let mut group: Vec<u32> = (0..node_count).collect();
-    for a in 0..node_count {
-        for b in (a + 1)..node_count {
-            if !cut(a, b) && !cut(b, a) {
-                let (ga, gb) = (group[a as usize], group[b as usize]);
-                let (keep, drop) = (ga.min(gb), ga.max(gb));
+    let n = node_count as usize;
+    // cut[a * n + b]: the link a -> b is cut (a fault plan has a handful of nodes).
+    let mut cut = vec![false; n * n];
+    for &(a, b) in cuts {
+        if (a.0 as usize) < n && (b.0 as usize) < n {
+            cut[a.0 as usize * n + b.0 as usize] = true;
+        }
+    }
+    // Each node's group: the smallest node it is joined to, transitively.
+    let mut group: Vec<usize> = (0..n).collect();
+    for a in 0..n {
+        for b in (a + 1)..n {
+            if !cut[a * n + b] && !cut[b * n + a] {
+                let (keep, drop) = (group[a].min(group[b]), group[a].max(group[b]));
                 group
                     .iter_mut()
                     .filter(|g| **g == drop)
@@ -197,16 +234,24 @@ fn partition_label(cuts: &[(NodeId, NodeId)], node_count: u32) -> String {
             }
         }
     }
-    let mut groups: BTreeMap<u32, Vec<u32>> = BTreeMap::new();
-    for (node, g) in group.iter().enumerate() {
-        groups.entry(*g).or_default().push(node as u32);
+    let mut label = String::with_capacity(16 + 4 * n);
+    label.push_str("partition");
+    for leader in 0..n {
+        if group[leader] != leader {
+            continue;
+        }
+        label.push_str(" {");
+        for (node, _) in group.iter().enumerate().filter(|(_, g)| **g == leader) {
+            if node != leader {
+                label.push(' ');
+            }
+            label.push('n');
+            crate::svg::push_u64(&mut label, node as u64);
+        }
+        label.push('}');
     }
-    let mut label = String::from("partition");
-    for members in groups.values() {
-        let names: Vec<String> = members.iter().map(|n| format!("n{n}")).collect();
-        label.push_str(&format!(" {{{}}}", names.join(" ")));
-    }
-    if cuts.iter().any(|&(a, b)| !cuts.contains(&(b, a))) {
+    let one_way = (0..n).any(|a| (0..n).any(|b| cut[a * n + b] && !cut[b * n + a]));
+    if one_way {
         label.push_str(" (one-way)");
     }
     label
@@ -418,6 +463,9 @@ pub struct RoleSpan {
     pub role: String,
     /// Term, ballot or epoch, when the protocol's observations name one.
     pub number: Option<u64>,
+    /// A leader (or primary) from the moment some node showed a larger term/ballot/epoch than
+    /// the one it leads in, though it has not heard of it: deposed without knowing it.
+    pub deposed: bool,
 }
 
 /// After each crash of a node that was leading (a `leader` or `primary` lane until the crash),
@@ -486,14 +534,10 @@ pub fn node_lanes(
             continue;
         };
         let at = record.at.as_nanos();
-        let number = observed_number(&record.text);
-        match role_of(&record.text, record.node) {
-            Some(role) => lane.push((at, 1, Change::Role(role, number))),
-            None => {
-                if let Some(number) = number {
-                    lane.push((at, 1, Change::Number(number)));
-                }
-            }
+        match (&record.role, record.number) {
+            (Some(role), number) => lane.push((at, 1, Change::Role(role.clone(), number))),
+            (None, Some(number)) => lane.push((at, 1, Change::Number(number))),
+            (None, None) => {}
         }
     }
     for span in spans {
@@ -531,6 +575,7 @@ pub fn node_lanes(
                     end_nanos: at,
                     role: role.to_string(),
                     number,
+                    deposed: false,
                 });
             }
         };
@@ -566,7 +611,53 @@ pub fn node_lanes(
         close(&mut spans, &shown, number, since, end_nanos.max(since));
         lanes.push(spans);
     }
+    mark_deposed(&mut lanes, observations);
     lanes
+}
+
+/// Splits each leader or primary stretch in term/ballot/epoch `n` at the first moment some
+/// node showed a number larger than `n`: from there on it is deposed without knowing it.
+fn mark_deposed(lanes: &mut [Vec<RoleSpan>], observations: &[ObservationRecord]) {
+    // (time, largest number shown by any node up to then), the maxima strictly growing.
+    let mut shown: Vec<(u64, u64)> = observations
+        .iter()
+        .filter_map(|r| r.number.map(|n| (r.at.as_nanos(), n)))
+        .collect();
+    shown.sort_unstable();
+    let mut largest: Vec<(u64, u64)> = Vec::new();
+    for (at, n) in shown {
+        if largest.last().is_none_or(|&(_, max)| n > max) {
+            largest.push((at, n));
+        }
+    }
+    for lane in lanes.iter_mut() {
+        let mut split: Vec<RoleSpan> = Vec::with_capacity(lane.len());
+        for span in lane.drain(..) {
+            let leads = matches!(span.role.as_str(), "leader" | "primary");
+            let deposed_at = span.number.filter(|_| leads).and_then(|n| {
+                // The first time the maximum exceeds n (the maxima grow, so a search).
+                let first = largest.partition_point(|&(_, max)| max <= n);
+                largest.get(first).map(|&(at, _)| at.max(span.start_nanos))
+            });
+            match deposed_at {
+                Some(at) if at < span.end_nanos => {
+                    if at > span.start_nanos {
+                        split.push(RoleSpan {
+                            end_nanos: at,
+                            ..span.clone()
+                        });
+                    }
+                    split.push(RoleSpan {
+                        start_nanos: at,
+                        deposed: true,
+                        ..span
+                    });
+                }
+                _ => split.push(span),
+            }
+        }
+        *lane = split;
+    }
 }
 
 /// The `q`-quantile (0..=1000 per mille) of sorted values, nearest rank.
@@ -613,6 +704,21 @@ mod tests {
         assert_eq!(ops[1].latency_nanos(), None);
         assert_eq!(ops[2].outcome, OpOutcome::Info);
         assert_eq!(ops[2].complete_index, Some(4));
+    }
+
+    #[test]
+    fn the_escaped_description_is_the_description_escaped() {
+        let mut history = vec![
+            event(0, 10, 1, EventType::Invoke, Value::Int(1)),
+            event(1, 30, 1, EventType::Ok, Value::Int(2)),
+            event(2, 40, 3, EventType::Invoke, Value::Str("<x>".into())),
+        ];
+        history[2].key = Some("a&b".into());
+        for op in pair_operations(&history) {
+            let mut out = String::new();
+            op.describe_into(&mut out);
+            assert_eq!(out, crate::escape::escape(&op.describe()));
+        }
     }
 
     #[test]
@@ -677,6 +783,7 @@ mod tests {
             end_nanos,
             role: role.into(),
             number: None,
+            deposed: false,
         };
         let crash = |node, start_nanos| FaultSpan {
             kind: FaultKind::Crash,
@@ -709,18 +816,53 @@ mod tests {
         assert!(leaderless_after_crashes(&lanes, &[], 400).is_empty());
     }
 
-    #[test]
-    fn a_leader_lane_ends_at_a_larger_term_or_a_crash() {
-        let record = |ms: u64, node: u32, text: &str| ObservationRecord {
+    fn record(ms: u64, node: u32, role: Option<&str>, number: Option<u64>) -> ObservationRecord {
+        ObservationRecord {
             at: Instant::ZERO + sim_core::time::Duration::from_millis(ms),
             node: NodeId(node),
-            text: text.into(),
-        };
+            role: role.map(str::to_string),
+            number,
+        }
+    }
+
+    #[test]
+    fn a_leader_is_deposed_from_when_a_larger_term_exists_elsewhere() {
+        // n0 leads term 1 from 20 ms; n1 becomes a candidate in term 2 at 50 ms and leads
+        // from 70 ms; n0 hears of term 2 only at 90 ms.
         let observations = vec![
-            record(10, 0, "Voted { term: Term(1), candidate: NodeId(0) }"),
-            record(20, 0, "BecameLeader { term: Term(1), log: [] }"),
-            record(30, 0, "Appended { index: 1, term: Term(1) }"),
-            record(60, 0, "Appended { index: 2, term: Term(2) }"),
+            record(20, 0, Some("leader"), Some(1)),
+            record(50, 1, Some("candidate"), Some(2)),
+            record(70, 1, Some("leader"), Some(2)),
+            record(90, 0, None, Some(2)),
+        ];
+        let lanes = node_lanes(2, &observations, &[], 100_000_000);
+        let n0: Vec<(u64, &str, bool)> = lanes[0]
+            .iter()
+            .map(|s| (s.start_nanos / 1_000_000, s.role.as_str(), s.deposed))
+            .collect();
+        assert_eq!(
+            n0,
+            vec![
+                (0, "up", false),
+                (20, "leader", false),
+                (50, "leader", true),
+                (90, "follower", false)
+            ]
+        );
+        // n1's own leadership in term 2 is never deposed: nobody shows term 3.
+        assert!(lanes[1].iter().all(|s| !s.deposed));
+        // Without the candidacy elsewhere, n0 leads undeposed until it hears of term 2.
+        let lanes = node_lanes(2, &observations[..1], &[], 100_000_000);
+        assert!(lanes[0].iter().all(|s| !s.deposed));
+    }
+
+    #[test]
+    fn a_leader_lane_ends_at_a_larger_term_or_a_crash() {
+        let observations = vec![
+            record(10, 0, Some("candidate"), Some(1)),
+            record(20, 0, Some("leader"), Some(1)),
+            record(30, 0, None, Some(1)),
+            record(60, 0, None, Some(2)),
         ];
         let lanes = node_lanes(1, &observations, &[], 100_000_000);
         let roles: Vec<(&str, Option<u64>)> = lanes[0]

@@ -3,28 +3,35 @@
 //! with faultline's own semantics (objects start absent), so it checks with the run's verdict;
 //! EDN readers skip it as a comment.
 
+use crate::svg::{push_i64, push_u64};
 use sim_core::check::formats::edn::NATIVE_SEMANTICS_LINE;
 use sim_core::history::{EventType, HistoryEvent, Value};
-use std::fmt::Write;
+
+/// An EDN string literal.
+fn string(out: &mut String, s: &str) {
+    out.push('"');
+    let mut copied = 0;
+    for (at, b) in s.bytes().enumerate() {
+        let escaped = match b {
+            b'"' => "\\\"",
+            b'\\' => "\\\\",
+            b'\n' => "\\n",
+            _ => continue,
+        };
+        // The escaped characters are ASCII: both slices end on character boundaries.
+        out.push_str(&s[copied..at]);
+        out.push_str(escaped);
+        copied = at + 1;
+    }
+    out.push_str(&s[copied..]);
+    out.push('"');
+}
 
 fn value(out: &mut String, v: &Value) {
     match v {
         Value::Null => out.push_str("nil"),
-        Value::Int(i) => {
-            let _ = write!(out, "{i}");
-        }
-        Value::Str(s) => {
-            out.push('"');
-            for c in s.chars() {
-                match c {
-                    '"' => out.push_str("\\\""),
-                    '\\' => out.push_str("\\\\"),
-                    '\n' => out.push_str("\\n"),
-                    c => out.push(c),
-                }
-            }
-            out.push('"');
-        }
+        Value::Int(i) => push_i64(out, *i),
+        Value::Str(s) => string(out, s),
         Value::List(items) => {
             out.push('[');
             for (i, item) in items.iter().enumerate() {
@@ -51,22 +58,25 @@ pub fn history_edn(history: &[HistoryEvent]) -> String {
             EventType::Fail => "fail",
             EventType::Info => "info",
         };
-        let _ = write!(
-            out,
-            "{{:index {}, :time {}, :process {}, :type :{kind}, :f :{}",
-            event.index,
-            event.time,
-            event.process,
-            event.f.as_str()
-        );
+        out.push_str("{:index ");
+        push_u64(&mut out, event.index);
+        out.push_str(", :time ");
+        push_u64(&mut out, event.time);
+        out.push_str(", :process ");
+        push_u64(&mut out, event.process);
+        out.push_str(", :type :");
+        out.push_str(kind);
+        out.push_str(", :f :");
+        out.push_str(event.f.as_str());
         if let Some(key) = &event.key {
             out.push_str(", :key ");
-            value(&mut out, &Value::Str(key.clone()));
+            string(&mut out, key);
         }
         out.push_str(", :value ");
         value(&mut out, &event.value);
         if let Some(token) = event.token {
-            let _ = write!(out, ", :token {token}");
+            out.push_str(", :token ");
+            push_u64(&mut out, token);
         }
         out.push_str("}\n");
     }

@@ -36,6 +36,7 @@ text.tick { fill: #666; font-size: 10px; } line.tick { stroke: #e4e4e4; }
 .role.follower rect, .role.backup rect { fill: #d9d9d9; }
 .role.crashed rect { fill: #404040; } .role.crashed text { fill: white; }
 .role.paused rect { fill: #9e86c8; }
+.role.deposed rect { fill: #fff2cc; stroke: #bf9000; stroke-width: 1; stroke-dasharray: 3 2; }
 rect.op { stroke: #fff; stroke-width: .3; }
 rect.op.ok { fill: #6abf69; } rect.op.fail { fill: #f08080; } rect.op.info { fill: #ffb347; }
 rect.op.open { fill: #bbb; }
@@ -154,7 +155,14 @@ pub fn run_page(run: &RunPage<'_>) -> String {
     let window = timeline::history_window(ops.len(), highlight.failing_op);
 
     let title = format!("{} seed {}: {}", run.scenario, run.seed, run.outcome);
-    let mut out = page_start(&title);
+    // One buffer for the whole page, sized for the usual run (the scenario text is shown too).
+    let mut out = String::with_capacity(
+        64 * 1024
+            + run.scenario_ron.len()
+            + 200 * ops.len().min(timeline::OPS_SHOWN_MAX)
+            + 300 * (spans.len() + lanes.iter().map(Vec::len).sum::<usize>()),
+    );
+    out.push_str(&page_start(&title));
     let _ = writeln!(
         out,
         "<h1>{} seed {} <span class=\"verdict {}\" id=\"verdict\">{}</span></h1>",
@@ -196,16 +204,16 @@ pub fn run_page(run: &RunPage<'_>) -> String {
     }
 
     out.push_str("<h2>Faults</h2>\n<div class=\"legend\"><span style=\"background:#f4b183\">partition</span><span style=\"background:#c00000;color:white\">crash</span><span style=\"background:#9e86c8\">pause</span><span style=\"background:#bdd7ee\">clog</span><span style=\"background:#ffe699\">loss burst</span><span style=\"background:#4472c4;color:white\">clock</span></div>\n");
-    out.push_str(&timeline::fault_lane(&spans, run.end_nanos));
-    out.push_str("<h2>Nodes</h2>\n<div class=\"legend\"><span style=\"background:#ffc000\">leader / primary</span><span style=\"background:#9dc3e6\">candidate</span><span style=\"background:#d9d9d9\">follower / backup</span><span style=\"background:#404040;color:white\">crashed</span><span style=\"background:#9e86c8\">paused</span> (numbers: term, ballot or epoch)</div>\n");
+    timeline::fault_lane_into(&mut out, &spans, run.end_nanos);
+    out.push_str("<h2>Nodes</h2>\n<div class=\"legend\"><span style=\"background:#ffc000\">leader / primary</span><span style=\"background:#9dc3e6\">candidate</span><span style=\"background:#d9d9d9\">follower / backup</span><span style=\"background:#404040;color:white\">crashed</span><span style=\"background:#9e86c8\">paused</span><span style=\"background:#fff2cc;outline:1px dashed #bf9000\">leader (deposed): a larger term, ballot or epoch exists elsewhere and it has not heard</span> (numbers: term, ballot or epoch)</div>\n");
     if run.observations.is_empty() {
         out.push_str("<p class=\"note\">The protocol reported no observations in this run: only crashes and pauses are shown.</p>\n");
     }
-    out.push_str(&timeline::node_lanes(&lanes, run.end_nanos));
+    timeline::node_lanes_into(&mut out, &lanes, run.end_nanos);
     out.push_str("<h2>Latency</h2>\n<p class=\"note\">Each operation at its invoke time; fault intervals shaded. Dense stretches keep the fastest and slowest operation of each pixel column.</p>\n");
-    out.push_str(&charts::latency_over_time(&ops, &shaded, run.end_nanos));
+    charts::latency_over_time_into(&mut out, &ops, &shaded, run.end_nanos);
     out.push_str("<h2>Throughput</h2>\n");
-    out.push_str(&charts::throughput(&ops, &shaded, run.end_nanos));
+    charts::throughput_into(&mut out, &ops, &shaded, run.end_nanos);
 
     out.push_str("<h2 id=\"history\">History</h2>\n<div class=\"legend\"><span style=\"background:#6abf69\">ok</span><span style=\"background:#f08080\">fail</span><span style=\"background:#ffb347\">info</span><span style=\"background:#bbb\">never completed</span>");
     if highlight.failing_op.is_some() {
@@ -221,7 +229,7 @@ pub fn run_page(run: &RunPage<'_>) -> String {
             ops.len()
         );
     }
-    out.push_str(&timeline::history(&ops, window, &highlight));
+    timeline::history_into(&mut out, &ops, window, &highlight);
 
     out.push_str("<h2>Marks</h2>\n");
     if run.marks.is_empty() {
@@ -274,7 +282,9 @@ pub fn run_page(run: &RunPage<'_>) -> String {
         let _ = write!(out, "<li><a href=\"{file}\">{file}</a></li>");
     }
     out.push_str("</ul>\n<h2>Scenario (resolved)</h2>\n<details><summary>the scenario with the fault plan that ran, as a script</summary>");
-    let _ = writeln!(out, "<pre>{}</pre></details>", escape(run.scenario_ron));
+    out.push_str("<pre>");
+    crate::svg::push_escaped_text(&mut out, run.scenario_ron);
+    out.push_str("</pre></details>\n");
     // The one script: bring the violation into view once the page is laid out.
     out.push_str("<script>window.addEventListener('load',function(){var v=document.getElementById('violation');if(v){v.scrollIntoView({block:'center'});}});</script>\n");
     out.push_str(PAGE_END);

@@ -19,6 +19,7 @@ pub mod edn;
 pub mod escape;
 pub mod html;
 pub mod summary;
+pub mod svg;
 pub mod timeline;
 
 pub use html::{run_page, RunPage};

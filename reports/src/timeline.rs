@@ -2,199 +2,188 @@
 //! plots' time axis, [`crate::charts::layout`]) and the history timeline (one lane per client
 //! process, Jepsen's timeline.html and Porcupine's visualizer are the models).
 
-use crate::charts::layout::{LEFT, PLOT_WIDTH, WIDTH};
+use crate::charts::layout::{LEFT, WIDTH};
 use crate::data::{FaultSpan, Op, RoleSpan};
-use crate::escape::escape;
+use crate::svg::{push_escaped, push_seconds, push_tenths, push_u64, Axis};
 use std::collections::{BTreeMap, BTreeSet};
-use std::fmt::Write;
 
 const ROW_HEIGHT: u32 = 18;
 const AXIS_HEIGHT: u32 = 22;
 
-/// Maps nanoseconds in `[start, end]` to the shared plotting area.
-#[derive(Clone, Copy)]
-struct Axis {
-    start: u64,
-    end: u64,
-}
-
-impl Axis {
-    fn x(self, nanos: u64) -> f64 {
-        let span = (self.end - self.start).max(1) as f64;
-        LEFT as f64
-            + (nanos.clamp(self.start, self.end) - self.start) as f64 * PLOT_WIDTH as f64 / span
-    }
-
-    /// Ticks at round seconds (or milliseconds for short windows), with their labels.
-    fn ticks(self) -> Vec<(u64, String)> {
-        let span = (self.end - self.start).max(1);
-        let steps = [
-            1_000_000u64,
-            2_000_000,
-            5_000_000,
-            10_000_000,
-            20_000_000,
-            50_000_000,
-            100_000_000,
-            200_000_000,
-            500_000_000,
-            1_000_000_000,
-            2_000_000_000,
-            5_000_000_000,
-            10_000_000_000,
-            20_000_000_000,
-            60_000_000_000,
-        ];
-        let step = steps
-            .iter()
-            .copied()
-            .find(|step| span / step <= 12)
-            .unwrap_or(120_000_000_000);
-        let first = self.start.div_ceil(step) * step;
-        (0..)
-            .map(|i| first + i * step)
-            .take_while(|&t| t <= self.end)
-            .map(|t| {
-                let label = if step >= 1_000_000_000 {
-                    format!("{}s", t / 1_000_000_000)
-                } else {
-                    format!("{:.3}s", t as f64 / 1e9)
-                };
-                (t, label)
-            })
-            .collect()
-    }
-
-    fn draw(self, out: &mut String, y: u32, height: u32) {
-        for (t, label) in self.ticks() {
-            let x = self.x(t);
-            let _ = write!(
-                out,
-                r#"<line class="tick" x1="{x:.1}" y1="{y}" x2="{x:.1}" y2="{}"/><text class="tick" x="{x:.1}" y="{}" text-anchor="middle">{label}</text>"#,
-                y + height,
-                y + height + 14
-            );
-        }
-    }
-}
-
 fn open_svg(out: &mut String, class: &str, height: u32) {
-    let _ = write!(
-        out,
-        r#"<svg xmlns="http://www.w3.org/2000/svg" class="{class}" width="{WIDTH}" height="{height}" viewBox="0 0 {WIDTH} {height}">"#
-    );
+    out.push_str(r#"<svg xmlns="http://www.w3.org/2000/svg" class=""#);
+    out.push_str(class);
+    out.push_str(r#"" width=""#);
+    push_u64(out, u64::from(WIDTH));
+    out.push_str(r#"" height=""#);
+    push_u64(out, u64::from(height));
+    out.push_str(r#"" viewBox="0 0 "#);
+    push_u64(out, u64::from(WIDTH));
+    out.push(' ');
+    push_u64(out, u64::from(height));
+    out.push_str(r#"">"#);
+}
+
+/// `<rect x=".." y=".." width=".." height=".."`, coordinates in tenths of a pixel except `y`
+/// and `height` (whole pixels); the caller closes the tag.
+fn rect(out: &mut String, x: i64, y: u32, width: i64, height: u32) {
+    out.push_str(r#"<rect x=""#);
+    push_tenths(out, x);
+    out.push_str(r#"" y=""#);
+    push_u64(out, u64::from(y));
+    out.push_str(r#"" width=""#);
+    push_tenths(out, width);
+    out.push_str(r#"" height=""#);
+    push_u64(out, u64::from(height));
+    out.push('"');
+}
+
+/// `<text x=".." y="..">` at tenths `x` and pixel `y`; the caller writes the text and closes.
+fn text_at(out: &mut String, x: i64, y: u32) {
+    out.push_str(r#"<text x=""#);
+    push_tenths(out, x);
+    out.push_str(r#"" y=""#);
+    push_u64(out, u64::from(y));
+    out.push_str(r#"">"#);
+}
+
+/// `(1.234s to 5.678s)`.
+fn push_interval(out: &mut String, start_nanos: u64, end_nanos: u64) {
+    out.push('(');
+    push_seconds(out, start_nanos);
+    out.push_str("s to ");
+    push_seconds(out, end_nanos);
+    out.push_str("s)");
 }
 
 /// The fault timeline: each fault a bar from when it was applied to when it was undone (clock
 /// steps and drifts a tick), packed into as few rows as overlap allows.
 pub fn fault_lane(spans: &[FaultSpan], end_nanos: u64) -> String {
+    let mut out = String::with_capacity(256 + spans.len() * 200);
+    fault_lane_into(&mut out, spans, end_nanos);
+    out
+}
+
+/// [`fault_lane`], appended to `out`.
+pub fn fault_lane_into(out: &mut String, spans: &[FaultSpan], end_nanos: u64) {
     let axis = Axis {
         start: 0,
         end: end_nanos.max(1),
     };
-    // Greedy packing: each span goes to the first row whose last span ended before it began.
-    let mut row_ends: Vec<f64> = Vec::new();
-    let mut placed: Vec<(usize, &FaultSpan)> = Vec::new();
+    // Greedy packing: each span goes to the first row whose last span ended before it began
+    // (tenths of a pixel).
+    let mut row_ends: Vec<i64> = Vec::new();
+    let mut placed: Vec<(usize, &FaultSpan)> = Vec::with_capacity(spans.len());
     for span in spans {
         let x0 = axis.x(span.start_nanos);
-        let row = match row_ends.iter().position(|&end| end + 1.0 <= x0) {
+        let row = match row_ends.iter().position(|&end| end + 10 <= x0) {
             Some(row) => row,
             None => {
-                row_ends.push(f64::MIN);
+                row_ends.push(i64::MIN);
                 row_ends.len() - 1
             }
         };
-        row_ends[row] = axis.x(span.end_nanos).max(x0 + 3.0);
+        row_ends[row] = axis.x(span.end_nanos).max(x0 + 30);
         placed.push((row, span));
     }
     let rows = row_ends.len().max(1) as u32;
     let height = rows * ROW_HEIGHT + AXIS_HEIGHT;
-    let mut out = String::new();
-    open_svg(&mut out, "lane faults", height);
+    open_svg(out, "lane faults", height);
     if spans.is_empty() {
-        let _ = write!(out, r#"<text x="{LEFT}" y="13">no faults</text>"#);
+        text_at(out, i64::from(LEFT) * 10, 13);
+        out.push_str("no faults</text>");
     }
-    axis.draw(&mut out, 0, rows * ROW_HEIGHT);
+    axis.draw(out, 0, rows * ROW_HEIGHT);
     for (row, span) in placed {
         let y = row as u32 * ROW_HEIGHT + 2;
         let x0 = axis.x(span.start_nanos);
-        let width = (axis.x(span.end_nanos) - x0).max(3.0);
-        let label = escape(&span.label);
-        let _ = write!(
-            out,
-            r#"<g class="fault {kind}"><rect x="{x0:.1}" y="{y}" width="{width:.1}" height="{h}"/><title>{label} ({start:.3}s to {end:.3}s)</title>"#,
-            kind = span.kind.name(),
-            h = ROW_HEIGHT - 4,
-            start = span.start_nanos as f64 / 1e9,
-            end = span.end_nanos as f64 / 1e9,
-        );
+        let width = (axis.x(span.end_nanos) - x0).max(30);
+        out.push_str(r#"<g class="fault "#);
+        out.push_str(span.kind.name());
+        out.push_str(r#"">"#);
+        rect(out, x0, y, width, ROW_HEIGHT - 4);
+        out.push_str("/><title>");
+        push_escaped(out, &span.label);
+        out.push(' ');
+        push_interval(out, span.start_nanos, span.end_nanos);
+        out.push_str("</title>");
         // A label only where it fits (about 6 px per character).
-        if width > 6.0 * span.label.len() as f64 + 6.0 {
-            let _ = write!(
-                out,
-                r#"<text x="{:.1}" y="{}">{label}</text>"#,
-                x0 + 3.0,
-                y + 11
-            );
+        if width > 60 * span.label.len() as i64 + 60 {
+            text_at(out, x0 + 30, y + 11);
+            push_escaped(out, &span.label);
+            out.push_str("</text>");
         }
         out.push_str("</g>");
     }
     out.push_str("</svg>");
-    out
 }
 
 /// One lane per node: its role (and term/ballot/epoch) over time, crashed and paused
-/// stretches marked.
+/// stretches marked, a deposed leader hatched and labelled `leader (deposed)`.
 pub fn node_lanes(lanes: &[Vec<RoleSpan>], end_nanos: u64) -> String {
+    let mut out = String::with_capacity(256 + lanes.iter().map(Vec::len).sum::<usize>() * 160);
+    node_lanes_into(&mut out, lanes, end_nanos);
+    out
+}
+
+/// [`node_lanes`], appended to `out`.
+pub fn node_lanes_into(out: &mut String, lanes: &[Vec<RoleSpan>], end_nanos: u64) {
     let axis = Axis {
         start: 0,
         end: end_nanos.max(1),
     };
     let rows = lanes.len().max(1) as u32;
     let height = rows * ROW_HEIGHT + AXIS_HEIGHT;
-    let mut out = String::new();
-    open_svg(&mut out, "lane nodes", height);
-    axis.draw(&mut out, 0, rows * ROW_HEIGHT);
+    open_svg(out, "lane nodes", height);
+    axis.draw(out, 0, rows * ROW_HEIGHT);
     for (node, lane) in lanes.iter().enumerate() {
         let y = node as u32 * ROW_HEIGHT + 2;
-        let _ = write!(
-            out,
-            r#"<text class="lane-name" x="{}" y="{}" text-anchor="end">n{node}</text>"#,
-            LEFT - 6,
-            y + 11
-        );
+        out.push_str(r#"<text class="lane-name" x=""#);
+        push_u64(out, u64::from(LEFT - 6));
+        out.push_str(r#"" y=""#);
+        push_u64(out, u64::from(y + 11));
+        out.push_str(r#"" text-anchor="end">n"#);
+        push_u64(out, node as u64);
+        out.push_str("</text>");
         for span in lane {
             let x0 = axis.x(span.start_nanos);
-            let width = (axis.x(span.end_nanos) - x0).max(1.0);
-            let number = span.number.map(|n| format!(" {n}")).unwrap_or_default();
-            let class: String = span
-                .role
-                .chars()
-                .map(|c| if c.is_ascii_alphanumeric() { c } else { '-' })
-                .collect();
-            let _ = write!(
-                out,
-                r#"<g class="role {class}"><rect x="{x0:.1}" y="{y}" width="{width:.1}" height="{h}"/><title>n{node} {role}{number} ({start:.3}s to {end:.3}s)</title>"#,
-                h = ROW_HEIGHT - 4,
-                role = escape(&span.role),
-                start = span.start_nanos as f64 / 1e9,
-                end = span.end_nanos as f64 / 1e9,
-            );
-            let text = format!("{}{number}", span.role);
-            if span.role != "up" && width > 6.0 * text.len() as f64 + 6.0 {
-                let _ = write!(
-                    out,
-                    r#"<text x="{:.1}" y="{}">{}</text>"#,
-                    x0 + 3.0,
-                    y + 11,
-                    escape(&text)
-                );
+            let width = (axis.x(span.end_nanos) - x0).max(10);
+            out.push_str(r#"<g class="role "#);
+            for c in span.role.chars() {
+                out.push(if c.is_ascii_alphanumeric() { c } else { '-' });
+            }
+            if span.deposed {
+                out.push_str(" deposed");
+            }
+            out.push_str(r#"">"#);
+            rect(out, x0, y, width, ROW_HEIGHT - 4);
+            out.push_str("/><title>n");
+            push_u64(out, node as u64);
+            out.push(' ');
+            let label_start = out.len();
+            push_escaped(out, &span.role);
+            if let Some(number) = span.number {
+                out.push(' ');
+                push_u64(out, number);
+            }
+            if span.deposed {
+                out.push_str(" (deposed)");
+            }
+            let label_end = out.len();
+            out.push(' ');
+            push_interval(out, span.start_nanos, span.end_nanos);
+            out.push_str("</title>");
+            let label_len = (label_end - label_start) as i64;
+            if span.role != "up" && width > 60 * label_len + 60 {
+                text_at(out, x0 + 30, y + 11);
+                let label = out[label_start..label_end].to_string();
+                out.push_str(&label);
+                out.push_str("</text>");
             }
             out.push_str("</g>");
         }
     }
     out.push_str("</svg>");
-    out
 }
 
 /// Operations the history timeline draws at most: about as many as stay readable on one
@@ -234,6 +223,18 @@ pub fn history_window(op_count: usize, failing_op: Option<usize>) -> std::ops::R
 /// The history timeline of `ops[window]`: a lane per client process, a bar per operation
 /// from invoke to completion coloured by outcome (open ones run to the window's end).
 pub fn history(ops: &[Op], window: std::ops::Range<usize>, highlight: &Highlight) -> String {
+    let mut out = String::with_capacity(1024 + window.len() * 200);
+    history_into(&mut out, ops, window, highlight);
+    out
+}
+
+/// [`history`], appended to `out`.
+pub fn history_into(
+    out: &mut String,
+    ops: &[Op],
+    window: std::ops::Range<usize>,
+    highlight: &Highlight,
+) {
     let shown = &ops[window.clone()];
     let start = shown.iter().map(|op| op.start_nanos).min().unwrap_or(0);
     let end = shown
@@ -278,55 +279,68 @@ pub fn history(ops: &[Op], window: std::ops::Range<usize>, highlight: &Highlight
     }
     let rows = lane_ends.len().max(1) as u32;
     let height = rows * ROW_HEIGHT + AXIS_HEIGHT;
-    let mut out = String::with_capacity(shown.len() * 160);
-    open_svg(&mut out, "lane history", height);
-    axis.draw(&mut out, 0, rows * ROW_HEIGHT);
+    open_svg(out, "lane history", height);
+    axis.draw(out, 0, rows * ROW_HEIGHT);
     for (lane, processes) in lane_names.iter().enumerate() {
-        let names: Vec<String> = processes.iter().map(|p| format!("p{p}")).collect();
-        let more = if processes.len() > 1 { "+" } else { "" };
-        let _ = write!(
-            out,
-            r#"<text class="lane-name" x="{}" y="{}" text-anchor="end">p{}{more}<title>processes {}</title></text>"#,
-            LEFT - 6,
-            lane as u32 * ROW_HEIGHT + 13,
-            processes[0],
-            names.join(" ")
-        );
+        out.push_str(r#"<text class="lane-name" x=""#);
+        push_u64(out, u64::from(LEFT - 6));
+        out.push_str(r#"" y=""#);
+        push_u64(out, u64::from(lane as u32 * ROW_HEIGHT + 13));
+        out.push_str(r#"" text-anchor="end">p"#);
+        push_u64(out, processes[0]);
+        if processes.len() > 1 {
+            out.push('+');
+        }
+        out.push_str("<title>processes");
+        for process in processes {
+            out.push_str(" p");
+            push_u64(out, *process);
+        }
+        out.push_str("</title></text>");
     }
     if let Some(cut) = highlight.cut_nanos.filter(|t| (start..=end).contains(t)) {
         let x = axis.x(cut);
-        let _ = write!(
-            out,
-            r#"<line class="prefix-end" x1="{x:.1}" y1="0" x2="{x:.1}" y2="{}"><title>the longest linearizable prefix ends here</title></line>"#,
-            rows * ROW_HEIGHT
-        );
+        out.push_str(r#"<line class="prefix-end" x1=""#);
+        push_tenths(out, x);
+        out.push_str(r#"" y1="0" x2=""#);
+        push_tenths(out, x);
+        out.push_str(r#"" y2=""#);
+        push_u64(out, u64::from(rows * ROW_HEIGHT));
+        out.push_str(r#""><title>the longest linearizable prefix ends here</title></line>"#);
     }
     for (offset, op) in shown.iter().enumerate() {
         let index = window.start + offset;
         let lane = lane_of[&op.process];
         let x0 = axis.x(op.start_nanos);
         let x1 = axis.x(op.end_nanos.unwrap_or(end));
-        let mut class = format!("op {}", op.outcome.name());
-        let mut id = String::new();
-        if highlight.failing_op == Some(index) {
-            class.push_str(" violation");
-            id = r#" id="violation""#.into();
+        out.push_str(r#"<rect class="op "#);
+        out.push_str(op.outcome.name());
+        let failing = highlight.failing_op == Some(index);
+        if failing {
+            out.push_str(" violation");
         } else if highlight.key.is_some() && op.key == highlight.key {
-            class.push_str(" same-key");
+            out.push_str(" same-key");
         }
         if highlight.linearized.contains(&index) {
-            class.push_str(" linearized");
+            out.push_str(" linearized");
         }
-        let _ = write!(
-            out,
-            r#"<rect class="{class}"{id} x="{x0:.1}" y="{}" width="{:.1}" height="{}"><title>#{} {}</title></rect>"#,
-            lane * ROW_HEIGHT + 2,
-            (x1 - x0).max(1.5),
-            ROW_HEIGHT - 4,
-            op.invoke_index,
-            escape(&op.describe())
-        );
+        out.push('"');
+        if failing {
+            out.push_str(r#" id="violation""#);
+        }
+        out.push_str(r#" x=""#);
+        push_tenths(out, x0);
+        out.push_str(r#"" y=""#);
+        push_u64(out, u64::from(lane * ROW_HEIGHT + 2));
+        out.push_str(r#"" width=""#);
+        push_tenths(out, (x1 - x0).max(15));
+        out.push_str(r#"" height=""#);
+        push_u64(out, u64::from(ROW_HEIGHT - 4));
+        out.push_str(r#""><title>#"#);
+        push_u64(out, op.invoke_index as u64);
+        out.push(' ');
+        op.describe_into(out);
+        out.push_str("</title></rect>");
     }
     out.push_str("</svg>");
-    out
 }

@@ -165,6 +165,14 @@ pub trait Node: Sized + 'static {
         _change: crate::faults::Membership,
     ) {
     }
+
+    /// What `observation` of `node` changes in the node's lane on a run page (the role it
+    /// starts, the term/ballot/epoch it shows). Asked only when a report is written, and never
+    /// feeds back into the run. The default reads the observation's `Debug` text by the naming
+    /// convention of [`crate::observed`]; a protocol with leaders says it here, typed.
+    fn lane(_observation: &Self::Observation, _node: NodeId) -> crate::observed::Lane {
+        crate::observed::Lane::FromDebugText
+    }
 }
 
 /// An effect recorded by a handler, applied by the simulator after the handler returns.

@@ -21,15 +21,39 @@ use crate::id::NodeId;
 use crate::time::Instant;
 use std::fmt;
 
-/// A protocol observation kept for reports.
+/// A protocol observation kept for reports: what it changes in its node's lane.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct ObservationRecord {
     /// The true simulated time.
     pub at: Instant,
     /// The observing node.
     pub node: NodeId,
-    /// The start of the observation's `Debug` text (at most [`TEXT_MAX`] bytes).
-    pub text: String,
+    /// The role the node starts (`leader`, `candidate`, `primary`, ...), if it starts one.
+    pub role: Option<String>,
+    /// The term, ballot or epoch the node shows (a lower bound of its current one).
+    pub number: Option<u64>,
+}
+
+/// What one observation changes in its node's lane on a run page: the typed hook
+/// [`crate::node::Node::lane`] returns it, so reports need not read `Debug` text.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Lane {
+    /// The node starts `role` (`leader`, `candidate`, `follower`, `primary`, `backup`), in
+    /// term/ballot/epoch `number` when it has one.
+    Role {
+        /// The role, in the protocol's words.
+        role: &'static str,
+        /// Its term, ballot or epoch.
+        number: Option<u64>,
+    },
+    /// The node shows it knows term/ballot/epoch `number`: a larger one than the one it leads in
+    /// ends its leadership on the lane.
+    Number(u64),
+    /// Nothing a lane shows.
+    Nothing,
+    /// The protocol has no hook: read the observation's `Debug` text by the naming convention
+    /// of this module.
+    FromDebugText,
 }
 
 /// Bytes of `Debug` text read: the variant and its first fields, which is where protocols put
@@ -194,13 +218,38 @@ impl<T: fmt::Debug> ObservationLog<T> {
         );
     }
 
-    /// Offers `observation` of `node` at `at`; keeps it if it starts a role or shows the node
-    /// a larger number.
-    pub fn offer(&mut self, at: Instant, node: NodeId, observation: &T) {
+    /// Offers `observation` of `node` at `at`, whose lane change the protocol's hook says is
+    /// `lane`; keeps it if it starts a role or shows the node a larger number.
+    pub fn offer(&mut self, at: Instant, node: NodeId, lane: Lane, observation: &T) {
         let index = node.0 as usize;
         if index >= self.numbers.len() {
             return;
         }
+        // The typed hook: no formatting, no text.
+        let (role, number) = match lane {
+            Lane::Nothing => return,
+            Lane::Role { role, number } => (Some(role), number),
+            Lane::Number(number) => (None, Some(number)),
+            Lane::FromDebugText => return self.offer_text(at, node, observation),
+        };
+        let shown = &mut self.numbers[index];
+        let larger = number.is_some() && number > *shown;
+        if larger {
+            *shown = number;
+        }
+        if larger || role.is_some() {
+            self.records.push(ObservationRecord {
+                at,
+                node,
+                role: role.map(str::to_string),
+                number,
+            });
+        }
+    }
+
+    /// [`ObservationLog::offer`] for protocols without a lane hook: reads the `Debug` text.
+    fn offer_text(&mut self, at: Instant, node: NodeId, observation: &T) {
+        let index = node.0 as usize;
         let discriminant = std::mem::discriminant(observation);
         let known = self
             .kinds
@@ -236,11 +285,19 @@ impl<T: fmt::Debug> ObservationLog<T> {
         if larger {
             *shown = number;
         }
-        if larger || role_of(&self.buffer, node).is_some() {
+        if let Some(role) = role_of(&self.buffer, node) {
             self.records.push(ObservationRecord {
                 at,
                 node,
-                text: self.buffer.clone(),
+                role: Some(role),
+                number,
+            });
+        } else if larger {
+            self.records.push(ObservationRecord {
+                at,
+                node,
+                role: None,
+                number,
             });
         }
     }
@@ -288,34 +345,88 @@ mod tests {
         }
         let mut log = ObservationLog::new(2, 0);
         let at = Instant::ZERO;
-        log.offer(at, NodeId(0), &Seen::Appended { index: 1, term: 1 });
-        log.offer(at, NodeId(0), &Seen::Appended { index: 2, term: 1 });
-        log.offer(at, NodeId(1), &Seen::Appended { index: 1, term: 1 });
-        log.offer(at, NodeId(0), &Seen::Appended { index: 3, term: 2 });
+        log.offer(
+            at,
+            NodeId(0),
+            Lane::FromDebugText,
+            &Seen::Appended { index: 1, term: 1 },
+        );
+        log.offer(
+            at,
+            NodeId(0),
+            Lane::FromDebugText,
+            &Seen::Appended { index: 2, term: 1 },
+        );
+        log.offer(
+            at,
+            NodeId(1),
+            Lane::FromDebugText,
+            &Seen::Appended { index: 1, term: 1 },
+        );
+        log.offer(
+            at,
+            NodeId(0),
+            Lane::FromDebugText,
+            &Seen::Appended { index: 3, term: 2 },
+        );
         let long_log = vec![7; 1000];
         log.offer(
             at,
             NodeId(0),
+            Lane::FromDebugText,
             &Seen::BecameLeader {
                 term: 2,
                 log: long_log,
             },
         );
-        log.offer(at, NodeId(5), &Seen::Appended { index: 1, term: 9 });
+        log.offer(
+            at,
+            NodeId(5),
+            Lane::FromDebugText,
+            &Seen::Appended { index: 1, term: 9 },
+        );
         let records = log.into_records();
-        let kept: Vec<(u32, &str)> = records
+        let kept: Vec<(u32, Option<&str>, Option<u64>)> = records
             .iter()
-            .map(|r| (r.node.0, &r.text[..r.text.len().min(28)]))
+            .map(|r| (r.node.0, r.role.as_deref(), r.number))
             .collect();
         assert_eq!(
             kept,
             vec![
-                (0, "Appended { index: 1, term: 1"),
-                (1, "Appended { index: 1, term: 1"),
-                (0, "Appended { index: 3, term: 2"),
-                (0, "BecameLeader { term: 2, log:"),
+                (0, None, Some(1)),
+                (1, None, Some(1)),
+                (0, None, Some(2)),
+                (0, Some("leader"), Some(2)),
             ]
         );
-        assert_eq!(records[3].text.len(), TEXT_MAX);
+    }
+
+    #[test]
+    fn the_typed_hook_keeps_roles_and_larger_numbers_without_reading_text() {
+        let mut log: ObservationLog<()> = ObservationLog::new(2, 0);
+        let at = Instant::ZERO;
+        let leader = Lane::Role {
+            role: "leader",
+            number: Some(3),
+        };
+        log.offer(at, NodeId(0), Lane::Number(2), &());
+        log.offer(at, NodeId(0), Lane::Number(2), &());
+        log.offer(at, NodeId(0), Lane::Nothing, &());
+        log.offer(at, NodeId(0), leader, &());
+        log.offer(at, NodeId(1), Lane::Number(1), &());
+        log.offer(at, NodeId(1), Lane::Number(0), &());
+        let kept: Vec<(u32, Option<String>, Option<u64>)> = log
+            .into_records()
+            .into_iter()
+            .map(|r| (r.node.0, r.role, r.number))
+            .collect();
+        assert_eq!(
+            kept,
+            vec![
+                (0, None, Some(2)),
+                (0, Some("leader".into()), Some(3)),
+                (1, None, Some(1)),
+            ]
+        );
     }
 }

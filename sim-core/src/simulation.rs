@@ -1232,7 +1232,7 @@ impl<N: Node> Simulation<N> {
                         self.tracing(|| format!("{node}: {observation:?}"));
                     }
                     if let Some(log) = &mut self.observations {
-                        log.offer(self.now, node, &observation);
+                        log.offer(self.now, node, N::lane(&observation, node), &observation);
                     }
                     if let Err(violation) = self.invariants.observe(self.now, node, &observation) {
                         self.tracing(|| format!("!! VIOLATION {violation}"));

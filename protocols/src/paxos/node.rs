@@ -830,6 +830,22 @@ impl<A: Application> Node for PaxosNode<A> {
     type Record = Record;
     type Observation = PaxosObservation;
 
+    /// Lanes: `BecameLeader` starts a leadership in its ballot's round; an accepted ballot is a
+    /// round the node knows.
+    fn lane(observation: &PaxosObservation, _node: NodeId) -> sim_core::observed::Lane {
+        use sim_core::observed::Lane;
+        match observation {
+            PaxosObservation::BecameLeader { ballot } => Lane::Role {
+                role: "leader",
+                number: Some(ballot.round),
+            },
+            PaxosObservation::Accepted { ballot, .. } => Lane::Number(ballot.round),
+            PaxosObservation::Started { .. }
+            | PaxosObservation::Learned { .. }
+            | PaxosObservation::Applied { .. } => Lane::Nothing,
+        }
+    }
+
     fn recover(config: &Config<A>, id: NodeId, durable: &[Record]) -> Self {
         config.assert_valid();
         let acceptor = Acceptor::recover(config.bugs, durable);

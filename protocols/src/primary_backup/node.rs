@@ -662,6 +662,23 @@ impl<A: Application> Node for PrimaryBackup<A> {
     type Record = Record<A>;
     type Observation = Observation;
 
+    /// Lanes: `Promoted` starts a primary in its epoch, `SteppedDown` a backup in the newer
+    /// epoch it heard of; an installed snapshot shows its epoch.
+    fn lane(observation: &Observation, _node: NodeId) -> sim_core::observed::Lane {
+        use sim_core::observed::Lane;
+        match observation {
+            Observation::Promoted { epoch, .. } => Lane::Role {
+                role: "primary",
+                number: Some(epoch.number),
+            },
+            Observation::SteppedDown { new_epoch, .. } => Lane::Role {
+                role: "backup",
+                number: Some(new_epoch.number),
+            },
+            Observation::SnapshotInstalled { epoch, .. } => Lane::Number(epoch.number),
+        }
+    }
+
     fn recover(config: &Config<A>, id: NodeId, durable: &[Record<A>]) -> Self {
         if let Err(message) = config.validate() {
             panic!("invalid primary-backup config: {message}");

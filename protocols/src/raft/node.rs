@@ -1224,6 +1224,28 @@ impl<A: Application> Node for RaftNode<A> {
     type Record = Record;
     type Observation = RaftObservation;
 
+    /// Lanes: a vote for itself starts a candidacy, `BecameLeader` a leadership; every other
+    /// observation shows a term the node knows (an entry's term is at most its current one).
+    fn lane(observation: &RaftObservation, node: NodeId) -> sim_core::observed::Lane {
+        use sim_core::observed::Lane;
+        match observation {
+            RaftObservation::BecameLeader { term, .. } => Lane::Role {
+                role: "leader",
+                number: Some(term.0),
+            },
+            RaftObservation::Voted { term, candidate } if *candidate == node => Lane::Role {
+                role: "candidate",
+                number: Some(term.0),
+            },
+            RaftObservation::Voted { term, .. } | RaftObservation::Appended { term, .. } => {
+                Lane::Number(term.0)
+            }
+            RaftObservation::Truncated { leader_term, .. } => Lane::Number(leader_term.0),
+            RaftObservation::Committed { observer_term, .. } => Lane::Number(observer_term.0),
+            RaftObservation::Applied { .. } => Lane::Nothing,
+        }
+    }
+
     fn recover(config: &Config<A>, id: NodeId, durable: &[Record]) -> Self {
         config.assert_valid();
         let mut current_term = Term(0);

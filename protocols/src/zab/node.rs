@@ -1433,6 +1433,22 @@ impl<A: Application> Node for ZabNode<A> {
     type Record = Record;
     type Observation = ZabObservation;
 
+    /// Lanes: a leader is one once a quorum acknowledged its NEWLEADER (`Established`); a
+    /// proposal, delivery or replica state shows the epoch of its zxid.
+    fn lane(observation: &ZabObservation, _node: NodeId) -> sim_core::observed::Lane {
+        use sim_core::observed::Lane;
+        match observation {
+            ZabObservation::Established { epoch } => Lane::Role {
+                role: "leader",
+                number: Some(*epoch),
+            },
+            ZabObservation::Proposed { zxid, .. }
+            | ZabObservation::Delivered { zxid, .. }
+            | ZabObservation::Replica { zxid, .. } => Lane::Number(zxid.epoch),
+            ZabObservation::Reset => Lane::Nothing,
+        }
+    }
+
     fn recover(config: &Config<A>, id: NodeId, durable: &[Record]) -> Self {
         config.assert_valid();
         let mut accepted_epoch = 0;
