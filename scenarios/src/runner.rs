@@ -730,8 +730,17 @@ fn decide(
                 .unknown_reason
                 .clone()
                 .unwrap_or_else(|| "budget spent".into());
+            // The checker's search stops at half the run's memory budget (`run`).
+            let raise = if reason.starts_with("memory") {
+                format!(
+                    "; the checker holds at most half of limits.max_memory_mib = {}: raise it to decide",
+                    limits.max_memory_mib
+                )
+            } else {
+                String::new()
+            };
             return Outcome::Inconclusive {
-                message: format!("linearizability check: {reason}"),
+                message: format!("linearizability check: {reason}{raise}"),
             };
         }
     }

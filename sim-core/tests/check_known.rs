@@ -6,7 +6,7 @@ use sim_core::check::{check_events, CheckOptions, Model, Verdict};
 use sim_core::history::HistoryEvent;
 
 fn native(lines: &[&str]) -> Vec<HistoryEvent> {
-    let text = lines.join("\n");
+    let text = numbered(lines).join("\n");
     formats::native::read(&text)
         .expect("valid native history")
         .events
@@ -18,7 +18,22 @@ fn verdict(model: Model, lines: &[&str]) -> Verdict {
         .verdict
 }
 
-/// Shorthand: `e(p, type, f, value)` as a native line (index and time filled by position).
+/// The shorthand lines of `e` and `ek` numbered by position (the reader refuses an index that
+/// does not increase); lines written out in full keep theirs.
+fn numbered(lines: &[&str]) -> Vec<String> {
+    let shorthand = r#"{"index":0,"time":0,"#;
+    lines
+        .iter()
+        .enumerate()
+        .map(|(position, line)| match line.strip_prefix(shorthand) {
+            Some(rest) => format!(r#"{{"index":{position},"time":0,{rest}"#),
+            None => line.to_string(),
+        })
+        .collect()
+}
+
+/// Shorthand: `e(p, type, f, value)` as a native line (index 0 and time 0; `native` numbers
+/// the lines by position).
 fn e(process: u64, kind: &str, f: &str, value: &str) -> String {
     format!(
         r#"{{"index":0,"time":0,"process":{process},"type":"{kind}","f":"{f}","value":{value}}}"#
@@ -322,7 +337,7 @@ fn readers_report_the_malformed_line() {
     let native_text = format!(
         "{}\n\n{}\nnot json\n",
         e(1, "invoke", "write", "1"),
-        e(1, "ok", "write", "1")
+        e(1, "ok", "write", "1").replacen(r#""index":0"#, r#""index":1"#, 1)
     );
     assert_eq!(
         formats::read(Format::Native, &native_text)

@@ -98,6 +98,12 @@ fn finish<E: EventSource>(
     model_arg: Option<Model>,
     history: &ParsedHistory<E>,
 ) -> anyhow::Result<u8> {
+    for (line, warning) in formats::warnings(history) {
+        match line {
+            Some(line) => errln!("warning: {path}:{line}: {warning}"),
+            None => errln!("warning: {path}: {warning}"),
+        }
+    }
     let model = model_arg.unwrap_or(history.default_model);
     let mut options = CheckOptions {
         dialect: history.dialect,

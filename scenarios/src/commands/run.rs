@@ -25,7 +25,8 @@ pub struct Args {
     /// The seed.
     #[arg(long, env = "FAULTLINE_SEED", default_value_t = 0)]
     pub seed: u64,
-    /// The run directory (default `store/<scenario>/<timestamp>-s<seed>/`, plus a `latest` link).
+    /// The run directory (default `store/<scenario>/<timestamp>-s<seed>/` under the working
+    /// directory, plus a `latest` link; its full path is printed).
     #[arg(long)]
     pub out: Option<PathBuf>,
     /// Write into a non-empty `--out` directory (files of the same name are replaced).
@@ -61,7 +62,16 @@ pub fn execute(args: Args) -> anyhow::Result<u8> {
         link_latest(&directory);
     }
     print_summary(&report, &replay);
-    outln!("run directory: {}", directory.display());
+    if default_directory {
+        // Without --out the files land in the working directory: say exactly where.
+        let shown = std::fs::canonicalize(&directory).unwrap_or(directory);
+        outln!(
+            "run directory: {} (no --out given: under store/ in the working directory)",
+            shown.display()
+        );
+    } else {
+        outln!("run directory: {}", directory.display());
+    }
     if let Some(path) = &args.export_script {
         use anyhow::Context;
         let text = crate::shrink::script::exported(

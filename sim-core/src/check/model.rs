@@ -494,6 +494,11 @@ pub(crate) fn gave_up_reason(why: GaveUp, budget_steps: u64, entries: u64, bytes
     match why {
         GaveUp::Steps => format!("step budget of {budget_steps} exhausted"),
         GaveUp::Cache => format!("cache limit of {entries} entries reached"),
+        // In KiB when not a whole MiB: a run's checker gets half of the run's budget.
+        GaveUp::Memory if bytes % (1 << 20) != 0 => format!(
+            "memory limit of {} KiB reached (cache and interned states)",
+            bytes >> 10
+        ),
         GaveUp::Memory => format!(
             "memory limit of {} MiB reached (cache and interned states)",
             bytes >> 20

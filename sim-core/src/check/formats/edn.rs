@@ -218,6 +218,11 @@ impl Parser<'_> {
                 }
             }
             b':' => {
+                // `"index":0`: a JSON object where EDN was expected (EDN has no `:` after a
+                // string; its keys are keywords).
+                if self.at > 0 && self.text[self.at - 1] == b'"' {
+                    return Err(self.error("`\"name\":value` is JSON, not EDN (whose keys are keywords: `:process 0`): read a JSON history as --format native, one object per line"));
+                }
                 self.at += 1;
                 let name = self.token();
                 if name.is_empty() {
@@ -240,9 +245,19 @@ impl Parser<'_> {
                             || ((first == b'-' || first == b'+')
                                 && token.len() > 1
                                 && token.as_bytes()[1].is_ascii_digit());
+                        // Clojure writes a big integer with an `N` suffix (`5N`); one that
+                        // fits in 64 bits is an integer like any other, a wider one is refused
+                        // rather than read as something else.
+                        let digits = token.strip_suffix('N').unwrap_or(&token);
+                        let integer = digits.bytes().skip(1).all(|b| b.is_ascii_digit());
                         if numeric {
-                            match token.parse::<i64>() {
+                            match digits.parse::<i64>() {
                                 Ok(v) => Edn::Int(v),
+                                Err(_) if integer => {
+                                    return Err(self.error(format!(
+                                        "integer {token} is outside the signed 64-bit range (faultline reads integers from -2^63 to 2^63 - 1)"
+                                    )))
+                                }
                                 Err(_) => Edn::Number(token),
                             }
                         } else {
@@ -307,12 +322,39 @@ pub fn read(text: &str) -> Result<ParsedHistory, ParseError> {
     };
     let mut events = Vec::new();
     let mut positions = Vec::new();
+    // The last `:index` given and its line. Knossos's histories have none (operations are
+    // numbered by position, as here); where they are given they must increase, as Jepsen's do.
+    let mut last_index: Option<(i64, usize)> = None;
     for (ordinal, record) in records.iter().enumerate() {
         let line = record.line;
         let error = |message: String| ParseError { line, message };
         let Edn::Map(pairs) = &record.kind else {
             return Err(error("expected an operation map".into()));
         };
+        match field(pairs, "index").map(|n| &n.kind) {
+            None | Some(Edn::Nil) => {}
+            Some(Edn::Int(index)) => {
+                match last_index {
+                    Some((previous, previous_line)) if *index == previous => {
+                        return Err(error(format!(
+                            ":index {index} again (line {previous_line} has it too): every operation needs its own index"
+                        )))
+                    }
+                    Some((previous, previous_line)) if *index < previous => {
+                        return Err(error(format!(
+                            ":index {index} after :index {previous} (line {previous_line}): indices increase down the file, in real-time order"
+                        )))
+                    }
+                    _ => {}
+                }
+                last_index = Some((*index, line));
+            }
+            Some(other) => {
+                return Err(error(format!(
+                    "expected an integer :index, found {other:?}"
+                )))
+            }
+        }
         let process = match field(pairs, "process").map(|n| &n.kind) {
             Some(Edn::Int(p)) if *p >= 0 => *p as u64,
             Some(Edn::Int(p)) => return Err(error(format!("negative process {p}"))),

@@ -144,3 +144,39 @@ pub fn infer_model<E: EventSource + ?Sized>(events: &E) -> Model {
         Model::CasRegister
     }
 }
+
+/// What a history that reads may still hold that Jepsen accepts but its author may not have
+/// meant: no operations at all (trivially linearizable), or a `time` that goes back (events
+/// are checked in file order, as Jepsen orders them by position; `time` is informational).
+/// Each is (1-based line, or `None` for the whole file; message).
+pub fn warnings<E: EventSource>(history: &ParsedHistory<E>) -> Vec<(Option<usize>, String)> {
+    let events = &history.events;
+    if events.is_empty() {
+        return vec![(
+            None,
+            "no operations: an empty history is linearizable, trivially (is it the file you meant?)"
+                .to_string(),
+        )];
+    }
+    let line = |index: usize| history.positions.get(index).map_or(0, |p| p.line);
+    let mut first_back: Option<(usize, u64, u64)> = None;
+    let mut back = 0usize;
+    let mut previous = events.event(0).time;
+    for index in 1..events.len() {
+        let time = events.event(index).time;
+        if time < previous {
+            back += 1;
+            first_back.get_or_insert((index, time, previous));
+        }
+        previous = time;
+    }
+    match first_back {
+        Some((index, time, before)) => vec![(
+            Some(line(index)),
+            format!(
+                "time {time} is earlier than the event before it ({before}); events are checked in their order in the file, not by `time` (as Jepsen does): {back} event(s) in all go back in time"
+            ),
+        )],
+        None => Vec::new(),
+    }
+}
