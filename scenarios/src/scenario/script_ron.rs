@@ -117,6 +117,18 @@ fn action(out: &mut String, action: &ActionFile) {
             push_u64(out, u64::from(*nth));
             out.push(')');
         }
+        ActionFile::AddShard(member) | ActionFile::RemoveShard(member) => {
+            out.push_str(match action {
+                ActionFile::AddShard(..) => "AddShard(",
+                _ => "RemoveShard(",
+            });
+            // `implicit_some`: a chosen shard is written bare, no choice as `None`.
+            match member {
+                Some(member) => push_u64(out, u64::from(*member)),
+                None => out.push_str("None"),
+            }
+            out.push(')');
+        }
     }
 }
 
@@ -228,6 +240,10 @@ mod tests {
                 nth: 3,
                 lose_unsynced: false,
             },
+            FaultAction::Membership(sim_core::faults::Membership::Add(Some(3))),
+            FaultAction::Membership(sim_core::faults::Membership::Add(None)),
+            FaultAction::Membership(sim_core::faults::Membership::Remove(Some(0))),
+            FaultAction::Membership(sim_core::faults::Membership::Remove(None)),
             FaultAction::CrashAt {
                 node: n(2),
                 point: "raft.before_sync".into(),
