@@ -166,14 +166,25 @@ fn list_shows_the_protocol_its_parameters_and_the_mutant() {
 fn report_merge_of_shards_gives_the_whole_sweeps_figures() {
     let sweep = |extra: &[&str], out: &str| {
         let mut args = vec![
-            "sweep", PN_EVERYTHING, "--seeds", "0..4", "--jobs", "1", "--out", out,
+            "sweep",
+            PN_EVERYTHING,
+            "--seeds",
+            "0..4",
+            "--jobs",
+            "1",
+            "--out",
+            out,
         ];
         args.extend_from_slice(extra);
         let (code, stdout, stderr) = faultline(&args);
         assert_eq!(code, 0, "{stdout}{stderr}");
     };
-    let (whole, shard1, shard2, merged) =
-        (temp("whole"), temp("shard1"), temp("shard2"), temp("merged"));
+    let (whole, shard1, shard2, merged) = (
+        temp("whole"),
+        temp("shard1"),
+        temp("shard2"),
+        temp("merged"),
+    );
     sweep(&[], &whole);
     sweep(&["--shard", "1/2"], &shard1);
     sweep(&["--shard", "2/2"], &shard2);
