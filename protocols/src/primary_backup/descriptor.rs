@@ -51,6 +51,18 @@ const PARAMS: &[Param] = &[
         ParamValue::Duration(Duration::from_millis(500)),
         "a backup promotes itself after hearing nothing for this long (above heartbeat)",
     ),
+    Param::new(
+        "min_replicas_to_write",
+        ParamKind::Count { min: 0, max: 64 },
+        ParamValue::Count(0),
+        "Redis's min-replicas-to-write: refuse writes unless this many backups acknowledged within min_replicas_max_lag; with Sync, answer only what this many backups hold (0: off)",
+    ),
+    Param::new(
+        "min_replicas_max_lag",
+        ParamKind::Duration,
+        ParamValue::Duration(Duration::from_millis(500)),
+        "Redis's min-replicas-max-lag: how recent an acknowledgement counts for min_replicas_to_write",
+    ),
 ];
 
 /// How the registry and scenario files name it.
@@ -118,6 +130,8 @@ impl Protocol for PrimaryBackupProtocol {
                 "Sync" => Replication::Sync,
                 _ => Replication::Async,
             },
+            min_replicas_to_write: params.count("min_replicas_to_write"),
+            min_replicas_max_lag: params.duration("min_replicas_max_lag"),
             app,
         };
         inputs.simulate::<PrimaryBackup<AnyApp>>(config, Box::new(NoInvariants))

@@ -99,6 +99,7 @@ pub const MARKS: &[&str] = &[
     "primary_backup.stepped_down",
     "primary_backup.stream_before_snapshot",
     "primary_backup.stream_gap",
+    "primary_backup.write_refused_min_replicas",
 ];
 
 mod descriptor;
@@ -128,6 +129,14 @@ pub struct Config<A = crate::apps::kv::Kv> {
     pub replication_delay: Duration,
     /// When the primary answers a write. Default [`Replication::Async`].
     pub replication: Replication,
+    /// Redis's `min-replicas-to-write`: the primary refuses a write (`Fail`) unless at least
+    /// this many backups acknowledged within `min_replicas_max_lag`, and with
+    /// [`Replication::Sync`] answers only what this many backups acknowledged as durable.
+    /// Zero (the default) turns the rule off.
+    pub min_replicas_to_write: u32,
+    /// Redis's `min-replicas-max-lag`: how recent a backup's acknowledgement must be to count
+    /// for `min_replicas_to_write`, on the primary's local clock. Default 500 ms.
+    pub min_replicas_max_lag: Duration,
     /// The application's initial state.
     pub app: A,
 }
@@ -156,6 +165,8 @@ impl<A: Default> Default for Config<A> {
             resend_batch_max: 64,
             replication_delay: Duration::ZERO,
             replication: Replication::Async,
+            min_replicas_to_write: 0,
+            min_replicas_max_lag: Duration::from_millis(500),
         }
     }
 }
