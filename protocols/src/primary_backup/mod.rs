@@ -57,6 +57,9 @@
 //!   sentinels): a backup on the minority side of a partition can promote itself, and the old
 //!   primary keeps accepting writes until it hears of the higher epoch (split brain). Both are
 //!   the classic failures of asynchronous replication that the checker is meant to show.
+//!   `min_replicas_to_write` (Redis's `min-replicas-to-write`) adds a write quorum of backups
+//!   but no vote to failover: with every backup it removes the loss, with fewer the promotion
+//!   race remains (README, "Primary-backup: Async and Sync").
 //! - **Liveness by heartbeats only.** "Live" means "heard from within `failover_timeout` on
 //!   my local clock"; clock skew and one-way partitions shift who promotes.
 //! - **Full resynchronisation after every epoch change.** Redis keeps the previous replication
