@@ -192,7 +192,8 @@ pub trait Protocol: Sync {
     /// Are its client histories linearizable when it is correct? The default. A protocol that
     /// promises less (CRDT replicas: reads may be stale) answers `false`: its runs skip the
     /// linearizability checker and the application's audit, and judge the history with
-    /// [`Protocol::audit`] and report [`Protocol::measure`] instead.
+    /// [`Protocol::audit`] instead, and their invariant checker's figures measure what is
+    /// not promised (how stale reads were: `sim_core::node::Invariants::figures`).
     fn linearizable(&self) -> bool {
         true
     }
@@ -201,13 +202,6 @@ pub trait Protocol: Sync {
     /// weaker guarantees it does promise).
     fn audit(&self, _params: &Params, _history: &[HistoryEvent]) -> AuditResult {
         Ok(())
-    }
-
-    /// Figures measured on a non-[`linearizable`](Protocol::linearizable) protocol's history
-    /// (how stale its reads were), reported in run and sweep summaries, never failed. A name
-    /// ending in `_max` is aggregated over seeds by its maximum, any other by its sum.
-    fn measure(&self, _params: &Params, _history: &[HistoryEvent]) -> Vec<(&'static str, u64)> {
-        Vec::new()
     }
 
     /// Runs one simulation of this protocol replicating `app`, with `bugs` switched on.

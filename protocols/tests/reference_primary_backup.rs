@@ -856,3 +856,41 @@ fn sync_failover_keeps_every_answered_write_and_promotes_the_furthest_backup() {
     assert_eq!(cluster.value_at(N2), Some(8));
     assert_eq!(cluster.value_at(N1), Some(8));
 }
+
+/// Redis's `min-replicas-to-write` on top of `Sync`: where `Sync` alone stops waiting for a
+/// backup silent past `failover_timeout` (the test above), a rule of two backups keeps the
+/// answer held until two backups have the write on disk, and refuses new writes (`Fail`, not
+/// applied) while fewer than two acknowledged within `min_replicas_max_lag`.
+#[test]
+fn min_replicas_to_write_holds_answers_for_two_backups_and_refuses_writes_without_them() {
+    let config = Config {
+        min_replicas_to_write: 2,
+        min_replicas_max_lag: Duration::from_millis(200),
+        ..sync_config()
+    };
+    let mut cluster = Cluster::new(3, config);
+    cluster.run_rounds(2); // both backups acknowledge
+    let id = send_write(&mut cluster, N0, 5);
+    cluster.deliver_all();
+    assert!(answered(&cluster, id), "two backups hold it");
+    cluster.crash(N2);
+    let id = send_write(&mut cluster, N0, 6);
+    cluster.deliver_all();
+    cluster.run_rounds(12); // 600 ms > failover_timeout: Sync alone would answer by now
+    assert!(!answered(&cluster, id), "only n1 holds write 6");
+    assert_eq!(cluster.write(N0, 7), Outcome::Fail);
+    assert!(cluster.has_mark(N0, "primary_backup.write_refused_min_replicas"));
+    assert_eq!(
+        cluster.value_at(N1),
+        Some(6),
+        "the refused write never entered the stream"
+    );
+    // n2 returns and catches up: write 6 is answered, and writes are accepted again.
+    cluster.restart(N2);
+    cluster.run_rounds(2);
+    assert!(answered(&cluster, id));
+    let id = send_write(&mut cluster, N0, 8);
+    cluster.deliver_all();
+    assert!(answered(&cluster, id));
+    assert_eq!(cluster.value_at(N2), Some(8));
+}

@@ -1,7 +1,7 @@
 //! Sweep summaries: `summary.md` and `index.html` of `faultline sweep --out`, computed from the
 //! records of `results.jsonl` alone, so `faultline report merge` of shard outputs gives the
-//! whole sweep's summary (records are sorted by scenario path and seed, and every figure is a
-//! sum, a count or a histogram that adds).
+//! whole sweep's summary (records are sorted by scenario path and seed, and every number is a
+//! sum, a count, a maximum or a histogram that adds).
 //!
 //! Latencies are kept per seed as a histogram of quarter-octave buckets (at most 19% wide),
 //! which merges exactly; percentiles are reported as their bucket's upper bound.
@@ -9,6 +9,7 @@
 use crate::html::{escape, page_start, PAGE_END};
 use serde_json::Value as Json;
 use sim_core::history::{EventType, HistoryEvent};
+use sim_core::node::combine_figure;
 use std::collections::{BTreeMap, BTreeSet};
 use std::fmt::Write;
 
@@ -105,9 +106,11 @@ pub struct ScenarioSummary {
     pub latency: BTreeMap<u32, u64>,
     /// Failing seeds, lowest first.
     pub failing: Vec<FailingSeed>,
-    /// A non-linearizable protocol's measures over all seeds (how stale its reads were): a
-    /// name ending in `_max` by its maximum, any other by its sum. Empty for the others.
-    pub measures: BTreeMap<String, u64>,
+    /// What the protocol's checker measured over all seeds (`figures` of the seed records:
+    /// time in doubt, isolation anomalies, how stale reads were), added up by
+    /// `sim_core::node::combine_figure`: a name ending in `_max` by its maximum, any other by
+    /// its sum. Empty for protocols that measure nothing.
+    pub figures: BTreeMap<String, u64>,
 }
 
 /// A sweep's summary: one part per scenario file, in path order.
@@ -189,13 +192,11 @@ pub fn summarise(records: &[Json]) -> Result<Summary, SummaryError> {
         for (mark, count) in u64_map(&record["marks"]) {
             *part.marks.entry(mark).or_insert(0) += count;
         }
-        for (name, value) in u64_map(&record["measures"]) {
-            let total = part.measures.entry(name.clone()).or_insert(0);
-            *total = if name.ends_with("_max") {
-                (*total).max(value)
-            } else {
-                total.saturating_add(value)
-            };
+        for (name, value) in u64_map(&record["figures"]) {
+            part.figures
+                .entry(name.clone())
+                .and_modify(|total| *total = combine_figure(&name, *total, value))
+                .or_insert(value);
         }
         for (bucket, count) in u64_map(&record["latency_histogram"]) {
             if let Ok(bucket) = bucket.parse::<u32>() {
@@ -297,9 +298,9 @@ pub fn summary_markdown(summary: &Summary) -> String {
                 missed.join(" ")
             }
         );
-        if !part.measures.is_empty() {
+        if !part.figures.is_empty() {
             let measured: Vec<String> = part
-                .measures
+                .figures
                 .iter()
                 .map(|(k, v)| format!("`{k}` {v}"))
                 .collect();
@@ -445,22 +446,37 @@ mod tests {
         assert_eq!(a.scenarios[0].failing[0].explanation, "bad");
         assert_eq!(a.scenarios[0].marks_not_hit.len(), 1);
         assert!(summary_markdown(&a).contains("`r 1`"));
-        assert!(a.scenarios[0].measures.is_empty());
+        assert!(a.scenarios[0].figures.is_empty());
         assert!(!summary_markdown(&a).contains("measured"));
     }
 
     #[test]
-    fn measures_add_up_over_seeds_and_maxima_stay_maxima() {
+    fn figures_add_up_over_seeds_and_maxima_stay_maxima_in_any_shard_split() {
         let seed = |seed: u64, stale: u64, max: u64| {
             serde_json::json!({"type": "seed", "path": "p", "scenario": "s", "seed": seed,
                 "outcome": "pass", "wall_ms": 1.0,
-                "measures": {"stale_reads": stale, "staleness_ops_max": max}})
+                "figures": {"stale_reads": stale, "staleness_ops_max": max, "time_in_doubt_ns": 5}})
         };
-        let summary = summarise(&[seed(0, 3, 7), seed(1, 4, 2)]).unwrap();
-        let measures = &summary.scenarios[0].measures;
-        assert_eq!(measures["stale_reads"], 7);
-        assert_eq!(measures["staleness_ops_max"], 7);
-        assert!(summary_markdown(&summary)
-            .contains("- measured: `stale_reads` 7 · `staleness_ops_max` 7"));
+        let seeds = [seed(0, 3, 7), seed(1, 4, 2), seed(2, 0, 9), seed(3, 1, 1)];
+        let whole = summarise(&seeds).unwrap();
+        let figures = &whole.scenarios[0].figures;
+        assert_eq!(figures["stale_reads"], 8);
+        assert_eq!(figures["staleness_ops_max"], 9);
+        assert_eq!(figures["time_in_doubt_ns"], 20);
+        assert!(summary_markdown(&whole).contains(
+            "- measured: `stale_reads` 8 · `staleness_ops_max` 9 · `time_in_doubt_ns` 20"
+        ));
+        // Shards in any order, and a seed both shards reported, give the whole sweep's figures.
+        let shards = [
+            seeds[2].clone(),
+            seeds[3].clone(),
+            seeds[1].clone(),
+            seeds[0].clone(),
+            seeds[1].clone(),
+        ];
+        assert_eq!(summarise(&shards).unwrap(), whole);
+        // Without the maximum rule the split would show: the first shard alone holds the 9.
+        let first_shard = summarise(&seeds[..2]).unwrap();
+        assert_eq!(first_shard.scenarios[0].figures["staleness_ops_max"], 7);
     }
 }

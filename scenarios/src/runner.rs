@@ -132,7 +132,8 @@ pub struct RunReport {
     pub ops_info: u64,
     /// Marks hit.
     pub marks: BTreeMap<String, u64>,
-    /// What the protocol's checker measured (`time_in_doubt_ns`, `isolation_anomalies`).
+    /// What the protocol's checker measured (`time_in_doubt_ns`, `isolation_anomalies`,
+    /// `stale_reads`: `sim_core::node::Invariants::figures`), by name.
     pub figures: BTreeMap<String, u64>,
     /// The concrete fault plan that ran.
     pub plan: FaultPlan,
@@ -148,9 +149,6 @@ pub struct RunReport {
     pub trace: Vec<String>,
     /// The protocol's observations, when asked for (the report's node lanes).
     pub observations: Vec<simulation::ObservationRecord>,
-    /// Figures a non-linearizable protocol measures on the history (`Protocol::measure`:
-    /// how stale reads were), in its order; empty for the others.
-    pub measures: Vec<(&'static str, u64)>,
 }
 
 /// How to run.
@@ -438,7 +436,6 @@ pub fn run(scenario: &Scenario, seed: u64, options: &RunOptions) -> Result<RunRe
                 stats: None,
                 trace: Vec::new(),
                 observations: Vec::new(),
-                measures: Vec::new(),
             })
         }
     };
@@ -461,7 +458,6 @@ pub fn run(scenario: &Scenario, seed: u64, options: &RunOptions) -> Result<RunRe
     } else {
         Ok(())
     };
-    let measures = protocol.protocol.measure(&protocol.params, &history);
     let checked = if judged {
         check_events(&history, check_model, &check_options).map(Some)
     } else {
@@ -530,7 +526,6 @@ pub fn run(scenario: &Scenario, seed: u64, options: &RunOptions) -> Result<RunRe
     result.check = check;
     result.trace = report.trace;
     result.observations = report.observations;
-    result.measures = measures;
     Ok(result)
 }
 
@@ -636,7 +631,6 @@ fn base_report(
         stats: Some(stats.clone()),
         trace: Vec::new(),
         observations: Vec::new(),
-        measures: Vec::new(),
     }
 }
 

@@ -113,3 +113,66 @@ fn bench_scenario_rejects_bad_input_with_exit_2() {
         assert!(err.contains("error"), "{args:?}: {err}");
     }
 }
+
+/// The history `bench checker` measures its memory on is linearizable, as the bench expects,
+/// and the checker is not fooled by it: one read changed to a value never written is caught.
+#[test]
+fn bench_checker_generates_a_linearizable_kv_history_and_measures_its_peak() {
+    let mut text = Vec::new();
+    scenarios::commands::bench_checker::write_large_kv_history(4_000, &mut text).unwrap();
+    let text = String::from_utf8(text).unwrap();
+    assert_eq!(text.lines().count(), 4_000);
+    assert!(text.contains(r#""type":"info""#), "1% of operations crash");
+    let dir = std::env::temp_dir().join(format!("faultline-bench-gen-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let good = dir.join("good.jsonl");
+    std::fs::write(&good, &text).unwrap();
+    let (code, out, err) = faultline(&["check", good.to_str().unwrap(), "--model", "kv"]);
+    assert_eq!(code, 0, "{out}{err}");
+    // The first ok read of a written value now sees 999999, which no write wrote.
+    let bad_text: String = {
+        let mut changed = false;
+        text.lines()
+            .map(|line| {
+                if !changed
+                    && line.contains(r#""type":"ok","f":"read""#)
+                    && !line.ends_with("null}")
+                {
+                    changed = true;
+                    let cut = line.rfind(":").unwrap();
+                    format!("{}:999999}}\n", &line[..cut])
+                } else {
+                    format!("{line}\n")
+                }
+            })
+            .collect()
+    };
+    let bad = dir.join("bad.jsonl");
+    std::fs::write(&bad, bad_text).unwrap();
+    let (code, out, err) = faultline(&["check", bad.to_str().unwrap(), "--model", "kv"]);
+    assert_eq!(code, 1, "{out}{err}");
+    let _ = std::fs::remove_dir_all(&dir);
+
+    // The bench reports the generated history first, with a peak measured after a reset.
+    let (code, out, err) = faultline(&[
+        "bench",
+        "checker",
+        "--repeat",
+        "1",
+        "--skip-unpartitioned",
+        "--large-kv-events",
+        "20000",
+        "--json",
+    ]);
+    if err.contains("conformance corpus not found") {
+        return; // The corpus sits beside the workspace, not in it.
+    }
+    assert_eq!(code, 0, "{err}");
+    let first: serde_json::Value = serde_json::from_str(out.lines().next().unwrap()).unwrap();
+    assert_eq!(first["name"], "checker/generated/kv-20000-events");
+    assert_eq!(first["verdict"], "linearizable");
+    assert_eq!(first["events"], 20_000);
+    if first["peak_reset"] == true {
+        assert!(number(&first, "peak_memory_kib") > 1024.0, "{first}");
+    }
+}

@@ -6,7 +6,7 @@
 #[allow(dead_code)]
 mod support;
 
-use scenarios::runner::{run, Outcome, RunOptions};
+use scenarios::runner::{run, Outcome, RunOptions, RunReport};
 use scenarios::scenario::Scenario;
 use support::faultline;
 
@@ -22,12 +22,11 @@ fn parse(text: &str) -> Result<Scenario, String> {
     Scenario::from_str(text, "test.ron").map_err(|error| error.message().to_string())
 }
 
-fn measure(measures: &[(&str, u64)], name: &str) -> u64 {
-    measures
-        .iter()
-        .find(|(n, _)| *n == name)
-        .unwrap_or_else(|| panic!("no measure {name} in {measures:?}"))
-        .1
+fn figure(report: &RunReport, name: &str) -> u64 {
+    *report
+        .figures
+        .get(name)
+        .unwrap_or_else(|| panic!("no figure {name} in {:?}", report.figures))
 }
 
 #[test]
@@ -36,19 +35,19 @@ fn crdt_runs_pass_with_stale_reads_measured_and_no_linearizability_check() {
         let report = run(&load(path), 0, &RunOptions::default()).unwrap();
         assert_eq!(report.outcome, Outcome::Pass, "{path}");
         assert!(report.check.is_none(), "{path}: reads are not linearizable");
-        let reads = measure(&report.measures, "reads");
-        let stale = measure(&report.measures, "stale_reads");
+        let reads = figure(&report, "reads");
+        let stale = figure(&report, "stale_reads");
         assert!(
             reads > 100 && stale > 0 && stale < reads,
             "{path}: {stale} of {reads}"
         );
-        assert!(measure(&report.measures, "staleness_ops_max") >= 1);
-        assert!(measure(&report.measures, "staleness_us_max") > 0);
+        assert!(figure(&report, "staleness_ops_max") >= 1);
+        assert!(figure(&report, "staleness_us_max") > 0);
     }
     // A linearizable protocol measures nothing and is checked as before.
     let raft = load("catalog/raft-counter-calm.ron");
     let report = run(&raft, 0, &RunOptions::default()).unwrap();
-    assert!(report.measures.is_empty());
+    assert!(report.figures.is_empty());
     assert!(report.check.is_some());
 }
 
@@ -93,15 +92,15 @@ fn the_counter_runs_on_crdt_replicas_and_nothing_else_does() {
 }
 
 #[test]
-fn run_and_sweep_report_the_measures_in_text_and_jsonl() {
+fn run_and_sweep_report_the_figures_in_text_and_jsonl() {
     let (code, out, _) = faultline(&["run", G_PARTITIONS, "--seed", "1", "--out", &temp("run")]);
     assert_eq!(code, 0, "{out}");
-    assert!(out.contains("measured: reads "), "{out}");
-    assert!(out.contains("stale_reads "), "{out}");
+    assert!(out.contains("measured: reads: "), "{out}");
+    assert!(out.contains("stale reads: "), "{out}");
 
     let (code, out, _) = faultline(&["sweep", PN_EVERYTHING, "--count", "3", "--jobs", "1"]);
     assert_eq!(code, 0, "{out}");
-    assert!(out.contains("measured over the seeds: reads "), "{out}");
+    assert!(out.contains("  measured: reads: "), "{out}");
 
     let (code, out, _) = faultline(&[
         "sweep",
@@ -122,20 +121,21 @@ fn run_and_sweep_report_the_measures_in_text_and_jsonl() {
     assert_eq!(seeds.len(), 3);
     let stale_total: u64 = seeds
         .iter()
-        .map(|r| r["measures"]["stale_reads"].as_u64().unwrap())
+        .map(|r| r["figures"]["stale_reads"].as_u64().unwrap())
         .sum();
     let max = seeds
         .iter()
-        .map(|r| r["measures"]["staleness_us_max"].as_u64().unwrap())
+        .map(|r| r["figures"]["staleness_us_max"].as_u64().unwrap())
         .max()
         .unwrap();
     let summary = records.iter().find(|r| r["type"] == "summary").unwrap();
-    assert_eq!(summary["measures"]["stale_reads"], stale_total);
-    assert_eq!(summary["measures"]["staleness_us_max"], max);
+    assert_eq!(summary["figures"]["stale_reads"], stale_total);
+    assert_eq!(summary["figures"]["staleness_us_max"], max);
 
-    // A linearizable scenario's records carry no measures.
+    // A linearizable scenario's records carry no figures.
     let (_, out, _) = faultline(&["sweep", support::CALM, "--count", "1", "--format", "jsonl"]);
-    assert!(!out.contains("measures"), "{out}");
+    assert!(out.contains("\"figures\":{}"), "{out}");
+    assert!(!out.contains("stale_reads"), "{out}");
 }
 
 #[test]
@@ -156,6 +156,65 @@ fn list_shows_the_protocol_its_parameters_and_the_mutant() {
             out.contains(needle),
             "`faultline list` lacks {needle}:\n{out}"
         );
+    }
+}
+
+/// `report merge` of shard outputs adds figures up as the whole sweep does: sums and maxima
+/// (a shard's maximum is not the sweep's, a shard's sum is not either), in summary.md and equal
+/// to the figures of the sweep's own JSONL summary record.
+#[test]
+fn report_merge_of_shards_gives_the_whole_sweeps_figures() {
+    let sweep = |extra: &[&str], out: &str| {
+        let mut args = vec![
+            "sweep",
+            PN_EVERYTHING,
+            "--seeds",
+            "0..4",
+            "--jobs",
+            "1",
+            "--out",
+            out,
+        ];
+        args.extend_from_slice(extra);
+        let (code, stdout, stderr) = faultline(&args);
+        assert_eq!(code, 0, "{stdout}{stderr}");
+    };
+    let (whole, shard1, shard2, merged) = (
+        temp("whole"),
+        temp("shard1"),
+        temp("shard2"),
+        temp("merged"),
+    );
+    sweep(&[], &whole);
+    sweep(&["--shard", "1/2"], &shard1);
+    sweep(&["--shard", "2/2"], &shard2);
+    let (code, out, err) = faultline(&["report", "merge", &shard1, &shard2, "--out", &merged]);
+    assert_eq!(code, 0, "{out}{err}");
+    let measured = |directory: &str| {
+        let summary = std::fs::read_to_string(format!("{directory}/summary.md")).unwrap();
+        summary
+            .lines()
+            .find(|line| line.starts_with("- measured: "))
+            .unwrap_or_else(|| panic!("no figures in {summary}"))
+            .to_string()
+    };
+    assert_eq!(measured(&whole), measured(&merged));
+    assert_ne!(measured(&whole), measured(&shard1));
+    let records = std::fs::read_to_string(format!("{whole}/results.jsonl")).unwrap();
+    let summary: serde_json::Value = records
+        .lines()
+        .map(|line| serde_json::from_str::<serde_json::Value>(line).unwrap())
+        .find(|record| record["type"] == "summary")
+        .unwrap();
+    for (name, value) in summary["figures"].as_object().unwrap() {
+        assert!(
+            measured(&merged).contains(&format!("`{name}` {value}")),
+            "{name} {value} in {}",
+            measured(&merged)
+        );
+    }
+    for directory in [whole, shard1, shard2, merged] {
+        let _ = std::fs::remove_dir_all(directory);
     }
 }
 

@@ -19,7 +19,7 @@
 //! `on_synced` or later, never right after `sync`. With zero latency `on_synced` runs as soon
 //! as the handler that called `sync` returns, before the handler's later effects are applied.
 
-use crate::history::{Function, Value};
+use crate::history::{Function, HistoryEvent, Value};
 use crate::id::{ClientId, NodeId, ProcessId, RequestId, TimerId};
 use crate::prng::Prng;
 use crate::time::{Duration, Instant};
@@ -495,9 +495,26 @@ pub trait Invariants<O> {
     }
 
     /// What the checker measured (never a verdict): `(name, value)`, the unit last in the name
-    /// (`time_in_doubt_ns`, `isolation_anomalies`). Sweeps sum them over seeds.
-    fn figures(&self) -> Vec<(&'static str, u64)> {
+    /// (`time_in_doubt_ns`, `isolation_anomalies`, `stale_reads`), from its observations and
+    /// the run's client `history` (complete: called once, after [`Invariants::finish`]). The one
+    /// hook for a run's figures: they appear in the run's summary and `results.json`, and in
+    /// sweep records and summaries added up over seeds by [`combine_figure`].
+    fn figures(&self, _history: &[HistoryEvent]) -> Vec<(&'static str, u64)> {
         Vec::new()
+    }
+}
+
+/// Adds one seed's figure `value` to the `total` of the seeds before it, by the figure's name:
+/// a name ending in `_max` keeps the maximum (the worst seed), any other the sum (counts and
+/// summed durations; a mean is a sum over a count, `staleness_us_sum / stale_reads`). Both are
+/// exact in any order and grouping, so the shards of a sweep merge into the whole sweep's
+/// figures. A percentile is never a figure: it would need every seed's whole distribution,
+/// which a figure does not keep (sweep summaries keep latency histograms for that).
+pub fn combine_figure(name: &str, total: u64, value: u64) -> u64 {
+    if name.ends_with("_max") {
+        total.max(value)
+    } else {
+        total.saturating_add(value)
     }
 }
 

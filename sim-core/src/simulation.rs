@@ -976,7 +976,11 @@ impl<N: Node> Simulation<N> {
             end_time: self.now,
             stats: self.stats,
             marks: self.marks,
-            figures: self.invariants.figures().into_iter().collect(),
+            figures: self
+                .invariants
+                .figures(self.history.events())
+                .into_iter()
+                .collect(),
             crash_points: self.crash_point_counts,
             history: self.history,
             faults_applied: self.faults_applied,

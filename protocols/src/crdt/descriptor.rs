@@ -99,10 +99,6 @@ impl Protocol for CrdtProtocol {
         history::audit(history).map_err(|message| ("crdt-invoked-range", message))
     }
 
-    fn measure(&self, _params: &Params, history: &[HistoryEvent]) -> Vec<(&'static str, u64)> {
-        history::measure(history).named()
-    }
-
     /// The replicas hold the counter themselves: `app` (the counter application, the only
     /// one this protocol runs) is not used beyond its workload.
     fn simulate(

@@ -87,7 +87,7 @@ pub struct Staleness {
 }
 
 impl Staleness {
-    /// The figures as named measures (`Protocol::measure`).
+    /// The run's figures (`CrdtInvariants::figures`).
     pub fn named(self) -> Vec<(&'static str, u64)> {
         vec![
             ("reads", self.reads),

@@ -18,9 +18,12 @@
 //! - **crdt-convergence** (at the end, after the recovery phase healed everything and
 //!   clients stopped): every replica holds the same state, and it is exactly the applied adds,
 //!   so every replica reads their sum.
+//!
+//! Its figures are the staleness of the client history's reads (`history::measure`).
 
 use super::node::Observation;
 use super::state::{GCounter, PnCounter};
+use sim_core::history::HistoryEvent;
 use sim_core::id::NodeId;
 use sim_core::node::{Invariants, Violation};
 use sim_core::time::Instant;
@@ -183,6 +186,12 @@ impl Invariants<Observation> for CrdtInvariants {
             }
         }
         Ok(())
+    }
+
+    /// How stale the reads of the client history were (`history::measure`): reads are not
+    /// linearizable, and their staleness is measured, never failed.
+    fn figures(&self, history: &[HistoryEvent]) -> Vec<(&'static str, u64)> {
+        super::history::measure(history).named()
     }
 }
 

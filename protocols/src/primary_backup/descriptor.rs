@@ -57,6 +57,18 @@ const PARAMS: &[Param] = &[
         ParamValue::Bool(false),
         "now and then a legal but unusual path: a write shipped a heartbeat late, a backup's acknowledgement a heartbeat late",
     ),
+    Param::new(
+        "min_replicas_to_write",
+        ParamKind::Count { min: 0, max: 64 },
+        ParamValue::Count(0),
+        "Redis's min-replicas-to-write: refuse writes unless this many backups acknowledged within min_replicas_max_lag; with Sync, answer only what this many backups hold (0: off)",
+    ),
+    Param::new(
+        "min_replicas_max_lag",
+        ParamKind::Duration,
+        ParamValue::Duration(Duration::from_millis(500)),
+        "Redis's min-replicas-max-lag: how recent an acknowledgement counts for min_replicas_to_write",
+    ),
 ];
 
 /// How the registry and scenario files name it.
@@ -124,6 +136,8 @@ impl Protocol for PrimaryBackupProtocol {
                 "Sync" => Replication::Sync,
                 _ => Replication::Async,
             },
+            min_replicas_to_write: params.count("min_replicas_to_write"),
+            min_replicas_max_lag: params.duration("min_replicas_max_lag"),
             app,
             buggify: params.bool("buggify"),
         };

@@ -57,6 +57,9 @@
 //!   sentinels): a backup on the minority side of a partition can promote itself, and the old
 //!   primary keeps accepting writes until it hears of the higher epoch (split brain). Both are
 //!   the classic failures of asynchronous replication that the checker is meant to show.
+//!   `min_replicas_to_write` (Redis's `min-replicas-to-write`) adds a write quorum of backups
+//!   but no vote to failover: with every backup it removes the loss, with fewer the promotion
+//!   race remains (README, "Primary-backup: Async and Sync").
 //! - **Liveness by heartbeats only.** "Live" means "heard from within `failover_timeout` on
 //!   my local clock"; clock skew and one-way partitions shift who promotes.
 //! - **Full resynchronisation after every epoch change.** Redis keeps the previous replication
@@ -101,6 +104,7 @@ pub const MARKS: &[&str] = &[
     "primary_backup.stepped_down",
     "primary_backup.stream_before_snapshot",
     "primary_backup.stream_gap",
+    "primary_backup.write_refused_min_replicas",
 ];
 
 mod descriptor;
@@ -130,6 +134,14 @@ pub struct Config<A = crate::apps::kv::Kv> {
     pub replication_delay: Duration,
     /// When the primary answers a write. Default [`Replication::Async`].
     pub replication: Replication,
+    /// Redis's `min-replicas-to-write`: the primary refuses a write (`Fail`) unless at least
+    /// this many backups acknowledged within `min_replicas_max_lag`, and with
+    /// [`Replication::Sync`] answers only what this many backups acknowledged as durable.
+    /// Zero (the default) turns the rule off.
+    pub min_replicas_to_write: u32,
+    /// Redis's `min-replicas-max-lag`: how recent a backup's acknowledgement must be to count
+    /// for `min_replicas_to_write`, on the primary's local clock. Default 500 ms.
+    pub min_replicas_max_lag: Duration,
     /// The application's initial state.
     pub app: A,
     /// BUGGIFY: now and then a write shipped a heartbeat late, a backup's acknowledgement
@@ -162,6 +174,8 @@ impl<A: Default> Default for Config<A> {
             replication_delay: Duration::ZERO,
             replication: Replication::Async,
             buggify: false,
+            min_replicas_to_write: 0,
+            min_replicas_max_lag: Duration::from_millis(500),
         }
     }
 }

@@ -124,6 +124,9 @@ pub struct PrimaryBackup<A: Application = Kv> {
     /// At the primary with `replication: Sync`, each backup's acknowledged durable offset in
     /// this epoch's stream (volatile).
     acked: BTreeMap<NodeId, Offset>,
+    /// At the primary, when each backup's last `Ack` of this epoch arrived, on the local clock
+    /// (volatile): `min_replicas_to_write` counts the backups heard within the lag window.
+    ack_heard: BTreeMap<NodeId, Instant>,
     /// Each peer's stream position as its last heartbeat said (volatile): with
     /// `replication: Sync` the most up-to-date live backup takes over.
     peer_positions: BTreeMap<NodeId, (Epoch, Offset)>,
@@ -291,6 +294,7 @@ impl<A: Application> PrimaryBackup<A> {
         self.log_start = self.offset;
         self.shipped = self.offset;
         self.acked.clear();
+        self.ack_heard.clear();
         self.held.clear();
     }
 
@@ -320,7 +324,44 @@ impl<A: Application> PrimaryBackup<A> {
             .filter(|&(&peer, &heard)| peer != self.id && now.saturating_since(heard) < timeout)
             .map(|(peer, _)| self.acked.get(peer).copied().unwrap_or(Offset(0)))
             .min();
-        Some(slowest_live_backup.map_or(durable_offset, |acked| acked.min(durable_offset)))
+        let committed =
+            slowest_live_backup.map_or(durable_offset, |acked| acked.min(durable_offset));
+        Some(committed.min(self.held_by_min_replicas()))
+    }
+
+    /// With `min_replicas_to_write` N above zero (and `replication: Sync`), the furthest offset
+    /// that N backups have acknowledged as durable: a quorum rule in place of "every backup
+    /// heard from", which an isolated primary satisfies alone once it stops hearing them.
+    /// Unbounded when N is zero.
+    fn held_by_min_replicas(&self) -> Offset {
+        let needed = self.config.min_replicas_to_write as usize;
+        if needed == 0 {
+            return Offset(u64::MAX);
+        }
+        let mut offsets: Vec<Offset> = self.acked.values().copied().collect();
+        offsets.sort_unstable_by(|a, b| b.cmp(a));
+        offsets.get(needed - 1).copied().unwrap_or(Offset(0))
+    }
+
+    /// Redis's `min-replicas-to-write` / `min-replicas-max-lag`: does the primary have at
+    /// least `min_replicas_to_write` backups whose last acknowledgement arrived within
+    /// `min_replicas_max_lag`? Always with the rule off (zero).
+    fn has_min_replicas(&self, now: Instant) -> bool {
+        let needed = self.config.min_replicas_to_write as usize;
+        let lag_max = self.config.min_replicas_max_lag;
+        needed == 0
+            || self
+                .ack_heard
+                .values()
+                .filter(|&&heard| now.saturating_since(heard) <= lag_max)
+                .count()
+                >= needed
+    }
+
+    /// Do backups acknowledge what they hold (`Message::Ack`)? Under `replication: Sync`,
+    /// and for the primary's `min_replicas_to_write` rule (Redis replicas' `REPLCONF ACK`).
+    fn sends_acks(&self) -> bool {
+        self.config.replication == Replication::Sync || self.config.min_replicas_to_write > 0
     }
 
     /// Sends every held answer whose commands are committed, in stream order.
@@ -545,6 +586,7 @@ impl<A: Application> PrimaryBackup<A> {
         ctx.set_timer(self.config.heartbeat, Timer::Tick);
         ctx.broadcast(self.heartbeat());
         let sync = self.config.replication == Replication::Sync;
+        let acks = self.sends_acks();
         if self.is_primary() {
             if sync {
                 // A backup silent for `failover_timeout` no longer holds answers back.
@@ -556,8 +598,9 @@ impl<A: Application> PrimaryBackup<A> {
             self.epoch.primary, self.id,
             "a node's own epoch makes it primary"
         );
-        if sync {
-            // Repeats the acknowledgement in case the last one was lost.
+        if acks {
+            // Repeats the acknowledgement in case the last one was lost (and, for the
+            // primary's `min_replicas_to_write`, says this backup is still there).
             self.send_ack(ctx);
         }
         let turn = if sync {
@@ -700,6 +743,7 @@ impl<A: Application> Node for PrimaryBackup<A> {
             durable: (Epoch::INITIAL, Offset(0)),
             held: VecDeque::new(),
             acked: BTreeMap::new(),
+            ack_heard: BTreeMap::new(),
             peer_positions: BTreeMap::new(),
         };
         for record in durable {
@@ -800,6 +844,7 @@ impl<A: Application> Node for PrimaryBackup<A> {
                 if self.is_primary() && epoch == self.epoch {
                     let acked = self.acked.entry(from).or_insert(Offset(0));
                     *acked = (*acked).max(offset);
+                    self.ack_heard.insert(from, ctx.now());
                     self.release_held(ctx);
                 }
             }
@@ -881,6 +926,13 @@ impl<A: Application> Node for PrimaryBackup<A> {
             Some(Applied::Fresh(_)) => unreachable!("a cached answer is never fresh"),
             None => {}
         }
+        if !self.has_min_replicas(ctx.now()) {
+            // Redis's NOREPLICAS: too few backups acknowledged lately, so the write is refused
+            // before it enters the stream (it definitely did not take effect).
+            ctx.mark("primary_backup.write_refused_min_replicas");
+            ctx.reply(request.client, request.id, Outcome::Fail);
+            return;
+        }
         let offset = self.offset.next();
         ctx.append(Record::Entry {
             offset,
@@ -915,7 +967,7 @@ impl<A: Application> Node for PrimaryBackup<A> {
             // Answered, not yet streamed to any backup: what a failover can lose.
             ctx.crash_point("primary_backup.after_ack");
             self.ship_durable(ctx);
-        } else if self.config.replication == Replication::Sync {
+        } else if self.sends_acks() {
             if self.config.buggify && ctx.buggify(4) {
                 // BUGGIFY: the acknowledgement waits for the next tick's repeat, a heartbeat
                 // late; the primary holds its answers that much longer.

@@ -330,35 +330,64 @@ impl<A: Application> RaftNode<A> {
         self.reset_election_timer(ctx);
     }
 
+    /// §5.2: a follower whose election timer fired increments its term, votes for itself
+    /// (durably: `on_synced` counts the vote once the disk has it) and asks every peer.
     fn start_election(&mut self, ctx: &mut Ctx<'_, Self>) {
+        self.start_round(ctx, Role::Candidate, |candidate, ctx| {
+            candidate.current_term = candidate.current_term.next();
+            candidate.voted_for = Some(candidate.id);
+            candidate.leader_id = None;
+            candidate.persist_hard_state(ctx);
+            // The new term and the vote for itself are in the disk's cache; nobody knows yet.
+            ctx.crash_point("raft.after_candidacy");
+            match candidate.unsynced.last() {
+                // Its own vote counts once it is durable (see `on_synced`).
+                Some(&(token, _)) => {
+                    candidate.own_vote_unsynced = Some((candidate.current_term, token));
+                }
+                // R2 left the vote unsynced: the mutant counts it at once.
+                None => {
+                    candidate.votes.insert(candidate.id);
+                }
+            }
+            ctx.observe(RaftObservation::Voted {
+                term: candidate.current_term,
+                candidate: candidate.id,
+            });
+        });
+    }
+
+    /// The round a candidate (§5.2) and a pre-candidate (thesis §9.6) share: forget the last
+    /// round's votes and answers, cast its own vote (`own_vote`: a candidate's new term and
+    /// durable vote, a pre-candidate's grant to itself), re-arm the election timer (which
+    /// starts the next round if this one does not end), and win at once when that vote alone
+    /// is a majority (a cluster of one), else ask every peer. The two differ only in the vote
+    /// and in what winning means: a candidate becomes leader, a pre-candidate a candidate.
+    fn start_round(
+        &mut self,
+        ctx: &mut Ctx<'_, Self>,
+        role: Role,
+        own_vote: impl FnOnce(&mut Self, &mut Ctx<'_, Self>),
+    ) {
         assert!(
             self.role != Role::Leader,
-            "a leader does not start elections"
+            "{}: a leader does not start a {role:?} round",
+            self.id
         );
-        self.current_term = self.current_term.next();
-        self.voted_for = Some(self.id);
-        self.leader_id = None;
-        self.role = Role::Candidate;
+        self.role = role;
         self.votes.clear();
         self.voters_answered.clear();
-        self.persist_hard_state(ctx);
-        // The new term and the vote for itself are in the disk's cache; nobody knows yet.
-        ctx.crash_point("raft.after_candidacy");
-        match self.unsynced.last() {
-            // Its own vote counts once it is durable (see `on_synced`).
-            Some(&(token, _)) => self.own_vote_unsynced = Some((self.current_term, token)),
-            // R2 left the vote unsynced: the mutant counts it at once.
-            None => {
-                self.votes.insert(self.id);
-            }
-        }
-        ctx.observe(RaftObservation::Voted {
-            term: self.current_term,
-            candidate: self.id,
-        });
+        own_vote(self, ctx);
         self.reset_election_timer(ctx);
         if self.votes.len() as u32 >= ctx.majority() {
-            self.become_leader(ctx);
+            match role {
+                Role::Candidate => self.become_leader(ctx),
+                Role::PreCandidate => {
+                    ctx.mark("raft.pre_vote_won");
+                    self.start_election(ctx);
+                }
+                role => panic!("{}: a {role:?} round", self.id),
+            }
             return;
         }
         self.ask_voters(ctx);
@@ -420,21 +449,9 @@ impl<A: Application> RaftNode<A> {
     /// timer, re-armed here, starts the next round, and silent peers are asked again every
     /// heartbeat interval as a candidate does.
     fn start_pre_vote(&mut self, ctx: &mut Ctx<'_, Self>) {
-        assert!(
-            self.role != Role::Leader,
-            "a leader does not start pre-votes"
-        );
-        self.role = Role::PreCandidate;
-        self.votes.clear();
-        self.votes.insert(self.id);
-        self.voters_answered.clear();
-        self.reset_election_timer(ctx);
-        if self.votes.len() as u32 >= ctx.majority() {
-            ctx.mark("raft.pre_vote_won");
-            self.start_election(ctx);
-            return;
-        }
-        self.ask_voters(ctx);
+        self.start_round(ctx, Role::PreCandidate, |pre_candidate, _| {
+            pre_candidate.votes.insert(pre_candidate.id);
+        });
     }
 
     fn become_leader(&mut self, ctx: &mut Ctx<'_, Self>) {

@@ -4,6 +4,7 @@
 
 use super::message::{Ending, Observation};
 use super::{Config, SagaId, Step};
+use sim_core::history::HistoryEvent;
 use sim_core::id::NodeId;
 use sim_core::node::{Invariants, Violation};
 use sim_core::time::{Duration, Instant};
@@ -272,7 +273,7 @@ impl Invariants<Observation> for SagaInvariants {
         ))
     }
 
-    fn figures(&self) -> Vec<(&'static str, u64)> {
+    fn figures(&self, _history: &[HistoryEvent]) -> Vec<(&'static str, u64)> {
         vec![
             ("audits", self.audits),
             ("isolation_anomalies", self.anomalies),
@@ -337,7 +338,7 @@ mod tests {
         completed.observe(at(30), NodeId(0), &ended).unwrap();
         assert!(completed.finish(at(40)).is_ok());
         assert_eq!(completed.liveness(at(40)), None);
-        let figures: BTreeMap<_, _> = completed.figures().into_iter().collect();
+        let figures: BTreeMap<_, _> = completed.figures(&[]).into_iter().collect();
         assert_eq!(figures["money_in_flight_ns"], 10_000_000);
 
         let mut compensated = checker(false);
@@ -348,7 +349,7 @@ mod tests {
         };
         compensated.observe(at(30), NodeId(0), &ended).unwrap();
         assert!(compensated.finish(at(40)).is_ok());
-        assert_eq!(compensated.figures()[2], ("compensations", 1));
+        assert_eq!(compensated.figures(&[])[2], ("compensations", 1));
     }
 
     #[test]
@@ -412,7 +413,7 @@ mod tests {
         measured.observe(at(1), NodeId(0), &skewed).unwrap();
         measured.observe(at(2), NodeId(0), &exact).unwrap();
         assert_eq!(
-            measured.figures()[..2],
+            measured.figures(&[])[..2],
             [("audits", 2), ("isolation_anomalies", 1)]
         );
         let mut fatal = checker(true);

@@ -3,6 +3,7 @@
 
 use super::message::Observation;
 use super::{Config, TxnId};
+use sim_core::history::HistoryEvent;
 use sim_core::id::NodeId;
 use sim_core::node::{Invariants, Violation};
 use sim_core::time::{Duration, Instant};
@@ -262,7 +263,7 @@ impl Invariants<Observation> for TwoPhaseCommitInvariants {
         })
     }
 
-    fn figures(&self) -> Vec<(&'static str, u64)> {
+    fn figures(&self, _history: &[HistoryEvent]) -> Vec<(&'static str, u64)> {
         vec![
             ("time_in_doubt_ns", self.time_in_doubt_nanos),
             ("time_blocked_ns", self.time_blocked_nanos),
@@ -363,12 +364,12 @@ mod tests {
         assert!(resolved.finish(at(100)).is_ok());
         // 30ms and 60ms in doubt; 100ms of `decision_timeout` before either is blocked.
         assert_eq!(
-            resolved.figures()[..2],
+            resolved.figures(&[])[..2],
             [("time_in_doubt_ns", 90_000_000), ("time_blocked_ns", 0)]
         );
         let mut blocked = checker();
         blocked.observe(at(0), P1, &voted(true)).unwrap();
         blocked.observe(at(250), P1, &committed(0, -10)).unwrap();
-        assert_eq!(blocked.figures()[1], ("time_blocked_ns", 150_000_000));
+        assert_eq!(blocked.figures(&[])[1], ("time_blocked_ns", 150_000_000));
     }
 }

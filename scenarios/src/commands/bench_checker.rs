@@ -6,6 +6,11 @@
 //! budget is an acceptable answer. For the Porcupine files, Porcupine's own model step count
 //! from the corpus MANIFEST is shown beside ours, and the largest ratio in a total line.
 //!
+//! First of all it measures the checker's memory on a large history: a generated linearizable
+//! kv history of `--large-kv-events` events (600,000 by default) is written to a temporary
+//! file, the process's peak resident size (VmHWM) is reset, and the file is read and checked as
+//! `faultline check FILE --model kv` does; the peak after it is the check's.
+//!
 //! Output: a table, or with `--json` one JSON object per line (`{"name": ..., ...}`), like the
 //! kernel bench. Exit code 0 when every verdict matches, 1 otherwise.
 
@@ -37,7 +42,14 @@ pub struct Args {
     /// Skip the unpartitioned kv runs.
     #[arg(long)]
     pub skip_unpartitioned: bool,
+    /// Events of the generated kv history whose check's peak memory is measured first (20
+    /// clients, 100 keys, 1% of operations crash); 0 skips it.
+    #[arg(long, default_value_t = LARGE_KV_EVENTS)]
+    pub large_kv_events: u64,
 }
+
+/// The generated kv history's default size: the 600,000 events the memory figure is quoted for.
+pub const LARGE_KV_EVENTS: u64 = 600_000;
 
 /// The etcd logs the MANIFEST lists as linearizable (all others but the empty 095 are not).
 const ETCD_LINEARIZABLE: [u32; 23] = [
@@ -53,16 +65,142 @@ fn now() -> std::time::Instant {
     std::time::Instant::now()
 }
 
-/// Peak resident memory of this process in KiB (VmHWM), or 0 if unavailable.
-fn peak_memory_kib() -> u64 {
-    let Ok(status) = std::fs::read_to_string("/proc/self/status") else {
-        return 0;
-    };
-    status
-        .lines()
-        .find_map(|line| line.strip_prefix("VmHWM:"))
-        .and_then(|rest| rest.trim().trim_end_matches("kB").trim().parse().ok())
-        .unwrap_or(0)
+use super::rss::{peak_rss_kib as peak_memory_kib, reset_peak_rss};
+
+/// Writes a linearizable kv history of about `events` events in the native format to `out`:
+/// `CLIENTS` processes, `KEYS` keys, reads, writes and compare-and-sets (50/35/15), each
+/// operation taking effect at its completion (so the history is linearizable by construction)
+/// except that 1% end `info` (a crash: applied or not, by a coin, and the process retired for a
+/// fresh one, Jepsen's convention). Deterministic: the same `events` give the same file.
+///
+/// # Errors
+/// I/O errors of `out`.
+pub fn write_large_kv_history(events: u64, out: &mut impl std::io::Write) -> std::io::Result<()> {
+    use sim_core::prng::{Prng, Stream};
+    const CLIENTS: u64 = 20;
+    const KEYS: u64 = 100;
+    #[derive(Clone, Copy)]
+    enum Op {
+        Read,
+        Write(u64),
+        Cas(Option<u64>, u64),
+    }
+    let mut rng = Prng::new(events, Stream::Workload);
+    let mut values: Vec<Option<u64>> = vec![None; KEYS as usize];
+    // Per client slot: its process id and its open operation (on a key), if any.
+    let mut slots: Vec<(u64, Option<(u64, Op)>)> = (0..CLIENTS).map(|p| (p, None)).collect();
+    let mut next_process = CLIENTS;
+    let value_text = |value: Option<u64>| value.map_or("null".to_string(), |v| v.to_string());
+    for index in 0..events {
+        let time = index * 1_000;
+        let slot = rng.below(CLIENTS) as usize;
+        let (process, open) = slots[slot];
+        let (f, key, value, kind) = match open {
+            None => {
+                let key = rng.below(KEYS);
+                let op = match rng.below(100) {
+                    0..50 => Op::Read,
+                    50..85 => Op::Write(rng.below(1000)),
+                    _ => {
+                        let current = values[key as usize];
+                        let from = if rng.below(2) == 0 {
+                            current
+                        } else {
+                            Some(rng.below(1000))
+                        };
+                        Op::Cas(from, rng.below(1000))
+                    }
+                };
+                slots[slot].1 = Some((key, op));
+                let (f, value) = match op {
+                    Op::Read => ("read", "null".to_string()),
+                    Op::Write(v) => ("write", v.to_string()),
+                    Op::Cas(from, to) => ("cas", format!("[{},{to}]", value_text(from))),
+                };
+                (f, key, value, "invoke")
+            }
+            Some((key, op)) => {
+                slots[slot].1 = None;
+                let current = &mut values[key as usize];
+                let crashed = rng.below(100) == 0;
+                if crashed {
+                    slots[slot].0 = next_process;
+                    next_process += 1;
+                }
+                // A crashed operation takes effect, or not, at this moment: both are allowed.
+                let applies = !crashed || rng.below(2) == 0;
+                match op {
+                    Op::Read => {
+                        let kind = if crashed { "info" } else { "ok" };
+                        let seen = if crashed { None } else { *current };
+                        ("read", key, value_text(seen), kind)
+                    }
+                    Op::Write(v) => {
+                        if applies {
+                            *current = Some(v);
+                        }
+                        (
+                            "write",
+                            key,
+                            v.to_string(),
+                            if crashed { "info" } else { "ok" },
+                        )
+                    }
+                    Op::Cas(from, to) => {
+                        let text = format!("[{},{to}]", value_text(from));
+                        let kind = if *current == from && applies {
+                            *current = Some(to);
+                            if crashed {
+                                "info"
+                            } else {
+                                "ok"
+                            }
+                        } else if crashed {
+                            "info"
+                        } else {
+                            "fail"
+                        };
+                        ("cas", key, text, kind)
+                    }
+                }
+            }
+        };
+        writeln!(
+            out,
+            r#"{{"index":{index},"time":{time},"process":{process},"type":"{kind}","f":"{f}","key":"k{key}","value":{value}}}"#
+        )?;
+    }
+    Ok(())
+}
+
+/// The peak memory of `faultline check` on the generated kv history of `events` events, measured
+/// in this process: the file is written to a temporary directory, the peak reset, then read
+/// and checked as `faultline check FILE --model kv` does. Returns (events, verdict, wall ns,
+/// peak KiB, whether the peak was reset).
+fn large_kv_case(events: u64) -> anyhow::Result<(usize, CheckResult, u64, u64, bool)> {
+    let file = std::env::temp_dir().join(format!(
+        "faultline-bench-kv-{}-{events}.jsonl",
+        std::process::id()
+    ));
+    {
+        let mut out = std::io::BufWriter::new(
+            std::fs::File::create(&file)
+                .with_context(|| format!("cannot write {}", file.display()))?,
+        );
+        write_large_kv_history(events, &mut out)
+            .and_then(|()| std::io::Write::flush(&mut out))
+            .with_context(|| format!("cannot write {}", file.display()))?;
+    }
+    let reset = reset_peak_rss();
+    let start = now();
+    let checked = super::check::check_native_file(&file, sim_core::check::Model::Kv);
+    let wall = start.elapsed().as_nanos() as u64;
+    let peak = peak_memory_kib();
+    let _ = std::fs::remove_file(&file);
+    // The corpus rows after it report their own peaks, not this one.
+    reset_peak_rss();
+    let (events, result) = checked?;
+    Ok((events, result, wall, peak, reset))
 }
 
 fn default_corpus() -> PathBuf {
@@ -224,10 +362,38 @@ pub fn execute(args: Args) -> anyhow::Result<u8> {
     );
     let repeat = args.repeat.max(1);
     let porcupine = porcupine_steps(&root);
+    let mut all_match = true;
+    // First, while the process is small: its peak is the check's own (reset just before it).
+    if args.large_kv_events > 0 {
+        let (events, result, wall, peak, reset) = large_kv_case(args.large_kv_events)?;
+        let matches = result.verdict == Verdict::Linearizable;
+        all_match &= matches;
+        let name = format!("checker/generated/kv-{events}-events");
+        if args.json {
+            outln!(
+                "{}",
+                json!({"name": name, "verdict": result.verdict.name(), "expected": "linearizable",
+                    "match": matches, "events": events, "wall_ns": wall, "steps": result.steps,
+                    "peak_memory_kib": peak, "peak_reset": reset})
+            );
+        } else {
+            outln!(
+                "{name}: {} in {:.2}s, {} steps, peak memory {:.1} MiB{}",
+                result.verdict.name(),
+                wall as f64 / 1e9,
+                result.steps,
+                peak as f64 / 1024.0,
+                if reset {
+                    " (VmHWM, reset before the read)"
+                } else {
+                    " (VmHWM could not be reset: the whole process's peak)"
+                }
+            );
+        }
+    }
     // (ratio, case name, files compared, files over Porcupine's count)
     let mut ratio_max: (f64, String, usize, usize) = (0.0, String::new(), 0, 0);
     let mut totals: Vec<(&'static str, u64, u64, usize, usize)> = Vec::new(); // group, wall ns, steps, files, mismatches
-    let mut all_match = true;
     if !args.json {
         outln!(
             "{:<58} {:>16} {:>11} {:>10} {:>10} {:>11} {:>10}",

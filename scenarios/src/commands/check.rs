@@ -212,6 +212,33 @@ fn read_history(
         .map_err(located)
 }
 
+/// Reads and checks a native history file as `faultline check FILE --model MODEL` does (the
+/// same streaming parse into compact events, the default options), for `bench checker`'s
+/// memory figure.
+///
+/// # Errors
+/// An unreadable file, a malformed line, or a history the model cannot interpret.
+pub(super) fn check_native_file(
+    file: &std::path::Path,
+    model: Model,
+) -> anyhow::Result<(usize, CheckResult)> {
+    let path = file.display().to_string();
+    let history = match read_history(file, &path, Some(Format::Native)) {
+        Ok(History::Compact(history)) => history,
+        Ok(History::Whole(..)) => unreachable!("native histories are read compactly"),
+        Err(Unreadable::Io(error)) => return Err(error),
+        Err(Unreadable::Input(message)) => anyhow::bail!("{message}"),
+    };
+    let options = CheckOptions {
+        dialect: history.dialect,
+        initial: history.initial.clone(),
+        ..CheckOptions::default()
+    };
+    let result = check_source(&history.events, model, &options)
+        .map_err(|error| anyhow::anyhow!("{path}: event {}: {}", error.event, error.message))?;
+    Ok((history.positions.len(), result))
+}
+
 /// The number of lines of `file` (a last line without a newline counts).
 fn count_lines(file: &std::path::Path) -> std::io::Result<usize> {
     let mut reader = std::io::BufReader::with_capacity(1 << 16, std::fs::File::open(file)?);

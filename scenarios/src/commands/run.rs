@@ -125,26 +125,11 @@ pub fn print_summary(report: &RunReport, replay: &str) {
             .iter()
             .map(|(name, value)| crate::runner::figure_text(name, *value))
             .collect();
-        outln!("{}", text.join(", "));
-    }
-    if !report.measures.is_empty() {
-        outln!(
-            "measured: {}",
-            measures_text(report.measures.iter().copied())
-        );
+        outln!("measured: {}", text.join(", "));
     }
     if report.outcome.is_failure() {
         outln!("{replay}");
     }
-}
-
-/// Measures as `name value` pairs, in the protocol's order: `reads 120, stale_reads 7`.
-pub fn measures_text<'a>(measures: impl IntoIterator<Item = (&'a str, u64)>) -> String {
-    let pairs: Vec<String> = measures
-        .into_iter()
-        .map(|(name, value)| format!("{name} {value}"))
-        .collect();
-    pairs.join(", ")
 }
 
 fn default_run_directory(name: &str, seed: u64) -> PathBuf {
@@ -169,7 +154,7 @@ fn link_latest(directory: &Path) {
 
 /// The `results.json` document of a run.
 pub fn results_json(report: &RunReport, replay: &str) -> serde_json::Value {
-    let mut results = serde_json::json!({
+    serde_json::json!({
         "version": 1,
         "scenario": report.scenario,
         "seed": report.seed,
@@ -183,20 +168,7 @@ pub fn results_json(report: &RunReport, replay: &str) -> serde_json::Value {
         "figures": report.figures,
         "faults": report.faults_applied.iter().map(|f| serde_json::json!({"at_ns": f.at.as_nanos(), "what": f.description()})).collect::<Vec<_>>(),
         "replay": replay,
-    });
-    if !report.measures.is_empty() {
-        results["measures"] = measures_object(&report.measures);
-    }
-    results
-}
-
-/// Measures as a JSON object (`{"reads": 120, ...}`).
-pub fn measures_object(measures: &[(&str, u64)]) -> serde_json::Value {
-    let object: serde_json::Map<String, serde_json::Value> = measures
-        .iter()
-        .map(|&(name, value)| (name.to_string(), value.into()))
-        .collect();
-    serde_json::Value::Object(object)
+    })
 }
 
 /// Writes a run directory atomically (temporary sibling, then rename).

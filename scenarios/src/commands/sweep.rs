@@ -28,6 +28,7 @@ use crate::scenario::Scenario;
 use indicatif::{ProgressBar, ProgressStyle};
 use quick_junit::{NonSuccessKind, Property, Report, TestCase, TestCaseStatus, TestSuite};
 use rayon::prelude::*;
+use sim_core::node::combine_figure;
 use std::collections::BTreeMap;
 use std::io::IsTerminal;
 use std::ops::Range;
@@ -193,8 +194,6 @@ struct SeedReport {
     figures: BTreeMap<String, u64>,
     /// Completed operations' latencies, as a mergeable histogram (`reports::summary`).
     latency: BTreeMap<u32, u64>,
-    /// The protocol's measures (`RunReport::measures`).
-    measures: Vec<(&'static str, u64)>,
 }
 
 impl From<RunReport> for SeedReport {
@@ -212,7 +211,6 @@ impl From<RunReport> for SeedReport {
             ops_info: report.ops_info,
             marks: report.marks,
             figures: report.figures,
-            measures: report.measures,
         }
     }
 }
@@ -273,7 +271,7 @@ fn record(path: &str, result: &SeedResult, replay: &str) -> serde_json::Value {
     } else {
         report.outcome.name()
     };
-    let mut line = serde_json::json!({
+    serde_json::json!({
         "version": 1,
         "type": "seed",
         "scenario": report.scenario,
@@ -291,11 +289,7 @@ fn record(path: &str, result: &SeedResult, replay: &str) -> serde_json::Value {
         "marks": report.marks,
         "figures": report.figures,
         "latency_histogram": report.latency,
-    });
-    if !report.measures.is_empty() {
-        line["measures"] = super::run::measures_object(&report.measures);
-    }
-    line
+    })
 }
 
 /// Runs the command.
@@ -556,7 +550,6 @@ fn summarise(
     let mut counts: BTreeMap<&str, u64> = BTreeMap::new();
     let mut marks: BTreeMap<String, u64> = BTreeMap::new();
     let mut figures: BTreeMap<String, u64> = BTreeMap::new();
-    let mut measures: Vec<(&'static str, u64)> = Vec::new();
     let mut exit = super::EXIT_PASS;
     let (mut events, mut wall_ms, mut ran) = (0u64, 0f64, 0u64);
     for result in results.iter() {
@@ -568,11 +561,11 @@ fn summarise(
         for (mark, count) in &report.marks {
             *marks.entry(mark.clone()).or_insert(0) += count;
         }
-        for (figure, value) in &report.figures {
-            *figures.entry(figure.clone()).or_insert(0) += value;
-        }
-        for &(name, value) in &report.measures {
-            aggregate_measure(&mut measures, name, value);
+        for (figure, &value) in &report.figures {
+            figures
+                .entry(figure.clone())
+                .and_modify(|total| *total = combine_figure(figure, *total, value))
+                .or_insert(value);
         }
         let code = if result.nondeterministic.is_some() {
             *counts.entry("nondeterministic").or_insert(0) += 1;
@@ -647,12 +640,6 @@ fn summarise(
         if !not_hit.is_empty() {
             outln!("  marks not hit: {}", not_hit.join(" "));
         }
-        if !measures.is_empty() {
-            outln!(
-                "  measured over the seeds: {}",
-                super::run::measures_text(measures.iter().copied())
-            );
-        }
     }
     {
         let summary = serde_json::json!({
@@ -672,26 +659,12 @@ fn summarise(
             "expect_met": expect_met,
             "exit_code": exit,
         });
-        let mut summary = summary;
-        if !measures.is_empty() {
-            summary["measures"] = super::run::measures_object(&measures);
-        }
         if !human {
             outln!("{summary}");
         }
         records.push(summary);
     }
     exit
-}
-
-/// Adds one seed's measure to the sweep's: a name ending in `_max` keeps the maximum, any other
-/// the sum (`Protocol::measure`). Names keep the order they first appear in.
-fn aggregate_measure(measures: &mut Vec<(&'static str, u64)>, name: &'static str, value: u64) {
-    match measures.iter_mut().find(|(known, _)| *known == name) {
-        Some((_, total)) if name.ends_with("_max") => *total = (*total).max(value),
-        Some((_, total)) => *total = total.saturating_add(value),
-        None => measures.push((name, value)),
-    }
 }
 
 /// The group a failure is listed under: its kind and the first line of its message with every
