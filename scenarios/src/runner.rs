@@ -143,6 +143,8 @@ pub struct RunReport {
     pub stats: Option<simulation::SimStats>,
     /// The event trace, when asked for.
     pub trace: Vec<String>,
+    /// Happens-before between the trace's lines, when traced (`replay --trace --focus`).
+    pub causality: sim_core::trace::Causality,
     /// The protocol's observations, when asked for (the report's node lanes).
     pub observations: Vec<simulation::ObservationRecord>,
     /// Figures a non-linearizable protocol measures on the history (`Protocol::measure`:
@@ -426,6 +428,7 @@ pub fn run(scenario: &Scenario, seed: u64, options: &RunOptions) -> Result<RunRe
                 check: None,
                 stats: None,
                 trace: Vec::new(),
+                causality: Default::default(),
                 observations: Vec::new(),
                 measures: Vec::new(),
             })
@@ -518,6 +521,7 @@ pub fn run(scenario: &Scenario, seed: u64, options: &RunOptions) -> Result<RunRe
     result.faults_applied = report.faults_applied;
     result.check = check;
     result.trace = report.trace;
+    result.causality = report.causality;
     result.observations = report.observations;
     result.measures = measures;
     Ok(result)
@@ -624,6 +628,7 @@ fn base_report(
         check: None,
         stats: Some(stats.clone()),
         trace: Vec::new(),
+        causality: Default::default(),
         observations: Vec::new(),
         measures: Vec::new(),
     }
