@@ -874,7 +874,7 @@ pub fn shrink(
         }
     }
     // Last, the clients: the operations the failure needs, as a script.
-    if !shrinker.budget_spent && shrinker.scripted_clients() && !shrinker.budget_spent {
+    if !shrinker.budget_spent && shrinker.scripted_clients() && !shrinker.out_of_budget() {
         shrinker.shorter_durations();
         shrinker.shorter_recoveries();
     }
