@@ -147,6 +147,8 @@ pub struct RunReport {
     pub stats: Option<simulation::SimStats>,
     /// The event trace, when asked for.
     pub trace: Vec<String>,
+    /// Happens-before between the trace's lines, when traced (`replay --trace --focus`).
+    pub causality: sim_core::trace::Causality,
     /// The protocol's observations, when asked for (the report's node lanes).
     pub observations: Vec<simulation::ObservationRecord>,
 }
@@ -435,6 +437,7 @@ pub fn run(scenario: &Scenario, seed: u64, options: &RunOptions) -> Result<RunRe
                 check: None,
                 stats: None,
                 trace: Vec::new(),
+                causality: Default::default(),
                 observations: Vec::new(),
             })
         }
@@ -525,6 +528,7 @@ pub fn run(scenario: &Scenario, seed: u64, options: &RunOptions) -> Result<RunRe
     result.faults_applied = report.faults_applied;
     result.check = check;
     result.trace = report.trace;
+    result.causality = report.causality;
     result.observations = report.observations;
     Ok(result)
 }
@@ -630,6 +634,7 @@ fn base_report(
         check: None,
         stats: Some(stats.clone()),
         trace: Vec::new(),
+        causality: Default::default(),
         observations: Vec::new(),
     }
 }

@@ -90,7 +90,7 @@ fn exported_scripts_replay_with_the_same_digest() {
 
 /// Shrinks `seed` of `name` with `bug` on a deterministic budget (runs only, no wall clock) and
 /// checks the bound, the failure kept, and that the written file fails as it says.
-fn assert_shrinks(name: &str, bug: &str, seed: u64) {
+fn assert_shrinks(name: &str, bug: &str, seed: u64) -> scenarios::shrink::Shrunk {
     let scenario = catalogue(name, &[bug]);
     let options = Options {
         max_runs: 6000,
@@ -110,6 +110,12 @@ fn assert_shrinks(name: &str, bug: &str, seed: u64) {
     );
     assert!(shrunk.after.fault_events <= shrunk.before.fault_events);
     assert!(shrunk.after.duration <= shrunk.before.duration);
+    // Scripted clients run only the operations of their script (and one at least).
+    let script = &shrunk.scenario.workload.script;
+    if !script.is_empty() {
+        assert!(shrunk.after.operations <= script.len() as u64);
+        assert!(shrunk.after.operations < shrunk.before.operations);
+    }
     // The file as written (comments and all) reads back and fails the same way.
     let FaultSpec::Script(plan) = &shrunk.scenario.faults else {
         panic!("a shrunk scenario is scripted");
@@ -121,19 +127,28 @@ fn assert_shrinks(name: &str, bug: &str, seed: u64) {
     // The same budget gives the same result (no dependence on threads or timing).
     let again = shrink(&scenario, seed, &options, &|_| {}).expect("shrinks again");
     assert_eq!(
-        (again.scenario, again.seed, again.runs),
-        (shrunk.scenario, shrunk.seed, shrunk.runs)
+        (&again.scenario, again.seed, again.runs),
+        (&shrunk.scenario, shrunk.seed, shrunk.runs)
     );
+    shrunk
 }
 
 #[test]
 fn shrinks_a_raft_election_restriction_failure() {
-    assert_shrinks("raft-kv-partitions", "raft-no-election-restriction", 0);
+    let shrunk = assert_shrinks("raft-kv-partitions", "raft-no-election-restriction", 0);
+    // The random workload became the few operations the failure needs.
+    let script = &shrunk.scenario.workload.script;
+    assert!(
+        (1..=5).contains(&script.len()),
+        "{} scripted operations",
+        script.len()
+    );
 }
 
 #[test]
 fn shrinks_a_multi_paxos_agreement_failure() {
-    assert_shrinks("paxos-kv-partitions", "paxos-accept-ignores-promise", 0);
+    let shrunk = assert_shrinks("paxos-kv-partitions", "paxos-accept-ignores-promise", 0);
+    assert!(!shrunk.scenario.workload.script.is_empty());
 }
 
 #[test]

@@ -30,7 +30,7 @@ use crate::observed::ObservationLog;
 pub use crate::observed::ObservationRecord;
 use crate::prng::{Prng, Stream};
 use crate::time::{Duration, Instant};
-use crate::trace::Digest;
+use crate::trace::{Causality, Digest};
 use std::cmp::Ordering;
 use std::collections::{BTreeMap, BTreeSet, BinaryHeap};
 use std::fmt;
@@ -499,6 +499,8 @@ pub struct SimReport {
     pub faults_applied: Vec<AppliedFault>,
     /// A readable line per event, when tracing.
     pub trace: Vec<String>,
+    /// Happens-before between the trace's lines, when tracing (`replay --trace --focus`).
+    pub causality: Causality,
     /// The protocol observations that change a node lane, with
     /// [`SimConfig::record_observations`] (see [`crate::observed`]).
     pub observations: Vec<ObservationRecord>,
@@ -574,6 +576,8 @@ struct EventQueue<M> {
     slab: Vec<Option<EventKind<M>>>,
     /// Free slab slots, reused last-freed first.
     free: Vec<u32>,
+    /// The sequence number of the event popped last (for [`Causality`]).
+    popped: u64,
 }
 
 #[derive(Clone, Copy, PartialEq, Eq)]
@@ -602,6 +606,7 @@ impl<M> EventQueue<M> {
             heap: BinaryHeap::new(),
             slab: Vec::new(),
             free: Vec::new(),
+            popped: 0,
         }
     }
 
@@ -629,6 +634,7 @@ impl<M> EventQueue<M> {
             .take()
             .expect("a queued key's slot holds its event");
         self.free.push(key.slot);
+        self.popped = key.seq;
         Some((key.time, kind))
     }
 }
@@ -773,6 +779,8 @@ pub struct Simulation<N: Node> {
     trace: Vec<String>,
     /// Bytes held by `trace`'s lines (for the memory estimate).
     trace_bytes: u64,
+    /// Happens-before between trace lines, when tracing.
+    causal: Option<Causality>,
     observations: Option<ObservationLog<N::Observation>>,
 }
 
@@ -903,6 +911,9 @@ impl<N: Node> Simulation<N> {
             faults_applied: Vec::new(),
             trace: Vec::new(),
             trace_bytes: 0,
+            causal: config.trace.then(|| {
+                Causality::new(config.node_count as usize + config.clients.count as usize)
+            }),
             // Lanes are drawn about a thousand pixels wide: read numbers once per pixel.
             observations: config.record_observations.then(|| {
                 let horizon = (config.duration + config.recovery).as_nanos();
@@ -925,6 +936,9 @@ impl<N: Node> Simulation<N> {
             let line = format!("{} {}", self.now, text);
             self.trace_bytes += (line.capacity() + std::mem::size_of::<String>()) as u64;
             self.trace.push(line);
+            if let Some(causal) = &mut self.causal {
+                causal.traced();
+            }
         }
     }
 
@@ -985,6 +999,7 @@ impl<N: Node> Simulation<N> {
             history: self.history,
             faults_applied: self.faults_applied,
             trace: self.trace,
+            causality: self.causal.unwrap_or_default(),
             observations: self
                 .observations
                 .map(ObservationLog::into_records)
@@ -1156,6 +1171,9 @@ impl<N: Node> Simulation<N> {
     /// Calls `on_synced(token)` on a live node.
     fn complete_sync(&mut self, node: NodeId, token: SyncToken) {
         self.stats.syncs_completed += 1;
+        if let Some(causal) = &mut self.causal {
+            causal.on_synced(node.index(), token.0);
+        }
         if self.config.trace {
             let durable = self.nodes[node.index()].disk.synced_count();
             self.tracing(|| format!("{node} synced {token} ({durable} records durable)"));
@@ -1196,6 +1214,9 @@ impl<N: Node> Simulation<N> {
                     assert!(previous.is_none(), "timer id {id:?} reused on {node}");
                     slot.due.insert((deadline_local, id));
                     self.arm_wakeup(node);
+                    if let Some(causal) = &mut self.causal {
+                        causal.timer_set(node.index(), id.0);
+                    }
                 }
                 Effect::CancelTimer { id } => {
                     // The wakeup stays: it fires early, finds nothing due, and re-arms.
@@ -1211,6 +1232,9 @@ impl<N: Node> Simulation<N> {
                     }
                 }
                 Effect::Sync { token } => {
+                    if let Some(causal) = &mut self.causal {
+                        causal.sync_asked(node.index(), token.0);
+                    }
                     self.digest.word(tag::DISK);
                     if self.disk_instant {
                         self.nodes[node.index()].disk.sync();
@@ -1381,6 +1405,9 @@ impl<N: Node> Simulation<N> {
             self.digest.word(tag::TIMER);
             self.digest.word(self.now.0);
             self.digest.word(u64::from(node.0) << 32 ^ id.0);
+            if let Some(causal) = &mut self.causal {
+                causal.on_timer(node.index(), id.0);
+            }
             if self.config.trace {
                 let timer = pending.timer.clone();
                 self.tracing(|| format!("{node} timer: {timer:?}"));
@@ -1505,6 +1532,14 @@ impl<N: Node> Simulation<N> {
         }
     }
 
+    /// `endpoint`'s actor in [`Causality`]: nodes first, then clients.
+    fn actor_index(&self, endpoint: Endpoint) -> usize {
+        match endpoint {
+            Endpoint::Node(node) => node.index(),
+            Endpoint::Client(client) => self.config.node_count as usize + client.index(),
+        }
+    }
+
     #[inline]
     fn send(&mut self, from: Endpoint, to: Endpoint, payload: Payload<N::Msg>) {
         self.stats.messages_sent += 1;
@@ -1557,6 +1592,10 @@ impl<N: Node> Simulation<N> {
         self.digest.word(tag::SEND ^ delay.0 << 8);
         let at = self.now + delay;
         self.schedule(at, EventKind::Deliver { from, to, payload });
+        let (seq, actor) = (self.seq, self.actor_index(from));
+        if let Some(causal) = &mut self.causal {
+            causal.sent(seq, actor, matches!(from, Endpoint::Client(_)));
+        }
     }
 
     fn on_deliver(&mut self, from: Endpoint, to: Endpoint, payload: Payload<N::Msg>) {
@@ -1580,6 +1619,10 @@ impl<N: Node> Simulation<N> {
                 let Endpoint::Node(server) = from else {
                     unreachable!("replies come from nodes")
                 };
+                let actor = self.actor_index(to);
+                if let Some(causal) = &mut self.causal {
+                    causal.on(Some(actor), Some(self.queue.popped));
+                }
                 self.on_client_reply(client, server, *reply);
             }
             Endpoint::Node(node) => {
@@ -1601,6 +1644,9 @@ impl<N: Node> Simulation<N> {
                 }
                 self.stats.messages_delivered += 1;
                 self.digest.word(self.now.0);
+                if let Some(causal) = &mut self.causal {
+                    causal.on(Some(node.index()), Some(self.queue.popped));
+                }
                 match payload {
                     Payload::Peer(msg) => {
                         let Endpoint::Node(sender) = from else {
@@ -1654,6 +1700,9 @@ impl<N: Node> Simulation<N> {
     fn record_fault(&mut self, what: FaultEvent) {
         self.digest.word(tag::FAULT);
         what.digest_into(&mut self.digest);
+        if let Some(causal) = &mut self.causal {
+            causal.on(None, None);
+        }
         if self.config.trace {
             self.tracing(|| format!("!! FAULT {what}"));
         }
@@ -1964,7 +2013,14 @@ impl<N: Node> Simulation<N> {
         );
         self.digest.word(tag::HISTORY);
         self.stats.ops_invoked += 1;
+        let actor = self.actor_index(Endpoint::Client(client));
+        if let Some(causal) = &mut self.causal {
+            causal.on(Some(actor), None);
+        }
         self.tracing(|| format!("{client} invoke {}", request.operation));
+        if let Some(causal) = &mut self.causal {
+            causal.history_event();
+        }
         let slot = &mut self.clients[client.index()];
         let mut request = request;
         request.attempt = u32::MAX; // send_attempt increments to 0
@@ -2084,6 +2140,9 @@ impl<N: Node> Simulation<N> {
         self.digest.word(tag::HISTORY ^ (kind as u64) << 8);
         self.digest.word(value.as_int().unwrap_or(0) as u64);
         self.tracing(|| format!("{client} {kind:?} {value}"));
+        if let Some(causal) = &mut self.causal {
+            causal.history_event();
+        }
         self.workload
             .observe_result(client, self.now, operation, outcome.as_ref());
         // Invalidate the attempt's pending retry wake even when no think wake follows.

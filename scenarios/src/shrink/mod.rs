@@ -32,7 +32,9 @@ use crate::scenario::{Expectation, FaultSpec, Scenario};
 use protocols::params::ParamValue;
 use rayon::prelude::*;
 use sim_core::faults::{FaultAction, FaultPlan, PartitionShape, TimedFault};
+use sim_core::history::EventType;
 use sim_core::id::NodeId;
+use sim_core::node::Operation;
 use sim_core::prng::Ratio;
 use sim_core::time::{Duration, Instant};
 
@@ -539,6 +541,121 @@ impl Shrinker<'_> {
         }
     }
 
+    /// The random workload replaced by the operations the failing run invoked (up to the
+    /// failure), as a `workload: (script: ...)`, if that still fails the same way; then
+    /// delta debugging over those operations. False when the workload stays random.
+    fn scripted_clients(&mut self) -> bool {
+        self.pass = "scripted clients";
+        if !self.current.workload.script.is_empty() {
+            return self.fewer_operations();
+        }
+        let Ok(report) = run(&self.current, self.seed, &RunOptions::default()) else {
+            return false;
+        };
+        let clients = u64::from(self.current.clients.count.max(1));
+        let script: Vec<(Duration, u32, Operation)> = report
+            .history
+            .iter()
+            .filter(|event| event.kind == EventType::Invoke && event.time <= self.end)
+            .filter_map(|event| {
+                let key = match &event.key {
+                    Some(key) => Some(key.parse::<u32>().ok()?),
+                    None => None,
+                };
+                Some((
+                    Duration(event.time),
+                    (event.process % clients) as u32,
+                    Operation {
+                        f: event.f,
+                        key,
+                        value: event.value.clone(),
+                    },
+                ))
+            })
+            .collect();
+        if script.is_empty() {
+            return false;
+        }
+        let mut candidate = self.current.clone();
+        candidate.workload.script = script;
+        let Some(candidate) = scripted(&candidate, plan_of(&self.current)) else {
+            return false;
+        };
+        if self.take_first(vec![candidate]).is_none() {
+            return false;
+        }
+        self.fewer_operations();
+        // The operations' instants onto the coarsest grid that keeps the failure.
+        let candidates: Vec<Scenario> = [100u64, 50, 10, 5, 1]
+            .iter()
+            .filter_map(|&grid_ms| {
+                let grid = grid_ms * MILLISECOND;
+                let mut candidate = self.current.clone();
+                for (at, _, _) in &mut candidate.workload.script {
+                    *at = Duration((at.as_nanos() + grid / 2) / grid * grid);
+                }
+                scripted(&candidate, plan_of(&self.current))
+            })
+            .collect();
+        self.take_first(candidates);
+        true
+    }
+
+    /// Delta debugging over the scripted operations: remove chunks of halving size down to
+    /// single operations while the failure stays.
+    fn fewer_operations(&mut self) -> bool {
+        self.pass = "operations";
+        let mut changed = false;
+        let mut chunk = (self.current.workload.script.len() / 2).max(1);
+        loop {
+            let mut changed_at_this_size = false;
+            let mut start = 0;
+            loop {
+                let script = self.current.workload.script.clone();
+                if start >= script.len() || script.len() <= 1 {
+                    break;
+                }
+                // An empty script means "the mix runs": at least one operation stays.
+                let chunk_now = chunk.min(script.len() - 1);
+                let starts: Vec<usize> = (start..script.len()).step_by(chunk_now).collect();
+                let candidates: Vec<Scenario> = starts
+                    .iter()
+                    .filter_map(|&first| {
+                        let mut candidate = self.current.clone();
+                        candidate.workload.script = script
+                            .iter()
+                            .enumerate()
+                            .filter(|(index, _)| *index < first || *index >= first + chunk_now)
+                            .map(|(_, op)| op.clone())
+                            .collect();
+                        scripted(&candidate, plan_of(&self.current))
+                    })
+                    .collect();
+                if candidates.len() != starts.len() {
+                    break;
+                }
+                match self.take_first(candidates) {
+                    Some(index) => {
+                        changed = true;
+                        changed_at_this_size = true;
+                        start = starts[index];
+                    }
+                    None => break,
+                }
+            }
+            if self.budget_spent {
+                return changed;
+            }
+            if chunk == 1 {
+                if !changed_at_this_size {
+                    return changed;
+                }
+            } else {
+                chunk /= 2;
+            }
+        }
+    }
+
     /// Every event onto the coarsest grid that keeps the failure; then each fault interval
     /// halved.
     fn coarser_times(&mut self) -> bool {
@@ -756,6 +873,11 @@ pub fn shrink(
             escalations += 1;
             shrinker.seed_count *= 2;
         }
+    }
+    // Last, the clients: the operations the failure needs, as a script.
+    if !shrinker.budget_spent && shrinker.scripted_clients() && !shrinker.out_of_budget() {
+        shrinker.shorter_durations();
+        shrinker.shorter_recoveries();
     }
     let mut shrunk = shrinker.current.clone();
     shrunk.name = format!("{}-s{seed}-shrunk", scenario.name);
