@@ -70,6 +70,14 @@ pub enum Record {
         /// The answer's value (an audit's balances).
         reply: Value,
     },
+    /// The coordinator refused a client request (its transaction aborted), forced before the
+    /// client hears FAIL. Presumed abort needs no record for the participants' sake, but the
+    /// client's: without it a coordinator that crashed after answering FAIL would run a late
+    /// duplicate of the same request as new, and commit what the history says failed.
+    Refused {
+        /// The client request answered FAIL.
+        request: RequestId,
+    },
     /// Every participant acknowledged the COMMIT: the coordinator may forget it.
     End {
         /// The transaction.

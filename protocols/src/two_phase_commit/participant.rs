@@ -113,7 +113,7 @@ impl Participant {
                     }
                     participant.aborted.insert(*txn);
                 }
-                Record::Commit { .. } | Record::End { .. } => {
+                Record::Commit { .. } | Record::Refused { .. } | Record::End { .. } => {
                     panic!("participant {id} found a coordinator record")
                 }
             }
