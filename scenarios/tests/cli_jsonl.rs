@@ -12,7 +12,7 @@ use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
 use support::{faultline, BACKUP_READS, CALM};
 
-/// A CRDT scenario: its records carry `measures`.
+/// A CRDT scenario: its records carry non-empty `figures`.
 const CRDT: &str = "catalog/crdt-pncounter-calm.ron";
 
 fn scratch(name: &str) -> PathBuf {
@@ -116,9 +116,10 @@ fn assert_documented(record: &Json, table: &Documented, with_optional: bool, wha
 fn every_record_field_is_documented_and_every_documented_field_exists() {
     let tables = documented_tables();
     let (seed_table, summary_table, results_table) = (&tables[0], &tables[1], &tables[2]);
-    assert!(
-        seed_table.optional.contains("measures") && summary_table.optional.contains("measures")
-    );
+    // One `figures` field for every protocol (`{}` when it measures nothing): never optional.
+    for table in [seed_table, summary_table] {
+        assert!(table.fields.contains("figures") && !table.optional.contains("figures"));
+    }
     assert_eq!(
         seed_table.wall_clock,
         BTreeSet::from(["wall_ms".to_string()])
@@ -129,7 +130,8 @@ fn every_record_field_is_documented_and_every_documented_field_exists() {
     );
     assert!(results_table.wall_clock.is_empty());
 
-    // A CRDT scenario has every field, measures included; a single server has no measures.
+    // A CRDT scenario (figures measured) and a single server (figures empty) both have every
+    // field.
     for (scenario, with_optional) in [(CRDT, true), (CALM, false)] {
         let records = jsonl_records(scenario, "0..2");
         assert_eq!(records.len(), 3, "two seed records and a summary");
@@ -141,7 +143,7 @@ fn every_record_field_is_documented_and_every_documented_field_exists() {
         assert_documented(&records[2], summary_table, with_optional, scenario);
     }
 
-    // results.json of a run directory, with and without measures.
+    // results.json of a run directory, with and without measured figures.
     let work = scratch("results");
     for (scenario, with_optional) in [(CRDT, true), (BACKUP_READS, false)] {
         let out = work.join(if with_optional { "crdt" } else { "kv" });

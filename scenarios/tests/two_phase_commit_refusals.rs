@@ -25,7 +25,12 @@ fn a_late_duplicate_of_a_refused_request_does_not_commit_after_a_coordinator_res
         let report = run(&catalogue(file), seed, &RunOptions::default()).expect("runs");
         assert_eq!(report.outcome, Outcome::Pass, "{file} seed {seed}");
         assert!(
-            report.marks.get("two_phase_commit.duplicate_request").copied().unwrap_or(0) > 0,
+            report
+                .marks
+                .get("two_phase_commit.duplicate_request")
+                .copied()
+                .unwrap_or(0)
+                > 0,
             "{file} seed {seed}: no duplicate request reached the coordinator"
         );
     }

@@ -237,7 +237,7 @@ impl Coordinator {
             return; // decided already: a duplicate vote
         };
         if !yes {
-            self.decide_abort(ctx, txn);
+            self.decide_abort(ctx, config, txn);
             return;
         }
         voters.insert(from);
@@ -267,11 +267,11 @@ impl Coordinator {
             // means that participant never prepared, so it cannot commit.
             self.decide_commit(ctx, config, txn);
         } else {
-            self.decide_abort(ctx, txn);
+            self.decide_abort(ctx, config, txn);
         }
     }
 
-    fn decide_abort<N: Speaks>(&mut self, ctx: NodeCtx<'_, '_, N>, txn: TxnId) {
+    fn decide_abort<N: Speaks>(&mut self, ctx: NodeCtx<'_, '_, N>, config: &Config, txn: TxnId) {
         let active = self.active.remove(&txn).expect("an active transaction");
         if let Phase::Collecting { vote_timer, .. } = active.phase {
             ctx.cancel_timer(vote_timer);
@@ -293,6 +293,16 @@ impl Coordinator {
         ctx.append(Record::Refused {
             request: active.request,
         });
+        if config.bugs.contains(bugs::DECISION_NOT_LOGGED_BEFORE_SEND) {
+            // T4 defers every sync to its flush: the FAIL leaves unlogged too (forcing here
+            // would sync the unsynced COMMIT records with it and hide the mutant).
+            if !self.unsynced_commits {
+                self.unsynced_commits = true;
+                ctx.set_timer(config.resend_interval, Timer::Flush);
+            }
+            ctx.reply(active.client, active.request, Outcome::Fail);
+            return;
+        }
         self.log.force(
             ctx,
             Answer::Refuse {
