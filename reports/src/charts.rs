@@ -12,21 +12,7 @@ use plotters::prelude::*;
 use sim_core::history::Function;
 use std::collections::BTreeMap;
 
-/// The horizontal geometry every run-page figure shares.
-pub mod layout {
-    /// Figure width in pixels.
-    pub const WIDTH: u32 = 1100;
-    /// Outer margin.
-    pub const MARGIN: u32 = 10;
-    /// Room for the y axis labels.
-    pub const Y_LABELS: u32 = 60;
-    /// Left edge of the plotting area.
-    pub const LEFT: u32 = MARGIN + Y_LABELS;
-    /// Right edge of the plotting area.
-    pub const RIGHT: u32 = WIDTH - MARGIN;
-    /// Width of the plotting area.
-    pub const PLOT_WIDTH: u32 = RIGHT - LEFT;
-}
+pub use crate::svg::layout;
 
 /// Points a latency plot keeps per series: the minimum and maximum of each pixel column, so
 /// a 60-second, 20-client run stays a few hundred kilobytes and no outlier disappears.

@@ -4,7 +4,23 @@
 //! formatting floats and building one element per data point (what a plotting library does)
 //! cost more than the simulation (see README "## Reports").
 
-use crate::charts::layout::{LEFT, PLOT_WIDTH};
+use layout::{LEFT, PLOT_WIDTH};
+
+/// The horizontal geometry every run-page figure shares.
+pub mod layout {
+    /// Figure width in pixels.
+    pub const WIDTH: u32 = 1100;
+    /// Outer margin.
+    pub const MARGIN: u32 = 10;
+    /// Room for the y axis labels.
+    pub const Y_LABELS: u32 = 60;
+    /// Left edge of the plotting area.
+    pub const LEFT: u32 = MARGIN + Y_LABELS;
+    /// Right edge of the plotting area.
+    pub const RIGHT: u32 = WIDTH - MARGIN;
+    /// Width of the plotting area.
+    pub const PLOT_WIDTH: u32 = RIGHT - LEFT;
+}
 
 /// Two decimal digits of each value below 100.
 const DIGIT_PAIRS: &[u8; 200] = b"0001020304050607080910111213141516171819\

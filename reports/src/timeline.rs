@@ -2,8 +2,8 @@
 //! plots' time axis, [`crate::charts::layout`]) and the history timeline (one lane per client
 //! process, Jepsen's timeline.html and Porcupine's visualizer are the models).
 
-use crate::charts::layout::{LEFT, WIDTH};
 use crate::data::{FaultSpan, Op, RoleSpan};
+use crate::svg::layout::{LEFT, WIDTH};
 use crate::svg::{push_escaped, push_seconds, push_tenths, push_u64, Axis};
 use std::collections::{BTreeMap, BTreeSet};
 

@@ -26,8 +26,7 @@ pub static SHARDED: ShardedProtocol = ShardedProtocol;
 
 const REBALANCE: &[&str] = &["Grow", "Shrink", "Random"];
 
-/// The most shard groups (and replicas per group).
-pub const SHARDS_MAX: u32 = 16;
+use super::SHARDS_MAX;
 
 const PARAMS: &[Param] = &[
     Param::new(

@@ -57,6 +57,9 @@ pub mod node;
 pub mod ring;
 pub mod state;
 
+/// The most shard groups (and replicas per group).
+pub const SHARDS_MAX: u32 = 16;
+
 pub use config::{Config, Rebalance};
 pub use descriptor::{ShardedProtocol, SHARDED};
 pub use invariants::{ShardInvariants, ShardObservation};

@@ -38,7 +38,7 @@ const STREAM_RECONFIGURE: u32 = 1;
 const STREAM_INSTALL: u32 = 2;
 /// The control stream of the scenario's membership requests (on the configuration service),
 /// above every installation stream.
-const STREAM_REQUESTED: u32 = STREAM_INSTALL + super::descriptor::SHARDS_MAX;
+const STREAM_REQUESTED: u32 = STREAM_INSTALL + super::SHARDS_MAX;
 
 /// A node of the sharded store.
 #[derive(Debug)]

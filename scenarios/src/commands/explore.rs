@@ -300,7 +300,7 @@ pub fn execute(
         let xml = report
             .to_string()
             .map_err(|error| anyhow::anyhow!("serialising the JUnit report: {error}"))?;
-        super::sweep::write_atomically(junit, xml.as_bytes())?;
+        super::atomic::write_atomically(junit, xml.as_bytes())?;
         if !reporting.jsonl {
             outln!("JUnit report: {}", junit.display());
         }

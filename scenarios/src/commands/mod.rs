@@ -2,6 +2,7 @@
 //! `execute(args) -> anyhow::Result<u8>` returning the process exit code; an `Err` is reported
 //! by `main` as `error: …` with exit code 2.
 
+mod atomic;
 pub mod bench;
 pub mod bench_checker;
 pub mod bench_scenario;

@@ -22,6 +22,7 @@
 //! seed whose message is its replay line. The file is written to a temporary sibling and
 //! renamed into place; with `--shard` it covers that shard's seeds only.
 
+use super::atomic::write_atomically;
 use super::output::{errln, outln};
 use crate::runner::{replay_line, run, Outcome, RunOptions, RunReport};
 use crate::scenario::Scenario;
@@ -900,26 +901,6 @@ fn prepare_parent(file: &Path) -> anyhow::Result<()> {
     if let Some(parent) = file.parent().filter(|p| !p.as_os_str().is_empty()) {
         std::fs::create_dir_all(parent)
             .with_context(|| format!("--junit: creating {}", parent.display()))?;
-    }
-    Ok(())
-}
-
-/// Writes `contents` to a temporary sibling of `file`, then renames it over `file`, so a
-/// reader (a CI job collecting reports) never sees a half-written file.
-pub(super) fn write_atomically(file: &Path, contents: &[u8]) -> anyhow::Result<()> {
-    use anyhow::Context;
-    let leaf = file
-        .file_name()
-        .with_context(|| format!("--junit {}: expected a file name", file.display()))?;
-    let staging = file.with_file_name(format!(
-        ".{}.partial-{}",
-        leaf.to_string_lossy(),
-        std::process::id()
-    ));
-    std::fs::write(&staging, contents).with_context(|| format!("writing {}", staging.display()))?;
-    if let Err(error) = std::fs::rename(&staging, file) {
-        let _ = std::fs::remove_file(&staging);
-        return Err(error).with_context(|| format!("moving the report into {}", file.display()));
     }
     Ok(())
 }
