@@ -414,22 +414,7 @@ impl<A: Application> PrimaryBackup<A> {
         let delayed = self.config.replication_delay > Duration::ZERO
             || (self.config.buggify && self.ship_armed != Some(self.epoch) && ctx.buggify(4));
         if !delayed {
-            let commands: Vec<Command> = self
-                .log
-                .range(self.shipped.next()..=durable)
-                .map(|(_, command)| command.clone())
-                .collect();
-            assert_eq!(
-                commands.len() as u64,
-                durable.0 - self.shipped.0,
-                "log has a hole"
-            );
-            ctx.broadcast(Message::Replicate {
-                epoch: self.epoch,
-                first_offset: self.shipped.next(),
-                commands,
-            });
-            self.shipped = durable;
+            self.ship_up_to(ctx, durable);
         } else if self.ship_armed != Some(self.epoch) {
             // The first write held back: it and every write until the timer fires leave
             // together, `replication_delay` after this one (BUGGIFY: a heartbeat after it,
@@ -659,6 +644,12 @@ impl<A: Application> PrimaryBackup<A> {
         if durable <= self.shipped {
             return;
         }
+        // Commands still on their way to disk arm the next batch when they arrive there.
+        self.ship_up_to(ctx, durable);
+    }
+
+    /// Broadcasts the stream from the last shipped offset through `durable`, in one message.
+    fn ship_up_to(&mut self, ctx: &mut Ctx<'_, Self>, durable: Offset) {
         let commands: Vec<Command> = self
             .log
             .range(self.shipped.next()..=durable)
@@ -674,7 +665,6 @@ impl<A: Application> PrimaryBackup<A> {
             first_offset: self.shipped.next(),
             commands,
         });
-        // Commands still on their way to disk arm the next batch when they arrive there.
         self.shipped = durable;
     }
 
