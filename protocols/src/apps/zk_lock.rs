@@ -547,32 +547,30 @@ impl crate::describe::App for ZkLockApp {
         bugs::ALL
     }
 
+    // The lock service's workload (acquire, fenced writes, release), model and audit: only
+    // the table behind them differs.
     fn functions(&self) -> &'static [Function] {
-        &[Function::Acquire, Function::Release, Function::Write]
+        super::lock::LockApp.functions()
     }
 
     fn default_mix(&self) -> &'static [(Function, u64)] {
-        &[
-            (Function::Acquire, 1),
-            (Function::Write, 1),
-            (Function::Release, 1),
-        ]
+        super::lock::LockApp.default_mix()
     }
 
     fn takes_mix(&self) -> bool {
-        false
+        super::lock::LockApp.takes_mix()
     }
 
     fn object_count(&self, params: &crate::params::Params) -> u32 {
-        params.count("locks")
+        super::lock::LockApp.object_count(params)
     }
 
     fn model(&self) -> sim_core::check::Model {
-        sim_core::check::Model::LeaseLock
+        super::lock::LockApp.model()
     }
 
     fn audits(&self) -> &'static [&'static str] {
-        &["mutual-exclusion"]
+        super::lock::LockApp.audits()
     }
 
     fn validate(
