@@ -37,10 +37,7 @@ fn raft_single_node_cluster_leads_and_commits_alone() {
     elect(&mut cluster, n(0));
     write_through(&mut cluster, n(0), 1, 9);
     cluster.request(n(0), ClientId(1), RequestId(2), read());
-    assert_eq!(
-        cluster.reply_to(RequestId(2)).map(|r| &r.outcome),
-        Some(&ok(Value::Int(9)))
-    );
+    assert_eq!(cluster.reply_to(RequestId(2)), Some(&ok(Value::Int(9))));
 }
 
 /// A follower redirects clients to the leader it knows.
@@ -50,7 +47,7 @@ fn raft_followers_redirect_clients() {
     elect(&mut cluster, n(0));
     cluster.request(n(2), ClientId(0), RequestId(1), write(5));
     assert_eq!(
-        cluster.reply_to(RequestId(1)).map(|reply| &reply.outcome),
+        cluster.reply_to(RequestId(1)),
         Some(&Outcome::Redirect { leader: Some(n(0)) })
     );
 }
@@ -139,7 +136,7 @@ fn raft_candidate_asks_silent_voters_again() {
     cluster.drop_all();
     assert_eq!(cluster.node(n(0)).role(), Role::Candidate);
     cluster.heartbeat(n(0));
-    let mut asked: Vec<u32> = cluster.in_flight().map(|envelope| envelope.to.0).collect();
+    let mut asked: Vec<u32> = cluster.wire().map(|envelope| envelope.to.0).collect();
     asked.sort_unstable();
     assert_eq!(
         asked,

@@ -142,16 +142,14 @@ fn r7_schedule(bugs: &[Bug]) -> Option<Outcome> {
     cluster.request(n(0), ClientId(1), RequestId(3), read());
     cluster.heartbeat(n(0));
     cluster.deliver_all();
-    let reply = cluster
-        .reply_to(RequestId(3))
-        .map(|reply| reply.outcome.clone());
+    let reply = cluster.reply_to(RequestId(3)).cloned();
     if bugs.is_empty() {
         // Healing lets n0 learn of term 2: it steps down and redirects the waiting read.
         cluster.heal();
         cluster.heartbeat(n(0));
         cluster.deliver_all();
         assert_eq!(
-            cluster.reply_to(RequestId(3)).map(|reply| &reply.outcome),
+            cluster.reply_to(RequestId(3)),
             Some(&Outcome::Redirect { leader: None })
         );
     }

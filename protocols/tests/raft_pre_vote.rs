@@ -135,7 +135,7 @@ fn raft_pre_vote_elects_a_new_leader_after_the_leader_crashes() {
     // Like a candidate, it asks the silent peer (the crashed n0) again every heartbeat.
     cluster.advance(HEARTBEAT);
     cluster.heartbeat(n(1));
-    let asked: Vec<NodeId> = cluster.in_flight().map(|envelope| envelope.to).collect();
+    let asked: Vec<NodeId> = cluster.wire().map(|envelope| envelope.to).collect();
     assert_eq!(asked, vec![n(0)]);
     assert!(cluster.has_mark("raft.pre_vote_retried"));
     cluster.deliver_all();
@@ -153,10 +153,7 @@ fn raft_pre_vote_elects_a_new_leader_after_the_leader_crashes() {
     write_through(&mut cluster, n(1), 2, 7);
     cluster.request(n(1), ClientId(1), RequestId(3), read());
     beat(&mut cluster, n(1), 1);
-    assert_eq!(
-        cluster.reply_to(RequestId(3)).map(|reply| &reply.outcome),
-        Some(&ok(Value::Int(7)))
-    );
+    assert_eq!(cluster.reply_to(RequestId(3)), Some(&ok(Value::Int(7))));
     // The old leader returns as a follower of term 2 with the whole log.
     cluster.restart(n(0));
     beat(&mut cluster, n(1), 2);

@@ -27,20 +27,20 @@ fn run(seed: u64, bugs: &[Bug]) -> Option<sim_core::node::Violation> {
         let target = NodeId(rng.below(u64::from(node_count)) as u32);
         match rng.below(100) {
             0..=54 => {
-                let count = cluster.in_flight().count();
+                let count = cluster.wire().count();
                 if count > 0 {
                     let pick = rng.index(count);
-                    let envelope = cluster.in_flight().nth(pick).expect("in range").clone();
-                    cluster.deliver_first(|e| {
+                    let envelope = cluster.wire().nth(pick).expect("in range").clone();
+                    cluster.deliver_where(|e| {
                         e.from == envelope.from && e.to == envelope.to && e.msg == envelope.msg
                     });
                 }
             }
             55..=59 => {
-                let count = cluster.in_flight().count();
+                let count = cluster.wire().count();
                 if count > 0 {
                     let pick = cluster
-                        .in_flight()
+                        .wire()
                         .nth(rng.index(count))
                         .expect("in range")
                         .clone();
