@@ -7,7 +7,8 @@
 //! fencing token and the lease's expiry — and the last token handed out.
 //!
 //! - `acquire` (key = lock): if the caller holds an unexpired lease, it is renewed (same token,
-//!   a new expiry: clients keep their lease alive by re-acquiring while they work); if the lock
+//!   a new expiry: clients keep their lease alive by re-acquiring while they work, and name
+//!   the token they hold, `acquire(k0, 70)`, which Redlock needs and this table ignores); if the lock
 //!   is free or its lease has expired, it is granted with a new token one above the last
 //!   (tokens strictly increase per lock: Chubby's sequencer, Kleppmann's 33 → 34); otherwise
 //!   the answer is `fail`. An `ok` carries the token.
@@ -569,11 +570,13 @@ impl Workload for LockWorkload {
         }
         *steps_left -= 1;
         if rng.below(3) == 0 {
-            // Keep-alive: a renewal is an acquire by the holder.
+            // Keep-alive: a renewal is an acquire by the holder, naming the token it holds
+            // (Redlock extends only a key that still holds it; the lock table renews the
+            // caller's lease whatever the argument).
             Operation {
                 f: Function::Acquire,
                 key: lock,
-                value: Value::Null,
+                value: Value::Int(holding.token as i64),
             }
         } else {
             state.sequence += 1;

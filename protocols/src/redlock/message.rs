@@ -38,8 +38,9 @@ pub enum Message {
         /// The last token drawn (0: none).
         token: u64,
     },
-    /// Proxy → instance: `SET lock (owner, token) NX PX ttl`; an unexpired key the same owner
-    /// holds keeps its value and gets the new TTL (the reference clients' extend script).
+    /// Proxy → instance: `SET lock (owner, token) NX PX ttl`; with `renew`, an unexpired key
+    /// whose value is `(owner, renew)` keeps its value and gets the new TTL (the reference
+    /// clients' extend script, which extends only a key still holding the caller's value).
     Set {
         /// The client request.
         request: RequestId,
@@ -51,6 +52,8 @@ pub enum Message {
         token: u64,
         /// The key's time to live.
         ttl: Duration,
+        /// A renewal: the token of the lease the owner holds and extends.
+        renew: Option<u64>,
     },
     /// Instance → proxy: the token of the owner's key now there, or `None` when another
     /// owner's unexpired key is there (or the instance is in its delayed restart).
@@ -97,12 +100,14 @@ impl fmt::Display for Message {
                 owner,
                 token,
                 ttl,
-            } => write!(
-                f,
-                "SET k{lock} {owner}:{token} NX PX {} (#{})",
-                ttl.as_millis(),
-                request.0
-            ),
+                renew,
+            } => {
+                write!(f, "SET k{lock} {owner}:{token} NX PX {}", ttl.as_millis())?;
+                if let Some(renew) = renew {
+                    write!(f, " (or extend {owner}:{renew})")?;
+                }
+                write!(f, " (#{})", request.0)
+            }
             Message::SetReply { request, token } => match token {
                 Some(token) => write!(f, "OK {token} (#{})", request.0),
                 None => write!(f, "nil (#{})", request.0),

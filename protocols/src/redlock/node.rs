@@ -58,6 +58,8 @@ struct Proxy {
     lock: u32,
     /// `T1`, on this node's monotonic clock.
     started: Instant,
+    /// An acquire by the holder: the token of the lease it renews.
+    renew: Option<u64>,
     round: u32,
     timer: TimerId,
     step: Step,
@@ -168,6 +170,7 @@ impl RedlockNode {
         lock: u32,
         value: (ProcessId, u64),
         ttl: Duration,
+        renew: Option<u64>,
     ) {
         let refused = Message::SetReply {
             request,
@@ -189,9 +192,12 @@ impl RedlockNode {
                 fresh
             }
             None => fresh,
-            // The owner's live key: extended, keeping its value, so that a renewal that fails
-            // and unlocks its fresh value leaves the lock the owner still holds alone.
-            Some(key) if key.owner == owner => key.token,
+            // The live key of the lease the owner renews: extended, keeping its value, so that
+            // a renewal that fails and unlocks its fresh value leaves the lock the owner still
+            // holds alone. Any other live key refuses, the owner's own included: a key another
+            // of its acquisitions set (a retry still running after the client heard `fail`)
+            // may be deleted by that acquisition's clean-up at any moment.
+            Some(key) if key.owner == owner && renew == Some(key.token) => key.token,
             Some(_) => {
                 ctx.send(from, refused);
                 return;
@@ -340,11 +346,17 @@ impl RedlockNode {
                 round: 0,
             },
         );
+        // The lock workload's renewal names the token it holds: `acquire(k, token)`.
+        let renew = match (request.operation.f, &request.operation.value) {
+            (Function::Acquire, Value::Int(token)) => u64::try_from(*token).ok(),
+            _ => None,
+        };
         let proxy = Proxy {
             client: request.client,
             process: request.process,
             lock,
             started: ctx.monotonic_now(),
+            renew,
             round: 0,
             timer,
             step,
@@ -515,7 +527,7 @@ impl RedlockNode {
                     refused: BTreeSet::new(),
                 };
                 RedlockNode::next_round(ctx, timeout, proxy, request);
-                let (lock, owner) = (proxy.lock, proxy.process);
+                let (lock, owner, renew) = (proxy.lock, proxy.process, proxy.renew);
                 let ttl = ttl.expect("acquires run only with a lock");
                 for instance in all {
                     ctx.send(
@@ -526,6 +538,7 @@ impl RedlockNode {
                             owner,
                             token,
                             ttl,
+                            renew,
                         },
                     );
                 }
@@ -791,7 +804,8 @@ impl Node for RedlockNode {
                 owner,
                 token,
                 ttl,
-            } => self.on_set(ctx, from, request, lock, (owner, token), ttl),
+                renew,
+            } => self.on_set(ctx, from, request, lock, (owner, token), ttl, renew),
             Message::Del {
                 request,
                 lock,
@@ -935,6 +949,16 @@ mod tests {
     }
 
     fn set(node: &mut RedlockNode, ms: u64, owner: u64, token: u64) -> Option<u64> {
+        set_renewing(node, ms, owner, token, None)
+    }
+
+    fn set_renewing(
+        node: &mut RedlockNode,
+        ms: u64,
+        owner: u64,
+        token: u64,
+        renew: Option<u64>,
+    ) -> Option<u64> {
         let effects = drive(node, ms, |node, ctx| {
             let msg = Message::Set {
                 request: RequestId(99),
@@ -942,6 +966,7 @@ mod tests {
                 owner: ProcessId(owner),
                 token,
                 ttl: TTL,
+                renew,
             };
             node.on_message(ctx, NodeId(1), msg);
         });
@@ -972,8 +997,20 @@ mod tests {
         let mut instance = RedlockNode::recover(&config(BugSet::NONE), NodeId(0), &[]);
         assert_eq!(set(&mut instance, 1_000, 1, 1), Some(1));
         assert_eq!(set(&mut instance, 1_010, 2, 2), None, "NX: held");
-        // The owner's live key is extended and keeps its value.
-        assert_eq!(set(&mut instance, 1_100, 1, 3), Some(1));
+        // The owner's live key is not taken by another acquisition of the same owner (a
+        // retry of a request the client already heard fail from); a renewal of that very
+        // lease extends it and keeps its value.
+        assert_eq!(
+            set(&mut instance, 1_050, 1, 2),
+            None,
+            "NX: its own other key"
+        );
+        assert_eq!(
+            set_renewing(&mut instance, 1_060, 1, 3, Some(7)),
+            None,
+            "not its lease"
+        );
+        assert_eq!(set_renewing(&mut instance, 1_100, 1, 3, Some(1)), Some(1));
         assert_eq!(set(&mut instance, 1_390, 2, 4), None, "extended to 1400");
         // At 1400ms on this instance's clock the key is gone: a clock that jumped forward
         // gets there early, which is Kleppmann's example.
@@ -1001,6 +1038,7 @@ mod tests {
                     owner: ProcessId(1),
                     token: 1,
                     ttl: TTL,
+                    renew: None,
                 };
                 node.on_message(ctx, NodeId(1), msg);
             });
