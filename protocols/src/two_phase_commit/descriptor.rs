@@ -31,7 +31,7 @@ const PARAMS: &[Param] = &[
             max: PARTICIPANTS_MAX,
         },
         ParamValue::Count(3),
-        "participants (nodes 1 to N, each owning a range of accounts); node 0 coordinates",
+        "participants, each owning a range of accounts: nodes 1 to N after the coordinator, node 0 (after its replicas with coordinator: Replicated)",
     ),
     Param::new(
         "vote_timeout",

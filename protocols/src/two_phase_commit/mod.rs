@@ -304,4 +304,32 @@ mod tests {
         }
         assert_eq!(config.total(), 80);
     }
+
+    /// With a replicated coordinator the replicas take nodes 0..N and participant i is node
+    /// N + i - 1, owning what participant i owns with one coordinator.
+    #[test]
+    fn a_replicated_coordinator_shifts_the_participants_after_its_replicas() {
+        let single = Config::new(3, vec![10; 8]);
+        let mut replicated = single.clone();
+        replicated.coordinator = CoordinatorKind::Replicated { replicas: 5 };
+        assert_eq!(replicated.node_count(), 8);
+        assert_eq!(
+            replicated.participant_ids().collect::<Vec<_>>(),
+            [NodeId(5), NodeId(6), NodeId(7)]
+        );
+        for replica in 0..5 {
+            assert!(replicated.is_coordinator(NodeId(replica)));
+            assert_eq!(replicated.range(NodeId(replica)), 0..0);
+        }
+        for (index, node) in replicated.participant_ids().enumerate() {
+            assert!(!replicated.is_coordinator(node));
+            assert_eq!(
+                replicated.range(node),
+                single.range(NodeId(index as u32 + 1))
+            );
+        }
+        for account in 0..8 {
+            assert_eq!(replicated.owner(account).0, single.owner(account).0 + 4);
+        }
+    }
 }
