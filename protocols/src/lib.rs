@@ -11,6 +11,7 @@ pub mod apps;
 pub mod capabilities;
 pub mod crdt;
 pub mod describe;
+pub mod group;
 pub mod harness;
 pub mod mutation;
 pub mod params;

@@ -71,7 +71,8 @@ fn every_protocols_declared_marks_are_the_marks_its_code_emits() {
             protocols::two_phase_commit::MARKS,
             concat!(
                 include_str!("../src/two_phase_commit/coordinator.rs"),
-                include_str!("../src/two_phase_commit/participant.rs")
+                include_str!("../src/two_phase_commit/participant.rs"),
+                include_str!("../src/two_phase_commit/replica.rs")
             ),
             "two_phase_commit",
         ),

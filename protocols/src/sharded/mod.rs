@@ -8,7 +8,7 @@
 //!   configuration service, group `1 + s` is shard `s` (`shards_max` groups exist; `shards` of
 //!   them are on the ring at first, the others are spares). Every node runs an unmodified
 //!   [`RaftNode`](crate::raft::RaftNode) as a member of its own group's cluster, behind a
-//!   translating context ([`node`]).
+//!   translating context ([`crate::group::Group`], driven by [`node`]).
 //! - **Placement** ([`ring`]): a key belongs to the shard of the first virtual node at or after
 //!   its position on a ring of 2^64 positions (a pinned SplitMix64 hash).
 //! - **Configuration service.** Its Raft log holds the list of configurations (version 1, 2, …,

@@ -3,9 +3,9 @@
 //!
 //! The cluster's node ids are cut into groups of `replicas`: group 0 is the configuration
 //! service, group `1 + s` replicates shard `s`. Each node runs an unmodified [`RaftNode`] as
-//! the member `id % replicas` of a cluster of `replicas`, driven through a [`Ctx`] of its own:
-//! the inner Raft sees node ids `0..replicas`, and its effects are translated (group-local ids
-//! to cluster ids, its timers to ours, its broadcast to its group only) before they reach the
+//! the member `id % replicas` of a cluster of `replicas`, embedded as a [`Group`]: the inner
+//! Raft sees node ids `0..replicas`, and its effects are translated (group-local ids to
+//! cluster ids, its timers to ours, its broadcast to its group only) before they reach the
 //! simulator. The sync tokens line up one to one: a node's disk holds only its Raft's records.
 
 use super::config::{Config, Rebalance};
@@ -14,11 +14,12 @@ use super::message::{Message, Timer};
 use super::state::{
     Configurations, Control, GroupApp, ShardState, Snapshot, Version, KEYLESS, WRONG_SHARD,
 };
+use crate::group::{Embeds, Group, Handed};
 use crate::raft::{self, RaftNode};
 use sim_core::faults::Membership;
 use sim_core::history::Function;
 use sim_core::id::{ClientId, NodeId, ProcessId, RequestId, TimerId};
-use sim_core::node::{Ctx, Effect, Node, Outcome, Request, SyncToken};
+use sim_core::node::{Ctx, Node, Outcome, Request, SyncToken};
 use sim_core::time::{Duration, Instant};
 use std::collections::{BTreeMap, BTreeSet};
 
@@ -44,12 +45,9 @@ const STREAM_REQUESTED: u32 = STREAM_INSTALL + super::SHARDS_MAX;
 #[derive(Debug)]
 pub struct ShardedNode {
     config: Config,
-    id: NodeId,
     group: u32,
-    raft: RaftNode<GroupApp>,
-    /// The inner Raft's timer ids to ours.
-    timers: BTreeMap<TimerId, TimerId>,
-    inner_next_timer: u64,
+    /// This node's member of its group's Raft.
+    replica: Group<RaftNode<GroupApp>>,
     /// The next configuration, as learned from the configuration service.
     next_configuration: Option<(Version, BTreeSet<u32>)>,
     /// Snapshots whose receiver confirmed the installation.
@@ -85,12 +83,8 @@ impl ShardedNode {
         self.config.replicas
     }
 
-    fn inner_id(&self) -> NodeId {
-        NodeId(self.id.0 % self.replicas())
-    }
-
     fn cluster_id(&self, inner: NodeId) -> NodeId {
-        NodeId(self.group * self.replicas() + inner.0)
+        self.replica.cluster_id(inner)
     }
 
     /// The group of shard `shard`.
@@ -99,78 +93,42 @@ impl ShardedNode {
     }
 
     fn shard_state(&self) -> Option<&ShardState> {
-        match self.raft.app() {
+        match self.replica.app() {
             GroupApp::Shard(state) => Some(state),
             GroupApp::Configurations(_) => None,
         }
     }
 
     fn configurations(&self) -> Option<&Configurations> {
-        match self.raft.app() {
+        match self.replica.app() {
             GroupApp::Configurations(configurations) => Some(configurations),
             GroupApp::Shard(_) => None,
         }
     }
 
-    /// Runs one handler of the inner Raft and applies its effects as ours.
+    /// Runs one handler of the inner Raft and applies its effects as ours, the client
+    /// replies and observations it hands back routed in their place among the others.
     fn drive(
         &mut self,
         ctx: &mut Ctx<'_, Self>,
         handler: impl FnOnce(&mut RaftNode<GroupApp>, &mut Ctx<'_, RaftNode<GroupApp>>),
     ) {
-        let mut effects: Vec<Effect<RaftNode<GroupApp>>> = Vec::new();
         let before = self.handoff_moments();
-        let inner = self.inner_id();
-        let (now, monotonic, last_sync) = (ctx.now(), ctx.monotonic_now(), ctx.last_sync_token());
-        {
-            let mut inner_ctx = Ctx::new(
-                inner,
-                self.replicas(),
-                now,
-                ctx.rng(),
-                &mut effects,
-                &mut self.inner_next_timer,
-            )
-            .with_monotonic_now(monotonic)
-            .with_last_sync_token(last_sync);
-            handler(&mut self.raft, &mut inner_ctx);
-        }
+        let effects = self.replica.handle(ctx, handler);
         for effect in effects {
-            match effect {
-                Effect::Send { to, msg } => ctx.send(self.cluster_id(to), Message::Raft(msg)),
-                Effect::Broadcast { msg } => {
-                    for peer in (0..self.replicas()).map(NodeId).filter(|&p| p != inner) {
-                        ctx.send(self.cluster_id(peer), Message::Raft(msg.clone()));
-                    }
-                }
-                Effect::SetTimer { id, after, timer } => {
-                    let ours = ctx.set_timer(after, Timer::Raft { id, timer });
-                    self.timers.insert(id, ours);
-                }
-                Effect::CancelTimer { id } => {
-                    if let Some(ours) = self.timers.remove(&id) {
-                        ctx.cancel_timer(ours);
-                    }
-                }
-                Effect::Append { record } => ctx.append(record),
-                Effect::Sync { token } => {
-                    let ours = ctx.sync();
-                    assert_eq!(ours, token, "{}: sync tokens out of step", self.id);
-                }
-                Effect::Reply { client, reply } => {
+            match self.replica.perform(ctx, effect) {
+                None => {}
+                Some(Handed::Reply { client, reply }) => {
                     if client.0 >= CONTROL_CLIENT_BASE {
                         continue; // Our own control command: progress shows in the state.
                     }
                     let outcome = self.client_outcome(ctx, reply.id, reply.outcome);
                     ctx.reply(client, reply.id, outcome);
                 }
-                Effect::Observe { observation } => ctx.observe(ShardObservation::Raft {
+                Some(Handed::Observe { observation }) => ctx.observe(ShardObservation::Raft {
                     group: self.group,
                     observation,
                 }),
-                Effect::Mark { name } => ctx.mark(name),
-                // The inner context has crash points off; passed on should that change.
-                Effect::CrashPoint { name } => ctx.crash_point(name),
             }
         }
         self.report_claims(ctx);
@@ -191,7 +149,7 @@ impl ShardedNode {
     /// Counters of the handoff's moments in the applied state: snapshots taken (frozen
     /// ranges), snapshots installed, configurations committed.
     fn handoff_moments(&self) -> (usize, u64, Version) {
-        match self.raft.app() {
+        match self.replica.app() {
             GroupApp::Shard(state) => (state.outgoing().len(), state.installs(), 0),
             GroupApp::Configurations(configurations) => (0, 0, configurations.version()),
         }
@@ -248,7 +206,7 @@ impl ShardedNode {
 
     /// Reports the keys this group's state machine served at a version not yet reported.
     fn report_claims(&mut self, ctx: &mut Ctx<'_, Self>) {
-        let GroupApp::Shard(state) = self.raft.app() else {
+        let GroupApp::Shard(state) = self.replica.app() else {
             return;
         };
         let shard = state.shard();
@@ -266,7 +224,7 @@ impl ShardedNode {
             .collect();
         for handoff in installed {
             let since = self.pending_since.remove(&handoff).expect("listed");
-            if self.raft.is_leader() {
+            if self.replica.is_leader() {
                 ctx.mark(window_mark(now.saturating_since(since)));
             }
         }
@@ -286,7 +244,7 @@ impl ShardedNode {
     /// node, or `None` when the key is this group's own or unknown). The replica is rotated
     /// by the attempt so a client tries each in turn.
     fn hint(&self, key: u32, attempt: u32) -> Option<NodeId> {
-        let ring = match self.raft.app() {
+        let ring = match self.replica.app() {
             GroupApp::Shard(state) => state.ring(),
             GroupApp::Configurations(configurations) => configurations.ring(),
         };
@@ -319,7 +277,7 @@ impl ShardedNode {
         let Some(state) = self.shard_state() else {
             return;
         };
-        if !self.raft.is_leader() {
+        if !self.replica.is_leader() {
             return;
         }
         let (version, settled) = (state.version(), state.is_settled());
@@ -378,7 +336,7 @@ impl ShardedNode {
         let Some(configurations) = self.configurations() else {
             return;
         };
-        if !self.raft.is_leader() {
+        if !self.replica.is_leader() {
             return;
         }
         let version = configurations.version();
@@ -433,7 +391,7 @@ impl ShardedNode {
         let Some(configurations) = self.configurations() else {
             return;
         };
-        if !self.raft.is_leader() {
+        if !self.replica.is_leader() {
             return;
         }
         let Some((&request, &change)) = self.requested.first_key_value() else {
@@ -501,7 +459,7 @@ impl ShardedNode {
             ctx.send(from_node, Message::SnapshotInstalled { version, shard });
             return;
         }
-        if !state.awaits(version, from) || !self.raft.is_leader() {
+        if !state.awaits(version, from) || !self.replica.is_leader() {
             // Not adopted that version yet, or not the leader: the sender retries.
             return;
         }
@@ -530,14 +488,16 @@ impl Node for ShardedNode {
         let group = id.0 / config.replicas;
         assert!(group <= config.shards_max, "{id} outside every group");
         let raft_config = config.raft_for_group(group);
-        let inner = NodeId(id.0 % config.replicas);
         ShardedNode {
             config: config.clone(),
-            id,
             group,
-            raft: RaftNode::recover(&raft_config, inner, durable),
-            timers: BTreeMap::new(),
-            inner_next_timer: 0,
+            replica: Group::recover(
+                &raft_config,
+                id,
+                group * config.replicas,
+                config.replicas,
+                durable,
+            ),
             next_configuration: None,
             acknowledged: BTreeSet::new(),
             poll_turn: id.0,
@@ -565,10 +525,9 @@ impl Node for ShardedNode {
     fn on_message(&mut self, ctx: &mut Ctx<'_, Self>, from: NodeId, msg: Message) {
         match msg {
             Message::Raft(inner_msg) => {
-                if from.0 / self.replicas() != self.group {
+                let Some(inner_from) = self.replica.member_of(from) else {
                     return; // Raft messages never cross groups.
-                }
-                let inner_from = NodeId(from.0 % self.replicas());
+                };
                 self.drive(ctx, |raft, inner| {
                     raft.on_message(inner, inner_from, inner_msg)
                 });
@@ -612,7 +571,7 @@ impl Node for ShardedNode {
     fn on_timer(&mut self, ctx: &mut Ctx<'_, Self>, timer: Timer) {
         match timer {
             Timer::Raft { id, timer } => {
-                self.timers.remove(&id);
+                self.replica.timer_fired(id);
                 self.drive(ctx, |raft, inner| raft.on_timer(inner, timer));
             }
             Timer::Poll => {
@@ -634,7 +593,7 @@ impl Node for ShardedNode {
         // would otherwise send the client to the other at once.
         let attempt = request.attempt;
         let patient = attempt % 3 == 2;
-        let (serves, owns) = match self.raft.app() {
+        let (serves, owns) = match self.replica.app() {
             GroupApp::Shard(state) => (state.serves(key), state.ring().owner(key) == state.shard()),
             GroupApp::Configurations(_) => (false, false),
         };
@@ -678,5 +637,19 @@ impl Node for ShardedNode {
             self.requested.insert(request, change);
             self.propose_requested(ctx);
         }
+    }
+}
+
+impl Embeds<RaftNode<GroupApp>> for ShardedNode {
+    fn wrap_message(msg: raft::Message) -> Message {
+        Message::Raft(msg)
+    }
+
+    fn wrap_timer(id: TimerId, timer: raft::Timer) -> Timer {
+        Timer::Raft { id, timer }
+    }
+
+    fn wrap_record(record: raft::Record) -> raft::Record {
+        record
     }
 }

@@ -57,6 +57,44 @@ pub enum Answer {
     },
 }
 
+/// A request's transaction: is it an audit, and each participant's work; `None` for a
+/// request this bank cannot run (refused, no effect).
+pub fn work_of(config: &Config, request: &Request) -> Option<(bool, BTreeMap<NodeId, Vec<Work>>)> {
+    let mut work: BTreeMap<NodeId, Vec<Work>> = BTreeMap::new();
+    let is_audit = request.operation.f == Function::Read;
+    if is_audit {
+        for account in 0..config.accounts() {
+            work.entry(config.owner(account)).or_default().push(Work {
+                account,
+                access: Access::Read,
+            });
+        }
+    } else {
+        let (from, to, amount) =
+            Bank::transfer_of(&request.operation.value).filter(|&(from, to, amount)| {
+                request.operation.f == Function::Transfer
+                    && from != to
+                    && from.max(to) < config.accounts()
+                    && amount > 0
+            })?;
+        for (account, delta) in [(from, -amount), (to, amount)] {
+            work.entry(config.owner(account)).or_default().push(Work {
+                account,
+                access: Access::Add(delta),
+            });
+        }
+    }
+    Some((is_audit, work))
+}
+
+/// An audit's answer: every balance read, by account (0 for one not read).
+pub fn audit_reply(config: &Config, reads: &BTreeMap<u32, i64>) -> Value {
+    let balances: Vec<i64> = (0..config.accounts())
+        .map(|account| reads.get(&account).copied().unwrap_or(0))
+        .collect();
+    Bank::audit_value(&balances)
+}
+
 /// The coordinator's state.
 #[derive(Debug)]
 pub struct Coordinator {
@@ -160,35 +198,11 @@ impl Coordinator {
             ctx.mark("two_phase_commit.duplicate_request");
             return;
         }
-        let mut work: BTreeMap<NodeId, Vec<Work>> = BTreeMap::new();
-        let is_audit = request.operation.f == Function::Read;
-        if is_audit {
-            for account in 0..config.accounts() {
-                work.entry(config.owner(account)).or_default().push(Work {
-                    account,
-                    access: Access::Read,
-                });
-            }
-        } else {
-            let valid =
-                Bank::transfer_of(&request.operation.value).filter(|&(from, to, amount)| {
-                    request.operation.f == Function::Transfer
-                        && from != to
-                        && from.max(to) < config.accounts()
-                        && amount > 0
-                });
-            let Some((from, to, amount)) = valid else {
-                // Not a transfer this bank can run: refused, it took no effect.
-                ctx.reply(request.client, request.id, Outcome::Fail);
-                return;
-            };
-            for (account, delta) in [(from, -amount), (to, amount)] {
-                work.entry(config.owner(account)).or_default().push(Work {
-                    account,
-                    access: Access::Add(delta),
-                });
-            }
-        }
+        let Some((is_audit, work)) = work_of(config, &request) else {
+            // Not a transfer this bank can run: refused, it took no effect.
+            ctx.reply(request.client, request.id, Outcome::Fail);
+            return;
+        };
         let txn = TxnId(ctx.rng().next_u64());
         let participants: Vec<NodeId> = work.keys().copied().collect();
         for (&participant, items) in &work {
@@ -322,10 +336,7 @@ impl Coordinator {
             waited: false,
         };
         let reply = if active.is_audit {
-            let balances: Vec<i64> = (0..config.accounts())
-                .map(|account| active.reads.get(&account).copied().unwrap_or(0))
-                .collect();
-            Bank::audit_value(&balances)
+            audit_reply(config, &active.reads)
         } else {
             Value::Null
         };

@@ -1,7 +1,7 @@
 //! Two-phase commit's registry entry: its parameters as a scenario file writes them, and how
 //! a run builds its nodes.
 
-use super::{bugs, Config, TwoPhaseCommitInvariants, TwoPhaseCommitNode, MARKS};
+use super::{bugs, Config, CoordinatorKind, TwoPhaseCommitInvariants, TwoPhaseCommitNode, MARKS};
 use crate::apps::bank::Bank;
 use crate::apps::{AnyApp, Application};
 use crate::describe::ScenarioContext;
@@ -20,6 +20,8 @@ pub static TWO_PHASE_COMMIT: TwoPhaseCommitProtocol = TwoPhaseCommitProtocol;
 
 /// The most participants a scenario may ask for.
 const PARTICIPANTS_MAX: u32 = 16;
+/// The largest replicated coordinator.
+const REPLICAS_MAX: u32 = 7;
 
 const PARAMS: &[Param] = &[
     Param::new(
@@ -29,7 +31,7 @@ const PARAMS: &[Param] = &[
             max: PARTICIPANTS_MAX,
         },
         ParamValue::Count(3),
-        "participants (nodes 1 to N, each owning a range of accounts); node 0 coordinates",
+        "participants, each owning a range of accounts: nodes 1 to N after the coordinator, node 0 (after its replicas with coordinator: Replicated)",
     ),
     Param::new(
         "vote_timeout",
@@ -61,6 +63,21 @@ const PARAMS: &[Param] = &[
         ParamValue::Bool(false),
         "in-doubt participants also ask the other participants",
     ),
+    Param::new(
+        "coordinator",
+        ParamKind::Choice(&["Single", "Replicated"]),
+        ParamValue::Choice("Single"),
+        "Single: node 0 coordinates (and blocks while down); Replicated: nodes 0..coordinator_replicas run it over Raft, participants after them",
+    ),
+    Param::new(
+        "coordinator_replicas",
+        ParamKind::Count {
+            min: 3,
+            max: REPLICAS_MAX,
+        },
+        ParamValue::Count(3),
+        "the replicated coordinator's Raft group size (with coordinator: Replicated)",
+    ),
 ];
 
 const IDENTITY: Identity = Identity {
@@ -80,12 +97,12 @@ impl Protocol for TwoPhaseCommitProtocol {
         NodeRule {
             default: 4,
             min: 2,
-            max: PARTICIPANTS_MAX + 1,
+            max: PARTICIPANTS_MAX + REPLICAS_MAX,
         }
     }
 
     fn nodes_for(&self, params: &Params) -> NodeRule {
-        NodeRule::exactly(params.count("participants") + 1)
+        NodeRule::exactly(params.count("participants") + coordinator_of(params).1)
     }
 
     fn capabilities(&self) -> Capabilities {
@@ -122,6 +139,15 @@ impl Protocol for TwoPhaseCommitProtocol {
         ] {
             positive(params, name)?;
         }
+        if params.choice("coordinator") == "Single" && params.is_set("coordinator_replicas") {
+            // Defaults are filled before validation, so compare with the default too.
+            if params.count("coordinator_replicas") != 3 {
+                return Err(ParamError::new(
+                    "coordinator_replicas",
+                    "a replica count needs coordinator: Replicated",
+                ));
+            }
+        }
         Ok(())
     }
 
@@ -150,6 +176,7 @@ impl Protocol for TwoPhaseCommitProtocol {
         config.inquiry_interval = params.duration("inquiry_interval");
         config.resend_interval = params.duration("resend_interval");
         config.cooperative_termination = params.bool("cooperative_termination");
+        config.coordinator = coordinator_of(params).0;
         config.bugs = bugs;
         // A transaction in doubt when the faults heal resolves within a few inquiries; one
         // still in doubt a second after that at the end of the run is a failure.
@@ -160,6 +187,17 @@ impl Protocol for TwoPhaseCommitProtocol {
         );
         let invariants = TwoPhaseCommitInvariants::new(&config, grace);
         inputs.simulate::<TwoPhaseCommitNode>(config, Box::new(invariants))
+    }
+}
+
+/// The coordinator a scenario asks for, and how many nodes it takes.
+fn coordinator_of(params: &Params) -> (CoordinatorKind, u32) {
+    match params.choice("coordinator") {
+        "Replicated" => {
+            let replicas = params.count("coordinator_replicas");
+            (CoordinatorKind::Replicated { replicas }, replicas)
+        }
+        _ => (CoordinatorKind::Single, 1),
     }
 }
 
@@ -181,5 +219,13 @@ mod tests {
             config.cooperative_termination
         );
         assert_eq!(TWO_PHASE_COMMIT.nodes_for(&params), NodeRule::exactly(4));
+        assert_eq!(config.coordinator, CoordinatorKind::Single);
+        let mut replicated = Params::defaults(PARAMS);
+        replicated.set("coordinator", ParamValue::Choice("Replicated"));
+        replicated.set("coordinator_replicas", ParamValue::Count(5));
+        assert_eq!(
+            TWO_PHASE_COMMIT.nodes_for(&replicated),
+            NodeRule::exactly(8)
+        );
     }
 }

@@ -62,8 +62,8 @@ impl TwoPhaseCommitInvariants {
     /// A checker for a bank of `config`; a transaction still in doubt at the end of the run
     /// is a failure once it has been in doubt for longer than `resolution_grace`.
     pub fn new(config: &Config, resolution_grace: Duration) -> TwoPhaseCommitInvariants {
-        let participants = (1..=config.participants)
-            .map(NodeId)
+        let participants = config
+            .participant_ids()
             .map(|node| {
                 let view = ParticipantView {
                     balances: config

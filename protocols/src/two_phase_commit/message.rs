@@ -51,6 +51,8 @@ pub enum Message {
         /// The transaction.
         txn: TxnId,
     },
+    /// Between the replicas of a replicated coordinator: their Raft group's message.
+    Raft(crate::raft::Message),
 }
 
 /// Durable records. The coordinator writes `Commit` and `End`, participants `Prepared`,
@@ -104,6 +106,9 @@ pub enum Record {
         /// The transaction.
         txn: TxnId,
     },
+    /// A replicated coordinator's replica: its Raft's record (the coordinator's records are
+    /// commands in that log).
+    Raft(crate::raft::Record),
 }
 
 /// Timers.
@@ -117,6 +122,13 @@ pub enum Timer {
     InDoubt,
     /// Mutation T4 only: the late sync of the decisions already sent.
     Flush,
+    /// A replicated coordinator's replica: a timer of its Raft, under Raft's own id.
+    Raft {
+        /// Raft's id for it.
+        id: sim_core::id::TimerId,
+        /// Its payload.
+        timer: crate::raft::Timer,
+    },
 }
 
 /// What nodes report to [`TwoPhaseCommitInvariants`](super::TwoPhaseCommitInvariants).

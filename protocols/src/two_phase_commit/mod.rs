@@ -88,12 +88,14 @@ use std::fmt;
 
 pub mod bugs;
 mod coordinator;
+pub mod coordinator_log;
 mod descriptor;
 pub(crate) mod forced;
 mod invariants;
 mod message;
 mod node;
 mod participant;
+mod replica;
 
 pub use descriptor::{TwoPhaseCommitProtocol, TWO_PHASE_COMMIT};
 pub use invariants::TwoPhaseCommitInvariants;
@@ -118,15 +120,19 @@ pub const MARKS: &[&str] = &[
     "two_phase_commit.blocked",
     "two_phase_commit.commit_for_unknown_txn",
     "two_phase_commit.cooperative_answer",
+    "two_phase_commit.coordinator_took_over",
     "two_phase_commit.decision_resent",
     "two_phase_commit.duplicate_request",
     "two_phase_commit.in_doubt_inquiry",
     "two_phase_commit.inquiry_answered_abort",
     "two_phase_commit.inquiry_answered_commit",
+    "two_phase_commit.inquiry_decided_by_log",
     "two_phase_commit.inquiry_while_collecting",
     "two_phase_commit.lock_held_in_doubt",
     "two_phase_commit.recovered_in_doubt",
     "two_phase_commit.recovered_undelivered_commit",
+    "two_phase_commit.took_over_undecided",
+    "two_phase_commit.took_over_undelivered_commit",
     "two_phase_commit.vote_no_conflict",
     "two_phase_commit.vote_no_funds",
     "two_phase_commit.vote_timeout",
@@ -163,11 +169,28 @@ pub struct Work {
     pub access: Access,
 }
 
+/// Who coordinates: one node, or a Raft group of coordinator replicas.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum CoordinatorKind {
+    /// Node 0 alone (it blocks its prepared participants while it is down).
+    Single,
+    /// Nodes `0..replicas` run the coordinator as a replicated state machine over Raft; the
+    /// group's leader coordinates (see [`coordinator_log`]).
+    Replicated {
+        /// The group's size.
+        replicas: u32,
+    },
+}
+
 /// The configuration every node shares.
 #[derive(Clone, Debug)]
 pub struct Config {
-    /// How many participants (nodes 1 to `participants`).
+    /// How many participants (the nodes after the coordinator's).
     pub participants: u32,
+    /// One coordinator or a replicated one.
+    pub coordinator: CoordinatorKind,
+    /// The replicated coordinator's Raft timing (unused with a single coordinator).
+    pub raft: crate::raft::Config<()>,
     /// Every account's initial balance, account 0 first (from the bank's audit).
     pub initial_balances: Vec<i64>,
     /// How long the coordinator waits for every vote before it aborts.
@@ -190,6 +213,14 @@ impl Config {
         assert!(participants >= 1, "two-phase commit needs a participant");
         Config {
             participants,
+            coordinator: CoordinatorKind::Single,
+            raft: crate::raft::Config {
+                // A replica whose log lags would otherwise raise the term again and again,
+                // resetting the up-to-date replica's election timer: with PreVote (Raft thesis
+                // §9.6) it cannot, and the group elects within one timeout.
+                pre_vote: true,
+                ..crate::raft::Config::new(())
+            },
             initial_balances,
             vote_timeout: Duration::from_millis(100),
             decision_timeout: Duration::from_millis(100),
@@ -205,11 +236,41 @@ impl Config {
         self.initial_balances.len() as u32
     }
 
-    /// The accounts participant `node` owns: the `node - 1`-th of `participants` contiguous
-    /// ranges (empty for the coordinator).
+    /// How many nodes coordinate: 1, or the replicated coordinator's group size. They are
+    /// nodes `0..coordinators()`; the participants follow.
+    pub fn coordinators(&self) -> u32 {
+        match self.coordinator {
+            CoordinatorKind::Single => 1,
+            CoordinatorKind::Replicated { replicas } => replicas,
+        }
+    }
+
+    /// Is `node` the coordinator or one of its replicas?
+    pub fn is_coordinator(&self, node: NodeId) -> bool {
+        node.0 < self.coordinators()
+    }
+
+    /// Every participant's node, in order.
+    pub fn participant_ids(&self) -> impl Iterator<Item = NodeId> + 'static {
+        let first = self.coordinators();
+        (first..first + self.participants).map(NodeId)
+    }
+
+    /// The node count: coordinators and participants.
+    pub fn node_count(&self) -> u32 {
+        self.coordinators() + self.participants
+    }
+
+    /// The accounts participant `node` owns: the `i`-th of `participants` contiguous ranges
+    /// for the `i`-th participant (empty for a coordinator).
     pub fn range(&self, node: NodeId) -> std::ops::Range<u32> {
         debug_assert_eq!(COORDINATOR, NodeId(0), "node 0 owns no accounts");
-        crate::apps::bank::account_range(self.accounts(), self.participants, node)
+        if self.is_coordinator(node) {
+            return 0..0;
+        }
+        // The bank numbers participants from 1 (node 0 coordinating).
+        let index = NodeId(node.0 + 1 - self.coordinators());
+        crate::apps::bank::account_range(self.accounts(), self.participants, index)
     }
 
     /// The participant owning `account`.
@@ -217,7 +278,8 @@ impl Config {
     /// # Panics
     /// If the bank has no such account.
     pub fn owner(&self, account: u32) -> NodeId {
-        crate::apps::bank::account_owner(self.accounts(), self.participants, account)
+        let index = crate::apps::bank::account_owner(self.accounts(), self.participants, account);
+        NodeId(index.0 + self.coordinators() - 1)
     }
 
     /// The sum of every initial balance.
@@ -241,5 +303,33 @@ mod tests {
             assert!(config.range(config.owner(account)).contains(&account));
         }
         assert_eq!(config.total(), 80);
+    }
+
+    /// With a replicated coordinator the replicas take nodes 0..N and participant i is node
+    /// N + i - 1, owning what participant i owns with one coordinator.
+    #[test]
+    fn a_replicated_coordinator_shifts_the_participants_after_its_replicas() {
+        let single = Config::new(3, vec![10; 8]);
+        let mut replicated = single.clone();
+        replicated.coordinator = CoordinatorKind::Replicated { replicas: 5 };
+        assert_eq!(replicated.node_count(), 8);
+        assert_eq!(
+            replicated.participant_ids().collect::<Vec<_>>(),
+            [NodeId(5), NodeId(6), NodeId(7)]
+        );
+        for replica in 0..5 {
+            assert!(replicated.is_coordinator(NodeId(replica)));
+            assert_eq!(replicated.range(NodeId(replica)), 0..0);
+        }
+        for (index, node) in replicated.participant_ids().enumerate() {
+            assert!(!replicated.is_coordinator(node));
+            assert_eq!(
+                replicated.range(node),
+                single.range(NodeId(index as u32 + 1))
+            );
+        }
+        for account in 0..8 {
+            assert_eq!(replicated.owner(account).0, single.owner(account).0 + 4);
+        }
     }
 }

@@ -2,10 +2,15 @@
 //! kernel's inputs to its role.
 
 use super::coordinator::Coordinator;
+use super::coordinator_log::CoordinatorLog;
 use super::message::{Message, Observation, Record, Timer};
 use super::participant::Participant;
-use super::{Config, COORDINATOR};
+use super::replica::Replica;
+use super::{Config, CoordinatorKind, COORDINATOR};
+use crate::group::Embeds;
+use crate::raft::{self, RaftNode};
 use sim_core::id::NodeId;
+use sim_core::id::TimerId;
 use sim_core::node::{Ctx, Node, Outcome, Request, SyncToken};
 
 /// The role a node plays.
@@ -13,6 +18,8 @@ use sim_core::node::{Ctx, Node, Outcome, Request, SyncToken};
 enum Role {
     Coordinator(Coordinator),
     Participant(Participant),
+    /// A replica of a replicated coordinator.
+    Replica(Box<Replica>),
     /// A node beyond the participants (never: the node count is decided by `participants`).
     Idle,
 }
@@ -32,9 +39,12 @@ impl Node for TwoPhaseCommitNode {
     type Observation = Observation;
 
     fn recover(config: &Config, id: NodeId, durable: &[Record]) -> Self {
-        let role = if id == COORDINATOR {
+        let replicated = matches!(config.coordinator, CoordinatorKind::Replicated { .. });
+        let role = if replicated && config.is_coordinator(id) {
+            Role::Replica(Box::new(Replica::recover(config, id, durable)))
+        } else if id == COORDINATOR {
             Role::Coordinator(Coordinator::recover(durable))
-        } else if id.0 <= config.participants {
+        } else if id.0 < config.node_count() {
             Role::Participant(Participant::recover(config, id, durable))
         } else {
             Role::Idle
@@ -50,12 +60,18 @@ impl Node for TwoPhaseCommitNode {
         match &mut self.role {
             Role::Coordinator(coordinator) => coordinator.on_start(ctx, &config),
             Role::Participant(participant) => participant.on_start(ctx, &config),
+            Role::Replica(replica) => replica.on_start(ctx, &config),
             Role::Idle => {}
         }
     }
 
     fn on_message(&mut self, ctx: &mut Ctx<'_, Self>, from: NodeId, msg: Message) {
         let config = &self.config;
+        if let Role::Participant(participant) = &mut self.role {
+            if config.is_coordinator(from) {
+                participant.heard_from_coordinator(from);
+            }
+        }
         match (&mut self.role, msg) {
             (
                 Role::Participant(participant),
@@ -83,6 +99,16 @@ impl Node for TwoPhaseCommitNode {
             (Role::Coordinator(coordinator), Message::Inquire { txn }) => {
                 coordinator.on_inquire(ctx, from, txn)
             }
+            (Role::Replica(replica), Message::Raft(msg)) => {
+                replica.on_raft_message(ctx, config, from, msg)
+            }
+            (Role::Replica(replica), Message::Vote { txn, yes, reads }) => {
+                replica.on_vote(ctx, config, from, txn, yes, reads)
+            }
+            (Role::Replica(replica), Message::Ack { txn }) => replica.on_ack(ctx, from, txn),
+            (Role::Replica(replica), Message::Inquire { txn }) => {
+                replica.on_inquire(ctx, config, from, txn)
+            }
             (_, msg) => panic!("{} got {msg:?}, which its role never receives", ctx.id()),
         }
     }
@@ -100,6 +126,13 @@ impl Node for TwoPhaseCommitNode {
             (Role::Participant(participant), Timer::InDoubt) => {
                 participant.on_in_doubt_timer(ctx, config)
             }
+            (Role::Replica(replica), Timer::Raft { id, timer }) => {
+                replica.on_raft_timer(ctx, config, id, timer)
+            }
+            (Role::Replica(replica), Timer::VoteTimeout(txn)) => {
+                replica.on_vote_timeout(ctx, config, txn)
+            }
+            (Role::Replica(replica), Timer::Resend) => replica.on_resend_timer(ctx, config),
             (_, timer) => panic!("{} got timer {timer:?} of another role", ctx.id()),
         }
     }
@@ -108,6 +141,7 @@ impl Node for TwoPhaseCommitNode {
         match &mut self.role {
             Role::Coordinator(coordinator) => coordinator.on_synced(ctx, token),
             Role::Participant(participant) => participant.on_synced(ctx, token),
+            Role::Replica(replica) => replica.on_synced(ctx, &self.config, token),
             Role::Idle => {}
         }
     }
@@ -116,6 +150,7 @@ impl Node for TwoPhaseCommitNode {
         let config = &self.config;
         match &mut self.role {
             Role::Coordinator(coordinator) => coordinator.on_request(ctx, config, request),
+            Role::Replica(replica) => replica.on_request(ctx, config, request),
             // Clients talk to the coordinator.
             _ => ctx.reply(
                 request.client,
@@ -125,5 +160,19 @@ impl Node for TwoPhaseCommitNode {
                 },
             ),
         }
+    }
+}
+
+impl Embeds<RaftNode<CoordinatorLog>> for TwoPhaseCommitNode {
+    fn wrap_message(msg: raft::Message) -> Message {
+        Message::Raft(msg)
+    }
+
+    fn wrap_timer(id: TimerId, timer: raft::Timer) -> Timer {
+        Timer::Raft { id, timer }
+    }
+
+    fn wrap_record(record: raft::Record) -> Record {
+        Record::Raft(record)
     }
 }

@@ -47,6 +47,11 @@ pub enum Answer {
 #[derive(Debug)]
 pub struct Participant {
     id: NodeId,
+    /// Where votes and acknowledgements go: the coordinator, or the replica of a replicated
+    /// coordinator that last sent this participant a PREPARE or a decision (its leader).
+    coordinator: NodeId,
+    /// How many nodes coordinate (nodes `0..coordinators`): an in-doubt inquiry goes to each.
+    coordinators: u32,
     balances: BTreeMap<u32, i64>,
     locks: BTreeMap<u32, Lock>,
     prepared: BTreeMap<TxnId, Prepared>,
@@ -63,6 +68,8 @@ impl Participant {
     pub fn recover(config: &Config, id: NodeId, durable: &[Record]) -> Participant {
         let mut participant = Participant {
             id,
+            coordinator: COORDINATOR,
+            coordinators: config.coordinators(),
             balances: config
                 .range(id)
                 .map(|account| (account, config.initial_balances[account as usize]))
@@ -113,7 +120,10 @@ impl Participant {
                     }
                     participant.aborted.insert(*txn);
                 }
-                Record::Commit { .. } | Record::Refused { .. } | Record::End { .. } => {
+                Record::Commit { .. }
+                | Record::Refused { .. }
+                | Record::End { .. }
+                | Record::Raft(_) => {
                     panic!("participant {id} found a coordinator record")
                 }
             }
@@ -137,6 +147,12 @@ impl Participant {
             in_doubt: self.prepared.keys().copied().collect(),
         });
         ctx.set_timer(config.inquiry_interval, Timer::InDoubt);
+    }
+
+    /// A message from the coordinator's replica `from`: it leads (or did), so answers go there.
+    pub fn heard_from_coordinator(&mut self, from: NodeId) {
+        assert!(from.0 < self.coordinators, "{from} does not coordinate");
+        self.coordinator = from;
     }
 
     /// Takes every lock `work` needs for `txn`, or none (no waiting: a conflict is a NO).
@@ -272,7 +288,7 @@ impl Participant {
         self.aborted.insert(txn);
         ctx.observe(Observation::Voted { txn, yes: false });
         ctx.send(
-            COORDINATOR,
+            self.coordinator,
             Message::Vote {
                 txn,
                 yes: false,
@@ -290,7 +306,7 @@ impl Participant {
             .map(|item| (item.account, self.balances[&item.account]))
             .collect();
         ctx.send(
-            COORDINATOR,
+            self.coordinator,
             Message::Vote {
                 txn,
                 yes: true,
@@ -324,16 +340,17 @@ impl Participant {
                 // Prepared durably and voted YES: now in doubt.
                 ctx.crash_point("2pc.after_vote_yes");
             }
-            Answer::Ack(txn) => ctx.send(COORDINATOR, Message::Ack { txn }),
+            Answer::Ack(txn) => ctx.send(self.coordinator, Message::Ack { txn }),
             Answer::PromisedAbort { txn, to } => ctx.send(to, Message::Abort { txn }),
         }
     }
 
     /// The decision COMMIT (from the coordinator or a peer).
     pub fn on_commit<N: Speaks>(&mut self, ctx: NodeCtx<'_, '_, N>, from: NodeId, txn: TxnId) {
+        let from_coordinator = from.0 < self.coordinators;
         if self.committed.contains(&txn) {
-            if from == COORDINATOR {
-                ctx.send(COORDINATOR, Message::Ack { txn });
+            if from_coordinator {
+                ctx.send(from, Message::Ack { txn });
             }
             return;
         }
@@ -342,8 +359,8 @@ impl Participant {
             // it (mutation T1). Acknowledge so that it stops re-sending; the invariants have
             // already caught the commit.
             ctx.mark("two_phase_commit.commit_for_unknown_txn");
-            if from == COORDINATOR {
-                ctx.send(COORDINATOR, Message::Ack { txn });
+            if from_coordinator {
+                ctx.send(from, Message::Ack { txn });
             }
             return;
         };
@@ -439,7 +456,10 @@ impl Participant {
                 .copied()
                 .filter(|&p| p != self.id)
                 .collect();
-            ctx.send(COORDINATOR, Message::Inquire { txn });
+            // A replicated coordinator's replicas are all asked: whichever leads answers.
+            for coordinator in (0..self.coordinators).map(NodeId) {
+                ctx.send(coordinator, Message::Inquire { txn });
+            }
             if config.cooperative_termination {
                 for peer in peers {
                     ctx.send(peer, Message::DecisionRequest { txn });
