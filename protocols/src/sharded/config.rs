@@ -129,6 +129,13 @@ pub trait GroupReplica: Replica<App = GroupApp> {
 
     /// A checker for every group of the store.
     fn invariants(config: &Config) -> ShardInvariants<Self::GroupInvariants>;
+
+    /// How far the replica's state machine has applied its log (entries, slots or txns).
+    fn applied_position(&self) -> u64;
+
+    /// How far the replica's durable log reaches, in the same unit: read right after recovery,
+    /// the end of what a restarted replica may re-apply.
+    fn durable_position(&self) -> u64;
 }
 
 impl GroupReplica for RaftNode<GroupApp> {
@@ -140,6 +147,14 @@ impl GroupReplica for RaftNode<GroupApp> {
 
     fn invariants(config: &Config) -> ShardInvariants<RaftInvariants> {
         ShardInvariants::new(1 + config.shards_max, config.replicas)
+    }
+
+    fn applied_position(&self) -> u64 {
+        self.last_applied().0
+    }
+
+    fn durable_position(&self) -> u64 {
+        self.log().last_index().0
     }
 }
 
@@ -163,6 +178,16 @@ impl GroupReplica for PaxosNode<GroupApp> {
     fn invariants(config: &Config) -> ShardInvariants<PaxosInvariants> {
         ShardInvariants::with_groups(1 + config.shards_max, config.replicas, PaxosInvariants::new)
     }
+
+    fn applied_position(&self) -> u64 {
+        // Slots count from 1: the chosen (and applied) prefix ends at slot `len`.
+        self.chosen().len() as u64
+    }
+
+    fn durable_position(&self) -> u64 {
+        let accepted = self.acceptor().accepted_from(paxos::Slot(1));
+        accepted.last().map_or(0, |(slot, _)| slot.0)
+    }
 }
 
 impl GroupReplica for ZabNode<GroupApp> {
@@ -184,5 +209,13 @@ impl GroupReplica for ZabNode<GroupApp> {
 
     fn invariants(config: &Config) -> ShardInvariants<ZabInvariants> {
         ShardInvariants::with_groups(1 + config.shards_max, config.replicas, ZabInvariants::new)
+    }
+
+    fn applied_position(&self) -> u64 {
+        self.delivered() as u64
+    }
+
+    fn durable_position(&self) -> u64 {
+        self.history().len() as u64
     }
 }

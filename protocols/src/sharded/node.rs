@@ -49,6 +49,9 @@ pub struct ShardedNode<R: GroupReplica = RaftNode<GroupApp>> {
     group: u32,
     /// This node's member of its group's consensus.
     replica: Group<R>,
+    /// How far the replica's durable log reached at recovery: applying up to there may be a
+    /// re-application of what this node applied before it crashed, which is no handoff moment.
+    recovered_position: u64,
     /// The next configuration, as learned from the configuration service.
     next_configuration: Option<(Version, BTreeSet<u32>)>,
     /// Snapshots whose receiver confirmed the installation.
@@ -131,7 +134,12 @@ impl<R: GroupReplica> ShardedNode<R> {
         }
         self.report_claims(ctx);
         // The handoff's crash points, once the handler's entries are applied and its effects
-        // recorded: a crash here loses nothing the log does not bring back.
+        // recorded: a crash here loses nothing the log does not bring back. Only for the live
+        // moment: a restarted node re-applying its recovered log passes none (a handler that
+        // applies past the recovered log counts as live).
+        if self.replica.replica().applied_position() <= self.recovered_position {
+            return;
+        }
         let after = self.handoff_moments();
         if after.0 > before.0 {
             ctx.crash_point("shard.after_freeze");
@@ -486,16 +494,18 @@ impl<R: GroupReplica> Node for ShardedNode<R> {
         let group = id.0 / config.replicas;
         assert!(group <= config.shards_max, "{id} outside every group");
         let group_config = R::group_config(config, group);
+        let replica: Group<R> = Group::recover(
+            &group_config,
+            id,
+            group * config.replicas,
+            config.replicas,
+            durable,
+        );
         ShardedNode {
             config: config.clone(),
             group,
-            replica: Group::recover(
-                &group_config,
-                id,
-                group * config.replicas,
-                config.replicas,
-                durable,
-            ),
+            recovered_position: replica.replica().durable_position(),
+            replica,
             next_configuration: None,
             acknowledged: BTreeSet::new(),
             poll_turn: id.0,
