@@ -276,15 +276,15 @@ impl<'de> Visitor<'de> for ParamsVisitor {
                     self.variant
                 )));
             }
-            let value = map.next_value_seed(ValueSeed(param.kind))?;
+            let value = map.next_value_seed(ValueSeed(param.kind, param.name))?;
             params.set(param.name, value);
         }
         Ok(params)
     }
 }
 
-/// Reads one parameter value of a kind.
-struct ValueSeed(ParamKind);
+/// Reads one parameter value of a kind (the parameter's name, for an error's message).
+struct ValueSeed(ParamKind, &'static str);
 
 impl<'de> de::DeserializeSeed<'de> for ValueSeed {
     type Value = ParamValue;
@@ -299,7 +299,7 @@ impl<'de> de::DeserializeSeed<'de> for ValueSeed {
             }
             ParamKind::Ratio => ParamValue::Ratio(RatioText::deserialize(deserializer)?.0),
             ParamKind::Choice(names) => {
-                struct ChoiceVisitor(&'static [&'static str]);
+                struct ChoiceVisitor(&'static [&'static str], &'static str);
                 impl<'de> Visitor<'de> for ChoiceVisitor {
                     type Value = &'static str;
                     fn expecting(&self, formatter: &mut fmt::Formatter<'_>) -> fmt::Result {
@@ -313,7 +313,8 @@ impl<'de> de::DeserializeSeed<'de> for ValueSeed {
                             data.variant()?;
                         let Some(&choice) = self.0.iter().find(|&&choice| choice == name) else {
                             return Err(de::Error::custom(format!(
-                                "unknown variant `{name}`: expected one of {}",
+                                "unknown variant `{name}` for `{}`: expected one of {}",
+                                self.1,
                                 quoted(self.0.iter().copied())
                             )));
                         };
@@ -324,7 +325,7 @@ impl<'de> de::DeserializeSeed<'de> for ValueSeed {
                 ParamValue::Choice(deserializer.deserialize_enum(
                     "",
                     names,
-                    ChoiceVisitor(names),
+                    ChoiceVisitor(names, self.1),
                 )?)
             }
         })

@@ -188,3 +188,96 @@ fn the_crash_points_file_crashes_nodes_at_every_handoff_moment() {
     }
     assert!(crashed.values().all(|&count| count > 0), "{crashed:?}");
 }
+
+#[test]
+fn group_protocol_chooses_every_groups_consensus() {
+    // Shard 3 added, node 4 (shard 0's member 1) crashed and restarted, shard 0 removed.
+    let text = |group_protocol: &str, bugs: &str| {
+        format!(
+            r#"Scenario(
+    protocol: Sharded(rebalances: 0, poll_interval: "20ms", election_timeout: ("60ms", "120ms"), heartbeat: "20ms"{group_protocol}),
+    app: Kv(keys: 16),
+    clients: (count: 6, think: ("0ms", "5ms"), timeout: "500ms"),
+    faults: Script([(at: "1s", do: AddShard(3)), (at: "1500ms", do: Crash(4)), (at: "2s", do: RemoveShard(0)), (at: "2500ms", do: Restart(4))]),
+    duration: "4s",
+    recovery: "3s",
+    bugs: [{bugs}],
+)"#
+        )
+    };
+    let scenario = |group_protocol: &str, bugs: &str| {
+        parse(&text(&format!(", group_protocol: {group_protocol}"), bugs))
+    };
+    let prefixes = ["raft.", "paxos.", "zab."];
+    for (group_protocol, prefix, recovered) in [
+        ("Raft", "raft.", "raft.recovered_with_log"),
+        ("MultiPaxos", "paxos.", "paxos.recovered"),
+        ("Zab", "zab.", "zab.recovered_with_history"),
+    ] {
+        let report = run(&scenario(group_protocol, ""), 1, &RunOptions::default()).expect("runs");
+        assert!(
+            matches!(report.outcome, Outcome::Pass),
+            "{group_protocol}: {:?}",
+            report.outcome
+        );
+        // The ranges moved, and the restarted node's replica recovered from its disk as the
+        // chosen protocol's replica: every consensus mark is that protocol's.
+        assert!(
+            marks(&report, "shard.install_proposed") >= 1,
+            "{group_protocol}: {:?}",
+            report.marks
+        );
+        assert!(
+            marks(&report, recovered) >= 1,
+            "{group_protocol}: {:?}",
+            report.marks
+        );
+        let foreign: Vec<&String> = report
+            .marks
+            .keys()
+            .filter(|mark| prefixes.iter().any(|p| *p != prefix && mark.starts_with(p)))
+            .collect();
+        assert!(foreign.is_empty(), "{group_protocol}: {foreign:?}");
+        // The old owner serving on is caught on every protocol.
+        let buggy = scenario(group_protocol, "\"shard-serve-after-handoff\"");
+        let report = run(&buggy, 1, &RunOptions::default()).expect("runs");
+        assert!(
+            matches!(&report.outcome, Outcome::SafetyViolation { .. }),
+            "{group_protocol}: {:?}",
+            report.outcome
+        );
+    }
+    // Raft is the default: without the parameter, the same run as with `Raft`, and another
+    // than with the others.
+    let digest = |scenario: &Scenario| {
+        run(scenario, 1, &RunOptions::default())
+            .expect("runs")
+            .digest
+    };
+    let default = digest(&parse(&text("", "")));
+    assert_eq!(default, digest(&scenario("Raft", "")));
+    assert_ne!(default, digest(&scenario("MultiPaxos", "")));
+    assert_ne!(default, digest(&scenario("Zab", "")));
+}
+
+#[test]
+fn an_unknown_group_protocol_is_refused_naming_the_parameter() {
+    let text = "Scenario(protocol: Sharded(group_protocol: Pbft), app: Kv(keys: 8))";
+    match Scenario::from_str(text, "t.ron") {
+        Err(ScenarioError::Syntax {
+            line,
+            column,
+            message,
+            ..
+        }) => {
+            assert_eq!((line, column), (1, 44), "{message}");
+            assert!(
+                message.contains(
+                    "unknown variant `Pbft` for `group_protocol`: expected one of `Raft`, `MultiPaxos`, `Zab`"
+                ),
+                "{message}"
+            );
+        }
+        other => panic!("expected a syntax error, got {other:?}"),
+    }
+}

@@ -1,9 +1,9 @@
 //! The sharded store's registry entry: its parameters and how a run builds its nodes.
 
-use super::config::{Config, Rebalance};
-use super::invariants::ShardInvariants;
+use super::config::{Config, GroupProtocol, GroupReplica, Rebalance};
 use super::node::ShardedNode;
 use super::ring::VNODES_MAX;
+use super::state::GroupApp;
 use super::{bugs, MARKS};
 use crate::apps::{AnyApp, Application};
 use crate::describe::{
@@ -11,7 +11,9 @@ use crate::describe::{
 };
 use crate::mutation::{Bug, BugSet};
 use crate::params::{leader_timing, positive, Param, ParamError, ParamKind, ParamValue, Params};
-use crate::raft;
+use crate::paxos::{self, PaxosNode};
+use crate::raft::{self, RaftNode};
+use crate::zab::{self, ZabNode};
 use sim_core::faults::FaultAction;
 use sim_core::history::{Function, Value};
 use sim_core::node::{Operation, Outcome};
@@ -25,6 +27,8 @@ pub struct ShardedProtocol;
 pub static SHARDED: ShardedProtocol = ShardedProtocol;
 
 const REBALANCE: &[&str] = &["Grow", "Shrink", "Random"];
+
+const GROUP_PROTOCOLS: &[&str] = &["Raft", "MultiPaxos", "Zab"];
 
 use super::SHARDS_MAX;
 
@@ -90,13 +94,19 @@ const PARAMS: &[Param] = &[
         "election_timeout",
         ParamKind::DurationRange,
         ParamValue::DurationRange(Duration::from_millis(150), Duration::from_millis(300)),
-        "every group's Raft election timeout range (min above heartbeat)",
+        "every group's Raft election timeout range (min above heartbeat); Multi-Paxos groups' leader timeout",
     ),
     Param::new(
         "heartbeat",
         ParamKind::Duration,
         ParamValue::Duration(Duration::from_millis(50)),
-        "every group's Raft heartbeat interval",
+        "every group's Raft or Multi-Paxos heartbeat interval",
+    ),
+    Param::new(
+        "group_protocol",
+        ParamKind::Choice(GROUP_PROTOCOLS),
+        ParamValue::Choice("Raft"),
+        "the consensus protocol of every group: Raft, MultiPaxos, or Zab (ZooKeeper's default ticks)",
     ),
 ];
 
@@ -150,6 +160,12 @@ impl Protocol for ShardedProtocol {
             "log-matching",
             "leader-completeness",
             "state-machine-safety",
+            "agreement",
+            "one-leader-per-epoch",
+            "total-order",
+            "primary-order",
+            "primary-integrity",
+            "replica-digest",
             "one-owner-per-version",
         ]
     }
@@ -202,6 +218,17 @@ impl Protocol for ShardedProtocol {
             raft_config.election_timeout_max,
         ) = params.duration_range("election_timeout");
         raft_config.heartbeat = params.duration("heartbeat");
+        let mut paxos_config = paxos::Config::new(());
+        (
+            paxos_config.leader_timeout_min,
+            paxos_config.leader_timeout_max,
+        ) = params.duration_range("election_timeout");
+        paxos_config.heartbeat = params.duration("heartbeat");
+        let group_protocol = match params.choice("group_protocol") {
+            "MultiPaxos" => GroupProtocol::MultiPaxos,
+            "Zab" => GroupProtocol::Zab,
+            _ => GroupProtocol::Raft,
+        };
         let (rebalance_every_min, rebalance_every_max) = params.duration_range("rebalance_every");
         let config = Config {
             replicas: params.count("replicas"),
@@ -218,6 +245,9 @@ impl Protocol for ShardedProtocol {
             rebalance_every_max,
             poll_interval: params.duration("poll_interval"),
             raft: raft_config,
+            group_protocol,
+            paxos: paxos_config,
+            zab: zab::Config::new(()),
             bugs,
             membership_changes: inputs
                 .plan
@@ -225,7 +255,16 @@ impl Protocol for ShardedProtocol {
                 .iter()
                 .any(|fault| matches!(fault.action, FaultAction::Membership(_))),
         };
-        let invariants = ShardInvariants::new(1 + config.shards_max, config.replicas);
-        inputs.simulate::<ShardedNode>(config, Box::new(invariants))
+        match group_protocol {
+            GroupProtocol::Raft => simulate::<RaftNode<GroupApp>>(config, inputs),
+            GroupProtocol::MultiPaxos => simulate::<PaxosNode<GroupApp>>(config, inputs),
+            GroupProtocol::Zab => simulate::<ZabNode<GroupApp>>(config, inputs),
+        }
     }
+}
+
+/// Runs the store with groups of `R`.
+fn simulate<R: GroupReplica>(config: Config, inputs: SimulationInputs) -> SimReport {
+    let invariants = R::invariants(&config);
+    inputs.simulate::<ShardedNode<R>>(config, Box::new(invariants))
 }

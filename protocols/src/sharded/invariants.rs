@@ -1,7 +1,8 @@
 //! The sharded store's safety checks, from observations.
 //!
-//! - Every group's Raft invariants (election safety, log matching, leader completeness,
-//!   state-machine safety), each group checked on its own with group-local node ids.
+//! - Every group's consensus invariants (Raft's election safety, log matching, leader
+//!   completeness and state-machine safety; Multi-Paxos's or ZAB's own when the groups run
+//!   those), each group checked on its own with group-local node ids.
 //! - **one-owner-per-version**: no key is served by two shards under one configuration
 //!   version. A shard group reports `Served { shard, key, version }` whenever its state machine
 //!   applies an operation on `key` at a version it had not reported for that key, and when it
@@ -17,16 +18,18 @@ use sim_core::node::{Invariants, Violation};
 use sim_core::time::Instant;
 use std::collections::BTreeMap;
 use std::fmt;
+use std::fmt::Debug;
 
-/// What a node of the sharded store reports.
+/// What a node of the sharded store reports, its groups' consensus protocol observing `O`.
 #[derive(Clone, PartialEq, Eq)]
-pub enum ShardObservation {
-    /// An observation of group `group`'s Raft, with the group-local node id implied.
-    Raft {
+pub enum ShardObservation<O = RaftObservation> {
+    /// An observation of group `group`'s consensus replica, with the group-local node id
+    /// implied.
+    Group {
         /// The group (0: configuration service, `1 + s`: shard s).
         group: u32,
-        /// What Raft observed.
-        observation: RaftObservation,
+        /// What the replica observed.
+        observation: O,
     },
     /// Shard `shard` served `key` at configuration `version`.
     Served {
@@ -39,11 +42,12 @@ pub enum ShardObservation {
     },
 }
 
-impl fmt::Debug for ShardObservation {
-    /// Raft's own words first, so run reports read roles and terms as for plain Raft.
+impl<O: Debug> fmt::Debug for ShardObservation<O> {
+    /// The consensus protocol's own words first, so run reports read roles and terms as for
+    /// the plain protocol.
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
-            ShardObservation::Raft { observation, .. } => fmt::Debug::fmt(observation, f),
+            ShardObservation::Group { observation, .. } => fmt::Debug::fmt(observation, f),
             ShardObservation::Served {
                 shard,
                 key,
@@ -56,34 +60,41 @@ impl fmt::Debug for ShardObservation {
     }
 }
 
-/// The checker of [`ShardObservation`]s.
+/// The checker of [`ShardObservation`]s, each group's observations checked by its own `I`.
 #[derive(Debug)]
-pub struct ShardInvariants {
+pub struct ShardInvariants<I = RaftInvariants> {
     replicas: u32,
-    groups: Vec<RaftInvariants>,
+    groups: Vec<I>,
     owners: BTreeMap<(u32, u64), u32>,
 }
 
 impl ShardInvariants {
-    /// A checker for `groups` groups of `replicas` nodes.
+    /// A checker for `groups` Raft groups of `replicas` nodes.
     pub fn new(groups: u32, replicas: u32) -> ShardInvariants {
+        ShardInvariants::with_groups(groups, replicas, RaftInvariants::new)
+    }
+}
+
+impl<I> ShardInvariants<I> {
+    /// A checker for `groups` groups of `replicas` nodes, each checked by a `group()`.
+    pub fn with_groups(groups: u32, replicas: u32, group: impl Fn() -> I) -> ShardInvariants<I> {
         ShardInvariants {
             replicas,
-            groups: (0..groups).map(|_| RaftInvariants::new()).collect(),
+            groups: (0..groups).map(|_| group()).collect(),
             owners: BTreeMap::new(),
         }
     }
 }
 
-impl Invariants<ShardObservation> for ShardInvariants {
+impl<O, I: Invariants<O>> Invariants<ShardObservation<O>> for ShardInvariants<I> {
     fn observe(
         &mut self,
         time: Instant,
         node: NodeId,
-        observation: &ShardObservation,
+        observation: &ShardObservation<O>,
     ) -> Result<(), Violation> {
         match observation {
-            ShardObservation::Raft { group, observation } => {
+            ShardObservation::Group { group, observation } => {
                 let inner = NodeId(node.0 % self.replicas);
                 self.groups[*group as usize]
                     .observe(time, inner, observation)

@@ -1,15 +1,16 @@
 //! What the nodes of the sharded store send each other, and their timers.
 
 use super::state::{Snapshot, Version};
-use crate::raft;
 use sim_core::id::TimerId;
 use std::collections::BTreeSet;
 
-/// A message between nodes of the sharded store.
+/// A message between nodes of the sharded store whose groups run a consensus protocol with
+/// messages `M` (Raft's by default).
 #[derive(Clone, Debug)]
-pub enum Message {
-    /// A Raft message within one group (sender and receiver are of the same group).
-    Raft(raft::Message),
+pub enum Message<M = crate::raft::Message> {
+    /// A message of the group's consensus protocol (sender and receiver are of the same
+    /// group).
+    Group(M),
     /// A shard group's leader asks the configuration service for the configuration after
     /// `known`.
     FetchConfiguration {
@@ -41,15 +42,15 @@ pub enum Message {
     },
 }
 
-/// A timer of a node of the sharded store.
+/// A timer of a node of the sharded store whose groups' consensus protocol has timers `T`.
 #[derive(Clone, Debug)]
-pub enum Timer {
-    /// A timer of the inner Raft, under the inner Raft's own id.
-    Raft {
-        /// The inner Raft's id for it.
+pub enum Timer<T = crate::raft::Timer> {
+    /// A timer of the group's consensus replica, under the replica's own id.
+    Group {
+        /// The inner replica's id for it.
         id: TimerId,
         /// Its payload.
-        timer: raft::Timer,
+        timer: T,
     },
     /// A shard group node's periodic duties (poll the configuration, resend snapshots).
     Poll,

@@ -1,18 +1,20 @@
-//! A sharded kv store: keys placed on a consistent-hash ring of shards, each shard a Raft
-//! group, the ring's configuration held by a configuration service that is itself a Raft
-//! group, and shards added and removed while clients write and the network misbehaves.
+//! A sharded kv store: keys placed on a consistent-hash ring of shards, each shard a consensus
+//! group (Raft, Multi-Paxos or ZAB), the ring's configuration held by a configuration service
+//! that is itself such a group, and shards added and removed while clients write and the
+//! network misbehaves.
 //!
 //! ## The design
 //!
 //! - **Groups inside one cluster.** Node ids are cut into groups of `replicas`: group 0 is the
 //!   configuration service, group `1 + s` is shard `s` (`shards_max` groups exist; `shards` of
 //!   them are on the ring at first, the others are spares). Every node runs an unmodified
-//!   [`RaftNode`](crate::raft::RaftNode) as a member of its own group's cluster, behind a
+//!   [`RaftNode`](crate::raft::RaftNode) (or `PaxosNode`, `ZabNode`: `group_protocol`, a
+//!   [`GroupReplica`]) as a member of its own group's cluster, behind a
 //!   translating context ([`crate::group::Group`], driven by [`node`]).
 //! - **Placement** ([`ring`]): a key belongs to the shard of the first virtual node at or after
 //!   its position on a ring of 2^64 positions (a pinned SplitMix64 hash).
-//! - **Configuration service.** Its Raft log holds the list of configurations (version 1, 2, …,
-//!   each a set of shards). Its leader proposes the next change every `rebalance_every`, up to
+//! - **Configuration service.** Its group's log holds the list of configurations (version 1,
+//!   2, …, each a set of shards). Its leader proposes the next change every `rebalance_every`, up to
 //!   `rebalances` changes: `Grow` adds the lowest spare shard (a 3-shard store grows to 5),
 //!   `Shrink` removes one, `Random` flips a coin.
 //! - **Adopting a version (the fence).** Each shard group's leader polls the service for the
@@ -34,13 +36,13 @@
 //!
 //! ## Invariants
 //!
-//! Every group's Raft invariants, and one-owner-per-version (no key served by two shards at
+//! Every group's consensus invariants, and one-owner-per-version (no key served by two shards at
 //! one configuration version), from observations ([`invariants`]); per-key linearizability of
 //! the whole history, across every migration, by the checker.
 //!
 //! ## Deliberate simplifications
 //!
-//! - Raft groups only (the other consensus protocols would need the same translating context).
+//! - All groups of one store run the same consensus protocol (`group_protocol`).
 //! - Membership changes come from the configuration service's own schedule (parameters) or
 //!   from the scenario (`AddShard`/`RemoveShard`, handed to every running node by the kernel:
 //!   a request that reaches only crashed or paused configuration nodes is lost).
@@ -60,7 +62,7 @@ pub mod state;
 /// The most shard groups (and replicas per group).
 pub const SHARDS_MAX: u32 = 16;
 
-pub use config::{Config, Rebalance};
+pub use config::{Config, GroupProtocol, GroupReplica, Rebalance};
 pub use descriptor::{ShardedProtocol, SHARDED};
 pub use invariants::{ShardInvariants, ShardObservation};
 pub use node::ShardedNode;
@@ -69,14 +71,14 @@ pub use node::ShardedNode;
 /// after a group member applied the log entry (and sent what the handler sent): after an old
 /// owner froze the ranges it hands over (a `Reconfigure` that took snapshots), after a new
 /// owner installed a snapshot (an `Install`), and after a configuration service member applied
-/// a new configuration (a `Change`). The inner Raft's own crash points stay off.
+/// a new configuration (a `Change`). The inner replica's own crash points stay off.
 pub const CRASH_POINTS: &[&str] = &[
     "shard.after_freeze",
     "shard.after_install",
     "shard.after_config_commit",
 ];
 
-/// Every mark the sharded store's nodes may emit besides Raft's.
+/// Every mark the sharded store's nodes may emit besides their consensus protocol's.
 pub const MARKS: &[&str] = &[
     "shard.add_shard",
     "shard.awaiting_snapshot",

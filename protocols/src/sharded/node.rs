@@ -1,21 +1,22 @@
-//! A node of the sharded store: one replica of one Raft group, plus the routing and migration
-//! duties of its group.
+//! A node of the sharded store: one replica of one consensus group, plus the routing and
+//! migration duties of its group.
 //!
 //! The cluster's node ids are cut into groups of `replicas`: group 0 is the configuration
-//! service, group `1 + s` replicates shard `s`. Each node runs an unmodified [`RaftNode`] as
-//! the member `id % replicas` of a cluster of `replicas`, embedded as a [`Group`]: the inner
-//! Raft sees node ids `0..replicas`, and its effects are translated (group-local ids to
-//! cluster ids, its timers to ours, its broadcast to its group only) before they reach the
-//! simulator. The sync tokens line up one to one: a node's disk holds only its Raft's records.
+//! service, group `1 + s` replicates shard `s`. Each node runs an unmodified consensus replica
+//! ([`RaftNode`] by default, or a `PaxosNode` or `ZabNode`: [`GroupReplica`]) as the member
+//! `id % replicas` of a cluster of `replicas`, embedded as a [`Group`]: the inner replica sees
+//! node ids `0..replicas`, and its effects are translated (group-local ids to cluster ids, its
+//! timers to ours, its broadcast to its group only) before they reach the simulator. The sync
+//! tokens line up one to one: a node's disk holds only its replica's records.
 
-use super::config::{Config, Rebalance};
+use super::config::{Config, GroupReplica, Rebalance};
 use super::invariants::ShardObservation;
 use super::message::{Message, Timer};
 use super::state::{
     Configurations, Control, GroupApp, ShardState, Snapshot, Version, KEYLESS, WRONG_SHARD,
 };
 use crate::group::{Embeds, Group, Handed};
-use crate::raft::{self, RaftNode};
+use crate::raft::RaftNode;
 use sim_core::faults::Membership;
 use sim_core::history::Function;
 use sim_core::id::{ClientId, NodeId, ProcessId, RequestId, TimerId};
@@ -28,7 +29,7 @@ const CONTROL_CLIENT_BASE: u32 = u32::MAX - 1024;
 /// Control request ids live far above any client's.
 const CONTROL_REQUEST_BASE: u64 = 1 << 62;
 
-/// The most client requests a node remembers handing to Raft.
+/// The most client requests a node remembers handing to its group.
 const IN_FLIGHT_MAX: usize = 4096;
 
 /// The control stream of configuration changes (on the configuration service).
@@ -41,20 +42,24 @@ const STREAM_INSTALL: u32 = 2;
 /// above every installation stream.
 const STREAM_REQUESTED: u32 = STREAM_INSTALL + super::SHARDS_MAX;
 
-/// A node of the sharded store.
+/// A node of the sharded store whose groups run the consensus replica `R` (Raft by default).
 #[derive(Debug)]
-pub struct ShardedNode {
+pub struct ShardedNode<R: GroupReplica = RaftNode<GroupApp>> {
     config: Config,
     group: u32,
-    /// This node's member of its group's Raft.
-    replica: Group<RaftNode<GroupApp>>,
+    /// This node's member of its group's consensus.
+    replica: Group<R>,
+    /// How far the replica's durable log reached at recovery: applying up to there may be a
+    /// re-application of what this node applied before it crashed, which is no handoff moment.
+    recovered_position: u64,
     /// The next configuration, as learned from the configuration service.
     next_configuration: Option<(Version, BTreeSet<u32>)>,
     /// Snapshots whose receiver confirmed the installation.
     acknowledged: BTreeSet<(Version, u32)>,
     /// Round robin over the configuration service's nodes.
     poll_turn: u32,
-    /// Keys of the client requests handed to Raft, by request id, for read claims and hints.
+    /// Keys of the client requests handed to the group, by request id, for read claims and
+    /// hints.
     in_flight: BTreeMap<RequestId, (u32, Function)>,
     /// The last (key -> version) claims reported to the invariant checker.
     claimed: BTreeMap<u32, Version>,
@@ -78,7 +83,7 @@ fn window_mark(window: Duration) -> &'static str {
     }
 }
 
-impl ShardedNode {
+impl<R: GroupReplica> ShardedNode<R> {
     fn replicas(&self) -> u32 {
         self.config.replicas
     }
@@ -106,13 +111,9 @@ impl ShardedNode {
         }
     }
 
-    /// Runs one handler of the inner Raft and applies its effects as ours, the client
+    /// Runs one handler of the inner replica and applies its effects as ours, the client
     /// replies and observations it hands back routed in their place among the others.
-    fn drive(
-        &mut self,
-        ctx: &mut Ctx<'_, Self>,
-        handler: impl FnOnce(&mut RaftNode<GroupApp>, &mut Ctx<'_, RaftNode<GroupApp>>),
-    ) {
+    fn drive(&mut self, ctx: &mut Ctx<'_, Self>, handler: impl FnOnce(&mut R, &mut Ctx<'_, R>)) {
         let before = self.handoff_moments();
         let effects = self.replica.handle(ctx, handler);
         for effect in effects {
@@ -125,7 +126,7 @@ impl ShardedNode {
                     let outcome = self.client_outcome(ctx, reply.id, reply.outcome);
                     ctx.reply(client, reply.id, outcome);
                 }
-                Some(Handed::Observe { observation }) => ctx.observe(ShardObservation::Raft {
+                Some(Handed::Observe { observation }) => ctx.observe(ShardObservation::Group {
                     group: self.group,
                     observation,
                 }),
@@ -133,7 +134,12 @@ impl ShardedNode {
         }
         self.report_claims(ctx);
         // The handoff's crash points, once the handler's entries are applied and its effects
-        // recorded: a crash here loses nothing the log does not bring back.
+        // recorded: a crash here loses nothing the log does not bring back. Only for the live
+        // moment: a restarted node re-applying its recovered log passes none (a handler that
+        // applies past the recovered log counts as live).
+        if self.replica.replica().applied_position() <= self.recovered_position {
+            return;
+        }
         let after = self.handoff_moments();
         if after.0 > before.0 {
             ctx.crash_point("shard.after_freeze");
@@ -155,7 +161,7 @@ impl ShardedNode {
         }
     }
 
-    /// The client's view of a Raft answer: group-local leader hints become cluster ids, and
+    /// The client's view of the group's answer: group-local leader hints become cluster ids, and
     /// "not this shard's key" becomes a hint at the owner by this node's configuration.
     fn client_outcome(
         &mut self,
@@ -171,7 +177,7 @@ impl ShardedNode {
                 if let (Some((key, _)), Some(state)) = (in_flight, self.shard_state()) {
                     if state.serves(key) {
                         // Refused when the group did not serve the key, and cached so by
-                        // Raft's session table, which answers every retry of this request id
+                        // the group's session table, which answers every retry of this request id
                         // the same way, though the key is ours again (removed and re-added):
                         // the request was never applied, so "unknown" is a safe answer, and
                         // the client's next request is fresh.
@@ -248,11 +254,11 @@ impl ShardedNode {
             GroupApp::Shard(state) => state.ring(),
             GroupApp::Configurations(configurations) => configurations.ring(),
         };
-        let group = ShardedNode::group_of_shard(ring.owner(key));
+        let group = Self::group_of_shard(ring.owner(key));
         (group != self.group).then(|| NodeId(group * self.replicas() + attempt % self.replicas()))
     }
 
-    /// Hands a control command to this node's Raft (which proposes it if it leads).
+    /// Hands a control command to this node's replica (which proposes it if it leads).
     fn propose(
         &mut self,
         ctx: &mut Ctx<'_, Self>,
@@ -267,7 +273,7 @@ impl ShardedNode {
             operation: control.to_operation(),
             attempt: 0,
         };
-        self.drive(ctx, |raft, inner| raft.on_request(inner, request));
+        self.drive(ctx, |replica, inner| replica.on_request(inner, request));
     }
 
     /// A shard group's leader, every poll interval: adopt the next configuration once settled
@@ -310,7 +316,7 @@ impl ShardedNode {
             }
         }
         for ((handoff_version, to), snapshot) in owed {
-            let group = ShardedNode::group_of_shard(to);
+            let group = Self::group_of_shard(to);
             for replica in 0..self.replicas() {
                 ctx.send(
                     NodeId(group * self.replicas() + replica),
@@ -477,27 +483,29 @@ impl ShardedNode {
     }
 }
 
-impl Node for ShardedNode {
+impl<R: GroupReplica> Node for ShardedNode<R> {
     type Config = Config;
-    type Msg = Message;
-    type Timer = Timer;
-    type Record = raft::Record;
-    type Observation = ShardObservation;
+    type Msg = Message<R::Msg>;
+    type Timer = Timer<R::Timer>;
+    type Record = R::Record;
+    type Observation = ShardObservation<R::Observation>;
 
-    fn recover(config: &Config, id: NodeId, durable: &[raft::Record]) -> Self {
+    fn recover(config: &Config, id: NodeId, durable: &[R::Record]) -> Self {
         let group = id.0 / config.replicas;
         assert!(group <= config.shards_max, "{id} outside every group");
-        let raft_config = config.raft_for_group(group);
+        let group_config = R::group_config(config, group);
+        let replica: Group<R> = Group::recover(
+            &group_config,
+            id,
+            group * config.replicas,
+            config.replicas,
+            durable,
+        );
         ShardedNode {
             config: config.clone(),
             group,
-            replica: Group::recover(
-                &raft_config,
-                id,
-                group * config.replicas,
-                config.replicas,
-                durable,
-            ),
+            recovered_position: replica.replica().durable_position(),
+            replica,
             next_configuration: None,
             acknowledged: BTreeSet::new(),
             poll_turn: id.0,
@@ -509,7 +517,7 @@ impl Node for ShardedNode {
     }
 
     fn on_start(&mut self, ctx: &mut Ctx<'_, Self>) {
-        self.drive(ctx, |raft, inner| raft.on_start(inner));
+        self.drive(ctx, |replica, inner| replica.on_start(inner));
         if self.group == 0 {
             if self.config.rebalances > 0 {
                 self.on_rebalance(ctx);
@@ -522,14 +530,14 @@ impl Node for ShardedNode {
         }
     }
 
-    fn on_message(&mut self, ctx: &mut Ctx<'_, Self>, from: NodeId, msg: Message) {
+    fn on_message(&mut self, ctx: &mut Ctx<'_, Self>, from: NodeId, msg: Message<R::Msg>) {
         match msg {
-            Message::Raft(inner_msg) => {
+            Message::Group(inner_msg) => {
                 let Some(inner_from) = self.replica.member_of(from) else {
-                    return; // Raft messages never cross groups.
+                    return; // Consensus messages never cross groups.
                 };
-                self.drive(ctx, |raft, inner| {
-                    raft.on_message(inner, inner_from, inner_msg)
+                self.drive(ctx, |replica, inner| {
+                    replica.on_message(inner, inner_from, inner_msg)
                 });
             }
             Message::FetchConfiguration { known } => {
@@ -568,11 +576,11 @@ impl Node for ShardedNode {
         }
     }
 
-    fn on_timer(&mut self, ctx: &mut Ctx<'_, Self>, timer: Timer) {
+    fn on_timer(&mut self, ctx: &mut Ctx<'_, Self>, timer: Timer<R::Timer>) {
         match timer {
-            Timer::Raft { id, timer } => {
+            Timer::Group { id, timer } => {
                 self.replica.timer_fired(id);
-                self.drive(ctx, |raft, inner| raft.on_timer(inner, timer));
+                self.drive(ctx, |replica, inner| replica.on_timer(inner, timer));
             }
             Timer::Poll => {
                 ctx.set_timer(self.config.poll_interval, Timer::Poll);
@@ -618,16 +626,16 @@ impl Node for ShardedNode {
             return;
         }
         if self.in_flight.len() >= IN_FLIGHT_MAX {
-            // Requests whose leader lost office are never answered by Raft: forget the oldest.
+            // Requests whose leader lost office are never answered: forget the oldest.
             self.in_flight.pop_first();
         }
         self.in_flight
             .insert(request.id, (key, request.operation.f));
-        self.drive(ctx, |raft, inner| raft.on_request(inner, request));
+        self.drive(ctx, |replica, inner| replica.on_request(inner, request));
     }
 
     fn on_synced(&mut self, ctx: &mut Ctx<'_, Self>, token: SyncToken) {
-        self.drive(ctx, |raft, inner| raft.on_synced(inner, token));
+        self.drive(ctx, |replica, inner| replica.on_synced(inner, token));
     }
 
     fn on_membership(&mut self, ctx: &mut Ctx<'_, Self>, request: u64, change: Membership) {
@@ -640,16 +648,16 @@ impl Node for ShardedNode {
     }
 }
 
-impl Embeds<RaftNode<GroupApp>> for ShardedNode {
-    fn wrap_message(msg: raft::Message) -> Message {
-        Message::Raft(msg)
+impl<R: GroupReplica> Embeds<R> for ShardedNode<R> {
+    fn wrap_message(msg: R::Msg) -> Message<R::Msg> {
+        Message::Group(msg)
     }
 
-    fn wrap_timer(id: TimerId, timer: raft::Timer) -> Timer {
-        Timer::Raft { id, timer }
+    fn wrap_timer(id: TimerId, timer: R::Timer) -> Timer<R::Timer> {
+        Timer::Group { id, timer }
     }
 
-    fn wrap_record(record: raft::Record) -> raft::Record {
+    fn wrap_record(record: R::Record) -> R::Record {
         record
     }
 }
