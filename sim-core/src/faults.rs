@@ -129,8 +129,9 @@ pub enum FaultAction {
 
 /// One message of a run: the `nth` (counting from 1 since the run began) message of kind
 /// `kind` (the protocol's name for it, `AppendEntries`) that node `from` sends to node `to`.
-/// Messages of clients are not counted; a message held by a clogged link counts once, when
-/// it is first sent.
+/// A client's request has the kind [`CLIENT_REQUEST`] and `from` is the client's number; a
+/// reply to a client has the kind [`CLIENT_REPLY`] and `to` is the client's number. A message
+/// held by a clogged link counts once, when it is first sent.
 #[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord)]
 pub struct MessageRef {
     /// The sender.
@@ -143,16 +144,31 @@ pub struct MessageRef {
     pub nth: u32,
 }
 
+/// The kind of a client's request in a [`MessageRef`].
+pub const CLIENT_REQUEST: &str = "ClientRequest";
+/// The kind of a reply to a client in a [`MessageRef`].
+pub const CLIENT_REPLY: &str = "ClientReply";
+
+impl MessageRef {
+    /// The sender is a client (`from` is its number).
+    pub fn from_client(&self) -> bool {
+        self.kind == CLIENT_REQUEST
+    }
+
+    /// The receiver is a client (`to` is its number).
+    pub fn to_client(&self) -> bool {
+        self.kind == CLIENT_REPLY
+    }
+}
+
 impl std::fmt::Display for MessageRef {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(
-            f,
-            "{} {} {} → {}",
-            ordinal(self.nth),
-            self.kind,
-            self.from,
-            self.to
-        )
+        let (from, to) = match (self.from_client(), self.to_client()) {
+            (true, _) => (format!("c{}", self.from.0), self.to.to_string()),
+            (_, true) => (self.from.to_string(), format!("c{}", self.to.0)),
+            _ => (self.from.to_string(), self.to.to_string()),
+        };
+        write!(f, "{} {} {from} → {to}", ordinal(self.nth), self.kind)
     }
 }
 

@@ -23,7 +23,7 @@ use crate::clock::Clock;
 use crate::disk::{Disk, DiskConfig};
 use crate::faults::{
     message_kind, CrashPoints, FaultAction, FaultPlan, Membership, MessageFate, MessageRef,
-    PartitionShape, TimedFault,
+    PartitionShape, TimedFault, CLIENT_REPLY, CLIENT_REQUEST,
 };
 use crate::history::{EventType, Function, History};
 use crate::id::{ClientId, NodeId, ProcessId, RequestId, TimerId};
@@ -1605,23 +1605,30 @@ impl<N: Node> Simulation<N> {
         count: bool,
     ) {
         self.stats.messages_sent += 1;
-        let message = match (&payload, from, to) {
-            (Payload::Peer(msg), Endpoint::Node(a), Endpoint::Node(b))
-                if count && self.count_kinds =>
-            {
+        let link = match (&payload, from, to) {
+            _ if !(count && self.count_kinds) => None,
+            (Payload::Peer(msg), Endpoint::Node(a), Endpoint::Node(b)) => {
                 let printed = format!("{msg:?}");
-                let kind = message_kind(&printed).to_string();
-                let counter = self.kind_counts.entry((a, b, kind.clone())).or_insert(0);
-                *counter += 1;
-                Some(MessageRef {
-                    from: a,
-                    to: b,
-                    kind,
-                    nth: *counter,
-                })
+                Some((a, b, message_kind(&printed).to_string()))
+            }
+            (Payload::Request(_), Endpoint::Client(c), Endpoint::Node(b)) => {
+                Some((NodeId(c.0), b, CLIENT_REQUEST.to_string()))
+            }
+            (Payload::Reply(_), Endpoint::Node(a), Endpoint::Client(c)) => {
+                Some((a, NodeId(c.0), CLIENT_REPLY.to_string()))
             }
             _ => None,
         };
+        let message = link.map(|(a, b, kind)| {
+            let counter = self.kind_counts.entry((a, b, kind.clone())).or_insert(0);
+            *counter += 1;
+            MessageRef {
+                from: a,
+                to: b,
+                kind,
+                nth: *counter,
+            }
+        });
         let (a, b) = (self.home(from), self.home(to));
         if a != b && self.network.is_cut(a, b) {
             self.stats.messages_cut += 1;
@@ -2374,8 +2381,13 @@ fn validate_fault(action: &FaultAction, node_count: u32) {
             check(*to);
         }
         FaultAction::Pin { message, .. } => {
-            check(message.from);
-            check(message.to);
+            // A client's number is not a node's.
+            if !message.from_client() {
+                check(message.from);
+            }
+            if !message.to_client() {
+                check(message.to);
+            }
         }
         FaultAction::Partition(_)
         | FaultAction::Heal

@@ -130,6 +130,35 @@ pub(super) fn validate(file: ScenarioFile, default_name: &str) -> Result<Scenari
         }
         Some(FaultsFile::Script(steps)) => FaultSpec::Script({
             for (index, step) in steps.iter().enumerate() {
+                let (variant, client, field) = match &step.action {
+                    ActionFile::DropMessage(from, to, kind, _)
+                    | ActionFile::DuplicateMessage(from, to, kind, _)
+                    | ActionFile::DelayMessage(from, to, kind, _, _) => {
+                        let variant = match &step.action {
+                            ActionFile::DropMessage(..) => "DropMessage",
+                            ActionFile::DuplicateMessage(..) => "DuplicateMessage",
+                            _ => "DelayMessage",
+                        };
+                        match kind.as_str() {
+                            sim_core::faults::CLIENT_REQUEST => (variant, *from, "from"),
+                            sim_core::faults::CLIENT_REPLY => (variant, *to, "to"),
+                            _ => continue,
+                        }
+                    }
+                    _ => continue,
+                };
+                if client >= clients.count {
+                    return Err(invalid(
+                        format!("faults.Script[{index}].do.{variant}.{field}"),
+                        format!(
+                            "client {client} does not exist: expected 0 to {} (`clients.count` is {})",
+                            clients.count.saturating_sub(1),
+                            clients.count
+                        ),
+                    ));
+                }
+            }
+            for (index, step) in steps.iter().enumerate() {
                 let (variant, member) = match step.action {
                     ActionFile::AddShard(member) => ("AddShard", member),
                     ActionFile::RemoveShard(member) => ("RemoveShard", member),
@@ -983,8 +1012,18 @@ pub(super) fn validate_script(
                     }
                     _ => unreachable!("matched above"),
                 };
-                let from = node(&path(variant, "from"), *from, node_count)?;
-                let to = node(&path(variant, "to"), *to, node_count)?;
+                // A client's request names the client, a reply to a client the client; the
+                // kernel counts no client beyond `clients.count` (checked with the clients).
+                let from = if kind == sim_core::faults::CLIENT_REQUEST {
+                    NodeId(*from)
+                } else {
+                    node(&path(variant, "from"), *from, node_count)?
+                };
+                let to = if kind == sim_core::faults::CLIENT_REPLY {
+                    NodeId(*to)
+                } else {
+                    node(&path(variant, "to"), *to, node_count)?
+                };
                 let named = kind.starts_with(|c: char| c.is_ascii_alphabetic())
                     && kind.chars().all(|c| c.is_ascii_alphanumeric() || c == '_');
                 if !named {

@@ -927,7 +927,9 @@ fn on_nodes(plan: &FaultPlan, count: u32) -> FaultPlan {
                 | FaultAction::SetLoss { .. }
                 | FaultAction::Membership(_) => fault.action.clone(),
                 FaultAction::Pin { message, .. } => {
-                    if !kept(&message.from) || !kept(&message.to) {
+                    let gone = (!message.from_client() && !kept(&message.from))
+                        || (!message.to_client() && !kept(&message.to));
+                    if gone {
                         return None;
                     }
                     fault.action.clone()
