@@ -698,7 +698,7 @@ impl Shrinker<'_> {
         let current = self.current.clone();
         let mut best = self.failing_seeds(&current, &seeds).len();
         let mut changed = false;
-        let mut edits: Vec<Box<dyn Fn(&mut Scenario)>> = vec![
+        let mut edits: Vec<Edit> = vec![
             Box::new(|s: &mut Scenario| {
                 s.network.loss = Ratio::ZERO;
                 s.network.duplicate = Ratio::ZERO;
@@ -865,6 +865,9 @@ impl Shrinker<'_> {
 }
 
 const MILLISECOND: u64 = 1_000_000;
+
+/// One change to a scenario, tried as a candidate.
+type Edit = Box<dyn Fn(&mut Scenario)>;
 
 /// The most messages the pinning stage pins (the first ones the network's randomness decided
 /// before the failure).
