@@ -423,6 +423,8 @@ pub fn fault_spans(faults: &[AppliedFault], node_count: u32, end_nanos: u64) -> 
                 }),
                 // Only armed here; the crash itself is a `CrashAtPoint` when it happens.
                 FaultAction::CrashAt { .. } => {}
+                // One message's fate, not a span of time.
+                FaultAction::Pin { .. } => {}
                 FaultAction::Partition(_)
                 | FaultAction::Crash { .. }
                 | FaultAction::Resume { .. } => {}

@@ -416,6 +416,9 @@ pub struct ScriptedOpFile {
     /// The written value (Write), the delta (Add), the fencing token released (Release).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub value: Option<i64>,
+    /// The lock service's Write: the fencing token the write carries (with `value`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub token: Option<i64>,
     /// Cas: the value expected.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub from: Option<i64>,
@@ -614,6 +617,14 @@ pub enum ActionFile {
     /// Ask the sharded store to remove shard `n` (`RemoveShard(1)`), or one at random
     /// (`RemoveShard(None)`).
     RemoveShard(Option<u32>),
+    /// Lose the `nth` (from 1, since the run began) message of a kind that node `from` sends
+    /// to node `to`: `DropMessage(0, 2, "AppendEntries", 3)`.
+    DropMessage(u32, u32, String, u32),
+    /// Deliver that message twice: `DuplicateMessage(0, 2, "AppendEntries", 3)`.
+    DuplicateMessage(u32, u32, String, u32),
+    /// Deliver that message after exactly this delay:
+    /// `DelayMessage(0, 2, "AppendEntries", 3, "40ms")`.
+    DelayMessage(u32, u32, String, u32, DurationText),
 }
 
 /// Resource limits: hitting one is a reported outcome.

@@ -151,6 +151,13 @@ pub struct RunReport {
     pub causality: sim_core::trace::Causality,
     /// The protocol's observations, when asked for (the report's node lanes).
     pub observations: Vec<simulation::ObservationRecord>,
+    /// When traced: the messages the network's randomness lost, duplicated or delayed long,
+    /// as scripts pin them (`faultline shrink`'s pinning stage).
+    pub random_fates: Vec<(
+        Instant,
+        sim_core::faults::MessageRef,
+        sim_core::faults::MessageFate,
+    )>,
 }
 
 /// How to run.
@@ -439,6 +446,7 @@ pub fn run(scenario: &Scenario, seed: u64, options: &RunOptions) -> Result<RunRe
                 trace: Vec::new(),
                 causality: Default::default(),
                 observations: Vec::new(),
+                random_fates: Vec::new(),
             })
         }
     };
@@ -530,6 +538,7 @@ pub fn run(scenario: &Scenario, seed: u64, options: &RunOptions) -> Result<RunRe
     result.trace = report.trace;
     result.causality = report.causality;
     result.observations = report.observations;
+    result.random_fates = report.random_fates;
     Ok(result)
 }
 
@@ -636,6 +645,7 @@ fn base_report(
         trace: Vec::new(),
         causality: Default::default(),
         observations: Vec::new(),
+        random_fates: Vec::new(),
     }
 }
 

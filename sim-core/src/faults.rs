@@ -115,6 +115,93 @@ pub enum FaultAction {
     },
     /// Ask the protocol to change its membership (scripted `AddShard(..)`/`RemoveShard(..)`).
     Membership(Membership),
+    /// Decide one message's fate instead of the network's randomness: a scripted network
+    /// event (`DropMessage`, `DuplicateMessage`, `DelayMessage`). A shrunk scenario pins the
+    /// losses, duplicates and long delays its failure depended on, then turns the network's
+    /// randomness down.
+    Pin {
+        /// Which message.
+        message: MessageRef,
+        /// What happens to it.
+        fate: MessageFate,
+    },
+}
+
+/// One message of a run: the `nth` (counting from 1 since the run began) message of kind
+/// `kind` (the protocol's name for it, `AppendEntries`) that node `from` sends to node `to`.
+/// A client's request has the kind [`CLIENT_REQUEST`] and `from` is the client's number; a
+/// reply to a client has the kind [`CLIENT_REPLY`] and `to` is the client's number. A message
+/// held by a clogged link counts once, when it is first sent.
+#[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord)]
+pub struct MessageRef {
+    /// The sender.
+    pub from: NodeId,
+    /// The receiver.
+    pub to: NodeId,
+    /// The message's kind: its name as the protocol prints it, up to the first `(` or space.
+    pub kind: String,
+    /// Which one, from 1.
+    pub nth: u32,
+}
+
+/// The kind of a client's request in a [`MessageRef`].
+pub const CLIENT_REQUEST: &str = "ClientRequest";
+/// The kind of a reply to a client in a [`MessageRef`].
+pub const CLIENT_REPLY: &str = "ClientReply";
+
+impl MessageRef {
+    /// The sender is a client (`from` is its number).
+    pub fn from_client(&self) -> bool {
+        self.kind == CLIENT_REQUEST
+    }
+
+    /// The receiver is a client (`to` is its number).
+    pub fn to_client(&self) -> bool {
+        self.kind == CLIENT_REPLY
+    }
+}
+
+impl std::fmt::Display for MessageRef {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let (from, to) = match (self.from_client(), self.to_client()) {
+            (true, _) => (format!("c{}", self.from.0), self.to.to_string()),
+            (_, true) => (self.from.to_string(), format!("c{}", self.to.0)),
+            _ => (self.from.to_string(), self.to.to_string()),
+        };
+        write!(f, "{} {} {from} → {to}", ordinal(self.nth), self.kind)
+    }
+}
+
+/// `1st`, `2nd`, `3rd`, `4th`, `11th`, `21st`...
+pub fn ordinal(n: u32) -> String {
+    let suffix = match (n % 10, n % 100) {
+        (_, 11..=13) => "th",
+        (1, _) => "st",
+        (2, _) => "nd",
+        (3, _) => "rd",
+        _ => "th",
+    };
+    format!("{n}{suffix}")
+}
+
+/// A pinned message's fate.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum MessageFate {
+    /// Lost.
+    Drop,
+    /// Delivered twice (after the latencies drawn for it, or the link's smallest latency).
+    Duplicate,
+    /// Delivered once after exactly this delay.
+    Delay(Duration),
+}
+
+/// The kind of a message as it prints (`RequestVote(term 3, ...)` is a `RequestVote`): the
+/// leading name, up to the first character that is not a letter, digit or `_`.
+pub fn message_kind(printed: &str) -> &str {
+    let end = printed
+        .find(|c: char| !(c.is_ascii_alphanumeric() || c == '_'))
+        .unwrap_or(printed.len());
+    &printed[..end]
 }
 
 /// A change of the cluster's membership asked of the protocol: the sharded store adds or

@@ -21,7 +21,10 @@
 use crate::client::{ClientConfig, Pacing, Workload};
 use crate::clock::Clock;
 use crate::disk::{Disk, DiskConfig};
-use crate::faults::{CrashPoints, FaultAction, FaultPlan, Membership, PartitionShape, TimedFault};
+use crate::faults::{
+    message_kind, CrashPoints, FaultAction, FaultPlan, Membership, MessageFate, MessageRef,
+    PartitionShape, TimedFault, CLIENT_REPLY, CLIENT_REQUEST,
+};
 use crate::history::{EventType, Function, History};
 use crate::id::{ClientId, NodeId, ProcessId, RequestId, TimerId};
 use crate::network::{resolve_partition, Fate, Network, NetworkConfig};
@@ -362,6 +365,26 @@ impl FaultEvent {
                     );
                     point.bytes().for_each(|byte| digest.word(u64::from(byte)));
                 }
+                FaultAction::Pin { ref message, fate } => {
+                    let (code, delay) = match fate {
+                        MessageFate::Drop => (0, 0),
+                        MessageFate::Duplicate => (1, 0),
+                        MessageFate::Delay(delay) => (2, delay.0),
+                    };
+                    words(
+                        15,
+                        &[
+                            pair(message.from, message.to),
+                            u64::from(message.nth),
+                            code,
+                            delay,
+                        ],
+                    );
+                    message
+                        .kind
+                        .bytes()
+                        .for_each(|byte| digest.word(u64::from(byte)));
+                }
                 FaultAction::Partition(_)
                 | FaultAction::Crash { .. }
                 | FaultAction::Resume { .. } => {
@@ -461,6 +484,11 @@ impl fmt::Display for FaultEvent {
                     };
                     write!(f, "arm {kind} of {node} at passage {nth} of {point}")
                 }
+                FaultAction::Pin { message, fate } => match fate {
+                    MessageFate::Drop => write!(f, "pin: drop the {message}"),
+                    MessageFate::Duplicate => write!(f, "pin: duplicate the {message}"),
+                    MessageFate::Delay(delay) => write!(f, "pin: delay the {message} by {delay}"),
+                },
                 FaultAction::Partition(_)
                 | FaultAction::Crash { .. }
                 | FaultAction::Resume { .. } => {
@@ -480,6 +508,10 @@ pub struct SimReport {
     pub stop: StopReason,
     /// A liveness failure, if any: operations invoked during recovery that never completed.
     pub liveness_failure: Option<String>,
+    /// With tracing: the messages whose fate the network's randomness decided unusually (lost,
+    /// duplicated, or delayed past `latency_max` by `reorder`), with when they were sent, in
+    /// the form a script pins them (`faultline shrink` pins the ones the failure needs).
+    pub random_fates: Vec<(Instant, MessageRef, MessageFate)>,
     /// The trace digest.
     pub digest: u64,
     /// The simulated time at which the run ended.
@@ -781,6 +813,13 @@ pub struct Simulation<N: Node> {
     trace_bytes: u64,
     /// Happens-before between trace lines, when tracing.
     causal: Option<Causality>,
+    /// Count peer messages by (from, to, kind), for pinned messages and, when tracing, the
+    /// report's `random_fates`: on when tracing or when the plan pins a message.
+    count_kinds: bool,
+    kind_counts: BTreeMap<(NodeId, NodeId, String), u32>,
+    /// Pinned messages armed so far, and their fates.
+    pins: BTreeMap<MessageRef, MessageFate>,
+    random_fates: Vec<(Instant, MessageRef, MessageFate)>,
     observations: Option<ObservationLog<N::Observation>>,
 }
 
@@ -866,6 +905,11 @@ impl<N: Node> Simulation<N> {
         let mut plan = plan;
         plan.faults.sort_by_key(|fault| fault.at);
         let network = Network::new(config.network.clone(), config.node_count);
+        let count_kinds = config.trace
+            || plan
+                .faults
+                .iter()
+                .any(|fault| matches!(fault.action, FaultAction::Pin { .. }));
         let crash_points_on = config.crash_points.is_some()
             || plan
                 .faults
@@ -911,6 +955,10 @@ impl<N: Node> Simulation<N> {
             faults_applied: Vec::new(),
             trace: Vec::new(),
             trace_bytes: 0,
+            count_kinds,
+            kind_counts: BTreeMap::new(),
+            pins: BTreeMap::new(),
+            random_fates: Vec::new(),
             causal: config.trace.then(|| {
                 Causality::new(config.node_count as usize + config.clients.count as usize)
             }),
@@ -999,6 +1047,7 @@ impl<N: Node> Simulation<N> {
             history: self.history,
             faults_applied: self.faults_applied,
             trace: self.trace,
+            random_fates: self.random_fates,
             causality: self.causal.unwrap_or_default(),
             observations: self
                 .observations
@@ -1542,27 +1591,133 @@ impl<N: Node> Simulation<N> {
 
     #[inline]
     fn send(&mut self, from: Endpoint, to: Endpoint, payload: Payload<N::Msg>) {
+        self.send_counted(from, to, payload, true);
+    }
+
+    /// Sends a message; `count`: it is sent for the first time (a message a clogged link held
+    /// is sent again uncounted).
+    #[inline]
+    fn send_counted(
+        &mut self,
+        from: Endpoint,
+        to: Endpoint,
+        payload: Payload<N::Msg>,
+        count: bool,
+    ) {
         self.stats.messages_sent += 1;
+        let link = match (&payload, from, to) {
+            _ if !(count && self.count_kinds) => None,
+            (Payload::Peer(msg), Endpoint::Node(a), Endpoint::Node(b)) => {
+                let printed = format!("{msg:?}");
+                Some((a, b, message_kind(&printed).to_string()))
+            }
+            (Payload::Request(_), Endpoint::Client(c), Endpoint::Node(b)) => {
+                Some((NodeId(c.0), b, CLIENT_REQUEST.to_string()))
+            }
+            (Payload::Reply(_), Endpoint::Node(a), Endpoint::Client(c)) => {
+                Some((a, NodeId(c.0), CLIENT_REPLY.to_string()))
+            }
+            _ => None,
+        };
+        let message = link.map(|(a, b, kind)| {
+            let counter = self.kind_counts.entry((a, b, kind.clone())).or_insert(0);
+            *counter += 1;
+            MessageRef {
+                from: a,
+                to: b,
+                kind,
+                nth: *counter,
+            }
+        });
         let (a, b) = (self.home(from), self.home(to));
         if a != b && self.network.is_cut(a, b) {
             self.stats.messages_cut += 1;
             self.digest.word(tag::DROP);
+            self.trace_lost(from, to, &payload, "partition", false);
             return;
         }
         if a != b && self.network.is_clogged(a, b) {
             self.held.push((from, to, payload));
             return;
         }
-        self.transmit(from, to, payload);
+        self.transmit(from, to, payload, message);
+    }
+
+    /// Traces a message that will never arrive, `why` in words; `arriving`: it was in flight
+    /// and is being delivered now (its line heads the event, caused by its send).
+    fn trace_lost(
+        &mut self,
+        from: Endpoint,
+        to: Endpoint,
+        payload: &Payload<N::Msg>,
+        why: &str,
+        arriving: bool,
+    ) {
+        if !self.config.trace {
+            return;
+        }
+        if arriving {
+            if let Some(causal) = &mut self.causal {
+                causal.on(None, Some(self.queue.popped));
+            }
+        }
+        let what = match payload {
+            Payload::Peer(msg) => format!("{msg:?}"),
+            Payload::Request(request) => {
+                format!("{} (request #{})", request.operation, request.id.0)
+            }
+            Payload::Reply(reply) => format!("reply to request #{}", reply.id.0),
+        };
+        self.tracing(|| format!("{from} ⇸ {to} {what} (lost: {why})"));
     }
 
     #[inline]
-    fn transmit(&mut self, from: Endpoint, to: Endpoint, payload: Payload<N::Msg>) {
+    fn transmit(
+        &mut self,
+        from: Endpoint,
+        to: Endpoint,
+        payload: Payload<N::Msg>,
+        message: Option<MessageRef>,
+    ) {
         // Loopback (a client next to its own node, a node to itself) still takes network time.
-        match self.network.sample(&mut self.network_rng) {
+        // A pinned message draws its fate as any other (later draws stay where they were),
+        // then the pin decides.
+        let sampled = self.network.sample(&mut self.network_rng);
+        let pinned = message
+            .as_ref()
+            .and_then(|message| self.pins.get(message).copied());
+        let fate = match pinned {
+            None => sampled,
+            Some(MessageFate::Drop) => Fate::Lost,
+            Some(MessageFate::Delay(delay)) => Fate::Deliver(delay),
+            Some(MessageFate::Duplicate) => match sampled {
+                Fate::Twice(..) => sampled,
+                Fate::Deliver(delay) => Fate::Twice(delay, delay),
+                Fate::Lost => {
+                    let least = self.network.config().latency_min;
+                    Fate::Twice(least, least)
+                }
+            },
+        };
+        if self.config.trace && pinned.is_none() {
+            let unusual = match fate {
+                Fate::Lost => Some(MessageFate::Drop),
+                Fate::Twice(..) => Some(MessageFate::Duplicate),
+                Fate::Deliver(delay) if delay > self.network.config().latency_max => {
+                    Some(MessageFate::Delay(delay))
+                }
+                Fate::Deliver(_) => None,
+            };
+            if let (Some(fate), Some(message)) = (unusual, &message) {
+                self.random_fates.push((self.now, message.clone(), fate));
+            }
+        }
+        match fate {
             Fate::Lost => {
                 self.stats.messages_lost += 1;
                 self.digest.word(tag::DROP);
+                let why = if pinned.is_some() { "pinned" } else { "loss" };
+                self.trace_lost(from, to, &payload, why, false);
             }
             Fate::Deliver(delay) => self.enqueue_delivery(from, to, payload, delay),
             Fate::Twice(first, second) => {
@@ -1605,6 +1760,7 @@ impl<N: Node> Simulation<N> {
             // The partition began while the message was in flight.
             self.stats.messages_cut += 1;
             self.digest.word(tag::DROP);
+            self.trace_lost(from, to, &payload, "partition", true);
             return;
         }
         match to {
@@ -1631,6 +1787,7 @@ impl<N: Node> Simulation<N> {
                     Status::Crashed => {
                         self.stats.messages_to_down_node += 1;
                         self.digest.word(tag::DROP);
+                        self.trace_lost(from, to, &payload, "receiver down", true);
                         return;
                     }
                     Status::Paused => {
@@ -1690,7 +1847,7 @@ impl<N: Node> Simulation<N> {
             {
                 self.held.push((from, to, payload));
             } else {
-                self.send(from, to, payload);
+                self.send_counted(from, to, payload, false);
             }
         }
     }
@@ -1794,6 +1951,10 @@ impl<N: Node> Simulation<N> {
             } => {
                 self.armed_crashes
                     .push((*node, point.clone(), (*nth).max(1), *lose_unsynced));
+                self.record_fault(FaultEvent::Action(fault.action.clone()));
+            }
+            FaultAction::Pin { message, fate } => {
+                self.pins.insert(message.clone(), *fate);
                 self.record_fault(FaultEvent::Action(fault.action.clone()));
             }
         }
@@ -1963,12 +2124,31 @@ impl<N: Node> Simulation<N> {
         }
         // No answer to this attempt (or a redirect's backoff ended): try the next node with the
         // same request id.
-        let target = {
+        let (target, redirected) = {
             let open = self.clients[client.index()].open.as_mut().expect("checked");
-            open.next_target
+            let redirected = open.next_target.is_some();
+            let target = open
+                .next_target
                 .take()
-                .unwrap_or(NodeId((open.target.0 + 1) % self.config.node_count))
+                .unwrap_or(NodeId((open.target.0 + 1) % self.config.node_count));
+            (target, redirected)
         };
+        if self.config.trace {
+            let open = self.clients[client.index()].open.as_ref().expect("checked");
+            let (id, attempt) = (open.request.id.0, open.request.attempt.wrapping_add(2));
+            let why = if redirected {
+                "redirected".to_string()
+            } else {
+                format!("no answer in {}", self.config.clients.retry_after)
+            };
+            let actor = self.actor_index(Endpoint::Client(client));
+            if let Some(causal) = &mut self.causal {
+                causal.on_retry(actor);
+            }
+            self.tracing(|| {
+                format!("{client} retries request #{id} → {target} (attempt {attempt}: {why})")
+            });
+        }
         self.send_attempt(client, target);
     }
 
@@ -2199,6 +2379,15 @@ fn validate_fault(action: &FaultAction, node_count: u32) {
         FaultAction::Clog { from, to } | FaultAction::Unclog { from, to } => {
             check(*from);
             check(*to);
+        }
+        FaultAction::Pin { message, .. } => {
+            // A client's number is not a node's.
+            if !message.from_client() {
+                check(message.from);
+            }
+            if !message.to_client() {
+                check(message.to);
+            }
         }
         FaultAction::Partition(_)
         | FaultAction::Heal

@@ -138,6 +138,13 @@ impl Causality {
         self.setter = self.syncs.remove(&(actor, token)).unwrap_or(NO_LINE);
     }
 
+    /// A client retries its open request (its retry wake fired): its previous event (the
+    /// invoke, or the last retry) is a cause, and the retry sends the request again.
+    pub fn on_retry(&mut self, actor: usize) {
+        self.on(Some(actor), None);
+        self.setter = self.last[actor];
+    }
+
     /// The event being handled sets timer `timer` of `actor`.
     pub fn timer_set(&mut self, actor: usize, timer: u64) {
         self.timers.insert((actor, timer), self.current);

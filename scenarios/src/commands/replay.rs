@@ -165,8 +165,18 @@ pub fn focus(report: &crate::runner::RunReport) -> Result<Focused, String> {
     let last = starts.iter().map(|&(line, _)| line).max().unwrap_or(0) as usize;
     let roots: Vec<u32> = starts.iter().map(|&(line, _)| line).collect();
     let past = causality.past(&roots);
+    // A message of the story that never arrived (lost, cut, to a node that was down) is kept
+    // with the event that sent it: a retry or a timeout that follows may be its doing.
+    let lost_in_story = |index: usize| {
+        report.trace[index].contains(" ⇸ ")
+            && causality.causes[index]
+                .iter()
+                .any(|&cause| past.get(cause as usize).copied().unwrap_or(false))
+    };
     let lines = (0..=last)
-        .filter(|&index| past[index] || report.trace[index].contains("!! FAULT"))
+        .filter(|&index| {
+            past[index] || report.trace[index].contains("!! FAULT") || lost_in_story(index)
+        })
         .map(|index| {
             let mark = starts
                 .iter()

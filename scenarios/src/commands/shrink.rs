@@ -92,6 +92,11 @@ pub fn execute(args: Args) -> anyhow::Result<u8> {
     }
     let robust =
         pool.install(|| robustness(&shrunk.scenario, &shrunk.failure, 0..ROBUSTNESS_SEEDS));
+    let robust_unpinned = if shrunk.unpinned == shrunk.scenario {
+        robust
+    } else {
+        pool.install(|| robustness(&shrunk.unpinned, &shrunk.failure, 0..ROBUSTNESS_SEEDS))
+    };
     if let Some(bar) = &bar {
         bar.finish_and_clear();
     }
@@ -119,9 +124,10 @@ pub fn execute(args: Args) -> anyhow::Result<u8> {
         format!("Before: {}.", shrunk.before),
         format!("After:  {}.", shrunk.after),
         format!(
-            "{} runs tried{}; {robust} of seeds 0..{ROBUSTNESS_SEEDS} of this file fail the same way.",
+            "{} runs tried{}; {robust} of seeds 0..{ROBUSTNESS_SEEDS} of this file fail the same way ({robust_unpinned} before pinning {} messages and steadier timing).",
             shrunk.runs,
-            if shrunk.budget_spent { " (budget spent)" } else { "" }
+            if shrunk.budget_spent { " (budget spent)" } else { "" },
+            shrunk.pinned
         ),
         format!("Replay: {replay}"),
         format!("The original: {original_replay}"),
@@ -150,6 +156,10 @@ pub fn execute(args: Args) -> anyhow::Result<u8> {
     );
     outln!(
         "robustness: {robust} of {ROBUSTNESS_SEEDS} seeds (0..{ROBUSTNESS_SEEDS}) of the shrunk file fail the same way"
+    );
+    outln!(
+        "before the second stage: {robust_unpinned} of {ROBUSTNESS_SEEDS} seeds ({} messages pinned, then steadier timing)",
+        shrunk.pinned
     );
     outln!("wrote {}", output.display());
     outln!("{replay}");

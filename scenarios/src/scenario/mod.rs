@@ -26,8 +26,8 @@ use protocols::params::{check_kinds, ParamError, ParamValue, Params};
 use protocols::registry::{self, App, Protocol, ScenarioContext};
 use sim_core::disk::DiskConfig;
 use sim_core::faults::{
-    CrashPoints, FaultAction, FaultKind, FaultPlan, Membership, PartitionShape, RandomFaults,
-    TimedFault,
+    CrashPoints, FaultAction, FaultKind, FaultPlan, Membership, MessageFate, MessageRef,
+    PartitionShape, RandomFaults, TimedFault,
 };
 use sim_core::history::{Function, Value};
 use sim_core::id::NodeId;

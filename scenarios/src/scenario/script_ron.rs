@@ -129,6 +129,28 @@ fn action(out: &mut String, action: &ActionFile) {
             }
             out.push(')');
         }
+        ActionFile::DropMessage(from, to, kind, nth)
+        | ActionFile::DuplicateMessage(from, to, kind, nth)
+        | ActionFile::DelayMessage(from, to, kind, nth, _) => {
+            out.push_str(match action {
+                ActionFile::DropMessage(..) => "DropMessage(",
+                ActionFile::DuplicateMessage(..) => "DuplicateMessage(",
+                _ => "DelayMessage(",
+            });
+            push_u64(out, u64::from(*from));
+            out.push_str(", ");
+            push_u64(out, u64::from(*to));
+            out.push_str(", ");
+            string(out, kind);
+            out.push_str(", ");
+            push_u64(out, u64::from(*nth));
+            if let ActionFile::DelayMessage(.., delay) = action {
+                out.push_str(", \"");
+                duration(out, delay.0.as_nanos());
+                out.push('"');
+            }
+            out.push(')');
+        }
     }
 }
 
@@ -249,6 +271,26 @@ mod tests {
                 point: "raft.before_sync".into(),
                 nth: 1,
                 lose_unsynced: true,
+            },
+        ]);
+        let message = |nth| sim_core::faults::MessageRef {
+            from: n(0),
+            to: n(2),
+            kind: "AppendEntries".into(),
+            nth,
+        };
+        actions.extend([
+            FaultAction::Pin {
+                message: message(3),
+                fate: sim_core::faults::MessageFate::Drop,
+            },
+            FaultAction::Pin {
+                message: message(4),
+                fate: sim_core::faults::MessageFate::Duplicate,
+            },
+            FaultAction::Pin {
+                message: message(5),
+                fate: sim_core::faults::MessageFate::Delay(Duration::from_millis(40)),
             },
         ]);
         let plan = FaultPlan {

@@ -130,6 +130,35 @@ pub(super) fn validate(file: ScenarioFile, default_name: &str) -> Result<Scenari
         }
         Some(FaultsFile::Script(steps)) => FaultSpec::Script({
             for (index, step) in steps.iter().enumerate() {
+                let (variant, client, field) = match &step.action {
+                    ActionFile::DropMessage(from, to, kind, _)
+                    | ActionFile::DuplicateMessage(from, to, kind, _)
+                    | ActionFile::DelayMessage(from, to, kind, _, _) => {
+                        let variant = match &step.action {
+                            ActionFile::DropMessage(..) => "DropMessage",
+                            ActionFile::DuplicateMessage(..) => "DuplicateMessage",
+                            _ => "DelayMessage",
+                        };
+                        match kind.as_str() {
+                            sim_core::faults::CLIENT_REQUEST => (variant, *from, "from"),
+                            sim_core::faults::CLIENT_REPLY => (variant, *to, "to"),
+                            _ => continue,
+                        }
+                    }
+                    _ => continue,
+                };
+                if client >= clients.count {
+                    return Err(invalid(
+                        format!("faults.Script[{index}].do.{variant}.{field}"),
+                        format!(
+                            "client {client} does not exist: expected 0 to {} (`clients.count` is {})",
+                            clients.count.saturating_sub(1),
+                            clients.count
+                        ),
+                    ));
+                }
+            }
+            for (index, step) in steps.iter().enumerate() {
                 let (variant, member) = match step.action {
                     ActionFile::AddShard(member) => ("AddShard", member),
                     ActionFile::RemoveShard(member) => ("RemoveShard", member),
@@ -525,8 +554,17 @@ pub(super) fn validate_scripted_ops(
             _ => (false, false),
         };
         let name = function_name(function);
+        if op.token.is_some() && function != Function::Write {
+            return Err(invalid(
+                format!("{path}.token"),
+                format!("{name} takes no `token` (only a lock's Write carries one)"),
+            ));
+        }
         let value = match (wants_value, wants_pair, op.value, op.from, op.to) {
-            (true, _, Some(value), None, None) => Value::Int(value),
+            (true, _, Some(value), None, None) => match op.token {
+                Some(token) => Value::pair(token, value),
+                None => Value::Int(value),
+            },
             (_, true, None, Some(from), Some(to)) => {
                 Value::List(vec![Value::Int(from), Value::Int(to)])
             }
@@ -961,6 +999,57 @@ pub(super) fn validate_script(
             }
             ActionFile::AddShard(member) => FaultAction::Membership(Membership::Add(*member)),
             ActionFile::RemoveShard(member) => FaultAction::Membership(Membership::Remove(*member)),
+            ActionFile::DropMessage(from, to, kind, nth)
+            | ActionFile::DuplicateMessage(from, to, kind, nth)
+            | ActionFile::DelayMessage(from, to, kind, nth, _) => {
+                let (variant, fate) = match &step.action {
+                    ActionFile::DropMessage(..) => ("DropMessage", MessageFate::Drop),
+                    ActionFile::DuplicateMessage(..) => {
+                        ("DuplicateMessage", MessageFate::Duplicate)
+                    }
+                    ActionFile::DelayMessage(.., delay) => {
+                        ("DelayMessage", MessageFate::Delay(delay.0))
+                    }
+                    _ => unreachable!("matched above"),
+                };
+                // A client's request names the client, a reply to a client the client; the
+                // kernel counts no client beyond `clients.count` (checked with the clients).
+                let from = if kind == sim_core::faults::CLIENT_REQUEST {
+                    NodeId(*from)
+                } else {
+                    node(&path(variant, "from"), *from, node_count)?
+                };
+                let to = if kind == sim_core::faults::CLIENT_REPLY {
+                    NodeId(*to)
+                } else {
+                    node(&path(variant, "to"), *to, node_count)?
+                };
+                let named = kind.starts_with(|c: char| c.is_ascii_alphabetic())
+                    && kind.chars().all(|c| c.is_ascii_alphanumeric() || c == '_');
+                if !named {
+                    return Err(invalid(
+                        path(variant, "kind"),
+                        format!(
+                            "{kind:?}: expected a message kind as the protocol prints it (\"AppendEntries\", \"Promise\")"
+                        ),
+                    ));
+                }
+                if *nth == 0 {
+                    return Err(invalid(
+                        path(variant, "nth"),
+                        "message 0: messages count from 1 (the first one sent)",
+                    ));
+                }
+                FaultAction::Pin {
+                    message: MessageRef {
+                        from,
+                        to,
+                        kind: kind.clone(),
+                        nth: *nth,
+                    },
+                    fate,
+                }
+            }
         };
         faults.push(TimedFault {
             at: Instant(step.at.0.as_nanos()),
@@ -1006,9 +1095,11 @@ pub(super) fn validate_limits(limits: LimitsFile) -> Result<Limits, Invalid> {
 
 pub(super) fn scripted_op_file(at: Duration, client: u32, operation: &Operation) -> ScriptedOpFile {
     let int = |value: Option<&Value>| value.and_then(Value::as_int);
-    let (value, from, to) = match &operation.value {
-        Value::List(pair) => (None, int(pair.first()), int(pair.get(1))),
-        other => (other.as_int(), None, None),
+    let (value, from, to, token) = match (&operation.value, operation.f) {
+        // The lock service's write: (fencing token, payload).
+        (Value::List(pair), Function::Write) => (int(pair.get(1)), None, None, int(pair.first())),
+        (Value::List(pair), _) => (None, int(pair.first()), int(pair.get(1)), None),
+        (other, _) => (other.as_int(), None, None, None),
     };
     ScriptedOpFile {
         at: DurationText(at),
@@ -1018,6 +1109,7 @@ pub(super) fn scripted_op_file(at: Duration, client: u32, operation: &Operation)
         value,
         from,
         to,
+        token,
     }
 }
 
@@ -1092,6 +1184,23 @@ pub(super) fn timed_fault_file(fault: &TimedFault) -> TimedActionFile {
         } => ActionFile::PowerLossAt(node.0, point.clone(), *nth),
         FaultAction::Membership(Membership::Add(member)) => ActionFile::AddShard(*member),
         FaultAction::Membership(Membership::Remove(member)) => ActionFile::RemoveShard(*member),
+        FaultAction::Pin { message, fate } => {
+            let MessageRef {
+                from,
+                to,
+                kind,
+                nth,
+            } = message;
+            match fate {
+                MessageFate::Drop => ActionFile::DropMessage(from.0, to.0, kind.clone(), *nth),
+                MessageFate::Duplicate => {
+                    ActionFile::DuplicateMessage(from.0, to.0, kind.clone(), *nth)
+                }
+                MessageFate::Delay(delay) => {
+                    ActionFile::DelayMessage(from.0, to.0, kind.clone(), *nth, DurationText(*delay))
+                }
+            }
+        }
     };
     TimedActionFile {
         at: DurationText(Duration(fault.at.as_nanos())),

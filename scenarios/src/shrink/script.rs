@@ -6,7 +6,9 @@
 //! what is read back; this module only adds comments, which the parser ignores.
 
 use crate::scenario::Scenario;
-use sim_core::faults::{FaultAction, FaultPlan, Membership, PartitionShape, TimedFault};
+use sim_core::faults::{
+    FaultAction, FaultPlan, Membership, MessageFate, PartitionShape, TimedFault,
+};
 use sim_core::id::NodeId;
 use sim_core::time::{Duration, Instant};
 use std::collections::BTreeSet;
@@ -178,6 +180,11 @@ pub fn describe(action: &FaultAction, node_count: u32) -> String {
             Membership::Remove(Some(member)) => format!("remove shard {member} from the ring"),
             Membership::Remove(None) => "remove a shard from the ring".into(),
         },
+        FaultAction::Pin { message, fate } => match fate {
+            MessageFate::Drop => format!("the {message} is lost"),
+            MessageFate::Duplicate => format!("the {message} arrives twice"),
+            MessageFate::Delay(delay) => format!("the {message} takes {delay}"),
+        },
     }
 }
 
@@ -301,7 +308,7 @@ pub fn units(plan: &FaultPlan) -> Vec<Vec<usize>> {
                 (Some(Open::Partition), None)
             }
             FaultAction::Heal => (None, Some(Open::Partition)),
-            FaultAction::Membership(_) => (None, None),
+            FaultAction::Membership(_) | FaultAction::Pin { .. } => (None, None),
         };
         if let Some(key) = closes {
             if let Some(unit) = close(&mut open, key) {
