@@ -526,6 +526,14 @@ impl Node for ShardedNode {
     type Record = raft::Record;
     type Observation = ShardObservation;
 
+    fn lane(observation: &ShardObservation, _node: NodeId) -> sim_core::observed::Lane {
+        observation.lane()
+    }
+
+    fn starting_lane(&self) -> sim_core::observed::Lane {
+        super::lane::starting(self.group)
+    }
+
     fn recover(config: &Config, id: NodeId, durable: &[raft::Record]) -> Self {
         let group = id.0 / config.replicas;
         assert!(group <= config.shards_max, "{id} outside every group");

@@ -91,6 +91,7 @@ mod coordinator;
 mod descriptor;
 pub(crate) mod forced;
 mod invariants;
+mod lane;
 mod message;
 mod node;
 mod participant;

@@ -31,6 +31,14 @@ impl Node for TwoPhaseCommitNode {
     type Record = Record;
     type Observation = Observation;
 
+    fn lane(observation: &Observation, _node: NodeId) -> sim_core::observed::Lane {
+        observation.lane()
+    }
+
+    fn starting_lane(&self) -> sim_core::observed::Lane {
+        super::lane::starting(matches!(self.role, Role::Coordinator(_)))
+    }
+
     fn recover(config: &Config, id: NodeId, durable: &[Record]) -> Self {
         let role = if id == COORDINATOR {
             Role::Coordinator(Coordinator::recover(durable))
