@@ -103,16 +103,14 @@ pub fn fault_lane_into(out: &mut String, spans: &[FaultSpan], end_nanos: u64) {
         out.push_str(r#"">"#);
         rect(out, x0, y, width, ROW_HEIGHT - 4);
         out.push_str("/><title>");
-        let label_start = out.len();
         push_escaped(out, &span.label);
-        let label_end = out.len();
         out.push(' ');
         push_interval(out, span.start_nanos, span.end_nanos);
         out.push_str("</title>");
-        // A label only where it fits (about 6 px per character): the title's, copied.
+        // A label only where it fits (about 6 px per character).
         if width > 60 * span.label.len() as i64 + 60 {
             text_at(out, x0 + 30, y + 11);
-            out.extend_from_within(label_start..label_end);
+            push_escaped(out, &span.label);
             out.push_str("</text>");
         }
         out.push_str("</g>");
@@ -187,7 +185,7 @@ pub fn node_lanes_into(out: &mut String, lanes: &[Vec<RoleSpan>], end_nanos: u64
             let label_len = (label_end - label_start) as i64;
             if span.role != "up" && width > 60 * label_len + 60 {
                 text_at(out, x0 + 30, y + 11);
-                out.extend_from_within(label_start..label_end);
+                push_role_label(out, span);
                 out.push_str("</text>");
             }
             out.push_str("</g>");
