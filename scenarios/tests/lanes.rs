@@ -3,6 +3,7 @@
 //! own words. Read from `Debug` text (the fallback), none of these roles would appear: the
 //! lanes would say `up`.
 
+#[allow(dead_code)]
 mod support;
 
 use std::path::PathBuf;
