@@ -34,15 +34,17 @@ impl OpOutcome {
     }
 }
 
-/// One operation: an invoke and its completion (if any).
+/// One operation: an invoke and its completion (if any). It borrows its key and values from
+/// the history it was paired from (pairing is part of every report: cloning each key and
+/// value cost more than the rest of the pairing).
 #[derive(Clone, Debug, PartialEq, Eq)]
-pub struct Op {
+pub struct Op<'h> {
     /// The client process.
     pub process: u64,
     /// The function.
     pub f: Function,
     /// The object.
-    pub key: Option<String>,
+    pub key: Option<&'h str>,
     /// Index of the invoke event in the history.
     pub invoke_index: usize,
     /// Index of the completion event.
@@ -54,12 +56,15 @@ pub struct Op {
     /// How it ended.
     pub outcome: OpOutcome,
     /// The argument.
-    pub argument: Value,
-    /// The result (of an `ok`).
-    pub result: Value,
+    pub argument: &'h Value,
+    /// The result (of an `ok`; `null` otherwise).
+    pub result: &'h Value,
 }
 
-impl Op {
+/// The result of an operation that has none.
+static NO_RESULT: Value = Value::Null;
+
+impl Op<'_> {
     /// Completion time minus invoke time, for completed operations.
     pub fn latency_nanos(&self) -> Option<u64> {
         self.end_nanos.map(|end| end - self.start_nanos)
@@ -92,26 +97,38 @@ fn push_value_escaped(out: &mut String, value: &Value) {
     match value {
         Value::Null => out.push_str("null"),
         Value::Int(v) => crate::svg::push_i64(out, *v),
-        Value::Str(_) | Value::List(_) => crate::svg::push_escaped(out, &value.to_string()),
+        // A list is written as `Display` does (`[1,2]`); its brackets and commas need no
+        // escaping, so only a string inside goes through the text.
+        Value::List(items) => {
+            out.push('[');
+            for (i, item) in items.iter().enumerate() {
+                if i > 0 {
+                    out.push(',');
+                }
+                push_value_escaped(out, item);
+            }
+            out.push(']');
+        }
+        Value::Str(_) => crate::svg::push_escaped(out, &value.to_string()),
     }
 }
 
-impl Op {
+impl Op<'_> {
     /// [`Op::describe`], escaped for HTML and appended to `out` (a tooltip per operation).
     pub fn describe_into(&self, out: &mut String) {
         out.push('p');
         crate::svg::push_u64(out, self.process);
         out.push(' ');
         out.push_str(self.f.as_str());
-        if let Some(key) = &self.key {
+        if let Some(key) = self.key {
             out.push_str(" key=");
             crate::svg::push_escaped(out, key);
         }
         out.push(' ');
-        push_value_escaped(out, &self.argument);
+        push_value_escaped(out, self.argument);
         if self.outcome == OpOutcome::Ok && self.result != self.argument {
             out.push_str(" = ");
-            push_value_escaped(out, &self.result);
+            push_value_escaped(out, self.result);
         }
         out.push_str(" -&gt; ");
         out.push_str(self.outcome.name());
@@ -120,31 +137,52 @@ impl Op {
 
 /// Pairs invokes with their completions, in invoke order. A completion without an invoke is
 /// skipped (the checker reports such histories as malformed before a report is written).
-pub fn pair_operations(history: &[HistoryEvent]) -> Vec<Op> {
-    let mut ops: Vec<Op> = Vec::new();
-    let mut open: BTreeMap<u64, usize> = BTreeMap::new();
+pub fn pair_operations(history: &[HistoryEvent]) -> Vec<Op<'_>> {
+    let mut ops: Vec<Op<'_>> = Vec::with_capacity(history.len() / 2 + 1);
+    // The open operation of each process, by process number (processes are numbered densely
+    // from 0, a retired one's successor next): a vector, not a map, on this per-event path.
+    let processes = history
+        .iter()
+        .map(|e| e.process)
+        .max()
+        .map_or(0, |p| p as usize + 1);
+    let mut open: Vec<usize> = if processes <= 4 * history.len() + 64 {
+        vec![usize::MAX; processes]
+    } else {
+        Vec::new()
+    };
+    let mut open_sparse: BTreeMap<u64, usize> = BTreeMap::new();
     for (index, event) in history.iter().enumerate() {
+        let slot = open.get_mut(event.process as usize);
         match event.kind {
             EventType::Invoke => {
-                open.insert(event.process, ops.len());
+                match slot {
+                    Some(slot) => *slot = ops.len(),
+                    None => {
+                        open_sparse.insert(event.process, ops.len());
+                    }
+                }
                 ops.push(Op {
                     process: event.process,
                     f: event.f,
-                    key: event.key.clone(),
+                    key: event.key.as_deref(),
                     invoke_index: index,
                     complete_index: None,
                     start_nanos: event.time,
                     end_nanos: None,
                     outcome: OpOutcome::Open,
-                    argument: event.value.clone(),
-                    result: Value::Null,
+                    argument: &event.value,
+                    result: &NO_RESULT,
                 });
             }
             kind => {
-                let Some(position) = open.remove(&event.process) else {
+                let position = match slot {
+                    Some(slot) => std::mem::replace(slot, usize::MAX),
+                    None => open_sparse.remove(&event.process).unwrap_or(usize::MAX),
+                };
+                let Some(op) = ops.get_mut(position) else {
                     continue;
                 };
-                let op = &mut ops[position];
                 op.complete_index = Some(index);
                 op.end_nanos = Some(event.time);
                 op.outcome = match kind {
@@ -153,7 +191,7 @@ pub fn pair_operations(history: &[HistoryEvent]) -> Vec<Op> {
                     _ => OpOutcome::Info,
                 };
                 if kind == EventType::Ok {
-                    op.result = event.value.clone();
+                    op.result = &event.value;
                 }
             }
         }
@@ -257,10 +295,27 @@ fn partition_label(cuts: &[(NodeId, NodeId)], node_count: u32) -> String {
     label
 }
 
+/// `before` + `n<node>` + `after`, without `format!` (a fault lane labels every fault).
+fn labelled(before: &[&str], node: NodeId, after: &[&str]) -> String {
+    let length = before
+        .iter()
+        .chain(after)
+        .map(|part| part.len())
+        .sum::<usize>()
+        + 11;
+    let mut label = String::with_capacity(length);
+    before.iter().for_each(|part| label.push_str(part));
+    label.push('n');
+    crate::svg::push_u64(&mut label, u64::from(node.0));
+    after.iter().for_each(|part| label.push_str(part));
+    label
+}
+
 /// The applied faults as intervals, in start order. Whatever is still open when the recovery
 /// phase begins (or the run ends, at `end_nanos`) closes there.
 pub fn fault_spans(faults: &[AppliedFault], node_count: u32, end_nanos: u64) -> Vec<FaultSpan> {
-    let mut spans: Vec<FaultSpan> = Vec::new();
+    let mut spans: Vec<FaultSpan> = Vec::with_capacity(faults.len());
+    let mut loss_labels: Vec<(u32, String)> = Vec::new();
     // Open intervals: (kind, node or link key) -> index in `spans`.
     let mut open: BTreeMap<(FaultKind, u64), usize> = BTreeMap::new();
     let link = |a: NodeId, b: NodeId| (u64::from(a.0) << 32) | u64::from(b.0);
@@ -311,9 +366,13 @@ pub fn fault_spans(faults: &[AppliedFault], node_count: u32, end_nanos: u64) -> 
                 ..
             } => {
                 let label = if *lose_unsynced {
-                    format!("power loss {node} ({lost} unsynced lost)")
+                    labelled(
+                        &["power loss "],
+                        *node,
+                        &[" (", &lost.to_string(), " unsynced lost)"],
+                    )
                 } else {
-                    format!("crash {node}")
+                    labelled(&["crash "], *node, &[])
                 };
                 let key = (FaultKind::Crash, u64::from(node.0));
                 start(&mut spans, &mut open, key, Some(*node), at, label);
@@ -326,9 +385,13 @@ pub fn fault_spans(faults: &[AppliedFault], node_count: u32, end_nanos: u64) -> 
                 ..
             } => {
                 let label = if *lose_unsynced {
-                    format!("power loss {node} at {point} ({lost} unsynced lost)")
+                    labelled(
+                        &["power loss "],
+                        *node,
+                        &[" at ", *point, " (", &lost.to_string(), " unsynced lost)"],
+                    )
                 } else {
-                    format!("crash {node} at {point}")
+                    labelled(&["crash "], *node, &[" at ", *point])
                 };
                 let key = (FaultKind::Crash, u64::from(node.0));
                 start(&mut spans, &mut open, key, Some(*node), at, label);
@@ -364,7 +427,7 @@ pub fn fault_spans(faults: &[AppliedFault], node_count: u32, end_nanos: u64) -> 
                         key,
                         Some(node),
                         at,
-                        format!("pause {node}"),
+                        labelled(&["pause "], node, &[]),
                     );
                 }
                 FaultAction::ClockStep { node, delta_nanos } => spans.push(FaultSpan {
@@ -372,14 +435,24 @@ pub fn fault_spans(faults: &[AppliedFault], node_count: u32, end_nanos: u64) -> 
                     node: Some(node),
                     start_nanos: at,
                     end_nanos: at,
-                    label: format!("clock step {node} {}ms", delta_nanos / 1_000_000),
+                    label: {
+                        let mut label = labelled(&["clock step "], node, &[" "]);
+                        crate::svg::push_i64(&mut label, delta_nanos / 1_000_000);
+                        label.push_str("ms");
+                        label
+                    },
                 }),
                 FaultAction::ClockDrift { node, drift_ppm } => spans.push(FaultSpan {
                     kind: FaultKind::Clock,
                     node: Some(node),
                     start_nanos: at,
                     end_nanos: at,
-                    label: format!("clock drift {node} {drift_ppm}ppm"),
+                    label: {
+                        let mut label = labelled(&["clock drift "], node, &[" "]);
+                        crate::svg::push_i64(&mut label, i64::from(drift_ppm));
+                        label.push_str("ppm");
+                        label
+                    },
                 }),
                 FaultAction::Clog { from, to } => {
                     let key = (FaultKind::Clog, link(from, to));
@@ -389,7 +462,7 @@ pub fn fault_spans(faults: &[AppliedFault], node_count: u32, end_nanos: u64) -> 
                         key,
                         None,
                         at,
-                        format!("clog {from}->{to}"),
+                        labelled(&["clog "], from, &["->n", &to.0.to_string()]),
                     );
                 }
                 FaultAction::Unclog { from, to } => {
@@ -397,14 +470,16 @@ pub fn fault_spans(faults: &[AppliedFault], node_count: u32, end_nanos: u64) -> 
                 }
                 FaultAction::SetLoss { loss: Some(ratio) } => {
                     let key = (FaultKind::Loss, 0);
-                    start(
-                        &mut spans,
-                        &mut open,
-                        key,
-                        None,
-                        at,
-                        format!("loss burst {ratio}"),
-                    );
+                    // A plan draws its bursts from a few ratios: each formatted once.
+                    let label = match loss_labels.iter().find(|(ppm, _)| *ppm == ratio.ppm) {
+                        Some((_, label)) => label.clone(),
+                        None => {
+                            let label = format!("loss burst {ratio}");
+                            loss_labels.push((ratio.ppm, label.clone()));
+                            label
+                        }
+                    };
+                    start(&mut spans, &mut open, key, None, at, label);
                 }
                 FaultAction::SetLoss { loss: None } => {
                     stop(&mut spans, &mut open, (FaultKind::Loss, 0), at);
@@ -508,9 +583,13 @@ pub fn leaderless_after_crashes(
     gaps
 }
 
-/// Is `role` one that ends when the node learns of a larger term/ballot/epoch?
+/// Is `role` one that ends when the node learns of a larger term/ballot/epoch? (A sharded
+/// store's `group leader` too, though no other group's term deposes it.)
 fn is_leading(role: &str) -> bool {
-    matches!(role, "leader" | "primary" | "candidate" | "coordinator")
+    matches!(
+        role,
+        "leader" | "primary" | "candidate" | "coordinator" | "group leader"
+    )
 }
 
 /// Each node's lane: its roles over time from the protocol's observations, with crashes and
@@ -524,8 +603,8 @@ pub fn node_lanes(
     end_nanos: u64,
 ) -> Vec<Vec<RoleSpan>> {
     // Per node: the events that change its lane, in time order.
-    enum Change {
-        Role(String, Option<u64>),
+    enum Change<'r> {
+        Role(&'r str, Option<u64>),
         Number(u64),
         Down(&'static str),
         Up,
@@ -537,7 +616,7 @@ pub fn node_lanes(
         };
         let at = record.at.as_nanos();
         match (&record.role, record.number) {
-            (Some(role), number) => lane.push((at, 1, Change::Role(role.clone(), number))),
+            (Some(role), number) => lane.push((at, 1, Change::Role(role.as_str(), number))),
             (None, Some(number)) => lane.push((at, 1, Change::Number(number))),
             (None, None) => {}
         }
@@ -559,7 +638,8 @@ pub fn node_lanes(
     for mut lane in changes {
         lane.sort_by_key(|(at, order, _)| (*at, *order));
         let mut spans: Vec<RoleSpan> = Vec::new();
-        let mut role = String::from("up");
+        // Borrowed from the observations: a lane changes thousands of times in a long run.
+        let mut role: &str = "up";
         let mut number: Option<u64> = None;
         let mut down: Option<&'static str> = None;
         let mut since = 0u64;
@@ -582,35 +662,35 @@ pub fn node_lanes(
             }
         };
         for (at, _, change) in lane {
-            let shown = down.map_or(role.clone(), str::to_string);
+            let shown = down.unwrap_or(role);
             let (next_role, next_number, next_down) = match change {
                 Change::Role(new_role, new_number) => (new_role, new_number.or(number), down),
                 Change::Number(n) => {
                     let larger = number.is_none_or(|current| n > current);
-                    if larger && (is_leading(&role) || role == "up") {
-                        ("follower".to_string(), Some(n), down)
+                    if larger && (is_leading(role) || role == "up") {
+                        ("follower", Some(n), down)
                     } else if larger {
-                        (role.clone(), Some(n), down)
+                        (role, Some(n), down)
                     } else {
-                        (role.clone(), number, down)
+                        (role, number, down)
                     }
                 }
                 // Volatile roles do not survive a crash; a pause keeps them.
-                Change::Down("crashed") => ("up".to_string(), number, Some("crashed")),
-                Change::Down(word) => (role.clone(), number, Some(word)),
-                Change::Up => (role.clone(), number, None),
+                Change::Down("crashed") => ("up", number, Some("crashed")),
+                Change::Down(word) => (role, number, Some(word)),
+                Change::Up => (role, number, None),
             };
-            let next_shown = next_down.map_or(next_role.clone(), str::to_string);
+            let next_shown = next_down.unwrap_or(next_role);
             if next_shown != shown || next_number != number {
-                close(&mut spans, &shown, number, since, at);
+                close(&mut spans, shown, number, since, at);
                 since = at;
             }
             role = next_role;
             number = next_number;
             down = next_down;
         }
-        let shown = down.map_or(role.clone(), str::to_string);
-        close(&mut spans, &shown, number, since, end_nanos.max(since));
+        let shown = down.unwrap_or(role);
+        close(&mut spans, shown, number, since, end_nanos.max(since));
         lanes.push(spans);
     }
     mark_deposed(&mut lanes, observations);

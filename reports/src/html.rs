@@ -31,12 +31,18 @@ text.tick { fill: #666; font-size: 10px; } line.tick { stroke: #e4e4e4; }
 .fault.crash text { fill: white; } .fault.pause rect { fill: #9e86c8; }
 .fault.clog rect { fill: #bdd7ee; } .fault.loss rect { fill: #ffe699; }
 .fault.clock rect { fill: #4472c4; }
+.fault.membership rect { fill: #00897b; }
 .role rect { fill: #eee; stroke: #fff; stroke-width: .5; }
 .role.leader rect, .role.primary rect { fill: #ffc000; } .role.candidate rect { fill: #9dc3e6; }
 .role.follower rect, .role.backup rect { fill: #d9d9d9; }
 .role.crashed rect { fill: #404040; } .role.crashed text { fill: white; }
 .role.paused rect { fill: #9e86c8; }
 .role.deposed rect { fill: #fff2cc; stroke: #bf9000; stroke-width: 1; stroke-dasharray: 3 2; }
+.role.coordinator rect, .role.orchestrator rect, .role.group-leader rect { fill: #ffc000; }
+.role.participant rect, .role.instance rect, .role.replica rect, .role.shard rect { fill: #d9d9d9; }
+.role.config rect { fill: #c5e0b4; } .role.storage rect { fill: #bdd7ee; }
+.role.prepared rect { fill: #f4b183; stroke: #c55a11; stroke-width: 1; }
+.role.coordinator-replica rect { fill: #ffe699; }
 rect.op { stroke: #fff; stroke-width: .3; }
 rect.op.ok { fill: #6abf69; } rect.op.fail { fill: #f08080; } rect.op.info { fill: #ffb347; }
 rect.op.open { fill: #bbb; }
@@ -47,6 +53,29 @@ line.prefix-end { stroke: #d62728; stroke-width: 1.5; stroke-dasharray: 4 3; }
 .legend span { display: inline-block; padding: 0 6px; margin-right: 4px; border-radius: 3px; font-size: 12px; }
 .note { color: #555; font-size: 13px; }
 "#;
+
+/// Node lane roles of protocols without leaders: (role, legend style, legend text).
+const ROLE_LEGEND: [(&str, &str, &str); 11] = [
+    ("coordinator", "background:#ffc000", "coordinator"),
+    ("participant", "background:#d9d9d9", "participant"),
+    (
+        "coordinator replica",
+        "background:#ffe699",
+        "coordinator replica (a member of a replicated coordinator's group)",
+    ),
+    (
+        "prepared",
+        "background:#f4b183;outline:1px solid #c55a11",
+        "prepared (in doubt: voted yes, no decision yet)",
+    ),
+    ("orchestrator", "background:#ffc000", "orchestrator"),
+    ("instance", "background:#d9d9d9", "instance"),
+    ("storage", "background:#bdd7ee", "token storage"),
+    ("replica", "background:#d9d9d9", "replica"),
+    ("config", "background:#c5e0b4", "configuration service"),
+    ("shard", "background:#d9d9d9", "shard group"),
+    ("group leader", "background:#ffc000", "group leader"),
+];
 
 /// Opens a page: doctype, title, the stylesheet.
 pub fn page_start(title: &str) -> String {
@@ -123,7 +152,7 @@ fn highlight(ops: &[Op], history: &[HistoryEvent], check: Option<&CheckResult>) 
     let failing_op = by_event.get(&explanation.failing_event).copied();
     Highlight {
         failing_op,
-        key: failing_op.and_then(|i| ops[i].key.clone()),
+        key: failing_op.and_then(|i| ops[i].key.map(str::to_string)),
         linearized: explanation
             .linearized
             .iter()
@@ -203,9 +232,20 @@ pub fn run_page(run: &RunPage<'_>) -> String {
         );
     }
 
-    out.push_str("<h2>Faults</h2>\n<div class=\"legend\"><span style=\"background:#f4b183\">partition</span><span style=\"background:#c00000;color:white\">crash</span><span style=\"background:#9e86c8\">pause</span><span style=\"background:#bdd7ee\">clog</span><span style=\"background:#ffe699\">loss burst</span><span style=\"background:#4472c4;color:white\">clock</span></div>\n");
+    out.push_str("<h2>Faults</h2>\n<div class=\"legend\"><span style=\"background:#f4b183\">partition</span><span style=\"background:#c00000;color:white\">crash</span><span style=\"background:#9e86c8\">pause</span><span style=\"background:#bdd7ee\">clog</span><span style=\"background:#ffe699\">loss burst</span><span style=\"background:#4472c4;color:white\">clock</span>");
+    if spans.iter().any(|s| s.kind == data::FaultKind::Membership) {
+        out.push_str("<span style=\"background:#00897b;color:white\">membership change</span>");
+    }
+    out.push_str("</div>\n");
     timeline::fault_lane_into(&mut out, &spans, run.end_nanos);
-    out.push_str("<h2>Nodes</h2>\n<div class=\"legend\"><span style=\"background:#ffc000\">leader / primary</span><span style=\"background:#9dc3e6\">candidate</span><span style=\"background:#d9d9d9\">follower / backup</span><span style=\"background:#404040;color:white\">crashed</span><span style=\"background:#9e86c8\">paused</span><span style=\"background:#fff2cc;outline:1px dashed #bf9000\">leader (deposed): a larger term, ballot or epoch exists elsewhere and it has not heard</span> (numbers: term, ballot or epoch)</div>\n");
+    out.push_str("<h2>Nodes</h2>\n<div class=\"legend\"><span style=\"background:#ffc000\">leader / primary</span><span style=\"background:#9dc3e6\">candidate</span><span style=\"background:#d9d9d9\">follower / backup</span><span style=\"background:#404040;color:white\">crashed</span><span style=\"background:#9e86c8\">paused</span><span style=\"background:#fff2cc;outline:1px dashed #bf9000\">leader (deposed): a larger term, ballot or epoch exists elsewhere and it has not heard</span>");
+    // The roles of protocols without leaders, named only where they appear.
+    for (role, style, meaning) in ROLE_LEGEND {
+        if lanes.iter().flatten().any(|span| span.role == *role) {
+            let _ = write!(out, "<span style=\"{style}\">{meaning}</span>");
+        }
+    }
+    out.push_str(" (numbers: term, ballot or epoch)</div>\n");
     if run.observations.is_empty() {
         out.push_str("<p class=\"note\">The protocol reported no observations in this run: only crashes and pauses are shown.</p>\n");
     }
@@ -289,4 +329,33 @@ pub fn run_page(run: &RunPage<'_>) -> String {
     out.push_str("<script>window.addEventListener('load',function(){var v=document.getElementById('violation');if(v){v.scrollIntoView({block:'center'});}});</script>\n");
     out.push_str(PAGE_END);
     out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::data::FaultKind;
+
+    #[test]
+    fn every_fault_kind_and_every_named_role_has_a_style() {
+        let kinds = [
+            FaultKind::Partition,
+            FaultKind::Crash,
+            FaultKind::Pause,
+            FaultKind::Clog,
+            FaultKind::Loss,
+            FaultKind::Clock,
+            FaultKind::Membership,
+        ];
+        for kind in kinds {
+            let rule = format!(".fault.{} rect {{ fill: #", kind.name());
+            assert!(CSS.contains(&rule), "no style for the {} tick", kind.name());
+        }
+        // A lane's class is its role with every other character a dash (timeline.rs).
+        for (role, _, _) in ROLE_LEGEND {
+            let class = role.replace(' ', "-");
+            let rule = format!(".role.{class} rect");
+            assert!(CSS.contains(&rule), "no style for the {role} lane");
+        }
+    }
 }

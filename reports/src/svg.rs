@@ -22,38 +22,15 @@ pub mod layout {
     pub const PLOT_WIDTH: u32 = RIGHT - LEFT;
 }
 
-/// Two decimal digits of each value below 100.
-const DIGIT_PAIRS: &[u8; 200] = b"0001020304050607080910111213141516171819\
-2021222324252627282930313233343536373839\
-4041424344454647484950515253545556575859\
-6061626364656667686970717273747576777879\
-8081828384858687888990919293949596979899";
-
-/// Appends `value` in decimal: two digits per division, one copy (a page and a history are
-/// mostly numbers, and `write!` costs several times this).
-pub fn push_u64(out: &mut String, mut value: u64) {
+/// Appends `value` in decimal. A page and a history are mostly numbers: `write!` costs
+/// several times this, and so do a `char` push per digit or a UTF-8 check of the digits (itoa
+/// writes them into a stack buffer known to be ASCII, then one copy).
+pub fn push_u64(out: &mut String, value: u64) {
     if value < 10 {
         out.push(char::from(b'0' + value as u8));
         return;
     }
-    let mut digits = [0u8; 20];
-    let mut at = digits.len();
-    while value >= 100 {
-        let pair = (value % 100) as usize * 2;
-        value /= 100;
-        at -= 2;
-        digits[at..at + 2].copy_from_slice(&DIGIT_PAIRS[pair..pair + 2]);
-    }
-    if value >= 10 {
-        let pair = value as usize * 2;
-        at -= 2;
-        digits[at..at + 2].copy_from_slice(&DIGIT_PAIRS[pair..pair + 2]);
-    } else {
-        at -= 1;
-        digits[at] = b'0' + value as u8;
-    }
-    // ASCII digits: always valid.
-    out.push_str(std::str::from_utf8(&digits[at..]).unwrap_or("0"));
+    out.push_str(itoa::Buffer::new().format(value));
 }
 
 /// Appends a signed value in decimal.
@@ -89,11 +66,26 @@ pub fn push_seconds(out: &mut String, nanos: u64) {
     out.push(char::from(b'0' + (rest % 10) as u8));
 }
 
+/// The bytes [`push_escaped`] replaces.
+const SPECIAL: [bool; 256] = {
+    let mut special = [false; 256];
+    special[b'&' as usize] = true;
+    special[b'<' as usize] = true;
+    special[b'>' as usize] = true;
+    special[b'"' as usize] = true;
+    special[b'\'' as usize] = true;
+    special
+};
+
 /// Appends `text` escaped for HTML and SVG; text without special characters is copied as is.
 pub fn push_escaped(out: &mut String, text: &str) {
     let bytes = text.as_bytes();
     let mut copied = 0;
     for (at, &b) in bytes.iter().enumerate() {
+        // One table load per byte; most bytes are not special.
+        if !SPECIAL[usize::from(b)] {
+            continue;
+        }
         let entity = match b {
             b'&' => "&amp;",
             b'<' => "&lt;",
@@ -111,9 +103,9 @@ pub fn push_escaped(out: &mut String, text: &str) {
 }
 
 /// Appends `text` as HTML element content (a `<pre>`): only `<`, `>` and `&` need escaping
-/// there, and text without them (most scenario files) is copied after three fast scans.
+/// there, and text without them (most scenario files) is copied after one vectorised scan.
 pub fn push_escaped_text(out: &mut String, text: &str) {
-    if text.contains('<') || text.contains('>') || text.contains('&') {
+    if memchr::memchr3(b'<', b'>', b'&', text.as_bytes()).is_some() {
         push_escaped(out, text);
     } else {
         out.push_str(text);

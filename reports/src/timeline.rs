@@ -118,6 +118,18 @@ pub fn fault_lane_into(out: &mut String, spans: &[FaultSpan], end_nanos: u64) {
     out.push_str("</svg>");
 }
 
+/// `leader 3 (deposed)`: a node lane stretch's role, number and whether it is deposed.
+fn push_role_label(out: &mut String, span: &RoleSpan) {
+    push_escaped(out, &span.role);
+    if let Some(number) = span.number {
+        out.push(' ');
+        push_u64(out, number);
+    }
+    if span.deposed {
+        out.push_str(" (deposed)");
+    }
+}
+
 /// One lane per node: its role (and term/ballot/epoch) over time, crashed and paused
 /// stretches marked, a deposed leader hatched and labelled `leader (deposed)`.
 pub fn node_lanes(lanes: &[Vec<RoleSpan>], end_nanos: u64) -> String {
@@ -149,8 +161,12 @@ pub fn node_lanes_into(out: &mut String, lanes: &[Vec<RoleSpan>], end_nanos: u64
             let x0 = axis.x(span.start_nanos);
             let width = (axis.x(span.end_nanos) - x0).max(10);
             out.push_str(r#"<g class="role "#);
-            for c in span.role.chars() {
-                out.push(if c.is_ascii_alphanumeric() { c } else { '-' });
+            if span.role.bytes().all(|b| b.is_ascii_alphanumeric()) {
+                out.push_str(&span.role);
+            } else {
+                for c in span.role.chars() {
+                    out.push(if c.is_ascii_alphanumeric() { c } else { '-' });
+                }
             }
             if span.deposed {
                 out.push_str(" deposed");
@@ -161,14 +177,7 @@ pub fn node_lanes_into(out: &mut String, lanes: &[Vec<RoleSpan>], end_nanos: u64
             push_u64(out, node as u64);
             out.push(' ');
             let label_start = out.len();
-            push_escaped(out, &span.role);
-            if let Some(number) = span.number {
-                out.push(' ');
-                push_u64(out, number);
-            }
-            if span.deposed {
-                out.push_str(" (deposed)");
-            }
+            push_role_label(out, span);
             let label_end = out.len();
             out.push(' ');
             push_interval(out, span.start_nanos, span.end_nanos);
@@ -176,8 +185,7 @@ pub fn node_lanes_into(out: &mut String, lanes: &[Vec<RoleSpan>], end_nanos: u64
             let label_len = (label_end - label_start) as i64;
             if span.role != "up" && width > 60 * label_len + 60 {
                 text_at(out, x0 + 30, y + 11);
-                let label = out[label_start..label_end].to_string();
-                out.push_str(&label);
+                push_role_label(out, span);
                 out.push_str("</text>");
             }
             out.push_str("</g>");
@@ -318,7 +326,7 @@ pub fn history_into(
         let failing = highlight.failing_op == Some(index);
         if failing {
             out.push_str(" violation");
-        } else if highlight.key.is_some() && op.key == highlight.key {
+        } else if highlight.key.is_some() && op.key == highlight.key.as_deref() {
             out.push_str(" same-key");
         }
         if highlight.linearized.contains(&index) {

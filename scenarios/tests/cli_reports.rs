@@ -184,7 +184,8 @@ fn sweep_out_writes_a_summary_and_merged_shards_equal_the_whole_sweep() {
         "--out",
         &dir("merged"),
     ]);
-    assert_eq!(code, 0, "{out}{err}");
+    // The merge exits as the whole sweep does: 1, some seed found a violation.
+    assert_eq!(code, 1, "{out}{err}");
     let whole = summary_without_wall_time(&work.join("whole"));
     assert_eq!(whole, summary_without_wall_time(&work.join("merged")));
     // The summary says what a reader needs.
@@ -225,6 +226,41 @@ fn sweep_out_writes_a_summary_and_merged_shards_equal_the_whole_sweep() {
         .exists());
     let merged_index = read(&work.join("merged/index.html"));
     assert!(merged_index.matches("class=\"run\" href=\"").count() >= 5);
+    let _ = std::fs::remove_dir_all(&work);
+}
+
+#[test]
+fn report_merge_of_passing_shards_exits_0_and_of_a_failing_shard_exits_1() {
+    let work = scratch("merge-exit");
+    let dir = |name: &str| work.join(name).display().to_string();
+    let sweep = |scenario: &str, shard: &str, out: &str| {
+        let (code, stdout, stderr) = faultline(&[
+            "sweep", scenario, "--seeds", "0..4", "--shard", shard, "--jobs", "1", "--out", out,
+        ]);
+        (code, format!("{stdout}{stderr}"))
+    };
+    let merge = |shards: &[String], out: &str| {
+        let mut args = vec!["report".to_string(), "merge".to_string()];
+        args.extend(shards.iter().cloned());
+        args.extend(["--out".to_string(), out.to_string()]);
+        let args: Vec<&str> = args.iter().map(String::as_str).collect();
+        faultline(&args)
+    };
+    // Two passing shards merge to 0.
+    for shard in ["1/2", "2/2"] {
+        let (code, text) = sweep(CALM, shard, &dir(&format!("calm-{}", &shard[..1])));
+        assert_eq!(code, 0, "{text}");
+    }
+    let (code, out, err) = merge(&[dir("calm-1"), dir("calm-2")], &dir("calm-merged"));
+    assert_eq!(code, 0, "{out}{err}");
+    // A failing shard (seed 0 of the backup-reads scenario fails) makes the merge exit 1 like
+    // the sweep, even merged with a passing scenario's shard.
+    let (code, text) = sweep(BACKUP_READS, "1/4", &dir("reads-1"));
+    assert_eq!(code, 1, "seed 0 fails: {text}");
+    let (code, out, err) = merge(&[dir("calm-1"), dir("reads-1")], &dir("mixed-merged"));
+    assert_eq!(code, 1, "{out}{err}");
+    let summary = read(&work.join("mixed-merged/results.jsonl"));
+    assert!(summary.contains(r#""exit_code":1"#), "{summary}");
     let _ = std::fs::remove_dir_all(&work);
 }
 

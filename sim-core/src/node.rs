@@ -173,6 +173,14 @@ pub trait Node: Sized + 'static {
     fn lane(_observation: &Self::Observation, _node: NodeId) -> crate::observed::Lane {
         crate::observed::Lane::FromDebugText
     }
+
+    /// What this node's lane shows from its start and each restart until an observation says
+    /// otherwise: the part it plays by its place (a Redlock instance, a CRDT replica, a 2PC
+    /// coordinator or participant). Asked right after [`Node::recover`], only when a report
+    /// is written; it must not change the node. The default, nothing: the lane says `up`.
+    fn starting_lane(&self) -> crate::observed::Lane {
+        crate::observed::Lane::Nothing
+    }
 }
 
 /// An effect recorded by a handler, applied by the simulator after the handler returns.

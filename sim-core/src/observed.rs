@@ -220,19 +220,42 @@ impl<T: fmt::Debug> ObservationLog<T> {
 
     /// Offers `observation` of `node` at `at`, whose lane change the protocol's hook says is
     /// `lane`; keeps it if it starts a role or shows the node a larger number.
+    #[inline(always)]
     pub fn offer(&mut self, at: Instant, node: NodeId, lane: Lane, observation: &T) {
-        let index = node.0 as usize;
-        if index >= self.numbers.len() {
-            return;
+        match lane {
+            Lane::Nothing => {}
+            Lane::FromDebugText => self.offer_text(at, node, observation),
+            // The typed hook: no formatting, no text.
+            typed => self.offer_lane(at, node, typed),
         }
-        // The typed hook: no formatting, no text.
+    }
+
+    /// Offers a typed lane change of `node` at `at` (an observation's, or the lane it starts
+    /// with, [`crate::node::Node::starting_lane`]): kept if it starts a role or shows the node
+    /// a larger number.
+    #[inline(always)]
+    pub fn offer_lane(&mut self, at: Instant, node: NodeId, lane: Lane) {
+        // Most observations show a number the node has shown before (every commit on every
+        // node): decided in the caller, before anything else.
+        if let Lane::Number(number) = lane {
+            let shown = self.numbers.get(node.0 as usize).copied().flatten();
+            if shown.is_some_and(|shown| number <= shown) {
+                return;
+            }
+        }
+        self.keep_lane(at, node, lane);
+    }
+
+    /// [`ObservationLog::offer_lane`] past its fast path.
+    fn keep_lane(&mut self, at: Instant, node: NodeId, lane: Lane) {
+        let Some(shown) = self.numbers.get_mut(node.0 as usize) else {
+            return;
+        };
         let (role, number) = match lane {
-            Lane::Nothing => return,
+            Lane::Nothing | Lane::FromDebugText => return,
             Lane::Role { role, number } => (Some(role), number),
             Lane::Number(number) => (None, Some(number)),
-            Lane::FromDebugText => return self.offer_text(at, node, observation),
         };
-        let shown = &mut self.numbers[index];
         let larger = number.is_some() && number > *shown;
         if larger {
             *shown = number;
@@ -250,6 +273,9 @@ impl<T: fmt::Debug> ObservationLog<T> {
     /// [`ObservationLog::offer`] for protocols without a lane hook: reads the `Debug` text.
     fn offer_text(&mut self, at: Instant, node: NodeId, observation: &T) {
         let index = node.0 as usize;
+        if index >= self.numbers.len() {
+            return;
+        }
         let discriminant = std::mem::discriminant(observation);
         let known = self
             .kinds

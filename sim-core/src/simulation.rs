@@ -1162,6 +1162,9 @@ impl<N: Node> Simulation<N> {
         assert!(slot.timers.is_empty() && slot.due.is_empty() && slot.paused_inbox.is_empty());
         slot.state = Some(N::recover(&self.node_config, node, slot.disk.records()));
         slot.status = Status::Up;
+        if let (Some(log), Some(state)) = (&mut self.observations, &slot.state) {
+            log.offer_lane(self.now, node, state.starting_lane());
+        }
         if std::mem::take(&mut slot.lost_writes) {
             // A kernel mark beside the protocol's own: the node just recovered from a disk
             // that lost unsynced writes in its last crash, the path R2 and R6 break.

@@ -262,6 +262,19 @@ impl Node for CrdtReplica {
     type Record = Record;
     type Observation = Observation;
 
+    /// Lanes: every node is a `replica` (see `starting_lane`) and none leads; adds, merges and
+    /// reads change nothing a lane shows.
+    fn lane(_observation: &Observation, _node: NodeId) -> sim_core::observed::Lane {
+        sim_core::observed::Lane::Nothing
+    }
+
+    fn starting_lane(&self) -> sim_core::observed::Lane {
+        sim_core::observed::Lane::Role {
+            role: "replica",
+            number: None,
+        }
+    }
+
     fn recover(config: &Config, id: NodeId, durable: &[Record]) -> Self {
         let replica_count = config.replica_count as usize;
         assert!(

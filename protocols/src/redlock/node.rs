@@ -698,6 +698,21 @@ impl Node for RedlockNode {
     type Record = Record;
     type Observation = Observation;
 
+    /// Redlock observes nothing: an instance's lane is its place (see `starting_lane`).
+    fn lane(observation: &Observation, _node: NodeId) -> sim_core::observed::Lane {
+        match *observation {}
+    }
+
+    /// Lanes: every instance is an independent Redis master (`instance`), the token storage
+    /// node `storage`; none of them leads.
+    fn starting_lane(&self) -> sim_core::observed::Lane {
+        let role = match self.role {
+            Role::Instance(_) => "instance",
+            Role::Storage(_) => "storage",
+        };
+        sim_core::observed::Lane::Role { role, number: None }
+    }
+
     fn recover(config: &Config, id: NodeId, durable: &[Record]) -> Self {
         assert!(
             id.0 <= config.instances,

@@ -29,6 +29,21 @@ impl Node for SagaNode {
     type Record = Record;
     type Observation = Observation;
 
+    /// Lanes: node 0 is the `orchestrator` (Garcia-Molina and Salem's saga execution
+    /// coordinator), the others `participant`s (see `starting_lane`); steps and endings change
+    /// nothing a lane shows.
+    fn lane(_observation: &Observation, _node: NodeId) -> sim_core::observed::Lane {
+        sim_core::observed::Lane::Nothing
+    }
+
+    fn starting_lane(&self) -> sim_core::observed::Lane {
+        let role = match self.role {
+            Role::Orchestrator(_) => "orchestrator",
+            Role::Participant(_) => "participant",
+        };
+        sim_core::observed::Lane::Role { role, number: None }
+    }
+
     fn recover(config: &Config, id: NodeId, durable: &[Record]) -> Self {
         assert!(id.0 <= config.participants, "{id} is not a saga node");
         let role = if id == ORCHESTRATOR {

@@ -54,6 +54,7 @@ pub mod bugs;
 pub mod config;
 mod descriptor;
 pub mod invariants;
+mod lane;
 pub mod message;
 pub mod node;
 pub mod ring;

@@ -490,6 +490,14 @@ impl<R: GroupReplica> Node for ShardedNode<R> {
     type Record = R::Record;
     type Observation = ShardObservation<R::Observation>;
 
+    fn lane(observation: &Self::Observation, _node: NodeId) -> sim_core::observed::Lane {
+        observation.lane::<R>()
+    }
+
+    fn starting_lane(&self) -> sim_core::observed::Lane {
+        super::lane::starting(self.group)
+    }
+
     fn recover(config: &Config, id: NodeId, durable: &[R::Record]) -> Self {
         let group = id.0 / config.replicas;
         assert!(group <= config.shards_max, "{id} outside every group");

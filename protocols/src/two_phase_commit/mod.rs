@@ -92,6 +92,7 @@ pub mod coordinator_log;
 mod descriptor;
 pub(crate) mod forced;
 mod invariants;
+mod lane;
 mod message;
 mod node;
 mod participant;

@@ -38,6 +38,18 @@ impl Node for TwoPhaseCommitNode {
     type Record = Record;
     type Observation = Observation;
 
+    fn lane(observation: &Observation, _node: NodeId) -> sim_core::observed::Lane {
+        observation.lane()
+    }
+
+    fn starting_lane(&self) -> sim_core::observed::Lane {
+        super::lane::starting(match self.role {
+            Role::Coordinator(_) => "coordinator",
+            Role::Replica(_) => "coordinator replica",
+            Role::Participant(_) | Role::Idle => "participant",
+        })
+    }
+
     fn recover(config: &Config, id: NodeId, durable: &[Record]) -> Self {
         let replicated = matches!(config.coordinator, CoordinatorKind::Replicated { .. });
         let role = if replicated && config.is_coordinator(id) {

@@ -3,7 +3,9 @@
 //! into one: `results.jsonl` (the shards' seed records and, per scenario, one summary record
 //! of the whole sweep in place of the shards' own), and `summary.md` and `index.html` computed
 //! from them as the whole sweep's would be. The failing seeds link to the run directories the
-//! shards wrote.
+//! shards wrote. It exits as the unsharded sweep would: with the worst of the merged
+//! summaries' `exit_code`s (README "Exit codes"), so a CI job that merges shards fails when a
+//! shard found a failure.
 
 use super::output::outln;
 use anyhow::Context;
@@ -96,7 +98,15 @@ fn merge(args: MergeArgs) -> anyhow::Result<u8> {
         .with_context(|| format!("creating {}", args.out.display()))?;
     let results = args.out.join("results.jsonl");
     let mut jsonl = String::new();
+    // The merge exits as the whole sweep would have: the worst of its scenarios' exit codes.
+    let mut exit = super::EXIT_PASS;
     for record in merged_records(&records)? {
+        if record["type"] == "summary" {
+            let code = record["exit_code"]
+                .as_u64()
+                .and_then(|c| u8::try_from(c).ok());
+            exit = super::worst_exit_code(exit, code.unwrap_or(super::EXIT_PASS));
+        }
         jsonl.push_str(&record.to_string());
         jsonl.push('\n');
     }
@@ -108,7 +118,7 @@ fn merge(args: MergeArgs) -> anyhow::Result<u8> {
         records.len(),
         args.out.join("summary.md").display()
     );
-    Ok(super::EXIT_PASS)
+    Ok(exit)
 }
 
 /// The whole sweep's records from its shards': per scenario file (in the order the shards name
