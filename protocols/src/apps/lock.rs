@@ -93,7 +93,7 @@
 
 use super::{digest_value, Application, Command, Stamp};
 use crate::mutation::BugSet;
-use sim_core::client::Workload;
+use sim_core::client::{ClientCtx, Pacing, Workload};
 use sim_core::history::{EventType, Function, HistoryEvent, Value};
 use sim_core::id::{ClientId, ProcessId};
 use sim_core::node::{Operation, Outcome};
@@ -509,14 +509,32 @@ struct Holding {
 }
 
 /// One client slot's state.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
 struct ClientState {
     /// When the open operation was invoked.
     invoked_at: Instant,
     holding: Option<Holding>,
     /// Writes so far, for unique payloads.
     sequence: i64,
+    /// BUGGIFY's next operation, invoked at once, and the mark it counts when it goes out.
+    unusual: Option<(Operation, &'static str)>,
+    /// The lease the validity check just gave up on (BUGGIFY may release it anyway).
+    expired: Option<Holding>,
 }
+
+/// The marks of the lock workload's BUGGIFY paths (`Lock(buggify: true)`), one in four at each
+/// place: a request sent twice at once; a release sent again right after it was answered; a
+/// release of a lease the client found run out (instead of walking away from it); a refused
+/// acquire retried at once instead of after a think time.
+pub const MARKS: &[&str] = &[
+    "lock.buggify_request_resent",
+    "lock.buggify_released_twice",
+    "lock.buggify_released_after_expiry",
+    "lock.buggify_acquire_retried",
+];
+
+/// One BUGGIFY coin in this many at each of the workload's unusual paths.
+const BUGGIFY_ONE_IN: u64 = 4;
 
 /// Clients contending for a few locks: acquire, then write with the token and renew while the
 /// lease is believed valid, then release (see the module documentation).
@@ -524,6 +542,8 @@ struct ClientState {
 pub struct LockWorkload {
     config: LockConfig,
     clients: Vec<ClientState>,
+    /// Takes the unusual paths of [`MARKS`] now and then.
+    buggify: bool,
 }
 
 impl LockWorkload {
@@ -538,6 +558,50 @@ impl LockWorkload {
         LockWorkload {
             config: *config,
             clients: vec![ClientState::default(); client_count as usize],
+            buggify: false,
+        }
+    }
+
+    /// The same workload, taking BUGGIFY's unusual paths ([`MARKS`]) when `buggify` is on.
+    pub fn with_buggify(mut self, buggify: bool) -> LockWorkload {
+        self.buggify = buggify;
+        self
+    }
+
+    /// BUGGIFY after a result: what the client does next at once, if anything. Every path is
+    /// legal: the table must answer a second release, a late release or a hot retry correctly.
+    fn choose_unusual(
+        &mut self,
+        ctx: &mut ClientCtx<'_>,
+        held_before: Option<Holding>,
+        operation: &Operation,
+        outcome: Option<&Outcome>,
+    ) -> Option<(Operation, &'static str)> {
+        let expired = self.clients[ctx.client().index()].expired.take();
+        match (operation.f, outcome) {
+            // Released (or refused): the same release again, as a client whose first answer
+            // it did not trust. A correct table refuses it: the token is no longer held.
+            (Function::Release, Some(Outcome::Ok { .. })) if ctx.buggify(BUGGIFY_ONE_IN) => {
+                Some((operation.clone(), "lock.buggify_released_twice"))
+            }
+            // Refused: someone else holds the lock. Ask again at once rather than think.
+            (Function::Acquire, Some(Outcome::Fail)) if held_before.is_none() => ctx
+                .buggify(BUGGIFY_ONE_IN)
+                .then(|| (operation.clone(), "lock.buggify_acquire_retried")),
+            // The validity check ran the lease out: release it anyway (tidying up) instead of
+            // walking away. The lease may have passed to another holder by now, so a table
+            // that frees whoever's lock it is (L3) frees theirs.
+            _ => {
+                let expired = expired?;
+                ctx.buggify(BUGGIFY_ONE_IN).then(|| {
+                    let release = Operation {
+                        f: Function::Release,
+                        key: Some(expired.lock),
+                        value: Value::Int(expired.token as i64),
+                    };
+                    (release, "lock.buggify_released_after_expiry")
+                })
+            }
         }
     }
 }
@@ -629,8 +693,48 @@ impl Workload for LockWorkload {
             _ => {}
         }
         // The validity check ("am I still the holder?").
-        if state.holding.is_some_and(|h| now >= h.valid_until) {
+        if let Some(holding) = state.holding.filter(|h| now >= h.valid_until) {
+            state.expired = Some(holding);
             state.holding = None;
+        }
+    }
+
+    fn pacing(&mut self, client: ClientId, now: Instant) -> Pacing {
+        // BUGGIFY's next operation goes out at once; otherwise the usual think time.
+        match self.clients[client.index()].unusual {
+            Some(_) => Pacing::At(now),
+            None => Pacing::Think,
+        }
+    }
+
+    fn next_operation_in(&mut self, ctx: &mut ClientCtx<'_>) -> Operation {
+        let (client, now) = (ctx.client(), ctx.now());
+        if let Some((operation, mark)) = self.clients[client.index()].unusual.take() {
+            ctx.mark(mark);
+            self.clients[client.index()].invoked_at = now;
+            return operation;
+        }
+        let operation = self.next_operation(client, now, ctx.rng());
+        if self.buggify && ctx.buggify(BUGGIFY_ONE_IN) {
+            ctx.mark("lock.buggify_request_resent");
+            ctx.resend_at_once();
+        }
+        operation
+    }
+
+    fn observe_result_in(
+        &mut self,
+        ctx: &mut ClientCtx<'_>,
+        operation: &Operation,
+        outcome: Option<&Outcome>,
+    ) {
+        let (client, now) = (ctx.client(), ctx.now());
+        let held_before = self.clients[client.index()].holding;
+        self.clients[client.index()].expired = None;
+        self.observe_result(client, now, operation, outcome);
+        if self.buggify {
+            let unusual = self.choose_unusual(ctx, held_before, operation, outcome);
+            self.clients[client.index()].unusual = unusual;
         }
     }
 }
@@ -784,6 +888,12 @@ const LOCK_PARAMS: &[crate::params::Param] = &[
         crate::params::ParamValue::Choice("Holders"),
         "the claim checked: no two believed holders at once (Holders), or only that the fenced resource refuses stale tokens (Resource)",
     ),
+    crate::params::Param::new(
+        "buggify",
+        crate::params::ParamKind::Bool,
+        crate::params::ParamValue::Bool(false),
+        "unusual-but-legal client paths now and then: a request sent twice at once, a release sent twice or after the lease ran out, a refused acquire retried at once",
+    ),
 ];
 
 /// The lock service in the registry.
@@ -895,7 +1005,14 @@ impl crate::describe::App for LockApp {
         clients: u32,
         bugs: BugSet,
     ) -> Box<dyn Workload> {
-        Box::new(LockWorkload::new(&LockApp::config(params, bugs), clients))
+        Box::new(
+            LockWorkload::new(&LockApp::config(params, bugs), clients)
+                .with_buggify(params.bool("buggify")),
+        )
+    }
+
+    fn marks(&self) -> &'static [&'static str] {
+        MARKS
     }
 
     fn audit(
