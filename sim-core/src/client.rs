@@ -342,6 +342,56 @@ mod tests {
     use crate::prng::Stream;
 
     #[test]
+    fn client_buggify_coins_come_from_their_own_stream_and_marks_are_counted() {
+        let mut rng = Prng::new(4, Stream::Client(2));
+        let mut coins = Prng::new(4, Stream::ClientBuggify(2));
+        let mut expected_coins = Prng::new(4, Stream::ClientBuggify(2));
+        let mut untouched = Prng::new(4, Stream::Client(2));
+        let mut marks = BTreeMap::new();
+        let mut ctx = ClientCtx::new(ClientId(2), Instant(7), &mut rng, &mut coins, &mut marks);
+        assert_eq!((ctx.client(), ctx.now()), (ClientId(2), Instant(7)));
+        assert!(!ctx.is_resent_at_once());
+        let mut heads = 0;
+        for _ in 0..400 {
+            let heads_now = ctx.buggify(4);
+            assert_eq!(heads_now, expected_coins.below(4) == 0);
+            heads += u32::from(heads_now);
+        }
+        assert!((60..140).contains(&heads), "{heads} of 400 at one in four");
+        ctx.mark("app.path");
+        ctx.mark("app.path");
+        ctx.resend_at_once();
+        assert!(ctx.is_resent_at_once());
+        assert_eq!(marks.get("app.path"), Some(&2));
+        // The coins left the workload's stream alone.
+        assert_eq!(rng.next_u64(), untouched.next_u64());
+    }
+
+    #[test]
+    fn the_default_ctx_calls_are_the_plain_calls() {
+        let mix = vec![(Function::Read, 1), (Function::Write, 1)];
+        let mut with_ctx = RegisterWorkload::new(mix.clone(), Some(2), 1);
+        let mut plain = RegisterWorkload::new(mix, Some(2), 1);
+        let (mut rng, mut plain_rng) = (
+            Prng::new(9, Stream::Client(0)),
+            Prng::new(9, Stream::Client(0)),
+        );
+        let mut coins = Prng::new(9, Stream::ClientBuggify(0));
+        let mut marks = BTreeMap::new();
+        for _ in 0..50 {
+            let mut ctx =
+                ClientCtx::new(ClientId(0), Instant::ZERO, &mut rng, &mut coins, &mut marks);
+            let operation = with_ctx.next_operation_in(&mut ctx);
+            assert!(!ctx.is_resent_at_once());
+            assert_eq!(
+                operation,
+                plain.next_operation(ClientId(0), Instant::ZERO, &mut plain_rng)
+            );
+        }
+        assert!(marks.is_empty());
+    }
+
+    #[test]
     fn register_workload_follows_its_mix_and_aims_cas_at_seen_values() {
         let mut workload = RegisterWorkload::new(
             vec![

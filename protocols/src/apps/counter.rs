@@ -821,6 +821,55 @@ mod tests {
     }
 
     #[test]
+    fn workload_buggify_resends_adds_and_reads_at_once_and_marks_both_only_when_on() {
+        for buggify in [false, true] {
+            let mix = vec![(Function::Add, 1), (Function::Read, 1)];
+            let mut workload = CounterWorkload::new(mix.clone()).with_buggify(buggify);
+            let mut plain = CounterWorkload::new(mix);
+            let mut rng = Prng::new(3, Stream::Client(0));
+            let mut plain_rng = Prng::new(3, Stream::Client(0));
+            let mut coins = Prng::new(3, Stream::ClientBuggify(0));
+            let mut marks = BTreeMap::new();
+            let (client, now) = (ClientId(0), Instant::ZERO);
+            let (mut resent, mut read_after_add) = (0u64, 0u64);
+            let mut last_was_acknowledged_add = false;
+            for _ in 0..2_000 {
+                let at_once = workload.pacing(client, now) == Pacing::At(now);
+                assert!(!at_once || (buggify && last_was_acknowledged_add));
+                let mut ctx = ClientCtx::new(client, now, &mut rng, &mut coins, &mut marks);
+                let operation = workload.next_operation_in(&mut ctx);
+                if ctx.is_resent_at_once() {
+                    assert_eq!(operation.f, Function::Add, "only adds are sent twice");
+                    resent += 1;
+                }
+                if at_once {
+                    assert_eq!(operation.f, Function::Read, "the read after the add");
+                    read_after_add += 1;
+                } else {
+                    // Otherwise the very draws of the plain workload.
+                    assert_eq!(operation, plain.next_operation(client, now, &mut plain_rng));
+                }
+                let mut ctx = ClientCtx::new(client, now, &mut rng, &mut coins, &mut marks);
+                let outcome = Outcome::Ok {
+                    value: Value::Null,
+                    token: None,
+                };
+                workload.observe_result_in(&mut ctx, &operation, Some(&outcome));
+                last_was_acknowledged_add = operation.f == Function::Add;
+            }
+            let count = |mark: &str| marks.get(mark).copied().unwrap_or(0);
+            assert_eq!(count("counter.buggify_add_resent"), resent);
+            assert_eq!(count("counter.buggify_read_after_add"), read_after_add);
+            if buggify {
+                assert!(resent > 100 && read_after_add > 100, "{marks:?}");
+                assert_eq!(marks.len(), MARKS.len());
+            } else {
+                assert!(marks.is_empty(), "{marks:?}");
+            }
+        }
+    }
+
+    #[test]
     fn workload_follows_its_mix_with_small_positive_deltas() {
         let mut workload = CounterWorkload::new(vec![(Function::Add, 3), (Function::Read, 1)]);
         let mut rng = Prng::new(7, Stream::Client(0));

@@ -524,12 +524,15 @@ struct ClientState {
 
 /// The marks of the lock workload's BUGGIFY paths (`Lock(buggify: true)`), one in four at each
 /// place: a request sent twice at once; a release sent again right after it was answered; a
-/// release of a lease the client found run out (instead of walking away from it); a refused
-/// acquire retried at once instead of after a think time.
+/// release of a lease the client found run out (instead of walking away from it); a write with
+/// the token of a lease the client found run out (a client that skips the check, Kleppmann's
+/// paused holder: the resource must refuse it once a newer token wrote); a refused acquire
+/// retried at once instead of after a think time.
 pub const MARKS: &[&str] = &[
     "lock.buggify_request_resent",
     "lock.buggify_released_twice",
     "lock.buggify_released_after_expiry",
+    "lock.buggify_wrote_after_expiry",
     "lock.buggify_acquire_retried",
 ];
 
@@ -593,13 +596,26 @@ impl LockWorkload {
             // that frees whoever's lock it is (L3) frees theirs.
             _ => {
                 let expired = expired?;
-                ctx.buggify(BUGGIFY_ONE_IN).then(|| {
+                if ctx.buggify(BUGGIFY_ONE_IN) {
                     let release = Operation {
                         f: Function::Release,
                         key: Some(expired.lock),
                         value: Value::Int(expired.token as i64),
                     };
-                    (release, "lock.buggify_released_after_expiry")
+                    return Some((release, "lock.buggify_released_after_expiry"));
+                }
+                // Or write with it anyway: the check that no client-side code can make safe.
+                // A fenced resource refuses the write once a newer holder wrote (L1 does not).
+                ctx.buggify(BUGGIFY_ONE_IN).then(|| {
+                    let state = &mut self.clients[ctx.client().index()];
+                    state.sequence += 1;
+                    let payload = i64::from(ctx.client().0) * 1_000_000 + state.sequence;
+                    let write = Operation {
+                        f: Function::Write,
+                        key: Some(expired.lock),
+                        value: Value::pair(expired.token as i64, payload),
+                    };
+                    (write, "lock.buggify_wrote_after_expiry")
                 })
             }
         }
@@ -892,7 +908,7 @@ const LOCK_PARAMS: &[crate::params::Param] = &[
         "buggify",
         crate::params::ParamKind::Bool,
         crate::params::ParamValue::Bool(false),
-        "unusual-but-legal client paths now and then: a request sent twice at once, a release sent twice or after the lease ran out, a refused acquire retried at once",
+        "unusual-but-legal client paths now and then: a request sent twice at once, a release sent twice or after the lease ran out, a write after the lease ran out, a refused acquire retried at once",
     ),
 ];
 
@@ -1408,6 +1424,113 @@ mod tests {
 
     fn ms(n: u64) -> Instant {
         Instant(n * 1_000_000)
+    }
+
+    /// Two clients of a `LockWorkload` against a real table, one operation at a time, each
+    /// answered after 0 to 119ms (so leases run out now and then): the marks counted, every
+    /// operation with the client that sent it, and how many asked to be sent twice.
+    fn drive(buggify: bool) -> (BTreeMap<&'static str, u64>, Vec<(u32, Operation)>, u32) {
+        let mut workload = LockWorkload::new(&config(&[]), 2).with_buggify(buggify);
+        let mut table = LockTable::new(&config(&[]));
+        let mut rngs = [0, 1].map(|c| Prng::new(5, Stream::Client(c)));
+        let mut coins = [0, 1].map(|c| Prng::new(5, Stream::ClientBuggify(c)));
+        let mut delays = Prng::new(5, Stream::Custom(0));
+        let (mut marks, mut sent, mut resent) = (BTreeMap::new(), Vec::new(), 0);
+        let mut now = [0u64, 3];
+        for _ in 0..2_000 {
+            let c = if now[0] <= now[1] { 0 } else { 1 };
+            let client = ClientId(c as u32);
+            let mut ctx =
+                ClientCtx::new(client, ms(now[c]), &mut rngs[c], &mut coins[c], &mut marks);
+            let operation = workload.next_operation_in(&mut ctx);
+            resent += u32::from(ctx.is_resent_at_once());
+            let answered = now[c] + delays.below(120);
+            let mut command = command(
+                c as u64,
+                operation.f,
+                operation.value.clone(),
+                stamp(1, answered, answered),
+            );
+            command.operation.key = operation.key;
+            let outcome = table.apply(&command);
+            let mut ctx = ClientCtx::new(
+                client,
+                ms(answered),
+                &mut rngs[c],
+                &mut coins[c],
+                &mut marks,
+            );
+            workload.observe_result_in(&mut ctx, &operation, Some(&outcome));
+            now[c] = match workload.pacing(client, ms(answered)) {
+                Pacing::At(at) => {
+                    assert!(buggify, "only BUGGIFY paces at once");
+                    assert_eq!(at, ms(answered), "at once");
+                    answered
+                }
+                _ => answered + 1 + delays.below(40),
+            };
+            sent.push((c as u32, operation));
+        }
+        (marks, sent, resent)
+    }
+
+    #[test]
+    fn workload_buggify_takes_each_unusual_path_and_marks_it() {
+        let (marks, sent, resent) = drive(true);
+        for mark in MARKS {
+            assert!(
+                marks.get(mark).copied().unwrap_or(0) > 0,
+                "{mark}: {marks:?}"
+            );
+        }
+        assert_eq!(marks.len(), MARKS.len(), "{marks:?}");
+        assert_eq!(u64::from(resent), marks["lock.buggify_request_resent"]);
+        // A double release repeats the release just answered: same lock, same token.
+        let twice: u64 = [0, 1]
+            .iter()
+            .map(|&c| {
+                let own: Vec<&Operation> = sent
+                    .iter()
+                    .filter(|(sender, _)| *sender == c)
+                    .map(|(_, operation)| operation)
+                    .collect();
+                own.windows(2)
+                    .filter(|pair| pair[0].f == Function::Release && pair[0] == pair[1])
+                    .count() as u64
+            })
+            .sum();
+        assert!(twice >= marks["lock.buggify_released_twice"], "{twice}");
+    }
+
+    #[test]
+    fn workload_without_buggify_marks_nothing_and_draws_as_before() {
+        let (marks, sent, resent) = drive(false);
+        assert!(marks.is_empty(), "{marks:?}");
+        assert_eq!(resent, 0);
+        // The same operations as the plain calls draw (no coin taken from the client stream).
+        let mut workload = LockWorkload::new(&config(&[]), 2);
+        let mut table = LockTable::new(&config(&[]));
+        let mut rngs = [0, 1].map(|c| Prng::new(5, Stream::Client(c)));
+        let mut delays = Prng::new(5, Stream::Custom(0));
+        let mut now = [0u64, 3];
+        for (c_sent, operation_sent) in &sent {
+            let c = if now[0] <= now[1] { 0 } else { 1 };
+            assert_eq!(c as u32, *c_sent);
+            let client = ClientId(c as u32);
+            let operation = workload.next_operation(client, ms(now[c]), &mut rngs[c]);
+            assert_eq!(&operation, operation_sent);
+            let answered = now[c] + delays.below(120);
+            let mut command = command(
+                c as u64,
+                operation.f,
+                operation.value.clone(),
+                stamp(1, answered, answered),
+            );
+            command.operation.key = operation.key;
+            let outcome = table.apply(&command);
+            workload.observe_result(client, ms(answered), &operation, Some(&outcome));
+            now[c] = answered + 1 + delays.below(40);
+        }
     }
 
     #[test]
