@@ -12,6 +12,10 @@
 //! What the clients ask is decided by a [`Workload`]: the simulator asks it for the next
 //! operation of a slot and tells it every result, so workloads can aim CAS operations at values
 //! that were actually seen.
+//!
+//! Both calls go through a [`ClientCtx`] (`Workload::next_operation_in`,
+//! `Workload::observe_result_in`), with which a workload takes BUGGIFY's unusual client paths
+//! from a stream of its own, marks them, and asks for a request to be sent twice at once.
 
 use crate::history::{Function, Value};
 use crate::id::ClientId;
