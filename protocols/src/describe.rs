@@ -276,6 +276,11 @@ pub trait App: Sync {
         &[]
     }
 
+    /// Every mark its workload may record (BUGGIFY's client paths), for listings.
+    fn marks(&self) -> &'static [&'static str] {
+        &[]
+    }
+
     /// The rules its parameters must keep together.
     ///
     /// # Errors

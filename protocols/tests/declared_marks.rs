@@ -96,3 +96,49 @@ fn the_literal_scan_finds_marks_and_only_marks() {
     let found: Vec<String> = literals(source, "raft").into_iter().collect();
     assert_eq!(found, vec!["raft.a".to_string(), "raft.b_c".to_string()]);
 }
+
+/// `source` without its `pub const MARKS` list, so that the scan sees only the marks the code
+/// records (an application keeps its list beside its workload, in the same file).
+fn without_declaration(source: &str) -> String {
+    let start = source.find("pub const MARKS").expect("a MARKS declaration");
+    let end = start + source[start..].find("];").expect("the end of MARKS") + 2;
+    format!("{}{}", &source[..start], &source[end..])
+}
+
+#[test]
+fn every_applications_declared_marks_are_the_marks_its_workload_records() {
+    let apps: &[(&[&str], &str, &str)] = &[
+        (
+            protocols::apps::lock::MARKS,
+            include_str!("../src/apps/lock.rs"),
+            "lock",
+        ),
+        (
+            protocols::apps::counter::MARKS,
+            include_str!("../src/apps/counter.rs"),
+            "counter",
+        ),
+    ];
+    for (declared, source, prefix) in apps {
+        check(declared, &without_declaration(source), prefix);
+    }
+    // The listing shows them.
+    use protocols::describe::App;
+    assert_eq!(
+        protocols::apps::lock::LOCK.marks(),
+        protocols::apps::lock::MARKS
+    );
+    assert_eq!(
+        protocols::apps::counter::COUNTER.marks(),
+        protocols::apps::counter::MARKS
+    );
+}
+
+#[test]
+fn a_declaration_is_not_counted_as_a_recorded_mark() {
+    let source = r#"pub const MARKS: &[&str] = &["lock.a", "lock.b"]; ctx.mark("lock.a");"#;
+    let found: Vec<String> = literals(&without_declaration(source), "lock")
+        .into_iter()
+        .collect();
+    assert_eq!(found, vec!["lock.a".to_string()]);
+}

@@ -12,12 +12,17 @@
 //! What the clients ask is decided by a [`Workload`]: the simulator asks it for the next
 //! operation of a slot and tells it every result, so workloads can aim CAS operations at values
 //! that were actually seen.
+//!
+//! Both calls go through a [`ClientCtx`] (`Workload::next_operation_in`,
+//! `Workload::observe_result_in`), with which a workload takes BUGGIFY's unusual client paths
+//! from a stream of its own, marks them, and asks for a request to be sent twice at once.
 
 use crate::history::{Function, Value};
 use crate::id::ClientId;
 use crate::node::{Operation, Outcome};
 use crate::prng::Prng;
 use crate::time::{Duration, Instant};
+use std::collections::BTreeMap;
 
 /// When an idle client invokes its next operation.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -83,6 +88,111 @@ pub trait Workload {
     /// default (a think time), which draws nothing extra: their runs are unchanged.
     fn pacing(&mut self, _client: ClientId, _now: Instant) -> Pacing {
         Pacing::Think
+    }
+
+    /// What the kernel calls to invoke: [`Workload::next_operation`] with a [`ClientCtx`], for
+    /// a workload that takes unusual paths (BUGGIFY) and marks them. The default asks
+    /// `next_operation` and records nothing, so a workload without BUGGIFY runs as before.
+    fn next_operation_in(&mut self, ctx: &mut ClientCtx<'_>) -> Operation {
+        let (client, now) = (ctx.client(), ctx.now());
+        self.next_operation(client, now, ctx.rng())
+    }
+
+    /// What the kernel calls with a result: [`Workload::observe_result`] with a
+    /// [`ClientCtx`]. The default records nothing.
+    fn observe_result_in(
+        &mut self,
+        ctx: &mut ClientCtx<'_>,
+        operation: &Operation,
+        outcome: Option<&Outcome>,
+    ) {
+        let (client, now) = (ctx.client(), ctx.now());
+        self.observe_result(client, now, operation, outcome);
+    }
+}
+
+/// What a workload may do besides choosing operations, while the kernel asks it for one or
+/// tells it a result: draw BUGGIFY coins, record marks, and ask for the request to be sent
+/// twice at once.
+///
+/// BUGGIFY (FoundationDB) at the client: now and then a legal but unusual path, a client that
+/// retries at once or a lock holder that releases twice. The coins come from the client slot's
+/// own BUGGIFY stream ([`crate::prng::Stream::ClientBuggify`]), never from its workload stream
+/// ([`ClientCtx::rng`]), so a workload that draws them only when its option is on leaves every
+/// run without it unchanged, and a run with it draws every other number as before. Marks are
+/// counted with the nodes' in the run's report, so sweeps show which paths fired.
+pub struct ClientCtx<'a> {
+    client: ClientId,
+    now: Instant,
+    rng: &'a mut Prng,
+    buggify_rng: &'a mut Prng,
+    marks: &'a mut BTreeMap<&'static str, u64>,
+    resend_at_once: bool,
+}
+
+impl<'a> ClientCtx<'a> {
+    /// A context for `client` at `now`: its workload stream, its BUGGIFY stream and the marks
+    /// to count into (the kernel's, or a test's own).
+    pub fn new(
+        client: ClientId,
+        now: Instant,
+        rng: &'a mut Prng,
+        buggify_rng: &'a mut Prng,
+        marks: &'a mut BTreeMap<&'static str, u64>,
+    ) -> ClientCtx<'a> {
+        ClientCtx {
+            client,
+            now,
+            rng,
+            buggify_rng,
+            marks,
+            resend_at_once: false,
+        }
+    }
+
+    /// The client slot.
+    #[inline]
+    pub fn client(&self) -> ClientId {
+        self.client
+    }
+
+    /// The true simulated time (clients have perfect clocks).
+    #[inline]
+    pub fn now(&self) -> Instant {
+        self.now
+    }
+
+    /// The client's workload stream (the operation mix, think times).
+    #[inline]
+    pub fn rng(&mut self) -> &mut Prng {
+        self.rng
+    }
+
+    /// BUGGIFY's coin: true one call in `one_in`, drawn from the client's BUGGIFY stream.
+    ///
+    /// # Panics
+    /// If `one_in` is 0.
+    pub fn buggify(&mut self, one_in: u64) -> bool {
+        assert!(one_in > 0, "a BUGGIFY coin needs one_in > 0");
+        self.buggify_rng.below(one_in) == 0
+    }
+
+    /// Counts `name` (`app.what_happened`) in the run's marks.
+    pub fn mark(&mut self, name: &'static str) {
+        *self.marks.entry(name).or_insert(0) += 1;
+    }
+
+    /// While invoking: send the new request a second time right after the first, to the same
+    /// node and with the same request id (a client library that retries at once instead of
+    /// after `retry_after`). Servers must deduplicate it as they do any retry. Asked while
+    /// observing a result, it does nothing.
+    pub fn resend_at_once(&mut self) {
+        self.resend_at_once = true;
+    }
+
+    /// Did the workload ask for [`ClientCtx::resend_at_once`]?
+    pub fn is_resent_at_once(&self) -> bool {
+        self.resend_at_once
     }
 }
 
@@ -234,6 +344,56 @@ impl Workload for RegisterWorkload {
 mod tests {
     use super::*;
     use crate::prng::Stream;
+
+    #[test]
+    fn client_buggify_coins_come_from_their_own_stream_and_marks_are_counted() {
+        let mut rng = Prng::new(4, Stream::Client(2));
+        let mut coins = Prng::new(4, Stream::ClientBuggify(2));
+        let mut expected_coins = Prng::new(4, Stream::ClientBuggify(2));
+        let mut untouched = Prng::new(4, Stream::Client(2));
+        let mut marks = BTreeMap::new();
+        let mut ctx = ClientCtx::new(ClientId(2), Instant(7), &mut rng, &mut coins, &mut marks);
+        assert_eq!((ctx.client(), ctx.now()), (ClientId(2), Instant(7)));
+        assert!(!ctx.is_resent_at_once());
+        let mut heads = 0;
+        for _ in 0..400 {
+            let heads_now = ctx.buggify(4);
+            assert_eq!(heads_now, expected_coins.below(4) == 0);
+            heads += u32::from(heads_now);
+        }
+        assert!((60..140).contains(&heads), "{heads} of 400 at one in four");
+        ctx.mark("app.path");
+        ctx.mark("app.path");
+        ctx.resend_at_once();
+        assert!(ctx.is_resent_at_once());
+        assert_eq!(marks.get("app.path"), Some(&2));
+        // The coins left the workload's stream alone.
+        assert_eq!(rng.next_u64(), untouched.next_u64());
+    }
+
+    #[test]
+    fn the_default_ctx_calls_are_the_plain_calls() {
+        let mix = vec![(Function::Read, 1), (Function::Write, 1)];
+        let mut with_ctx = RegisterWorkload::new(mix.clone(), Some(2), 1);
+        let mut plain = RegisterWorkload::new(mix, Some(2), 1);
+        let (mut rng, mut plain_rng) = (
+            Prng::new(9, Stream::Client(0)),
+            Prng::new(9, Stream::Client(0)),
+        );
+        let mut coins = Prng::new(9, Stream::ClientBuggify(0));
+        let mut marks = BTreeMap::new();
+        for _ in 0..50 {
+            let mut ctx =
+                ClientCtx::new(ClientId(0), Instant::ZERO, &mut rng, &mut coins, &mut marks);
+            let operation = with_ctx.next_operation_in(&mut ctx);
+            assert!(!ctx.is_resent_at_once());
+            assert_eq!(
+                operation,
+                plain.next_operation(ClientId(0), Instant::ZERO, &mut plain_rng)
+            );
+        }
+        assert!(marks.is_empty());
+    }
 
     #[test]
     fn register_workload_follows_its_mix_and_aims_cas_at_seen_values() {

@@ -44,6 +44,9 @@ pub enum Stream {
     /// A node's BUGGIFY coins ([`crate::node::Ctx::buggify`]): its own stream, so a protocol
     /// that switches BUGGIFY on shifts none of the node's other draws.
     Buggify(u32),
+    /// A client slot's BUGGIFY coins ([`crate::client::ClientCtx::buggify`]): its own stream,
+    /// so a workload that switches BUGGIFY on shifts none of its other draws.
+    ClientBuggify(u32),
 }
 
 impl Stream {
@@ -62,6 +65,7 @@ impl Stream {
             Stream::Client(i) => (2 << 32) | u64::from(i),
             Stream::Custom(i) => (3 << 32) | u64::from(i),
             Stream::Buggify(i) => (4 << 32) | u64::from(i),
+            Stream::ClientBuggify(i) => (5 << 32) | u64::from(i),
         }
     }
 }

@@ -18,7 +18,7 @@
 //! and thread. Every limit ([`Limits`]) ends the run with a reported [`StopReason`], never a
 //! hang.
 
-use crate::client::{ClientConfig, Pacing, Workload};
+use crate::client::{ClientConfig, ClientCtx, Pacing, Workload};
 use crate::clock::Clock;
 use crate::disk::{Disk, DiskConfig};
 use crate::faults::{
@@ -744,6 +744,8 @@ struct ClientSlot {
     id: ClientId,
     process: ProcessId,
     rng: Prng,
+    /// The client's BUGGIFY coins (`ClientCtx::buggify`), drawn only by workloads that ask.
+    buggify_rng: Prng,
     open: Option<OpenOperation>,
     leader_hint: Option<NodeId>,
     wake_token: u64,
@@ -891,6 +893,7 @@ impl<N: Node> Simulation<N> {
                 id: ClientId(i),
                 process: ProcessId(u64::from(i)),
                 rng: Prng::new(seed, Stream::Client(i)),
+                buggify_rng: Prng::new(seed, Stream::ClientBuggify(i)),
                 open: None,
                 leader_hint: None,
                 wake_token: 0,
@@ -2164,9 +2167,15 @@ impl<N: Node> Simulation<N> {
             return;
         }
         let slot = &mut self.clients[client.index()];
-        let operation = self
-            .workload
-            .next_operation(client, self.now, &mut slot.rng);
+        let mut ctx = ClientCtx::new(
+            client,
+            self.now,
+            &mut slot.rng,
+            &mut slot.buggify_rng,
+            &mut self.marks,
+        );
+        let operation = self.workload.next_operation_in(&mut ctx);
+        let resend_at_once = ctx.is_resent_at_once();
         self.next_request += 1;
         let request = Request {
             id: RequestId(self.next_request),
@@ -2215,6 +2224,26 @@ impl<N: Node> Simulation<N> {
             in_recovery,
         });
         self.send_attempt(client, target);
+        if resend_at_once {
+            self.resend_at_once(client);
+        }
+    }
+
+    /// The workload's BUGGIFY asked for the new request to go out twice: a second attempt to
+    /// the same node right after the first, same request id, leaving the retry wake as it is.
+    fn resend_at_once(&mut self, client: ClientId) {
+        let open = self.clients[client.index()]
+            .open
+            .as_mut()
+            .expect("a resend needs the open operation");
+        open.request.attempt = open.request.attempt.wrapping_add(1);
+        let (target, request) = (open.target, open.request.clone());
+        self.tracing(|| format!("{client} resends request {} at once", request.id.0));
+        self.send(
+            Endpoint::Client(client),
+            Endpoint::Node(target),
+            Payload::Request(Box::new(request)),
+        );
     }
 
     fn send_attempt(&mut self, client: ClientId, target: NodeId) {
@@ -2326,8 +2355,16 @@ impl<N: Node> Simulation<N> {
         if let Some(causal) = &mut self.causal {
             causal.history_event();
         }
+        let slot = &mut self.clients[client.index()];
+        let mut ctx = ClientCtx::new(
+            client,
+            self.now,
+            &mut slot.rng,
+            &mut slot.buggify_rng,
+            &mut self.marks,
+        );
         self.workload
-            .observe_result(client, self.now, operation, outcome.as_ref());
+            .observe_result_in(&mut ctx, operation, outcome.as_ref());
         // Invalidate the attempt's pending retry wake even when no think wake follows.
         self.clients[client.index()].wake_token += 1;
         self.schedule_think(client);

@@ -30,7 +30,7 @@
 
 use super::{digest_key, Application, Command};
 use crate::mutation::BugSet;
-use sim_core::client::Workload;
+use sim_core::client::{ClientCtx, Pacing, Workload};
 use sim_core::history::{EventType, Function, HistoryEvent, Value};
 use sim_core::id::ClientId;
 use sim_core::node::{Operation, Outcome};
@@ -198,7 +198,22 @@ pub struct CounterWorkload {
     mix: Vec<(Function, u64)>,
     weights: Vec<u64>,
     decrements: Ratio,
+    /// Takes the unusual paths of [`MARKS`] now and then.
+    buggify: bool,
+    /// Per client slot: BUGGIFY chose a read at once after its add (grown on demand).
+    read_at_once: Vec<bool>,
 }
+
+/// The marks of the counter workload's BUGGIFY paths (`Counter(buggify: true)`), one in four
+/// at each place: an add sent twice at once with the same request id (the session table must
+/// apply it once), and a read invoked the moment an add was acknowledged (it must see the add).
+pub const MARKS: &[&str] = &[
+    "counter.buggify_add_resent",
+    "counter.buggify_read_after_add",
+];
+
+/// One BUGGIFY coin in this many at each of the workload's unusual paths.
+const BUGGIFY_ONE_IN: u64 = 4;
 
 impl CounterWorkload {
     /// A workload with this mix of `add` and `read`.
@@ -222,7 +237,22 @@ impl CounterWorkload {
             mix,
             weights,
             decrements: Ratio::ZERO,
+            buggify: false,
+            read_at_once: Vec::new(),
         }
+    }
+
+    /// The same workload, taking BUGGIFY's unusual paths ([`MARKS`]) when `buggify` is on.
+    pub fn with_buggify(mut self, buggify: bool) -> CounterWorkload {
+        self.buggify = buggify;
+        self
+    }
+
+    fn read_at_once(&mut self, client: ClientId) -> &mut bool {
+        if self.read_at_once.len() <= client.index() {
+            self.read_at_once.resize(client.index() + 1, false);
+        }
+        &mut self.read_at_once[client.index()]
     }
 
     /// The same workload, with this share of adds negative.
@@ -252,6 +282,48 @@ impl Workload for CounterWorkload {
             f,
             key: None,
             value,
+        }
+    }
+
+    fn pacing(&mut self, client: ClientId, now: Instant) -> Pacing {
+        // BUGGIFY's read goes out the moment its add was acknowledged.
+        match self.read_at_once.get(client.index()) {
+            Some(true) => Pacing::At(now),
+            _ => Pacing::Think,
+        }
+    }
+
+    fn next_operation_in(&mut self, ctx: &mut ClientCtx<'_>) -> Operation {
+        let (client, now) = (ctx.client(), ctx.now());
+        if std::mem::take(self.read_at_once(client)) {
+            ctx.mark("counter.buggify_read_after_add");
+            return Operation {
+                f: Function::Read,
+                key: None,
+                value: Value::Null,
+            };
+        }
+        let operation = self.next_operation(client, now, ctx.rng());
+        if self.buggify && operation.f == Function::Add && ctx.buggify(BUGGIFY_ONE_IN) {
+            // A client that retries at once: two copies of one request in flight together.
+            ctx.mark("counter.buggify_add_resent");
+            ctx.resend_at_once();
+        }
+        operation
+    }
+
+    fn observe_result_in(
+        &mut self,
+        ctx: &mut ClientCtx<'_>,
+        operation: &Operation,
+        outcome: Option<&Outcome>,
+    ) {
+        let (client, now) = (ctx.client(), ctx.now());
+        self.observe_result(client, now, operation, outcome);
+        let acknowledged_add =
+            operation.f == Function::Add && matches!(outcome, Some(Outcome::Ok { .. }));
+        if self.buggify && acknowledged_add && ctx.buggify(BUGGIFY_ONE_IN) {
+            *self.read_at_once(ctx.client()) = true;
         }
     }
 }
@@ -540,12 +612,20 @@ const IDENTITY: crate::describe::Identity = crate::describe::Identity {
 };
 
 /// The counter's parameters.
-const PARAMS: &[crate::params::Param] = &[crate::params::Param::new(
-    "decrements",
-    crate::params::ParamKind::Ratio,
-    crate::params::ParamValue::Ratio(Ratio::ZERO),
-    "share of adds that subtract (negative deltas; a G-Counter refuses them)",
-)];
+const PARAMS: &[crate::params::Param] = &[
+    crate::params::Param::new(
+        "decrements",
+        crate::params::ParamKind::Ratio,
+        crate::params::ParamValue::Ratio(Ratio::ZERO),
+        "share of adds that subtract (negative deltas; a G-Counter refuses them)",
+    ),
+    crate::params::Param::new(
+        "buggify",
+        crate::params::ParamKind::Bool,
+        crate::params::ParamValue::Bool(false),
+        "unusual-but-legal client paths now and then: an add sent twice at once (same request id), a read the moment an add was acknowledged",
+    ),
+];
 
 impl crate::describe::App for CounterApp {
     fn identity(&self) -> &'static crate::describe::Identity {
@@ -595,7 +675,15 @@ impl crate::describe::App for CounterApp {
         _clients: u32,
         _bugs: BugSet,
     ) -> Box<dyn Workload> {
-        Box::new(CounterWorkload::new(mix).with_decrements(params.ratio("decrements")))
+        Box::new(
+            CounterWorkload::new(mix)
+                .with_decrements(params.ratio("decrements"))
+                .with_buggify(params.bool("buggify")),
+        )
+    }
+
+    fn marks(&self) -> &'static [&'static str] {
+        MARKS
     }
 
     fn audit(
@@ -730,6 +818,55 @@ mod tests {
     #[should_panic(expected = "no `cas` operation")]
     fn foreign_operation_is_a_harness_bug() {
         Counter::default().apply(&command(1, 1, Function::Cas, Value::pair(0, 1)));
+    }
+
+    #[test]
+    fn workload_buggify_resends_adds_and_reads_at_once_and_marks_both_only_when_on() {
+        for buggify in [false, true] {
+            let mix = vec![(Function::Add, 1), (Function::Read, 1)];
+            let mut workload = CounterWorkload::new(mix.clone()).with_buggify(buggify);
+            let mut plain = CounterWorkload::new(mix);
+            let mut rng = Prng::new(3, Stream::Client(0));
+            let mut plain_rng = Prng::new(3, Stream::Client(0));
+            let mut coins = Prng::new(3, Stream::ClientBuggify(0));
+            let mut marks = BTreeMap::new();
+            let (client, now) = (ClientId(0), Instant::ZERO);
+            let (mut resent, mut read_after_add) = (0u64, 0u64);
+            let mut last_was_acknowledged_add = false;
+            for _ in 0..2_000 {
+                let at_once = workload.pacing(client, now) == Pacing::At(now);
+                assert!(!at_once || (buggify && last_was_acknowledged_add));
+                let mut ctx = ClientCtx::new(client, now, &mut rng, &mut coins, &mut marks);
+                let operation = workload.next_operation_in(&mut ctx);
+                if ctx.is_resent_at_once() {
+                    assert_eq!(operation.f, Function::Add, "only adds are sent twice");
+                    resent += 1;
+                }
+                if at_once {
+                    assert_eq!(operation.f, Function::Read, "the read after the add");
+                    read_after_add += 1;
+                } else {
+                    // Otherwise the very draws of the plain workload.
+                    assert_eq!(operation, plain.next_operation(client, now, &mut plain_rng));
+                }
+                let mut ctx = ClientCtx::new(client, now, &mut rng, &mut coins, &mut marks);
+                let outcome = Outcome::Ok {
+                    value: Value::Null,
+                    token: None,
+                };
+                workload.observe_result_in(&mut ctx, &operation, Some(&outcome));
+                last_was_acknowledged_add = operation.f == Function::Add;
+            }
+            let count = |mark: &str| marks.get(mark).copied().unwrap_or(0);
+            assert_eq!(count("counter.buggify_add_resent"), resent);
+            assert_eq!(count("counter.buggify_read_after_add"), read_after_add);
+            if buggify {
+                assert!(resent > 100 && read_after_add > 100, "{marks:?}");
+                assert_eq!(marks.len(), MARKS.len());
+            } else {
+                assert!(marks.is_empty(), "{marks:?}");
+            }
+        }
     }
 
     #[test]

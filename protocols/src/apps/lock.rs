@@ -94,7 +94,7 @@
 
 use super::{digest_value, Application, Command, Stamp};
 use crate::mutation::BugSet;
-use sim_core::client::Workload;
+use sim_core::client::{ClientCtx, Pacing, Workload};
 use sim_core::history::{EventType, Function, HistoryEvent, Value};
 use sim_core::id::{ClientId, ProcessId};
 use sim_core::node::{Operation, Outcome};
@@ -510,14 +510,35 @@ struct Holding {
 }
 
 /// One client slot's state.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
 struct ClientState {
     /// When the open operation was invoked.
     invoked_at: Instant,
     holding: Option<Holding>,
     /// Writes so far, for unique payloads.
     sequence: i64,
+    /// BUGGIFY's next operation, invoked at once, and the mark it counts when it goes out.
+    unusual: Option<(Operation, &'static str)>,
+    /// The lease the validity check just gave up on (BUGGIFY may release it anyway).
+    expired: Option<Holding>,
 }
+
+/// The marks of the lock workload's BUGGIFY paths (`Lock(buggify: true)`), one in four at each
+/// place: a request sent twice at once; a release sent again right after it was answered; a
+/// release of a lease the client found run out (instead of walking away from it); a write with
+/// the token of a lease the client found run out (a client that skips the check, Kleppmann's
+/// paused holder: the resource must refuse it once a newer token wrote); a refused acquire
+/// retried at once instead of after a think time.
+pub const MARKS: &[&str] = &[
+    "lock.buggify_request_resent",
+    "lock.buggify_released_twice",
+    "lock.buggify_released_after_expiry",
+    "lock.buggify_wrote_after_expiry",
+    "lock.buggify_acquire_retried",
+];
+
+/// One BUGGIFY coin in this many at each of the workload's unusual paths.
+const BUGGIFY_ONE_IN: u64 = 4;
 
 /// Clients contending for a few locks: acquire, then write with the token and renew while the
 /// lease is believed valid, then release (see the module documentation).
@@ -525,6 +546,8 @@ struct ClientState {
 pub struct LockWorkload {
     config: LockConfig,
     clients: Vec<ClientState>,
+    /// Takes the unusual paths of [`MARKS`] now and then.
+    buggify: bool,
 }
 
 impl LockWorkload {
@@ -539,6 +562,63 @@ impl LockWorkload {
         LockWorkload {
             config: *config,
             clients: vec![ClientState::default(); client_count as usize],
+            buggify: false,
+        }
+    }
+
+    /// The same workload, taking BUGGIFY's unusual paths ([`MARKS`]) when `buggify` is on.
+    pub fn with_buggify(mut self, buggify: bool) -> LockWorkload {
+        self.buggify = buggify;
+        self
+    }
+
+    /// BUGGIFY after a result: what the client does next at once, if anything. Every path is
+    /// legal: the table must answer a second release, a late release or a hot retry correctly.
+    fn choose_unusual(
+        &mut self,
+        ctx: &mut ClientCtx<'_>,
+        held_before: Option<Holding>,
+        operation: &Operation,
+        outcome: Option<&Outcome>,
+    ) -> Option<(Operation, &'static str)> {
+        let expired = self.clients[ctx.client().index()].expired.take();
+        match (operation.f, outcome) {
+            // Released (or refused): the same release again, as a client whose first answer
+            // it did not trust. A correct table refuses it: the token is no longer held.
+            (Function::Release, Some(Outcome::Ok { .. })) if ctx.buggify(BUGGIFY_ONE_IN) => {
+                Some((operation.clone(), "lock.buggify_released_twice"))
+            }
+            // Refused: someone else holds the lock. Ask again at once rather than think.
+            (Function::Acquire, Some(Outcome::Fail)) if held_before.is_none() => ctx
+                .buggify(BUGGIFY_ONE_IN)
+                .then(|| (operation.clone(), "lock.buggify_acquire_retried")),
+            // The validity check ran the lease out: release it anyway (tidying up) instead of
+            // walking away. The lease may have passed to another holder by now, so a table
+            // that frees whoever's lock it is (L3) frees theirs.
+            _ => {
+                let expired = expired?;
+                if ctx.buggify(BUGGIFY_ONE_IN) {
+                    let release = Operation {
+                        f: Function::Release,
+                        key: Some(expired.lock),
+                        value: Value::Int(expired.token as i64),
+                    };
+                    return Some((release, "lock.buggify_released_after_expiry"));
+                }
+                // Or write with it anyway: the check that no client-side code can make safe.
+                // A fenced resource refuses the write once a newer holder wrote (L1 does not).
+                ctx.buggify(BUGGIFY_ONE_IN).then(|| {
+                    let state = &mut self.clients[ctx.client().index()];
+                    state.sequence += 1;
+                    let payload = i64::from(ctx.client().0) * 1_000_000 + state.sequence;
+                    let write = Operation {
+                        f: Function::Write,
+                        key: Some(expired.lock),
+                        value: Value::pair(expired.token as i64, payload),
+                    };
+                    (write, "lock.buggify_wrote_after_expiry")
+                })
+            }
         }
     }
 }
@@ -632,8 +712,48 @@ impl Workload for LockWorkload {
             _ => {}
         }
         // The validity check ("am I still the holder?").
-        if state.holding.is_some_and(|h| now >= h.valid_until) {
+        if let Some(holding) = state.holding.filter(|h| now >= h.valid_until) {
+            state.expired = Some(holding);
             state.holding = None;
+        }
+    }
+
+    fn pacing(&mut self, client: ClientId, now: Instant) -> Pacing {
+        // BUGGIFY's next operation goes out at once; otherwise the usual think time.
+        match self.clients[client.index()].unusual {
+            Some(_) => Pacing::At(now),
+            None => Pacing::Think,
+        }
+    }
+
+    fn next_operation_in(&mut self, ctx: &mut ClientCtx<'_>) -> Operation {
+        let (client, now) = (ctx.client(), ctx.now());
+        if let Some((operation, mark)) = self.clients[client.index()].unusual.take() {
+            ctx.mark(mark);
+            self.clients[client.index()].invoked_at = now;
+            return operation;
+        }
+        let operation = self.next_operation(client, now, ctx.rng());
+        if self.buggify && ctx.buggify(BUGGIFY_ONE_IN) {
+            ctx.mark("lock.buggify_request_resent");
+            ctx.resend_at_once();
+        }
+        operation
+    }
+
+    fn observe_result_in(
+        &mut self,
+        ctx: &mut ClientCtx<'_>,
+        operation: &Operation,
+        outcome: Option<&Outcome>,
+    ) {
+        let (client, now) = (ctx.client(), ctx.now());
+        let held_before = self.clients[client.index()].holding;
+        self.clients[client.index()].expired = None;
+        self.observe_result(client, now, operation, outcome);
+        if self.buggify {
+            let unusual = self.choose_unusual(ctx, held_before, operation, outcome);
+            self.clients[client.index()].unusual = unusual;
         }
     }
 }
@@ -787,6 +907,12 @@ const LOCK_PARAMS: &[crate::params::Param] = &[
         crate::params::ParamValue::Choice("Holders"),
         "the claim checked: no two believed holders at once (Holders), or only that the fenced resource refuses stale tokens (Resource)",
     ),
+    crate::params::Param::new(
+        "buggify",
+        crate::params::ParamKind::Bool,
+        crate::params::ParamValue::Bool(false),
+        "unusual-but-legal client paths now and then: a request sent twice at once, a release sent twice or after the lease ran out, a write after the lease ran out, a refused acquire retried at once",
+    ),
 ];
 
 /// The lock service in the registry.
@@ -898,7 +1024,14 @@ impl crate::describe::App for LockApp {
         clients: u32,
         bugs: BugSet,
     ) -> Box<dyn Workload> {
-        Box::new(LockWorkload::new(&LockApp::config(params, bugs), clients))
+        Box::new(
+            LockWorkload::new(&LockApp::config(params, bugs), clients)
+                .with_buggify(params.bool("buggify")),
+        )
+    }
+
+    fn marks(&self) -> &'static [&'static str] {
+        MARKS
     }
 
     fn audit(
@@ -1294,6 +1427,113 @@ mod tests {
 
     fn ms(n: u64) -> Instant {
         Instant(n * 1_000_000)
+    }
+
+    /// Two clients of a `LockWorkload` against a real table, one operation at a time, each
+    /// answered after 0 to 119ms (so leases run out now and then): the marks counted, every
+    /// operation with the client that sent it, and how many asked to be sent twice.
+    fn drive(buggify: bool) -> (BTreeMap<&'static str, u64>, Vec<(u32, Operation)>, u32) {
+        let mut workload = LockWorkload::new(&config(&[]), 2).with_buggify(buggify);
+        let mut table = LockTable::new(&config(&[]));
+        let mut rngs = [0, 1].map(|c| Prng::new(5, Stream::Client(c)));
+        let mut coins = [0, 1].map(|c| Prng::new(5, Stream::ClientBuggify(c)));
+        let mut delays = Prng::new(5, Stream::Custom(0));
+        let (mut marks, mut sent, mut resent) = (BTreeMap::new(), Vec::new(), 0);
+        let mut now = [0u64, 3];
+        for _ in 0..2_000 {
+            let c = if now[0] <= now[1] { 0 } else { 1 };
+            let client = ClientId(c as u32);
+            let mut ctx =
+                ClientCtx::new(client, ms(now[c]), &mut rngs[c], &mut coins[c], &mut marks);
+            let operation = workload.next_operation_in(&mut ctx);
+            resent += u32::from(ctx.is_resent_at_once());
+            let answered = now[c] + delays.below(120);
+            let mut command = command(
+                c as u64,
+                operation.f,
+                operation.value.clone(),
+                stamp(1, answered, answered),
+            );
+            command.operation.key = operation.key;
+            let outcome = table.apply(&command);
+            let mut ctx = ClientCtx::new(
+                client,
+                ms(answered),
+                &mut rngs[c],
+                &mut coins[c],
+                &mut marks,
+            );
+            workload.observe_result_in(&mut ctx, &operation, Some(&outcome));
+            now[c] = match workload.pacing(client, ms(answered)) {
+                Pacing::At(at) => {
+                    assert!(buggify, "only BUGGIFY paces at once");
+                    assert_eq!(at, ms(answered), "at once");
+                    answered
+                }
+                _ => answered + 1 + delays.below(40),
+            };
+            sent.push((c as u32, operation));
+        }
+        (marks, sent, resent)
+    }
+
+    #[test]
+    fn workload_buggify_takes_each_unusual_path_and_marks_it() {
+        let (marks, sent, resent) = drive(true);
+        for mark in MARKS {
+            assert!(
+                marks.get(mark).copied().unwrap_or(0) > 0,
+                "{mark}: {marks:?}"
+            );
+        }
+        assert_eq!(marks.len(), MARKS.len(), "{marks:?}");
+        assert_eq!(u64::from(resent), marks["lock.buggify_request_resent"]);
+        // A double release repeats the release just answered: same lock, same token.
+        let twice: u64 = [0, 1]
+            .iter()
+            .map(|&c| {
+                let own: Vec<&Operation> = sent
+                    .iter()
+                    .filter(|(sender, _)| *sender == c)
+                    .map(|(_, operation)| operation)
+                    .collect();
+                own.windows(2)
+                    .filter(|pair| pair[0].f == Function::Release && pair[0] == pair[1])
+                    .count() as u64
+            })
+            .sum();
+        assert!(twice >= marks["lock.buggify_released_twice"], "{twice}");
+    }
+
+    #[test]
+    fn workload_without_buggify_marks_nothing_and_draws_as_before() {
+        let (marks, sent, resent) = drive(false);
+        assert!(marks.is_empty(), "{marks:?}");
+        assert_eq!(resent, 0);
+        // The same operations as the plain calls draw (no coin taken from the client stream).
+        let mut workload = LockWorkload::new(&config(&[]), 2);
+        let mut table = LockTable::new(&config(&[]));
+        let mut rngs = [0, 1].map(|c| Prng::new(5, Stream::Client(c)));
+        let mut delays = Prng::new(5, Stream::Custom(0));
+        let mut now = [0u64, 3];
+        for (c_sent, operation_sent) in &sent {
+            let c = if now[0] <= now[1] { 0 } else { 1 };
+            assert_eq!(c as u32, *c_sent);
+            let client = ClientId(c as u32);
+            let operation = workload.next_operation(client, ms(now[c]), &mut rngs[c]);
+            assert_eq!(&operation, operation_sent);
+            let answered = now[c] + delays.below(120);
+            let mut command = command(
+                c as u64,
+                operation.f,
+                operation.value.clone(),
+                stamp(1, answered, answered),
+            );
+            command.operation.key = operation.key;
+            let outcome = table.apply(&command);
+            workload.observe_result(client, ms(answered), &operation, Some(&outcome));
+            now[c] = answered + 1 + delays.below(40);
+        }
     }
 
     #[test]

@@ -163,6 +163,7 @@ fn apps() -> Value {
             "operations": functions,
             "model": app.model().name(),
             "audits": app.audits(),
+            "marks": app.marks(),
             "requires": app.requires().names(),
             "bugs": bugs,
             "runnable": !runs_on.is_empty(),
@@ -616,6 +617,13 @@ fn human(listing: &Value) -> String {
             operations.join(", "),
             text(&app, "summary")
         ));
+        let marks: Vec<String> = items(&app, "marks")
+            .iter()
+            .map(|name| name.as_str().unwrap_or_default().to_string())
+            .collect();
+        if !marks.is_empty() {
+            line(format!("  {:<10} marks: {}", "", marks.join(", ")));
+        }
         for p in items(&app, "parameters") {
             line(format!(
                 "      {:<18} {:<22} default {:<20} {}",
