@@ -3,6 +3,7 @@
 
 use super::message::Observation;
 use super::{Config, TxnId};
+use crate::raft::RaftInvariants;
 use sim_core::history::HistoryEvent;
 use sim_core::id::NodeId;
 use sim_core::node::{Invariants, Violation};
@@ -49,6 +50,8 @@ pub struct TwoPhaseCommitInvariants {
     decision_timeout: Duration,
     /// Transactions the coordinator decided to abort (transfers and audits).
     aborts: u64,
+    /// Raft's invariants over a replicated coordinator's group.
+    group: RaftInvariants,
 }
 
 fn violation(invariant: &str, message: String) -> Result<(), Violation> {
@@ -86,6 +89,7 @@ impl TwoPhaseCommitInvariants {
             time_blocked_nanos: 0,
             decision_timeout: config.decision_timeout,
             aborts: 0,
+            group: RaftInvariants::new(),
         }
     }
 
@@ -124,6 +128,9 @@ impl Invariants<Observation> for TwoPhaseCommitInvariants {
         observation: &Observation,
     ) -> Result<(), Violation> {
         match observation {
+            Observation::Group { observation } => {
+                self.group.observe(time, node, observation)?;
+            }
             Observation::Voted { txn, yes } => {
                 let view = self.txns.entry(*txn).or_default();
                 if *yes {
@@ -287,6 +294,23 @@ mod tests {
 
     fn at(ms: u64) -> Instant {
         Instant::ZERO + Duration::from_millis(ms)
+    }
+
+    #[test]
+    fn raft_checks_the_replicated_coordinators_group() {
+        use crate::raft::{RaftObservation, Term};
+        let leader = |term: u64| Observation::Group {
+            observation: RaftObservation::BecameLeader {
+                term: Term(term),
+                log: Vec::new(),
+            },
+        };
+        let mut invariants = checker();
+        assert!(invariants.observe(at(1), NodeId(0), &leader(1)).is_ok());
+        assert!(invariants.observe(at(2), NodeId(1), &leader(2)).is_ok());
+        // Two leaders of term 2: Raft's election safety, checked on the group.
+        let two = invariants.observe(at(3), NodeId(2), &leader(2));
+        assert!(two.is_err(), "{two:?}");
     }
 
     fn voted(yes: bool) -> Observation {

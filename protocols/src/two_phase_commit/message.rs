@@ -178,6 +178,12 @@ pub enum Observation {
         /// Its participants.
         participants: Vec<NodeId>,
     },
+    /// A replica of a replicated coordinator: what its Raft observed (replicas are nodes
+    /// `0..N`, so their ids in the group and in the cluster are the same).
+    Group {
+        /// Raft's observation, checked by Raft's own invariants.
+        observation: crate::raft::RaftObservation,
+    },
 }
 
 /// Any node that speaks two-phase commit's messages. The coordinator and participant roles take

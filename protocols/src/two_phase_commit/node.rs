@@ -38,8 +38,8 @@ impl Node for TwoPhaseCommitNode {
     type Record = Record;
     type Observation = Observation;
 
-    fn lane(observation: &Observation, _node: NodeId) -> sim_core::observed::Lane {
-        observation.lane()
+    fn lane(observation: &Observation, node: NodeId) -> sim_core::observed::Lane {
+        observation.lane(node)
     }
 
     fn starting_lane(&self) -> sim_core::observed::Lane {

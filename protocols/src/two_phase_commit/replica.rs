@@ -202,9 +202,9 @@ impl Replica {
                     };
                     self.on_applied(ctx, config, record, code);
                 }
-                // Raft's own checks are not run on the coordinator's group (its log is
-                // checked through the decisions the participants observe).
-                Handed::Observe { .. } => {}
+                // Raft's own checks (election safety, log matching, leader completeness,
+                // state machine safety) run on the coordinator's group too.
+                Handed::Observe { observation } => ctx.observe(Observation::Group { observation }),
             }
         }
         self.review_office(ctx, config);
