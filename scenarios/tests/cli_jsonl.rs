@@ -305,7 +305,7 @@ fn merged_shards_give_the_unsharded_sweeps_records_and_summary() {
         "--out",
         &dir("merged-again"),
     ]);
-    assert_eq!(code, 0, "{err}");
+    assert_eq!(code, 1, "{err}");
     let mut again = strip(results_jsonl(&work.join("merged-again")));
     let mut sorted = merged.clone();
     let by_path = |r: &Json| r["path"].as_str().unwrap().to_string();

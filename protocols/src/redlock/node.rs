@@ -169,8 +169,7 @@ impl RedlockNode {
         request: RequestId,
         lock: u32,
         value: (ProcessId, u64),
-        ttl: Duration,
-        renew: Option<u64>,
+        (ttl, renew): (Duration, Option<u64>),
     ) {
         let refused = Message::SetReply {
             request,
@@ -820,7 +819,7 @@ impl Node for RedlockNode {
                 token,
                 ttl,
                 renew,
-            } => self.on_set(ctx, from, request, lock, (owner, token), ttl, renew),
+            } => self.on_set(ctx, from, request, lock, (owner, token), (ttl, renew)),
             Message::Del {
                 request,
                 lock,
