@@ -6,25 +6,7 @@
 #[allow(dead_code)]
 mod support;
 
-use support::faultline;
-
-/// The JSONL summary of `faultline sweep FILE --seeds RANGE [--bug BUG --fail-fast]`, with its
-/// exit code.
-fn summary(file: &str, seeds: &str, bug: Option<&str>) -> (i32, serde_json::Value) {
-    let mut args = vec![
-        "sweep", file, "--seeds", seeds, "--jobs", "1", "--format", "jsonl",
-    ];
-    if let Some(bug) = bug {
-        args.extend(["--bug", bug, "--fail-fast"]);
-    }
-    let (code, stdout, stderr) = faultline(&args);
-    let summary = stdout
-        .lines()
-        .map(|line| serde_json::from_str::<serde_json::Value>(line).expect("JSON"))
-        .find(|record| record["type"] == "summary")
-        .unwrap_or_else(|| panic!("no summary: {stderr}"));
-    (code, summary)
-}
+use support::sweep_summary as summary;
 
 /// The workload marks (`lock.*`, `counter.*`) a summary counted.
 fn workload_marks(summary: &serde_json::Value) -> Vec<String> {

@@ -24,3 +24,23 @@ pub fn faultline(args: &[&str]) -> (i32, String, String) {
         String::from_utf8_lossy(&output.stderr).into_owned(),
     )
 }
+
+/// The JSONL summary of `faultline sweep FILE --seeds RANGE --jobs 1 [--bug BUG --fail-fast]`,
+/// with its exit code. (Only the BUGGIFY tests use it; the other test crates include this
+/// module too.)
+#[allow(dead_code)]
+pub fn sweep_summary(file: &str, seeds: &str, bug: Option<&str>) -> (i32, serde_json::Value) {
+    let mut args = vec![
+        "sweep", file, "--seeds", seeds, "--jobs", "1", "--format", "jsonl",
+    ];
+    if let Some(bug) = bug {
+        args.extend(["--bug", bug, "--fail-fast"]);
+    }
+    let (code, stdout, stderr) = faultline(&args);
+    let summary = stdout
+        .lines()
+        .map(|line| serde_json::from_str::<serde_json::Value>(line).expect("JSON"))
+        .find(|record| record["type"] == "summary")
+        .unwrap_or_else(|| panic!("no summary: {stderr}"));
+    (code, summary)
+}
